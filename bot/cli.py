@@ -1,0 +1,223 @@
+"""``newsqa`` command line: ingest, ask, eval, serve, bot, run.
+
+Each command builds one :class:`rag.settings.Settings` (environment and ``.env``) and one core service. Errors the
+user can fix (bad paths, a locked store, a model mismatch) print one line on stderr and exit non-zero, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from rag.errors import NewsQAError
+from rag.models import Answer
+from rag.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question answering over Chinese news pages.")
+err = Console(stderr=True)
+out = Console()
+
+SAMPLE_QUESTION = "郏县建成了多少座5G基站？"
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except Exception as exc:  # pydantic ValidationError: names the variable
+        err.print(f"[red]invalid configuration:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "chromadb", "sentence_transformers", "urllib3", "jieba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    return settings
+
+
+def _fail(exc: Exception, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: $NEWSQA_DATA_DIR/articles).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on the last line.")] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Wipe the store first (after changing the model).")] = False,
+) -> None:
+    """Ingest new and changed pages incrementally; removed files lose their chunks."""
+    from rag.service import NewsQA
+
+    settings = _settings()
+    service = NewsQA(settings)
+    try:
+        summary = _run_ingest(service, paths, rebuild, progress=sys.stderr.isatty() and not as_json)
+    except NewsQAError as exc:
+        raise _fail(exc) from exc
+    for name, message in summary.failures.items():
+        err.print(f"[yellow]skipped[/yellow] {name}: {message}" if not message.startswith(name) else f"[yellow]skipped[/yellow] {message}", highlight=False)
+    if as_json:
+        print(json.dumps(summary.counts(), ensure_ascii=False))
+    else:
+        out.print(
+            f"files: {summary.files_new} new, {summary.files_changed} changed, {summary.files_unchanged} unchanged, "
+            f"{summary.files_removed} removed, {summary.files_failed} failed; chunks: {summary.chunks_added} added, "
+            f"{summary.chunks_removed} removed, {summary.chunks_embedded} embedded; {summary.seconds:.1f} s",
+            highlight=False,
+        )
+    if summary.files_failed:
+        raise typer.Exit(1)
+
+
+def _run_ingest(service, paths, rebuild: bool, progress: bool):  # noqa: ANN001, ANN202
+    if not progress:
+        return service.ingest(paths, rebuild=rebuild)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("", total=None)
+
+        def update(done: int, total: int, name: str) -> None:
+            bar.update(task, completed=done, total=total, description=name)
+
+        return service.ingest(paths, progress=update, rebuild=rebuild)
+
+
+def format_answer(answer: Answer) -> str:
+    """Plain-text rendering of an answer and its numbered sources, for a terminal."""
+    lines = [answer.answer]
+    if answer.citations:
+        lines.append("")
+        lines.append("来源：")
+        for c in answer.citations:
+            passage = c.text.replace("\n", " ")
+            passage = passage if len(passage) <= 120 else passage[:118] + "…"
+            lines.append(f"[{c.id}] {c.title} — {c.source}")
+            lines.append(f"    {passage}")
+    return "\n".join(lines)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question in Chinese.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer object as JSON.")] = False,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=20, help="Chunks to answer from.")] = 5,
+) -> None:
+    """Answer a question from the ingested articles, with numbered sources."""
+    from rag.service import NewsQA
+
+    settings = _settings()
+    try:
+        answer = NewsQA(settings).ask(question, top_k=top_k)
+    except NewsQAError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        print(json.dumps(answer.model_dump(), ensure_ascii=False))
+    else:
+        out.print(format_answer(answer), highlight=False, markup=False)
+
+
+@app.command("eval")
+def evaluate_cmd(
+    qa_jsonl: Annotated[Path, typer.Argument(help="QA set: one {q, a, src, tag} object per line.")],
+    articles: Annotated[Path | None, typer.Option("--articles", help="Ingest this folder into a temporary store.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=20)] = 5,
+    details: Annotated[Path | None, typer.Option("--details", help="Write per-question rows as JSONL here.")] = None,
+) -> None:
+    """Measure retrieval (hit@1, hit@5, MRR by file), answers, refusals and latency on a QA set."""
+    from rag.evaluation import evaluate, load_qa
+    from rag.service import NewsQA
+
+    try:
+        items = load_qa(qa_jsonl)
+        with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as tmp:
+            if articles is not None:
+                if not articles.is_dir():
+                    raise _fail(NewsQAError(f"--articles {articles}: not a folder"))
+                settings = _settings(data_dir=Path(tmp))
+                (Path(tmp) / "articles").symlink_to(articles.resolve(), target_is_directory=True)
+                service = NewsQA(settings)
+                summary = service.ingest()
+                err.print(f"ingested {summary.files_new} files, {summary.chunks_added} chunks "
+                          f"({summary.files_failed} failed) in {summary.seconds:.1f} s", highlight=False)
+            else:
+                service = NewsQA(_settings())
+            service.warm_up()
+            report = evaluate(service, items, top_k)
+    except NewsQAError as exc:
+        raise _fail(exc) from exc
+    if details:
+        details.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.per_question), "utf-8")
+    if as_json:
+        print(json.dumps(report.summary(), ensure_ascii=False))
+        return
+    s = report.summary()
+    refusal = "n/a" if s["refusal_accuracy"] is None else f"{s['refusal_accuracy']:.3f}"
+    out.print(
+        f"questions {s['questions']} (answerable {s['answerable']}, unanswerable {s['unanswerable']})\n"
+        f"source hit@1 {s['hit_at_1']:.3f}  hit@5 {s['hit_at_5']:.3f}  MRR {s['mrr']:.3f}\n"
+        f"answer contains gold {s['answer_contains_gold']:.3f}  cited passage contains gold {s['citation_contains_gold']:.3f}\n"
+        f"refusal accuracy {refusal}  false refusals {s['false_refusals']:.3f}\n"
+        f"latency p50 {s['latency_p50_ms']:.1f} ms  p95 {s['latency_p95_ms']:.1f} ms",
+        highlight=False,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default NEWSQA_HOST or 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default NEWSQA_PORT or 8000).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the REST API (FastAPI on uvicorn)."""
+    from bot.rest.server import serve as serve_rest
+
+    settings = _settings()
+    serve_rest(settings, host or settings.host, port or settings.port, workers)
+
+
+@app.command("bot")
+def bot_cmd() -> None:
+    """Run the Telegram bot (long polling); needs NEWSQA_TELEGRAM_TOKEN."""
+    from bot.telegram import run_bot
+
+    raise typer.Exit(run_bot(_settings()))
+
+
+@app.command()
+def run() -> None:
+    """Serve the REST API, and the Telegram bot too when NEWSQA_TELEGRAM_TOKEN is set."""
+    settings = _settings()
+    bot_process = None
+    if settings.telegram_token is not None:
+        bot_process = subprocess.Popen([sys.executable, "-m", "bot.cli", "bot"])
+    try:
+        from bot.rest.server import serve as serve_rest
+
+        serve_rest(settings, settings.host, settings.port, 1)
+    finally:
+        if bot_process is not None:
+            bot_process.terminate()
+
+
+def main() -> None:
+    """Console entry point ``newsqa``."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

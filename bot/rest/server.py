@@ -1,0 +1,59 @@
+"""Run the REST API with uvicorn: :func:`serve` (what ``newsqa serve`` calls), or ``python -m bot.rest.server``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import uvicorn
+
+from bot.rest.app import SETTINGS_ENV, configure_logging, create_app, settings_from_env, settings_to_json
+from rag.settings import Settings
+
+
+def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Serve the API on ``host``:``port`` until interrupted (blocks).
+
+    With ``workers`` > 1, uvicorn starts that many processes, each building its app with the factory
+    ``bot.rest.app:app_from_env``; ``settings`` reach them through the environment variable
+    ``NEWSQA_REST_SETTINGS_JSON`` (removed again when the server stops). Each process loads the models once.
+    Raises ValueError for ``workers`` < 1; uvicorn exits the process when the port cannot be bound.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    configure_logging(settings.log_level)
+    common = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "server_header": False,
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 30,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
+        return
+    previous = os.environ.get(SETTINGS_ENV)
+    os.environ[SETTINGS_ENV] = settings_to_json(settings)
+    try:
+        uvicorn.run("bot.rest.app:app_from_env", factory=True, workers=workers, **common)  # type: ignore[arg-type]
+    finally:
+        if previous is None:
+            os.environ.pop(SETTINGS_ENV, None)
+        else:
+            os.environ[SETTINGS_ENV] = previous
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bot.rest.server [--host H] [--port P] [--workers N]``; everything else from NEWSQA_* / .env."""
+    settings = settings_from_env()
+    parser = argparse.ArgumentParser(prog="python -m bot.rest.server", description="Serve the newsqa REST API.")
+    parser.add_argument("--host", default=settings.host)
+    parser.add_argument("--port", type=int, default=settings.port)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    serve(settings, args.host, args.port, args.workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Incremental ingest: discover files, diff against the manifest, load/clean/segment/chunk, embed, upsert.
+
+Crash safety: a file's manifest entry (its sha256) is written only after its articles and chunks are stored, and
+its old records are deleted before new ones are written; so an ingest killed at any point leaves files that the
+next run sees as new or changed and redoes, and chunks whose source is in neither the manifest nor the folder
+(orphans) are deleted. Chunk ids are deterministic (``<article_id>:<n>``), so redoing never duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+from ingest.chunk import chunk_text
+from ingest.clean import clean_page
+from ingest.loaders import LoadError, discover_files, load_text
+from ingest.segment import segment_articles
+from rag.embedding import Embedder
+from rag.errors import IngestLockedError, InputError
+from rag.models import IngestSummary
+from rag.settings import Settings
+from rag.store import Store
+from rag.textnorm import normalize, tokenize
+
+log = logging.getLogger(__name__)
+
+#: Chunks embedded per write batch: big enough for efficient encoding across many small files.
+BATCH_CHUNKS = 256
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class _FileWork:
+    source: str
+    sha256: str
+    articles: list[dict] = field(default_factory=list)
+    nodes: list[TextNode] = field(default_factory=list)
+    embed_texts: list[str] = field(default_factory=list)
+
+
+def article_id_for(text: str) -> str:
+    """Stable article id: first 16 hex digits of SHA-1 over the article's normalised text."""
+    return hashlib.sha1(normalize(text).encode("utf-8")).hexdigest()[:16]
+
+
+def _source_key(path: Path, root: Path, articles_dir: Path) -> str:
+    resolved = path.resolve()
+    for base in (articles_dir.resolve(), root.resolve() if root.is_dir() else root.resolve().parent):
+        if resolved.is_relative_to(base):
+            return resolved.relative_to(base).as_posix()
+    return path.name
+
+
+def _scope_prefixes(roots: list[Path], articles_dir: Path) -> list[str] | None:
+    """Manifest keys an ingest of ``roots`` may remove; None = everything (the articles folder itself)."""
+    prefixes: list[str] = []
+    base = articles_dir.resolve()
+    for root in roots:
+        r = root.resolve()
+        if r == base:
+            return None
+        if r.is_relative_to(base):
+            rel = r.relative_to(base).as_posix()
+            prefixes.append(rel + "/" if r.is_dir() else rel)
+    return prefixes
+
+
+def build_file_work(source: str, sha256: str, text: str, settings: Settings) -> _FileWork:
+    """Clean, segment and chunk one page into article records and (un-embedded) chunk nodes."""
+    work = _FileWork(source, sha256)
+    seen: set[str] = set()
+    for segment in segment_articles(clean_page(text)):
+        body = segment.text.strip()
+        if not body:
+            continue
+        article_id = article_id_for(segment.title + "\n" + body)
+        if article_id in seen:  # the same article printed twice on one page
+            continue
+        seen.add(article_id)
+        chunks = chunk_text(body, settings.chunk_size, settings.chunk_min, settings.chunk_overlap_sentences)
+        chunk_ids = [f"{article_id}:{n}" for n in range(len(chunks))]
+        work.articles.append({
+            "article_id": article_id, "title": segment.title, "source": source,
+            "position": segment.position, "text": body, "chunk_ids": chunk_ids,
+        })
+        for n, chunk in enumerate(chunks):
+            # Title enhancement: the headline is embedded and indexed with every chunk of its article.
+            search_text = normalize(f"{segment.title}\n{chunk}")
+            node = TextNode(
+                id_=chunk_ids[n], text=chunk,
+                metadata={
+                    "article_id": article_id, "title": segment.title, "source": source,
+                    "position": segment.position, "chunk_index": n,
+                    "tokens": " ".join(tokenize(search_text, normalized=True)),
+                },
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"file:{source}")},
+            )
+            work.nodes.append(node)
+            work.embed_texts.append(search_text)
+    return work
+
+
+class Ingestor:
+    """Runs one incremental ingest against a :class:`Store` (see module docstring).
+
+    ``get_embedder`` is called only when something must be embedded, so an unchanged corpus re-ingests without
+    loading a model. Raises :class:`IngestLockedError` when another ingest holds the lock, :class:`InputError` for a
+    path that does not exist, :class:`rag.errors.ModelMismatchError` when the store was built with another model.
+    """
+
+    def __init__(self, settings: Settings, store: Store, get_embedder: Callable[[], Embedder]) -> None:
+        self.settings = settings
+        self.store = store
+        self.get_embedder = get_embedder
+
+    def lock(self) -> FileLock:
+        """The ingest lock file (in the store folder, or the data folder for a server store)."""
+        folder = self.settings.store_dir if not self.settings.chroma_host else self.settings.data_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(folder / "ingest.lock"), timeout=0)
+
+    def run(self, paths: list[Path] | None = None, progress: Progress | None = None, rebuild: bool = False) -> IngestSummary:
+        """Ingest ``paths`` (files or folders; default the articles folder) and return the summary."""
+        lock = self.lock()
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise IngestLockedError(
+                "another ingest is already running on this store; wait for it to finish and try again"
+            ) from exc
+        try:
+            if rebuild:
+                self.store.wipe()
+            return self._run(paths, progress)
+        finally:
+            lock.release()
+
+    def _run(self, paths: list[Path] | None, progress: Progress | None) -> IngestSummary:
+        started = time.perf_counter()
+        summary = IngestSummary()
+        articles_dir = self.settings.articles_dir
+        roots = list(paths) if paths else [articles_dir]
+        if not paths:
+            articles_dir.mkdir(parents=True, exist_ok=True)
+        for root in roots:
+            if not root.exists():
+                raise InputError(f"{root}: no such file or folder")
+        files: dict[str, Path] = {}
+        for root in roots:
+            for path in discover_files([root]):
+                files.setdefault(_source_key(path, root, articles_dir), path)
+
+        manifest = self.store.manifest()
+        scope = _scope_prefixes(roots, articles_dir)
+
+        def in_scope(key: str) -> bool:
+            return scope is None or any(key == p or key.startswith(p) for p in scope)
+
+        todo: list[tuple[str, Path, str, bool]] = []
+        for key, path in sorted(files.items()):
+            try:
+                sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError as exc:
+                summary.failures[key] = f"{key}: cannot read file: {exc.strerror or exc}"
+                continue
+            old = manifest.get(key)
+            if old is not None and old.get("sha256") == sha:
+                summary.files_unchanged += 1
+            else:
+                todo.append((key, path, sha, old is not None))
+
+        changed_anything = False
+        stale = {k for k in manifest if k not in files and in_scope(k)}
+        stale |= {s for s in self.store.chunk_sources() if s not in manifest and s not in files and in_scope(s)}
+        for key in sorted(stale):
+            summary.chunks_removed += self.store.remove_source(key)
+            summary.files_removed += key in manifest
+            changed_anything = True
+
+        batch: list[_FileWork] = []
+        for done, (key, path, sha, existed) in enumerate(todo, 1):
+            if progress:
+                progress(done, len(todo), key)
+            try:
+                work = build_file_work(key, sha, load_text(path), self.settings)
+                if not work.nodes:
+                    raise LoadError(f"{key}: no article text found")
+            except LoadError as exc:
+                summary.failures[key] = str(exc)
+                continue
+            except Exception as exc:  # one bad file never stops the ingest
+                log.exception("ingest of %s failed", key)
+                summary.failures[key] = f"{key}: {type(exc).__name__}: {exc}"
+                continue
+            summary.files_changed += existed
+            summary.files_new += not existed
+            batch.append(work)
+            if sum(len(w.nodes) for w in batch) >= BATCH_CHUNKS:
+                self._write(batch, summary)
+                changed_anything = True
+                batch = []
+        if batch:
+            self._write(batch, summary)
+            changed_anything = True
+
+        summary.files_failed = len(summary.failures)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        if changed_anything:
+            self.store.set_state(version=uuid.uuid4().hex, last_ingest=now)
+        elif self.store.state()["last_ingest"] is None:
+            self.store.set_state(last_ingest=now)
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+
+    def _write(self, batch: list[_FileWork], summary: IngestSummary) -> None:
+        embedder = self.get_embedder()
+        self.store.check_model(embedder.name, embedder.dimension)
+        texts = [t for w in batch for t in w.embed_texts]
+        vectors = embedder.embed_documents(texts)
+        summary.chunks_embedded += len(texts)
+        row = 0
+        for work in batch:
+            for node in work.nodes:
+                node.embedding = vectors[row].tolist()
+                row += 1
+        if self.store.state()["embedding_model"] is None or self.store.counts()["chunks"] == 0:
+            self.store.set_state(embedding_model=embedder.name, dimension=embedder.dimension)
+        for work in batch:
+            summary.chunks_removed += self.store.remove_source(work.source)
+            owners = self.store.article_sources([a["article_id"] for a in work.articles])
+            keep = {a["article_id"] for a in work.articles if owners.get(a["article_id"], work.source) == work.source}
+            if len(keep) < len(work.articles):
+                log.info("%s: %d article(s) already stored from another file, skipped",
+                         work.source, len(work.articles) - len(keep))
+            articles = [a for a in work.articles if a["article_id"] in keep]
+            nodes = [n for n in work.nodes if n.metadata["article_id"] in keep]
+            self.store.add_articles(articles)
+            if nodes:
+                self.store.vector_store.add(nodes)
+            self.store.set_manifest(work.source, work.sha256, len(articles), len(nodes))
+            summary.chunks_added += len(nodes)

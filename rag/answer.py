@@ -1,0 +1,300 @@
+"""Extractive answering: pick the sentence(s) of the retrieved chunks that answer the question, with citations.
+
+Works with no LLM and no network. For each sentence of the top chunks we score (all on normalised text):
+
+- keyword coverage: the IDF-weighted share of the question's content words (jieba) found in the sentence, mixed
+  with character-bigram overlap so that segmentation differences between question and text do not hide a match;
+- context coverage: the same over the chunk with its article title (a sentence often omits the subject that the
+  headline or the previous sentence gives);
+- answer type: 多少/几 wants a number with a unit, 谁 a person, 哪天/何时 a date, 哪里/哪家 a place or organisation
+  (regular expressions, and jieba's part-of-speech tags nr/ns/nt for names);
+- a small prior for the chunk's retrieval rank.
+
+When the best context does not cover the question's rarest words (a word absent from the corpus has the largest
+IDF), the answerer says so (``found: false``) instead of quoting an unrelated sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import NodeWithScore, QueryBundle
+
+from ingest.chunk import split_sentences
+from rag.models import NOT_FOUND_ANSWER, Answer, Citation
+from rag.textnorm import STOPWORDS, keywords, normalize
+
+
+class QuestionType(str, Enum):
+    """What kind of phrase answers the question."""
+
+    NUMBER = "number"
+    PERSON = "person"
+    DATE = "date"
+    PLACE = "place"
+    ORG = "org"
+    OTHER = "other"
+
+
+_QTYPE_PATTERNS: list[tuple[QuestionType, re.Pattern[str]]] = [
+    (QuestionType.DATE, re.compile(r"哪天|何时|什么时候|哪一?年|几月|几号|几日|什么时间|哪个月|何年|哪一天|日期")),
+    (QuestionType.NUMBER, re.compile(r"多少|几[个家位名座项次人年天倍条种所户批件届期]?|多大|多高|多长|多远|多重|多久|百分之几|比例|比重")),
+    (QuestionType.PERSON, re.compile(r"谁|哪位|何人|什么人|叫什么名字|姓名")),
+    (QuestionType.ORG, re.compile(r"哪家|哪个(单位|公司|机构|部门|学校|组织|企业|团队)|什么(单位|公司|机构|部门|组织|企业)")),
+    (QuestionType.PLACE, re.compile(r"哪里|哪儿|何地|何处|在哪|什么地方|哪个(省|市|县|国家|城市|地区|地方|镇|村)")),
+]
+
+_NUM = r"(?:\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+)"
+_NUMBER_WITH_UNIT = re.compile(
+    _NUM + r"\s*(?:%|余|多)?\s*(?:[万亿千百]?(?:个|家|人|名|位|座|项|次|件|起|元|户|所|条|种|台|辆|吨|米|亩|天|年|倍|批|期|届"
+    r"|轮|场|块|份|处|栋|套|间|张|部|篇|公里|千米|平方米|平方公里|小时|分钟|秒|岁|万元|亿元|人次|家次|千瓦|公顷|斤|公斤|克)"
+    r"|%)"
+)
+_ANY_NUMBER = re.compile(r"\d")
+_DATE = re.compile(r"\d{1,4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*日|\d{1,2}\s*月|\d{1,2}\s*日|[昨今明前]日|今年|去年|前年|上午|下午|世纪|年代")
+_PERSON_CUE = re.compile(r"(?:书记|主任|市长|县长|局长|主席|记者|经理|董事长|校长|院长|部长|厅长|镇长|村长|总裁|教授|队长|主持人|所长|站长)")
+_ORG_CUE = re.compile(r"(?:公司|集团|局|委|厅|院|所|中心|协会|学校|大学|中学|小学|银行|医院|政府|部门|单位|委员会|办公室|企业|街道|社区)")
+_PLACE_CUE = re.compile(r"(?:省|市|县|区|镇|乡|村|街道|社区|路|园区|国|州|岛|山|河|湖)")
+_CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:、])")
+_BIGRAM_STRIP = re.compile(r"[^\w\u4e00-\u9fff]")
+
+#: Below this IDF-weighted coverage of the question by the best context, the answer is "not found".
+#: Set by measurement on the dev sets (see README "Evaluation").
+MIN_CONTEXT_COVERAGE = 0.6
+#: Below this coverage of the question by the chosen sentence itself, the answer is "not found".
+MIN_SENTENCE_COVERAGE = 0.2
+
+
+def question_type(question: str) -> QuestionType:
+    """The :class:`QuestionType` of a (normalised) question, by its interrogative words."""
+    for qtype, pattern in _QTYPE_PATTERNS:
+        if pattern.search(question):
+            return qtype
+    return QuestionType.OTHER
+
+
+def _bigrams(text: str) -> set[str]:
+    text = _BIGRAM_STRIP.sub("", text)
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def _type_score(qtype: QuestionType, text: str, use_pos: bool = True) -> float:
+    """0..1: how much ``text`` (normalised) looks like it holds the wanted kind of answer.
+
+    ``use_pos`` adds jieba part-of-speech tags (nr person, ns place, nt organisation) to the cue words; it costs
+    about 30 ms per 1,000 characters, so it is used only on the few best sentences.
+    """
+    if qtype is QuestionType.NUMBER:
+        return 1.0 if _NUMBER_WITH_UNIT.search(text) else 0.4 if _ANY_NUMBER.search(text) else 0.0
+    if qtype is QuestionType.DATE:
+        return 1.0 if _DATE.search(text) else 0.0
+    cue, tag = {
+        QuestionType.PERSON: (_PERSON_CUE, "nr"), QuestionType.ORG: (_ORG_CUE, "nt"),
+        QuestionType.PLACE: (_PLACE_CUE, "ns"),
+    }.get(qtype, (None, ""))
+    if cue is None:
+        return 0.0
+    if cue.search(text):
+        return 1.0
+    return 1.0 if use_pos and _has_pos(text, tag) else 0.0
+
+
+def _has_pos(text: str, tag: str) -> bool:
+    import jieba.posseg as pseg
+
+    return any(p.flag == tag for p in pseg.cut(text))
+
+
+@dataclass
+class Candidate:
+    """A sentence of a retrieved chunk, scored as a possible answer."""
+
+    sentence: str  # original characters
+    norm: str
+    rank: int  # rank of its chunk in retrieval (0 = best)
+    order: int  # position of the sentence inside its chunk
+    coverage: float  # of the question by the sentence, 0..1
+    context: float  # of the question by the chunk with its title, 0..1
+    score: float
+    hit: NodeWithScore
+
+
+class QuestionAnalysis:
+    """A question prepared for matching: type, IDF-weighted content words, character bigrams.
+
+    ``idf`` maps a normalised token to its inverse document frequency (from the BM25 index).
+    """
+
+    def __init__(self, question: str, idf: Callable[[str], float]) -> None:
+        self.question = question
+        self.norm = normalize(question)
+        self.qtype = question_type(self.norm)
+        terms = [t for t in keywords(question) if t not in STOPWORDS]
+        self.weights = {t: idf(t) for t in terms}
+        self.total = sum(self.weights.values())
+        self.grams = _bigrams(_strip_interrogatives(self.norm))
+
+    def coverage(self, text: str) -> float:
+        """0..1 share of the question found in normalised ``text``: 3/4 IDF-weighted words, 1/4 bigrams."""
+        if self.total <= 0:
+            return 0.0
+        kw = sum(w for t, w in self.weights.items() if t in text) / self.total
+        if not self.grams:
+            return kw
+        return 0.75 * kw + 0.25 * len(self.grams & _bigrams(text)) / len(self.grams)
+
+    def candidates(self, hit: NodeWithScore, rank: int, normalized: Callable[[str], str] = normalize) -> list[Candidate]:
+        """Scored sentences of one retrieved chunk (answer type by cue words only)."""
+        title = str(hit.node.metadata.get("title", ""))
+        text = hit.node.get_content()
+        context = self.coverage(normalized(title) + "\n" + normalized(text))
+        out = []
+        for order, sentence in enumerate(split_sentences(text)):
+            sentence = sentence.strip()
+            if len(sentence) < 4:
+                continue
+            norm = normalized(sentence)
+            cov = self.coverage(norm)
+            score = cov + 0.35 * context + 0.05 / (rank + 1)
+            score += 0.3 * _type_score(self.qtype, norm, use_pos=False) * min(1.0, cov * 2)
+            out.append(Candidate(sentence, norm, rank, order, cov, context, score, hit))
+        return out
+
+
+class ExtractiveAnswerer:
+    """Answers from retrieved chunks without an LLM; see the module docstring for the method.
+
+    ``max_chars`` bounds the answer text (characters, without citation markers).
+    """
+
+    def __init__(self, idf: Callable[[str], float], max_chars: int = 150) -> None:
+        self.idf = idf
+        self.max_chars = max_chars
+
+    def answer(self, question: str, nodes: list[NodeWithScore]) -> Answer:
+        """An :class:`Answer` with ``mode="extractive"``; ``found`` False and no citations when nothing answers."""
+        analysis = QuestionAnalysis(question, self.idf)
+        if analysis.total <= 0 or not nodes:
+            return _not_found(question)
+        candidates = [c for rank, hit in enumerate(nodes) for c in analysis.candidates(hit, rank)]
+        if not candidates:
+            return _not_found(question)
+        # Part-of-speech evidence only for the most promising sentences (it is the slow part).
+        candidates.sort(key=lambda c: c.score, reverse=True)
+        if analysis.qtype in (QuestionType.PERSON, QuestionType.ORG, QuestionType.PLACE):
+            for cand in candidates[:8]:
+                if _type_score(analysis.qtype, cand.norm, use_pos=False) == 0.0:
+                    cand.score += 0.3 * _type_score(analysis.qtype, cand.norm) * min(1.0, cand.coverage * 2)
+            candidates.sort(key=lambda c: c.score, reverse=True)
+        best = candidates[0]
+        if best.context < MIN_CONTEXT_COVERAGE or best.coverage < MIN_SENTENCE_COVERAGE:
+            return _not_found(question)
+
+        chosen = [best]
+        budget = self.max_chars - len(best.sentence)
+        for cand in candidates[1:6]:
+            if budget <= 0:
+                break
+            if cand.score >= 0.75 * best.score and len(cand.sentence) <= budget and cand.sentence != best.sentence:
+                chosen.append(cand)
+                break
+        # Sentences of one chunk read best in their original order.
+        chosen.sort(key=lambda c: (0, c.order) if c.rank == best.rank else (1, 0))
+
+        citations: list[Citation] = []
+        numbers: dict[str, int] = {}
+        parts: list[str] = []
+        for cand in chosen:
+            hit = cand.hit
+            chunk_id = hit.node.node_id
+            if chunk_id not in numbers:
+                numbers[chunk_id] = len(numbers) + 1
+                meta = hit.node.metadata
+                citations.append(Citation(
+                    id=numbers[chunk_id], title=str(meta.get("title", "")), source=str(meta.get("source", "")),
+                    article_id=str(meta.get("article_id", "")), chunk_id=chunk_id, text=hit.node.get_content(),
+                    score=float(hit.score or 0.0),
+                ))
+            text = cand.sentence
+            if len(text) > self.max_chars:
+                text = self._window(text, analysis)
+            parts.append(f"{text}[{numbers[chunk_id]}]")
+        return Answer(question=question, answer="".join(parts), found=True, mode="extractive", citations=citations)
+
+    def _window(self, sentence: str, analysis: QuestionAnalysis) -> str:
+        """The run of clauses of an over-long sentence that best covers the question, within ``max_chars``."""
+        clauses = [c for c in _CLAUSE_SPLIT.split(sentence) if c]
+        scores = []
+        for clause in clauses:
+            norm = normalize(clause)
+            scores.append(analysis.coverage(norm) + 0.5 * _type_score(analysis.qtype, norm, use_pos=False))
+        best_i = max(range(len(clauses)), key=lambda i: scores[i])
+        lo = hi = best_i
+        length = len(clauses[best_i])
+        while True:
+            options = []
+            if lo > 0 and length + len(clauses[lo - 1]) <= self.max_chars - 2:
+                options.append((scores[lo - 1] + 0.01, -1))
+            if hi + 1 < len(clauses) and length + len(clauses[hi + 1]) <= self.max_chars - 2:
+                options.append((scores[hi + 1] + 0.02, 1))  # prefer what follows: answers come after the subject
+            if not options:
+                break
+            _, step = max(options)
+            if step < 0:
+                lo -= 1
+                length += len(clauses[lo])
+            else:
+                hi += 1
+                length += len(clauses[hi])
+        text = "".join(clauses[lo : hi + 1])
+        if len(text) > self.max_chars - 2:
+            text = text[: self.max_chars - 2]
+        return ("…" if lo > 0 else "") + text + ("…" if hi < len(clauses) - 1 else "")
+
+
+class EvidenceReranker(BaseNodePostprocessor):
+    """Reranks fused chunks by their best answering sentence (same scoring as the answerer), keeping ``top_n``.
+
+    A lexical cross-check of the first-stage ranking: the new score of a chunk is its best sentence score plus
+    0.3 x its normalised fusion score. ``normalized`` caches the search form of chunk texts between queries.
+    """
+
+    top_n: int = 5
+    idf: Callable[[str], float]
+    normalized: Callable[[str], str] = normalize
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "EvidenceReranker"
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        if query_bundle is None or not nodes:
+            return nodes[: self.top_n]
+        analysis = QuestionAnalysis(query_bundle.query_str, self.idf)
+        top = max((n.score or 0.0) for n in nodes) or 1.0
+        rescored = []
+        for rank, hit in enumerate(nodes):
+            cands = analysis.candidates(hit, rank, self.normalized)
+            best = max((c.score for c in cands), default=0.0)
+            rescored.append(NodeWithScore(node=hit.node, score=best + 0.3 * (hit.score or 0.0) / top))
+        rescored.sort(key=lambda n: n.score or 0.0, reverse=True)
+        return rescored[: self.top_n]
+
+
+_INTERROGATIVES = re.compile(
+    r"多少|几[个家位名座项次人年天倍条种所户批件届期]?|什么|哪[里儿家位天年个些一]*|谁|何时|何地|何人|如何|怎么样?|为什么|吗|呢|[？?！!。，,]"
+)
+
+
+def _strip_interrogatives(question: str) -> str:
+    return _INTERROGATIVES.sub("", question)
+
+
+def _not_found(question: str) -> Answer:
+    return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="extractive", citations=[])

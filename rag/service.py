@@ -1,0 +1,192 @@
+"""The one core service every front-end calls: ingest, search, ask, read articles, stats.
+
+Front-ends (CLI, REST, Telegram) build ``NewsQA(settings)`` once per process and call its methods; the embedding
+model and the BM25 index load once (lazily, or eagerly with :meth:`NewsQA.warm_up`). Methods are blocking and
+thread-safe: async front-ends call them in a worker thread (``anyio.to_thread`` / ``asyncio.to_thread``).
+The BM25 index is derived state: it is rebuilt from the Chroma collection whenever the store's index version
+changes (checked at most every ``settings.index_refresh_seconds``), so a process that never ingested, or that
+runs while another ingests, answers from the current corpus.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from llama_index.core.schema import NodeWithScore
+
+from rag.answer import EvidenceReranker, ExtractiveAnswerer
+from rag.embedding import Embedder, load_embedder
+from rag.errors import InputError, StoreUnavailableError
+from rag.models import Answer, Article, IngestSummary, SearchHit, StoreStats
+from rag.retrieval import BM25Index, dense_weight_for, hybrid_retriever
+from rag.settings import Settings
+from rag.store import Store
+from rag.textnorm import normalize_cached
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 1000
+#: Chunks taken from each retrieval leg before reciprocal rank fusion.
+FUSION_CANDIDATES = 20
+#: Fused chunks rescored by the evidence reranker, of which ``top_k`` are kept.
+RERANK_CANDIDATES = 15
+
+
+class NewsQA:
+    """Facade over store, embedder, hybrid retriever and answerer.
+
+    Errors: :class:`rag.errors.InputError` for a bad question, :class:`rag.errors.ModelMismatchError` when the
+    store was built with another embedding model, :class:`rag.errors.IngestLockedError` when an ingest runs,
+    :class:`rag.errors.StoreUnavailableError` when the store cannot be reached.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._store: Store | None = None
+        self._embedder = embedder
+        self._index: BM25Index | None = None
+        self._index_version: object = None
+        self._checked_at = 0.0
+        self._lock = threading.RLock()
+
+    # --- components (lazy) ------------------------------------------------------------------------
+    @property
+    def store(self) -> Store:
+        """The opened store (opened on first use)."""
+        with self._lock:
+            if self._store is None:
+                self._store = Store(self.settings)
+            return self._store
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model (loaded on first use)."""
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = load_embedder(self.settings)
+            return self._embedder
+
+    def _current_index(self) -> BM25Index:
+        now = time.monotonic()
+        with self._lock:
+            if self._index is not None and now - self._checked_at < self.settings.index_refresh_seconds:
+                return self._index
+            try:
+                version = self.store.state()["version"]
+            except Exception as exc:
+                self._store = None  # reopen next time: the server may be back
+                raise StoreUnavailableError(f"the store cannot be read: {exc}") from exc
+            self._checked_at = now
+            if self._index is None or version != self._index_version:
+                started = time.perf_counter()
+                self._index = BM25Index(self.store)
+                self._index_version = version
+                log.info("BM25 index built: %d chunks in %.0f ms", self._index.n_docs,
+                         1000 * (time.perf_counter() - started))
+            return self._index
+
+    def warm_up(self) -> None:
+        """Load the embedding model and build the BM25 index now instead of on the first question."""
+        index = self._current_index()
+        if index.n_docs:
+            state = self.store.state()
+            self.store.check_model(self.embedder.name, self.embedder.dimension)
+            log.info("store: %d chunks, embedding model %s", index.n_docs, state["embedding_model"])
+        else:
+            _ = self.embedder
+
+    # --- queries ----------------------------------------------------------------------------------
+    @staticmethod
+    def validate_question(question: str) -> str:
+        """The stripped question; raises InputError if empty or longer than 1000 characters."""
+        if not isinstance(question, str) or not question.strip():
+            raise InputError("question: must not be empty")
+        question = question.strip()
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InputError(f"question: at most {MAX_QUESTION_CHARS} characters (got {len(question)})")
+        return question
+
+    def retrieve(self, query: str, top_k: int) -> list[NodeWithScore]:
+        """Hybrid retrieval then reranking: ``top_k`` chunks as llama-index nodes, best first.
+
+        Scores are the reranker's (best sentence evidence + 0.3 x normalised RRF score), higher is better.
+        """
+        if not 1 <= top_k <= 100:
+            raise InputError(f"top_k: must be between 1 and 100 (got {top_k})")
+        index = self._current_index()
+        if index.n_docs == 0:
+            return []
+        self.store.check_model(self.embedder.name, self.embedder.dimension)
+        weight = dense_weight_for(self.embedder.name, self.settings.dense_weight)
+        retriever = hybrid_retriever(
+            self.store, self.embedder, index, max(RERANK_CANDIDATES, top_k), max(FUSION_CANDIDATES, top_k),
+            dense_weight=weight,
+        )
+        fused = retriever.retrieve(query)
+        reranker = EvidenceReranker(top_n=top_k, idf=index.idf, normalized=normalize_cached)
+        return reranker.postprocess_nodes(fused, query_str=query)
+
+    def ask(self, question: str, top_k: int | None = None, conversation_id: str | None = None) -> Answer:
+        """Answer ``question`` (1..1000 characters) from the top ``top_k`` chunks (default settings.top_k)."""
+        return self.answer_with_nodes(question, top_k)[0]
+
+    def answer_with_nodes(self, question: str, top_k: int | None = None) -> tuple[Answer, list[NodeWithScore]]:
+        """:meth:`ask` plus the retrieved chunks it answered from (for evaluation and LLM answering)."""
+        question = self.validate_question(question)
+        nodes = self.retrieve(question, top_k or self.settings.top_k)
+        answerer = ExtractiveAnswerer(self._current_index().idf, self.settings.answer_max_chars)
+        return answerer.answer(question, nodes), nodes
+
+    def search(self, query: str, top_k: int = 10) -> list[SearchHit]:
+        """Hybrid retrieval only: the ``top_k`` best chunks, best first."""
+        query = self.validate_question(query)
+        return [
+            SearchHit(
+                rank=rank, score=float(hit.score or 0.0), chunk_id=hit.node.node_id,
+                article_id=str(hit.node.metadata.get("article_id", "")), title=str(hit.node.metadata.get("title", "")),
+                source=str(hit.node.metadata.get("source", "")), text=hit.node.get_content(),
+            )
+            for rank, hit in enumerate(self.retrieve(query, top_k), 1)
+        ]
+
+    def get_article(self, article_id: str) -> Article | None:
+        """The whole article with this id, or None when unknown."""
+        return self.store.get_article(article_id)
+
+    # --- ingest and state -------------------------------------------------------------------------
+    def ingest(
+        self, paths: list[Path] | None = None, progress: Callable[[int, int, str], None] | None = None,
+        rebuild: bool = False,
+    ) -> IngestSummary:
+        """Incremental ingest of ``paths`` (default: the articles folder); see :mod:`ingest.pipeline`.
+
+        ``progress(done, total, file)`` is called before each file is processed. ``rebuild`` wipes the store first
+        (needed after changing the embedding model). Raises IngestLockedError if another ingest runs.
+        """
+        from ingest.pipeline import Ingestor
+
+        summary = Ingestor(self.settings, self.store, lambda: self.embedder).run(paths, progress, rebuild)
+        with self._lock:
+            self._checked_at = 0.0  # see our own changes on the next query
+        return summary
+
+    def stats(self) -> StoreStats:
+        """Article, chunk and file counts, embedding model and time of the last ingest."""
+        counts = self.store.counts()
+        state = self.store.state()
+        return StoreStats(
+            articles=counts["articles"], chunks=counts["chunks"], files=counts["files"],
+            embedding_model=state["embedding_model"],
+            dimension=int(state["dimension"]) if state["dimension"] else None,
+            last_ingest=state["last_ingest"],
+        )
+
+    def close(self) -> None:
+        """Drop the store client and indexes (the embedder stays usable if it was passed in)."""
+        with self._lock:
+            self._store = None
+            self._index = None

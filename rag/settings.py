@@ -1,0 +1,117 @@
+"""Application settings, read from the environment and `.env` (pydantic-settings).
+
+Every variable is prefixed ``NEWSQA_`` (``NEWSQA_DATA_DIR``, ``NEWSQA_EMBEDDING_MODEL`` ...) and documented in
+``.env.example``. Build one :class:`Settings` in each entry point and pass it down; nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Chinese default embedding model for users (BAAI, "C-Pack", Xiao et al. 2023).
+DEFAULT_EMBEDDING_MODEL = "BAAI/bge-small-zh-v1.5"
+
+
+def _split_csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class Settings(BaseSettings):
+    """All configuration of newsqa. Secrets are ``SecretStr`` so they never print in logs or reprs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSQA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- corpus and store -------------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Articles in DATA_DIR/articles, local store in DATA_DIR/store.")
+    collection: str = Field("newsqa", description="Chroma collection name.")
+    chroma_host: str | None = Field(None, description="Chroma server host; unset = embedded persistent store.")
+    chroma_port: int = Field(8000, description="Chroma server port.")
+    chroma_token: SecretStr | None = Field(None, description="Chroma server auth token (optional).")
+    index_refresh_seconds: float = Field(3.0, ge=0, description="How often (s) a worker checks the store for a new ingest.")
+
+    # --- embedding and chunking -------------------------------------------------------------------
+    embedding_model: str | None = Field(
+        None, description=f"sentence-transformers name or path; unset = {DEFAULT_EMBEDDING_MODEL} with offline fallback."
+    )
+    embedding_device: str = Field("cpu", description="torch device for the embedding model.")
+    embedding_batch_size: int = Field(64, ge=1, description="Chunks per encode batch.")
+    chunk_size: int = Field(450, ge=50, description="Maximum chunk length in characters.")
+    chunk_min: int = Field(200, ge=0, description="Chunks shorter than this (characters) absorb the next sentence.")
+    chunk_overlap_sentences: int = Field(1, ge=0, description="Sentences repeated between consecutive chunks.")
+
+    # --- retrieval and answering ------------------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=20, description="Chunks retrieved per question.")
+    dense_weight: float | None = Field(
+        None, ge=0, le=10, description="Weight of the dense leg in rank fusion (BM25 = 1); unset = by model."
+    )
+    answer_max_chars: int = Field(150, ge=20, description="Maximum extractive answer length in characters.")
+
+    # --- REST API ---------------------------------------------------------------------------------
+    api_keys: str = Field("", description="Comma-separated API keys for /v1 routes; empty = open.")
+    admin_key: SecretStr | None = Field(None, description="Key for POST /v1/ingest; unset = ingest over HTTP disabled.")
+    cors_origins: str = Field("", description="Comma-separated allowed CORS origins; empty = none.")
+    max_body_bytes: int = Field(64_000, ge=1024, description="Largest accepted request body in bytes.")
+    host: str = Field("127.0.0.1", description="REST bind host.")
+    port: int = Field(8000, description="REST bind port.")
+
+    # --- Telegram ---------------------------------------------------------------------------------
+    telegram_token: SecretStr | None = Field(None, description="Bot API token.")
+    telegram_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL (token appended).")
+    telegram_allowed_chats: str = Field("", description="Comma-separated chat/user ids allowed; empty = everyone.")
+    telegram_rate_limit: int = Field(5, ge=1, description="Questions per user per minute.")
+
+    # --- LLM (OpenAI-compatible) ------------------------------------------------------------------
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL; unset = extractive answers.")
+    llm_api_key: SecretStr | None = Field(None, description="LLM API key.")
+    llm_model: str | None = Field(None, description="LLM model name.")
+    llm_timeout: float = Field(30.0, gt=0, description="LLM request timeout in seconds.")
+    llm_max_tokens: int = Field(512, ge=16, description="Maximum generated tokens.")
+    llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
+    llm_max_retries: int = Field(2, ge=0, description="Retries after a failed LLM call.")
+    conversation_max_turns: int = Field(6, ge=1, description="Turns kept per conversation.")
+    conversation_ttl_seconds: int = Field(1800, ge=1, description="Idle seconds before a conversation is forgotten.")
+    conversation_max_count: int = Field(10_000, ge=1, description="Conversations kept in memory at most.")
+
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @property
+    def articles_dir(self) -> Path:
+        """Folder scanned by ``newsqa ingest`` with no paths."""
+        return self.data_dir / "articles"
+
+    @property
+    def store_dir(self) -> Path:
+        """Folder of the embedded Chroma store and the ingest lock."""
+        return self.data_dir / "store"
+
+    @property
+    def api_key_list(self) -> list[str]:
+        """``api_keys`` split on commas."""
+        return _split_csv(self.api_keys)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """``cors_origins`` split on commas."""
+        return _split_csv(self.cors_origins)
+
+    @property
+    def telegram_allowed_chat_ids(self) -> set[int]:
+        """``telegram_allowed_chats`` as integer ids. Raises ValueError naming the bad entry."""
+        ids: set[int] = set()
+        for part in _split_csv(self.telegram_allowed_chats):
+            try:
+                ids.add(int(part))
+            except ValueError as exc:
+                raise ValueError(f"NEWSQA_TELEGRAM_ALLOWED_CHATS: {part!r} is not a chat id") from exc
+        return ids
+
+    @property
+    def llm_enabled(self) -> bool:
+        """True when an OpenAI-compatible LLM is configured (base URL and model)."""
+        return bool(self.llm_base_url and self.llm_model)

@@ -1,0 +1,113 @@
+"""Search normalisation and tokenisation of Chinese text.
+
+Text is normalised for *search only* (embedding input, BM25 tokens, answer matching); users always see the
+original characters. Normalisation = Unicode NFKC (full-width digits/letters to ASCII) + traditional to
+simplified Chinese (OpenCC ``t2s`` table via opencc-python-reimplemented) + lower case, so ``郟县`` matches
+``郏县`` and ``１２３`` matches ``123``. Tokenisation is jieba's search mode (``cut_for_search``), which emits
+both long words and their in-vocabulary sub-words, so a query word and a longer corpus compound still meet.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+
+_lock = threading.Lock()
+_converter = None
+_jieba = None
+
+#: Function words and question words that carry no topic (hand-made list; jieba ships none for Chinese).
+STOPWORDS: frozenset[str] = frozenset(
+    """
+    的 了 着 过 是 在 和 与 及 或 而 并 也 都 就 又 还 对 于 为 以 被 把 将 从 向 到 由 等 之 其 这 那 这个 那个
+    一个 有 没有 个 吗 呢 吧 啊 呀 么 什么 啥 哪 哪个 哪些 哪里 哪儿 哪家 哪位 哪天 哪年 哪一年 谁 几 多少 多
+    怎么 怎样 如何 为什么 为何 何时 何地 何 是否 是不是 请问 请 一下 告诉 我 我们 你 你们 他 他们 她 它 共 一共
+    总共 共有 分别 主要 哪些 多大 多久 几个 几家 几位 几年 几次 几项 几名 几座 时候 什么样 之一 当时 目前 现在
+    """.split()
+)
+
+_TOKEN_OK = re.compile(r"[\w\u4e00-\u9fff]")
+
+
+def _opencc():
+    global _converter
+    if _converter is None:
+        with _lock:
+            if _converter is None:
+                from opencc import OpenCC
+
+                _converter = OpenCC("t2s")
+    return _converter
+
+
+def _jieba_module():
+    global _jieba
+    if _jieba is None:
+        with _lock:
+            if _jieba is None:
+                import logging
+
+                import jieba
+
+                jieba.setLogLevel(logging.WARNING)
+                jieba.initialize()
+                _jieba = jieba
+    return _jieba
+
+
+@lru_cache(maxsize=4096)
+def _convert_line(line: str) -> str:
+    return _opencc().convert(line)
+
+
+def normalize(text: str) -> str:
+    """Search form of ``text``: NFKC, traditional->simplified (OpenCC t2s), lower case.
+
+    The result has the same number of lines as the input; its length in characters can differ slightly
+    (NFKC may expand ligatures), so never use it to index into the original.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    # OpenCC's reimplementation is pure Python; converting line by line with a cache keeps repeated
+    # page furniture and repeated queries cheap.
+    converted = "\n".join(_convert_line(line) if _has_cjk(line) else line for line in text.split("\n"))
+    return converted.lower()
+
+
+@lru_cache(maxsize=65536)
+def normalize_cached(text: str) -> str:
+    """:func:`normalize` with a bounded cache, for chunk texts that are matched again at every query."""
+    return normalize(text)
+
+
+def _has_cjk(line: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in line)
+
+
+def tokenize(text: str, *, normalized: bool = False, keep_stopwords: bool = False) -> list[str]:
+    """jieba search-mode tokens of ``text`` after :func:`normalize` (skipped when ``normalized``).
+
+    Punctuation and whitespace tokens are dropped, and so are :data:`STOPWORDS` unless ``keep_stopwords``.
+    Returns tokens in text order (duplicates kept, as BM25 needs term frequencies).
+    """
+    if not normalized:
+        text = normalize(text)
+    jieba = _jieba_module()
+    tokens = []
+    for token in jieba.cut_for_search(text):
+        token = token.strip()
+        if not token or not _TOKEN_OK.search(token):
+            continue
+        if not keep_stopwords and token in STOPWORDS:
+            continue
+        tokens.append(token)
+    return tokens
+
+
+def keywords(text: str) -> list[str]:
+    """Distinct content tokens of a question, in order of first appearance (see :func:`tokenize`)."""
+    seen: dict[str, None] = {}
+    for token in tokenize(text):
+        seen.setdefault(token, None)
+    return list(seen)

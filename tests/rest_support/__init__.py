@@ -1,0 +1,1 @@
+"""Helpers for the REST API tests: a real uvicorn server in a thread, an SSE reader, shared fixtures."""

@@ -1,0 +1,173 @@
+"""REST API over a real uvicorn server: health, ask, search, articles, errors for unknown things, OpenAPI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.rest_support.fixtures import api, assert_error, sample_server  # noqa: F401
+
+QUESTION = "示范区有几家企业入选专精特新名单？"
+
+
+def test_healthz_and_readyz(api: httpx.Client, sample_service: Any) -> None:
+    health = api.get("/healthz")
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+
+    ready = api.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    stats = sample_service.stats()
+    assert body["status"] == "ready"
+    assert body["articles"] == stats.articles > 0
+    assert body["chunks"] == stats.chunks >= body["articles"]
+    assert body["files"] == 5
+    assert body["embedding_model"] == stats.embedding_model and body["embedding_model"]
+    assert body["ingest_running"] is False
+
+
+def test_ask_returns_the_core_answer(api: httpx.Client, sample_service: Any) -> None:
+    response = api.post("/v1/ask", json={"question": QUESTION})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body == sample_service.ask(QUESTION, top_k=5).model_dump()
+    assert set(body) == {"question", "answer", "found", "mode", "citations"}
+    assert body["found"] is True and body["mode"] == "extractive"
+    assert body["citations"], body
+    for citation in body["citations"]:
+        assert {"id", "title", "source", "article_id", "chunk_id", "text", "score"} <= set(citation)
+
+
+def test_ask_top_k_and_conversation_id(api: httpx.Client, sample_service: Any) -> None:
+    body = {"question": "黄道镇如何发展文旅产业？", "top_k": 2, "conversation_id": "web-8f3a"}
+    response = api.post("/v1/ask", json=body)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer == sample_service.ask(body["question"], top_k=2).model_dump()
+    assert len(answer["citations"]) <= 2
+
+
+def test_ask_json_equals_cli_json(api: httpx.Client, sample_settings: Any, tmp_path: Path) -> None:
+    """The body of /v1/ask is the object ``newsqa ask --json`` prints (same keys, values, order of citations)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")}
+    env |= {"NEWSQA_DATA_DIR": str(sample_settings.data_dir), "NEWSQA_EMBEDDING_MODEL": sample_settings.embedding_model}
+    cli = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "ask", "--json", QUESTION],
+        cwd=tmp_path,  # no developer .env
+        env=env | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    printed = json.loads(cli.stdout.strip().splitlines()[-1])
+    served = api.post("/v1/ask", json={"question": QUESTION}).json()
+    assert list(served) == list(printed)
+    assert {**served, "citations": None} == {**printed, "citations": None}
+    assert len(served["citations"]) == len(printed["citations"])
+    for ours, theirs in zip(served["citations"], printed["citations"], strict=True):
+        assert {**ours, "score": None} == {**theirs, "score": None}
+        assert ours["score"] == pytest.approx(theirs["score"], rel=1e-5)
+
+
+def test_search_returns_ranked_chunks(api: httpx.Client, sample_service: Any) -> None:
+    response = api.get("/v1/search", params={"q": "5G基站", "top_k": 4})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["query"] == "5G基站" and body["top_k"] == 4
+    hits = body["hits"]
+    assert 1 <= len(hits) <= 4
+    assert [h["rank"] for h in hits] == list(range(1, len(hits) + 1))
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    for hit in hits:
+        assert {"rank", "score", "chunk_id", "article_id", "title", "source", "text"} == set(hit)
+        assert hit["article_id"] and hit["source"].endswith(".txt")
+    assert "answer" not in body
+    assert hits == [h.model_dump() for h in sample_service.search("5G基站", top_k=4)]
+
+
+def test_search_default_top_k(api: httpx.Client) -> None:
+    body = api.get("/v1/search", params={"q": "乡村振兴"}).json()
+    assert body["top_k"] == 10 and 1 <= len(body["hits"]) <= 10
+
+
+def test_article_by_id(api: httpx.Client, sample_service: Any) -> None:
+    hit = api.get("/v1/search", params={"q": "5G基站", "top_k": 1}).json()["hits"][0]
+    response = api.get(f"/v1/articles/{hit['article_id']}")
+    assert response.status_code == 200, response.text
+    article = response.json()
+    assert set(article) == {"article_id", "title", "source", "position", "text", "chunk_ids"}
+    assert article["article_id"] == hit["article_id"]
+    assert article["source"] == hit["source"] and article["title"] == hit["title"]
+    assert hit["chunk_id"] in article["chunk_ids"]
+    assert article["text"]
+    assert article == sample_service.get_article(hit["article_id"]).model_dump()
+
+
+def test_unknown_article_is_404_json(api: httpx.Client) -> None:
+    response = api.get("/v1/articles/no-such-article-0000")
+    error = assert_error(response, 404, "article_not_found", "article_id")
+    assert "no-such-article-0000" in error["message"]
+
+
+def test_unknown_route_and_method_are_json(api: httpx.Client) -> None:
+    assert_error(api.get("/v1/nothing-here"), 404, "not_found")
+    response = api.get("/v1/ask")
+    assert_error(response, 405, "method_not_allowed")
+    assert "POST" in response.headers.get("allow", "")
+
+
+def test_request_id_header(api: httpx.Client) -> None:
+    generated = api.get("/healthz").headers["x-request-id"]
+    assert len(generated) == 32
+    assert api.get("/healthz", headers={"X-Request-ID": "trace-42.a_b"}).headers["x-request-id"] == "trace-42.a_b"
+    replaced = api.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    assert replaced != "bad id with spaces" and len(replaced) == 32
+
+
+def test_no_cors_headers_by_default(api: httpx.Client) -> None:
+    response = api.get("/healthz", headers={"Origin": "https://example.org"})
+    assert "access-control-allow-origin" not in response.headers
+    preflight = api.options(
+        "/v1/ask", headers={"Origin": "https://example.org", "Access-Control-Request-Method": "POST"}
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_openapi_documents_every_route_with_chinese_examples(api: httpx.Client) -> None:
+    response = api.get("/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    paths = schema["paths"]
+    expected = {
+        ("/v1/ask", "post"),
+        ("/v1/ask/stream", "post"),
+        ("/v1/search", "get"),
+        ("/v1/articles/{article_id}", "get"),
+        ("/v1/ingest", "post"),
+        ("/v1/ingest/{job_id}", "get"),
+        ("/v1/chat/completions", "post"),
+        ("/v1/models", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+    }
+    assert expected <= {(p, m) for p, item in paths.items() for m in item}
+    ask_body = paths["/v1/ask"]["post"]["requestBody"]["content"]["application/json"]
+    assert any("郏县" in json.dumps(e, ensure_ascii=False) for e in ask_body["examples"].values())
+    ask_ok = paths["/v1/ask"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert "5G基站" in json.dumps(ask_ok["example"], ensure_ascii=False)
+    assert "bearer" in schema["components"]["securitySchemes"]
+    for status in ("401", "422", "500"):
+        assert status in paths["/v1/ask"]["post"]["responses"]
+    docs = api.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
