@@ -40,7 +40,7 @@ def _settings(**overrides: object) -> Settings:
         level=getattr(logging, settings.log_level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
     )
-    for noisy in ("httpx", "httpcore", "chromadb", "sentence_transformers", "urllib3", "jieba"):
+    for noisy in ("httpx", "httpcore", "chromadb", "sentence_transformers", "urllib3", "jieba", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     return settings

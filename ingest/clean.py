@@ -337,7 +337,9 @@ def _cuts_a_word(tail: str, head: str) -> bool:
     strings gain nothing (``泡泡战士`` + ``基于…``: 0.0), and a chance pair such as 子长 (a county) in
     ``长谷川町子`` + ``长谷川…`` gains almost nothing, so a plain "a word spans the cut" test would misfire.
     """
-    import jieba  # lazy: loading the dictionary takes about a second
+    from rag.textnorm import jieba_module
+
+    jieba = jieba_module()  # lazy: loading the dictionary takes about a second
 
     tokenizer = jieba.dt  # the process-wide default tokenizer: its dictionary is shared with other users
     gain = _log_prob(tokenizer, tail + head) - _log_prob(tokenizer, tail) - _log_prob(tokenizer, head)

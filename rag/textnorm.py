@@ -42,7 +42,8 @@ def _opencc():
     return _converter
 
 
-def _jieba_module():
+def jieba_module():  # noqa: ANN201 - the jieba module
+    """The jieba module, initialised once with its chatty logger silenced (thread-safe)."""
     global _jieba
     if _jieba is None:
         with _lock:
@@ -93,7 +94,7 @@ def tokenize(text: str, *, normalized: bool = False, keep_stopwords: bool = Fals
     """
     if not normalized:
         text = normalize(text)
-    jieba = _jieba_module()
+    jieba = jieba_module()
     tokens = []
     for token in jieba.cut_for_search(text):
         token = token.strip()

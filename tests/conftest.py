@@ -75,6 +75,14 @@ def packaged_model_path() -> str:
     return str(path)
 
 
+@pytest.fixture(scope="session")
+def packaged_embedder(packaged_model_path: str):  # noqa: ANN201
+    """One loaded packaged all-MiniLM-L6-v2 embedder shared by tests (real weights)."""
+    from rag.embedding import PACKAGED_MODEL_NAME, SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, packaged_model_path)
+
+
 def make_settings(data_dir: Path, model: str, **overrides: object):  # noqa: ANN201
     """Settings for a test: its own data dir, the given embedding model, no .env file."""
     from rag.settings import Settings
@@ -83,13 +91,13 @@ def make_settings(data_dir: Path, model: str, **overrides: object):  # noqa: ANN
 
 
 @pytest.fixture(scope="session")
-def sample_data_dir(tmp_path_factory: pytest.TempPathFactory, packaged_model_path: str) -> Path:
+def sample_data_dir(tmp_path_factory: pytest.TempPathFactory, packaged_model_path: str, packaged_embedder) -> Path:  # noqa: ANN001
     """A data dir holding a copy of the five sample pages, ingested once for the whole session."""
     from rag.service import NewsQA
 
     data_dir = tmp_path_factory.mktemp("sample-data")
     shutil.copytree(SAMPLE_ARTICLES, data_dir / "articles")
-    service = NewsQA(make_settings(data_dir, packaged_model_path))
+    service = NewsQA(make_settings(data_dir, packaged_model_path), embedder=packaged_embedder)
     summary = service.ingest()
     assert summary.files_failed == 0, summary.failures
     service.close()
@@ -103,11 +111,11 @@ def sample_settings(sample_data_dir: Path, packaged_model_path: str):  # noqa: A
 
 
 @pytest.fixture(scope="session")
-def sample_service(sample_settings) -> Iterator[object]:  # noqa: ANN001
+def sample_service(sample_settings, packaged_embedder) -> Iterator[object]:  # noqa: ANN001
     """One warmed-up ``NewsQA`` over the ingested sample corpus, shared by read-only tests."""
     from rag.service import NewsQA
 
-    service = NewsQA(sample_settings)
+    service = NewsQA(sample_settings, embedder=packaged_embedder)
     service.warm_up()
     yield service
     service.close()

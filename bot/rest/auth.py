@@ -80,7 +80,13 @@ async def require_api_key(
             headers=_CHALLENGE,
         )
     if not ring.is_api_key(credentials.credentials):
-        raise ApiError(401, "invalid_api_key", "invalid API key", param="Authorization", headers=_CHALLENGE)
+        raise ApiError(
+            401,
+            "invalid_api_key",
+            "invalid API key in the Authorization header (not one of NEWSQA_API_KEYS)",
+            param="Authorization",
+            headers=_CHALLENGE,
+        )
 
 
 async def require_admin_key(
@@ -104,5 +110,9 @@ async def require_admin_key(
             headers=_CHALLENGE,
         )
     if not ring.is_admin_key(credentials.credentials):
-        raise ApiError(403, "admin_key_required", "this route needs the admin key (NEWSQA_ADMIN_KEY)",
-                       param="Authorization")
+        raise ApiError(
+            403,
+            "admin_key_required",
+            "the Authorization header does not hold the admin key: this route needs NEWSQA_ADMIN_KEY",
+            param="Authorization",
+        )
