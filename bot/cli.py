@@ -172,7 +172,8 @@ def evaluate_cmd(
         f"source hit@1 {s['hit_at_1']:.3f}  hit@5 {s['hit_at_5']:.3f}  MRR {s['mrr']:.3f}\n"
         f"answer contains gold {s['answer_contains_gold']:.3f}  cited passage contains gold {s['citation_contains_gold']:.3f}\n"
         f"refusal accuracy {refusal}  false refusals {s['false_refusals']:.3f}\n"
-        f"latency p50 {s['latency_p50_ms']:.1f} ms  p95 {s['latency_p95_ms']:.1f} ms",
+        f"latency p50 {s['latency_p50_ms']:.1f} ms  p95 {s['latency_p95_ms']:.1f} ms"
+        + (f"\nskipped {len(s['skipped'])} invalid question(s)" if s["skipped"] else ""),
         highlight=False,
     )
 

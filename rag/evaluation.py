@@ -11,6 +11,8 @@ Metrics (standard IR / QA definitions):
   questions refused;
 - p50/p95 latency (ms) of a whole ``ask``.
 
+Questions the service rejects as input (an empty ``q``) are listed in ``skipped`` and not scored.
+
 Containment is checked on normalised text (NFKC, simplified), with citation markers removed.
 """
 
@@ -56,6 +58,7 @@ class EvalReport:
     false_refusals: float = 0.0
     latency_p50_ms: float = 0.0
     latency_p95_ms: float = 0.0
+    skipped: list[str] = field(default_factory=list)
     per_question: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
@@ -91,12 +94,16 @@ def _contains(text: str, golds: list[str]) -> bool:
 
 def evaluate(service, items: list[QAItem], top_k: int | None = None) -> EvalReport:  # noqa: ANN001 - NewsQA
     """Run every question through ``service.answer_with_nodes`` and aggregate the metrics above."""
-    report = EvalReport(questions=len(items))
+    report = EvalReport()
     hits1 = hits5 = rr = contains = cited = refused_ok = false_refusals = 0.0
     latencies: list[float] = []
     for item in items:
         started = time.perf_counter()
-        answer, nodes = service.answer_with_nodes(item.q, top_k)
+        try:
+            answer, nodes = service.answer_with_nodes(item.q, top_k)
+        except InputError as exc:  # e.g. an empty question in the set: reported, not scored
+            report.skipped.append(f"{item.q!r}: {exc}")
+            continue
         latencies.append(1000 * (time.perf_counter() - started))
         row: dict = {"q": item.q, "gold": item.a, "src": item.src, "answer": answer.answer, "found": answer.found}
         if not item.a:
@@ -119,11 +126,13 @@ def evaluate(service, items: list[QAItem], top_k: int | None = None) -> EvalRepo
             false_refusals += not answer.found
             row.update(rank=rank, contains=ok, files=files[:5])
         report.per_question.append(row)
+    report.questions = report.answerable + report.unanswerable
     n = max(report.answerable, 1)
     report.hit_at_1, report.hit_at_5, report.mrr = hits1 / n, hits5 / n, rr / n
     report.answer_contains_gold, report.citation_contains_gold = contains / n, cited / n
     report.false_refusals = false_refusals / n
     report.refusal_accuracy = refused_ok / report.unanswerable if report.unanswerable else None
-    report.latency_p50_ms = float(np.percentile(latencies, 50))
-    report.latency_p95_ms = float(np.percentile(latencies, 95))
+    if latencies:
+        report.latency_p50_ms = float(np.percentile(latencies, 50))
+        report.latency_p95_ms = float(np.percentile(latencies, 95))
     return report

@@ -15,8 +15,9 @@ import schemathesis
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from tests.rest_support.fixtures import sample_server  # noqa: F401
 from tests.rest_support.live import LiveServer
+
+pytest_plugins = ["tests.rest_support.fixtures"]
 
 MAX_EXAMPLES = 25
 

@@ -9,9 +9,11 @@ import openai
 import pytest
 
 from bot.rest.streaming import DELTA_MAX_CHARS
-from tests.rest_support.fixtures import HTTP_TIMEOUT, api, assert_error, sample_server  # noqa: F401
+from tests.rest_support.fixtures import HTTP_TIMEOUT, assert_error
 from tests.rest_support.live import LiveServer
 from tests.rest_support.sse import iter_sse
+
+pytest_plugins = ["tests.rest_support.fixtures"]
 
 QUESTION = "示范区有几家企业入选专精特新名单？"
 

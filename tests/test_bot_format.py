@@ -25,7 +25,13 @@ from bot.telegram.format import (
     split_html,
     utf16_len,
 )
-from bot.telegram.keyboards import MAX_CALLBACK_BYTES, answer_keyboard, callback_data, parse_callback, passage_keyboard
+from bot.telegram.keyboards import (
+    MAX_CALLBACK_BYTES,
+    answer_keyboard,
+    callback_data,
+    parse_callback,
+    passage_keyboard,
+)
 from bot.telegram.logsafe import REDACTED, TokenRedactingFilter, protect_token
 from bot.telegram.ratelimit import RateLimiter
 from bot.telegram.state import ChatStates
@@ -80,7 +86,7 @@ def test_every_text_field_is_escaped() -> None:
         render_passage(citation),
         render_sources(answer),
         render_article(article),
-        render_start(StoreStats(articles=1, chunks=2, files=1, embedding_model=None, dimension=None), NASTY),
+        render_start(StoreStats(articles=1, chunks=2, files=1, embedding_model=None, dimension=None, last_ingest=None), NASTY),
     ):
         shown = visible_text(html)  # raises like Telegram's "can't parse entities" would
         assert NASTY in shown
@@ -96,7 +102,7 @@ def test_start_shows_counts_date_and_example() -> None:
     )
     shown = visible_text(render_start(stats, "示例问题？"))
     assert "42 篇报道" in shown and "2024-05-06" in shown and "示例问题？" in shown
-    never = StoreStats(articles=0, chunks=0, files=0, embedding_model=None, dimension=None)
+    never = StoreStats(articles=0, chunks=0, files=0, embedding_model=None, dimension=None, last_ingest=None)
     assert texts.NOTHING_INGESTED in visible_text(render_start(never, "q"))
 
 

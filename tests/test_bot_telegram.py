@@ -14,6 +14,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,7 +127,7 @@ def test_too_long_question_and_non_text(telegram: FakeTelegram, start_bot: Start
 
 def test_group_answers_only_mentions_replies_and_commands(telegram: FakeTelegram, start_bot: StartBot) -> None:
     start_bot()
-    group = {"chat_id": -100777, "chat_type": "supergroup", "user_id": 301}
+    group: dict[str, Any] = {"chat_id": -100777, "chat_type": "supergroup", "user_id": 301}
     plain = telegram.send_text(SEED_QUESTION, **group)
     other_bot = telegram.send_text("/help@some_other_bot", **group)
     mention, answer = _ask(telegram, f"@{BOT_USERNAME} {OTHER_QUESTION}", **group)
@@ -213,10 +214,8 @@ def test_feedback_buttons_append_to_the_feedback_file(telegram: FakeTelegram, st
     assert ack.params.get("text") == texts.FEEDBACK_ALREADY
     query = telegram.press_button(message_id, 601, down, user_id=601)  # changed vote: a new line
     telegram.wait_call("answerCallbackQuery", lambda c: c.params["callback_query_id"] == query)
-    assert [r["vote"] for r in telegram.wait_for(lambda: (lambda r: r if len(r) == 2 else None)(lines()))] == [
-        "up",
-        "down",
-    ]
+    records = telegram.wait_for(lambda: lines() if len(lines()) == 2 else None, message="two feedback lines")
+    assert [record["vote"] for record in records] == ["up", "down"]
     telegram.wait_for(
         lambda: [b["text"] for b in telegram.message(601, message_id)["reply_markup"]["inline_keyboard"][-1]]
         == ["👍", "👎 1"],

@@ -157,7 +157,7 @@ def settings_from_env() -> Settings:
     raw = os.environ.get(SETTINGS_ENV)
     if raw:
         return Settings(_env_file=None, **json.loads(raw))  # type: ignore[call-arg]
-    return Settings()
+    return Settings()  # type: ignore[call-arg]
 
 
 def configure_logging(level: str) -> None:

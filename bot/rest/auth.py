@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -64,9 +65,10 @@ def _keyring(request: Request) -> KeyRing:
     return ring if isinstance(ring, KeyRing) else KeyRing()
 
 
-async def require_api_key(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
-) -> None:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+async def require_api_key(request: Request, credentials: Credentials) -> None:
     """Dependency of every /v1 route when NEWSQA_API_KEYS is set. Raises ApiError 401 (missing or unknown key)."""
     ring = _keyring(request)
     if not ring.api_keys:
@@ -89,9 +91,7 @@ async def require_api_key(
         )
 
 
-async def require_admin_key(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
-) -> None:
+async def require_admin_key(request: Request, credentials: Credentials) -> None:
     """Dependency of the ingest routes. Raises ApiError 403 when no admin key is configured (ingest over HTTP
     disabled) or another key is sent, 401 when no key is sent."""
     ring = _keyring(request)

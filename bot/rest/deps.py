@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from bot.rest.errors import ApiError
 from bot.rest.jobs import IngestJobs
@@ -22,3 +24,9 @@ def get_jobs(request: Request) -> IngestJobs:
     """The ingest job manager of this process."""
     jobs: IngestJobs = request.app.state.ingest_jobs
     return jobs
+
+
+#: ``service: Service`` in a route signature injects the process-wide NewsQA (503 when unavailable).
+Service = Annotated[NewsQA, Depends(get_service)]
+#: ``jobs: Jobs`` in a route signature injects the ingest job manager.
+Jobs = Annotated[IngestJobs, Depends(get_jobs)]

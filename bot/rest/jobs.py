@@ -9,6 +9,7 @@ queries keep being answered meanwhile (the core is thread-safe). Job states are 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -227,9 +228,7 @@ class IngestJobs:
             record = self._load(path.stem)
             if record is not None and record[0].state in _ACTIVE:
                 continue
-            try:
+            with contextlib.suppress(OSError):
                 path.unlink()
-            except OSError:
-                pass
             with self._lock:
                 self._jobs.pop(path.stem, None)

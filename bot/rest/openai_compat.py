@@ -13,11 +13,11 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.rest.deps import get_service
+from bot.rest.deps import Service
 from bot.rest.errors import ApiError, stream_error_body
 from bot.rest.schemas import EXAMPLE_ANSWER, EXAMPLE_QUESTION, QUESTION_MAX_CHARS, check_text, error_responses
 from bot.rest.streaming import (
@@ -30,7 +30,6 @@ from bot.rest.streaming import (
     sse_event,
     stream_answer,
 )
-from rag.service import NewsQA
 
 MODEL_ID = "newsqa"
 _CREATED = int(time.time())
@@ -231,7 +230,7 @@ async def list_models() -> ModelList:
 async def chat_completions(
     request: Request,
     body: Annotated[ChatCompletionRequest, Body()],
-    service: NewsQA = Depends(get_service),
+    service: Service,
 ) -> Any:
     """Answer the last user message, with the numbered sources written under the answer.
 

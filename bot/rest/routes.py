@@ -10,12 +10,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
-from bot.rest.deps import get_jobs, get_service
+from bot.rest.deps import Jobs, Service
 from bot.rest.errors import ApiError, error_response, service_error_status, stream_error_body
 from bot.rest.jobs import JOB_ID_PATTERN, IngestConflict, IngestJobs
 from bot.rest.schemas import (
@@ -39,7 +39,6 @@ from bot.rest.schemas import (
 from bot.rest.streaming import SSE_HEADERS, CitationsEvent, DeltaEvent, DoneEvent, sse_event, stream_answer
 from rag.errors import NewsQAError
 from rag.models import Answer
-from rag.service import NewsQA
 
 logger = logging.getLogger("newsqa.rest")
 
@@ -70,7 +69,7 @@ health = APIRouter(tags=["状态"])
 )
 async def ask(
     body: Annotated[AskRequest, Body(openapi_examples=ASK_EXAMPLES)],
-    service: NewsQA = Depends(get_service),
+    service: Service,
 ) -> Any:
     """Answer a question from the ingested reports: ``question``, ``answer``, ``found``, ``mode``, ``citations[]``.
 
@@ -106,7 +105,7 @@ async def ask(
 async def ask_stream(
     request: Request,
     body: Annotated[AskRequest, Body(openapi_examples=ASK_EXAMPLES)],
-    service: NewsQA = Depends(get_service),
+    service: Service,
 ) -> StreamingResponse:
     """The same answer as ``POST /v1/ask`` as server-sent events: ``citations``, ``answer`` deltas, ``done``.
 
@@ -155,7 +154,7 @@ async def search(
               examples=[EXAMPLE_QUERY]),
     ],
     top_k: Annotated[int, Query(ge=1, le=TOP_K_MAX, description="返回的段落数（1..20）。")] = 10,
-    service: NewsQA = Depends(get_service),
+    service: Service,
 ) -> Any:
     """Hybrid retrieval only: the ``top_k`` best chunks with scores, title, source and article id, best first."""
     hits = await run_in_threadpool(service.search, q, top_k)
@@ -180,7 +179,7 @@ async def get_article(
         Path(min_length=1, max_length=256, description="报道 ID（见引用或检索结果的 article_id）。",
              examples=[EXAMPLE_ARTICLE["article_id"]]),
     ],
-    service: NewsQA = Depends(get_service),
+    service: Service,
 ) -> Any:
     """The whole article: title, source file, position in its page, text and chunk ids. 404 for an unknown id."""
     article = await run_in_threadpool(service.get_article, article_id)
@@ -202,8 +201,8 @@ async def get_article(
 async def start_ingest(
     request: Request,
     response: Response,
-    service: NewsQA = Depends(get_service),
-    jobs: IngestJobs = Depends(get_jobs),
+    service: Service,
+    jobs: Jobs,
 ) -> Any:
     """Start an incremental ingest of the articles folder in the background and return its job (state queued).
 
@@ -227,7 +226,7 @@ async def start_ingest(
 )
 async def ingest_status(
     job_id: Annotated[str, Path(pattern=JOB_ID_PATTERN, description="POST /v1/ingest 返回的任务 ID。")],
-    jobs: IngestJobs = Depends(get_jobs),
+    jobs: Jobs,
 ) -> Any:
     """State of an ingest job (queued, running, succeeded, failed), its progress and, once done, its summary."""
     job = await run_in_threadpool(jobs.get, job_id)
@@ -257,7 +256,7 @@ async def readyz(request: Request) -> Any:
     try:
         stats = await run_in_threadpool(service.stats)
     except NewsQAError as err:
-        status, code = service_error_status(err)
+        _, code = service_error_status(err)
         return error_response(request, 503, code, str(err))
     jobs: IngestJobs = request.app.state.ingest_jobs
     return ReadyResponse(**stats.model_dump(), ingest_running=jobs.running)

@@ -23,7 +23,7 @@ from rag.service import NewsQA
 
 #: Largest answer delta, in characters (a citation marker such as ``[12]`` is never split).
 DELTA_MAX_CHARS = 12
-_PIECES = re.compile(r"\[\d+\]|[^\[]{1,%d}|\[" % DELTA_MAX_CHARS)
+_PIECES = re.compile(rf"\[\d+\]|[^\[]{{1,{DELTA_MAX_CHARS}}}|\[")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import sys
 from typing import Literal
 
 from telegram import Bot, Update
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
 from rag.errors import NewsQAError
@@ -26,7 +26,7 @@ from .state import ChatStates
 
 log = logging.getLogger(__name__)
 
-#: Updates more than this many may be handled at once (each question waits in a worker thread, not the loop).
+#: At most this many updates are handled at once (each question waits in a worker thread, not the loop).
 CONCURRENT_UPDATES = 64
 #: Exit codes of :func:`run_bot`.
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
@@ -134,13 +134,14 @@ async def check_token(settings: Settings) -> Literal["ok", "rejected", "unreacha
     token = _token(settings)
     if not token:
         return "rejected"
-    kwargs = {"base_file_url": file_base_url(settings.telegram_base_url)} if file_base_url(settings.telegram_base_url) else {}
+    base_url = settings.telegram_base_url
+    bot = Bot(token, base_url=base_url, base_file_url=file_base_url(base_url) or "https://api.telegram.org/file/bot")
     try:
-        async with Bot(token, base_url=settings.telegram_base_url, **kwargs):  # type: ignore[arg-type]
+        async with bot:
             return "ok"
     except InvalidToken:
         return "rejected"
-    except (NetworkError, TelegramError):
+    except TelegramError:  # NetworkError, TimedOut, or a server error instead of a getMe result
         return "unreachable"
 
 

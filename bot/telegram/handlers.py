@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from dataclasses import dataclass
 
-from telegram import BotCommand, Message, MessageEntity, Update
+from telegram import BotCommand, CallbackQuery, MaybeInaccessibleMessage, Message, MessageEntity, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
@@ -28,7 +29,16 @@ from . import texts
 from .answering import respond
 from .context import get_context
 from .format import escape, render_article, render_help, render_passage, render_sources, render_start
-from .keyboards import ARTICLE, FEEDBACK, SOURCE, VOTES, answer_keyboard, parse_callback, passage_keyboard
+from .keyboards import (
+    ARTICLE,
+    FEEDBACK,
+    SOURCE,
+    VOTES,
+    Callback,
+    answer_keyboard,
+    parse_callback,
+    passage_keyboard,
+)
 from .replies import reply_html
 from .state import StoredAnswer
 
@@ -99,41 +109,49 @@ async def gate(update: Update, context: Context) -> None:
 # --- commands -----------------------------------------------------------------------------------------------------
 
 
+def _message(update: Update) -> Message:
+    """The update's new message (message handlers are registered for new messages only)."""
+    if update.message is None:
+        raise TypeError(f"update {update.update_id} has no message")
+    return update.message
+
+
 async def start_command(update: Update, context: Context) -> None:
     """/start: what the bot knows (article count, last ingest date) and an example question."""
     ctx = get_context(context)
     stats = await asyncio.to_thread(ctx.service.stats)
-    await reply_html(update.message, render_start(stats, ctx.example_question))
+    await reply_html(_message(update), render_start(stats, ctx.example_question))
 
 
 async def help_command(update: Update, context: Context) -> None:
     """/help: how to ask, the buttons, group use, commands, the rate limit."""
     ctx = get_context(context)
     text = render_help(context.bot.username, ctx.settings.telegram_rate_limit, ctx.example_question)
-    await reply_html(update.message, text)
+    await reply_html(_message(update), text)
 
 
 async def sources_command(update: Update, context: Context) -> None:
     """/sources: every source (passage, title, file, score) of the chat's last answer."""
-    ctx = get_context(context)
-    last = ctx.states.get(update.message.chat.id).last_answer
+    ctx, message = get_context(context), _message(update)
+    last = ctx.states.get(message.chat.id).last_answer
     if last is None:
-        await reply_html(update.message, texts.NO_LAST_ANSWER.format(example=escape(ctx.example_question)))
+        await reply_html(message, texts.NO_LAST_ANSWER.format(example=escape(ctx.example_question)))
     elif not last.answer.found or not last.answer.citations:
-        await reply_html(update.message, texts.LAST_ANSWER_NOT_FOUND)
+        await reply_html(message, texts.LAST_ANSWER_NOT_FOUND)
     else:
-        await reply_html(update.message, render_sources(last.answer))
+        await reply_html(message, render_sources(last.answer))
 
 
 async def reset_command(update: Update, context: Context) -> None:
     """/reset: forget this chat's conversation, answers and buttons."""
-    get_context(context).states.get(update.message.chat.id).reset()
-    await reply_html(update.message, texts.RESET_DONE)
+    message = _message(update)
+    get_context(context).states.get(message.chat.id).reset()
+    await reply_html(message, texts.RESET_DONE)
 
 
 async def unknown_command(update: Update, context: Context) -> None:
     """Unknown command: a hint in private chats, or in groups when explicitly addressed (/cmd@thisbot)."""
-    message = update.message
+    message = _message(update)
     if message.chat.type == ChatType.PRIVATE or _command_target(message):
         await reply_html(message, texts.UNKNOWN_COMMAND)
 
@@ -151,79 +169,90 @@ def extract_question(message: Message, username: str) -> str:
 
 async def question_message(update: Update, context: Context) -> None:
     """A text message addressed to the bot is a question."""
-    ctx = get_context(context)
-    question = extract_question(update.message, context.bot.username)
+    ctx, message = get_context(context), _message(update)
+    question = extract_question(message, context.bot.username)
     if not question:
         hint = texts.EMPTY_MENTION.format(username=escape(context.bot.username), example=escape(ctx.example_question))
-        await reply_html(update.message, hint)
+        await reply_html(message, hint)
         return
-    await respond(ctx, update.message, question)
+    await respond(ctx, message, question)
 
 
 async def non_text_message(update: Update, context: Context) -> None:
     """Photos, stickers, voice ... addressed to the bot: only text questions are supported."""
-    await reply_html(update.message, texts.ONLY_TEXT)
+    await reply_html(_message(update), texts.ONLY_TEXT)
 
 
 # --- buttons ------------------------------------------------------------------------------------------------------
 
 
-def _stored_answer(update: Update, context: Context, key: str) -> StoredAnswer | None:
-    message = update.callback_query.message
-    if message is None:
-        return None
-    return get_context(context).states.get(message.chat.id).get(key)
+@dataclass
+class _Press:
+    """A button press: the query, its parsed data, the answer it belongs to and the message carrying the button.
+    ``stored`` is None when the data is foreign or the answer was forgotten (/reset, restart, too old)."""
+
+    query: CallbackQuery
+    callback: Callback | None
+    stored: StoredAnswer | None
+    message: MaybeInaccessibleMessage | None
+
+
+def _press(update: Update, context: Context) -> _Press:
+    query = update.callback_query
+    if query is None:
+        raise TypeError(f"update {update.update_id} has no callback query")
+    callback, message = parse_callback(query.data), query.message
+    stored = None
+    if callback is not None and message is not None:
+        stored = get_context(context).states.get(message.chat.id).get(callback.key)
+    return _Press(query, callback, stored, message)
 
 
 async def source_button(update: Update, context: Context) -> None:
     """A source button: show that source's cited passage and title, with a button for the whole article."""
-    query = update.callback_query
-    callback = parse_callback(query.data)
-    stored = _stored_answer(update, context, callback.key) if callback else None
-    if stored is None:
-        await query.answer(texts.EXPIRED_BUTTON, show_alert=True)
+    press = _press(update, context)
+    if press.stored is None or press.callback is None or press.message is None:
+        await press.query.answer(texts.EXPIRED_BUTTON, show_alert=True)
         return
-    citation = stored.citation(callback.number)
+    citation = press.stored.citation(press.callback.number)
     if citation is None:
-        await query.answer(texts.SOURCE_NOT_FOUND, show_alert=True)
+        await press.query.answer(texts.SOURCE_NOT_FOUND, show_alert=True)
         return
-    await query.answer()
-    await reply_html(query.message, render_passage(citation), reply_markup=passage_keyboard(stored, citation.id))
+    await press.query.answer()
+    keyboard = passage_keyboard(press.stored, citation.id)
+    await reply_html(press.message, render_passage(citation), reply_markup=keyboard)
 
 
 async def article_button(update: Update, context: Context) -> None:
     """The "whole article" button: send the cited article in full (split over several messages if long)."""
-    query = update.callback_query
-    callback = parse_callback(query.data)
-    stored = _stored_answer(update, context, callback.key) if callback else None
-    citation = stored.citation(callback.number) if stored and callback else None
-    if citation is None:
-        await query.answer(texts.EXPIRED_BUTTON, show_alert=True)
+    press = _press(update, context)
+    citation = press.stored.citation(press.callback.number) if press.stored and press.callback else None
+    if citation is None or press.message is None:
+        await press.query.answer(texts.EXPIRED_BUTTON, show_alert=True)
         return
     article = await asyncio.to_thread(get_context(context).service.get_article, citation.article_id)
     if article is None:
-        await query.answer(texts.ARTICLE_NOT_FOUND, show_alert=True)
+        await press.query.answer(texts.ARTICLE_NOT_FOUND, show_alert=True)
         return
-    await query.answer()
-    await reply_html(query.message, render_article(article))
+    await press.query.answer()
+    await reply_html(press.message, render_article(article))
 
 
 async def feedback_button(update: Update, context: Context) -> None:
     """👍 / 👎: append the vote (question, answer, sources) to the feedback file and show the counts."""
-    query = update.callback_query
-    callback = parse_callback(query.data)
-    stored = _stored_answer(update, context, callback.key) if callback else None
-    if stored is None or callback.arg not in VOTES:
+    press = _press(update, context)
+    stored, query = press.stored, press.query
+    if stored is None or press.callback is None or press.callback.arg not in VOTES:
         await query.answer(texts.EXPIRED_BUTTON, show_alert=True)
         return
-    vote, user_id = VOTES[callback.arg], query.from_user.id
+    vote, user_id = VOTES[press.callback.arg], query.from_user.id
     if stored.votes.get(user_id) == vote:
         await query.answer(texts.FEEDBACK_ALREADY)
         return
     await asyncio.to_thread(
         get_context(context).feedback.record,
         answer=stored.answer,
-        vote=vote,  # type: ignore[arg-type]
+        vote=vote,
         chat_id=stored.chat_id,
         user_id=user_id,
         message_id=stored.message_id,
@@ -238,7 +267,7 @@ async def feedback_button(update: Update, context: Context) -> None:
 
 async def unknown_button(update: Update, context: Context) -> None:
     """Buttons with data this bot does not know (older versions): say so instead of leaving a spinner."""
-    await update.callback_query.answer(texts.UNKNOWN_BUTTON)
+    await _press(update, context).query.answer(texts.UNKNOWN_BUTTON)
 
 
 # --- errors -------------------------------------------------------------------------------------------------------

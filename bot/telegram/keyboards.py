@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from . import texts
+from .feedback import Vote
 from .format import source_button_label
 from .state import StoredAnswer
 
@@ -21,7 +22,7 @@ from .state import StoredAnswer
 MAX_CALLBACK_BYTES = 64
 
 SOURCE, ARTICLE, FEEDBACK = "s", "a", "f"
-VOTES = {"u": "up", "d": "down"}
+VOTES: dict[str, Vote] = {"u": "up", "d": "down"}
 
 _CALLBACK_RE = re.compile(r"^([saf]):([0-9a-f]{1,24}):([0-9]{1,3}|[ud])$")
 

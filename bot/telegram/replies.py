@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from telegram import Bot, InlineKeyboardMarkup, Message, MaybeInaccessibleMessage, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, MaybeInaccessibleMessage, Message, ReplyParameters
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import RetryAfter, TelegramError
 

@@ -21,13 +21,15 @@ class LiveServer:
     """A running server: ``base_url`` like ``http://127.0.0.1:41234``, and the app it serves."""
 
     base_url: str
-    app: FastAPI
+    app: FastAPI | str
     server: uvicorn.Server
 
 
 @contextmanager
-def running_server(app: FastAPI) -> Iterator[LiveServer]:
+def running_server(app: FastAPI | str, factory: bool = False) -> Iterator[LiveServer]:
     """Serve ``app`` until the block ends; the socket is bound before uvicorn starts, so there is no port race.
+
+    ``app`` may also be an import string (``"bot.rest.app:app_from_env"`` with ``factory=True``), loaded by uvicorn.
 
     Raises RuntimeError when the server does not start (for example when the app's lifespan fails).
     """
@@ -35,7 +37,7 @@ def running_server(app: FastAPI) -> Iterator[LiveServer]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, loop="asyncio", lifespan="on", timeout_graceful_shutdown=10)
+    config = uvicorn.Config(app, factory=factory, log_config=None, loop="asyncio", lifespan="on", timeout_graceful_shutdown=10)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True)
     thread.start()

@@ -147,10 +147,10 @@ class FakeTelegram:
         self.port = sock.getsockname()[1]
         app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        server = self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
-        wait_until(lambda: self._server.started, timeout=10, message="fake Bot API server did not start")
+        wait_until(lambda: server.started, timeout=10, message="fake Bot API server did not start")
         return self
 
     def stop(self) -> None:
@@ -268,7 +268,7 @@ class FakeTelegram:
         with self._lock:
             return [c for c in self.calls if not c.ok]
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 60.0, message: str = "") -> T:
+    def wait_for(self, predicate: Callable[[], T | None], timeout: float = 60.0, message: str = "") -> T:
         """Poll ``predicate`` until it returns something truthy (returned); AssertionError after ``timeout`` s."""
         return wait_until(predicate, timeout=timeout, message=message or "condition not met", dump=self._dump)
 
@@ -522,7 +522,7 @@ def _entities(text: str) -> list[dict[str, Any]]:
 
 
 def wait_until(
-    predicate: Callable[[], T], timeout: float, message: str, dump: Callable[[], str] | None = None
+    predicate: Callable[[], T | None], timeout: float, message: str, dump: Callable[[], str] | None = None
 ) -> T:
     """Poll ``predicate`` every 20 ms until truthy (returned); AssertionError naming ``message`` after ``timeout``."""
     deadline = time.monotonic() + timeout
