@@ -64,9 +64,11 @@ _BIGRAM_STRIP = re.compile(r"[^\w\u4e00-\u9fff]")
 
 #: Below this IDF-weighted coverage of the question by the best context, the answer is "not found".
 #: Set by measurement on the dev sets (see README "Evaluation").
-MIN_CONTEXT_COVERAGE = 0.6
+MIN_CONTEXT_COVERAGE = 0.5
 #: Below this coverage of the question by the chosen sentence itself, the answer is "not found".
-MIN_SENTENCE_COVERAGE = 0.2
+MIN_SENTENCE_COVERAGE = 0.15
+#: Weight of question words that the article title already contains, when scoring a sentence.
+TITLE_DISCOUNT = 0.25
 
 
 def question_type(question: str) -> QuestionType:
@@ -133,25 +135,62 @@ class QuestionAnalysis:
         self.question = question
         self.norm = normalize(question)
         self.qtype = question_type(self.norm)
-        terms = [t for t in keywords(question) if t not in STOPWORDS]
+        terms = [t for t in keywords(_strip_interrogatives(self.norm)) if t not in STOPWORDS]
         self.weights = {t: idf(t) for t in terms}
         self.total = sum(self.weights.values())
         self.grams = _bigrams(_strip_interrogatives(self.norm))
 
-    def coverage(self, text: str) -> float:
-        """0..1 share of the question found in normalised ``text``: 3/4 IDF-weighted words, 1/4 bigrams."""
+    def coverage(self, text: str, discount: str = "") -> float:
+        """0..1 share of the question found in normalised ``text``: 3/4 IDF-weighted words, 1/4 bigrams.
+
+        Words and bigrams also present in ``discount`` (the article title) weigh ``TITLE_DISCOUNT`` as much: the
+        title already names the topic, so a sentence is judged on the rest of the question.
+        """
         if self.total <= 0:
             return 0.0
-        kw = sum(w for t, w in self.weights.items() if t in text) / self.total
-        if not self.grams:
+        weights = self.weights
+        grams = self.grams
+        if discount:
+            weights = {t: w * (TITLE_DISCOUNT if t in discount else 1.0) for t, w in weights.items()}
+            grams = grams - _bigrams(discount) or grams
+        total = sum(weights.values()) or 1.0
+        kw = sum(w for t, w in weights.items() if t in text) / total
+        if not grams:
             return kw
-        return 0.75 * kw + 0.25 * len(self.grams & _bigrams(text)) / len(self.grams)
+        return 0.75 * kw + 0.25 * len(grams & _bigrams(text)) / len(grams)
 
-    def candidates(self, hit: NodeWithScore, rank: int, normalized: Callable[[str], str] = normalize) -> list[Candidate]:
-        """Scored sentences of one retrieved chunk (answer type by cue words only)."""
-        title = str(hit.node.metadata.get("title", ""))
+    def missing_unknown_name(self, context: str, known: Callable[[str], bool]) -> str | None:
+        """A well-known name in the question that the corpus never mentions and ``context`` lacks, if any.
+
+        Names are jieba part-of-speech nr/ns/nt/nz words of 2+ characters found in jieba's dictionary (frequency
+        >= 5), so fragments guessed by its HMM for unseen names do not count. Such a name (郑州 in a corpus about
+        焦作) means no passage can answer the question.
+        """
+        import jieba.posseg as pseg
+
+        from rag.textnorm import jieba_module
+
+        frequencies = jieba_module().dt.FREQ
+        for pair in pseg.cut(self.norm):
+            word, flag = pair.word, pair.flag
+            if (
+                flag in ("nr", "ns", "nt", "nz") and len(word) >= 2 and frequencies.get(word, 0) >= 5
+                and not known(word) and word not in context
+            ):
+                return word
+        return None
+
+    def candidates(
+        self, hit: NodeWithScore, rank: int, normalized: Callable[[str], str] = normalize, focus: bool = True
+    ) -> list[Candidate]:
+        """Scored sentences of one retrieved chunk (answer type by cue words only).
+
+        With ``focus`` a sentence is scored on the question words its title lacks (choosing the answer within an
+        article); without, on all of them (choosing the article).
+        """
+        title = normalized(str(hit.node.metadata.get("title", "")))
         text = hit.node.get_content()
-        context = self.coverage(normalized(title) + "\n" + normalized(text))
+        context = self.coverage(title + "\n" + normalized(text))
         out = []
         for order, sentence in enumerate(split_sentences(text)):
             sentence = sentence.strip()
@@ -159,8 +198,9 @@ class QuestionAnalysis:
                 continue
             norm = normalized(sentence)
             cov = self.coverage(norm)
-            score = cov + 0.35 * context + 0.05 / (rank + 1)
-            score += 0.3 * _type_score(self.qtype, norm, use_pos=False) * min(1.0, cov * 2)
+            focused = self.coverage(norm, discount=title) if focus else cov
+            score = focused + 0.35 * context + 0.05 / (rank + 1)
+            score += 0.3 * _type_score(self.qtype, norm, use_pos=False) * min(1.0, focused * 2)
             out.append(Candidate(sentence, norm, rank, order, cov, context, score, hit))
         return out
 
@@ -171,9 +211,12 @@ class ExtractiveAnswerer:
     ``max_chars`` bounds the answer text (characters, without citation markers).
     """
 
-    def __init__(self, idf: Callable[[str], float], max_chars: int = 150) -> None:
+    def __init__(
+        self, idf: Callable[[str], float], max_chars: int = 150, known: Callable[[str], bool] | None = None
+    ) -> None:
         self.idf = idf
         self.max_chars = max_chars
+        self.known = known
 
     def answer(self, question: str, nodes: list[NodeWithScore]) -> Answer:
         """An :class:`Answer` with ``mode="extractive"``; ``found`` False and no citations when nothing answers."""
@@ -193,6 +236,10 @@ class ExtractiveAnswerer:
         best = candidates[0]
         if best.context < MIN_CONTEXT_COVERAGE or best.coverage < MIN_SENTENCE_COVERAGE:
             return _not_found(question)
+        if self.known is not None:
+            context = normalize(str(best.hit.node.metadata.get("title", "")) + "\n" + best.hit.node.get_content())
+            if analysis.missing_unknown_name(context, self.known):
+                return _not_found(question)
 
         chosen = [best]
         budget = self.max_chars - len(best.sentence)
@@ -280,7 +327,7 @@ class EvidenceReranker(BaseNodePostprocessor):
         top = max((n.score or 0.0) for n in nodes) or 1.0
         rescored = []
         for rank, hit in enumerate(nodes):
-            cands = analysis.candidates(hit, rank, self.normalized)
+            cands = analysis.candidates(hit, rank, self.normalized, focus=False)
             best = max((c.score for c in cands), default=0.0)
             rescored.append(NodeWithScore(node=hit.node, score=best + 0.3 * (hit.score or 0.0) / top))
         rescored.sort(key=lambda n: n.score or 0.0, reverse=True)
@@ -288,7 +335,8 @@ class EvidenceReranker(BaseNodePostprocessor):
 
 
 _INTERROGATIVES = re.compile(
-    r"多少|几[个家位名座项次人年天倍条种所户批件届期]?|什么|哪[里儿家位天年个些一]*|谁|何时|何地|何人|如何|怎么样?|为什么|吗|呢|[？?！!。，,]"
+    r"多少|第几|几[个家位名座项次人年天倍条种所户批件届期股首部岁]?|什么样?|哪一?[些种国条个家位里儿天年座所类样部首]?|谁"
+    r"|何[时地人处]|如何|怎[么样]样?|为什么|为何|吗|呢|[？?！!。，,]"
 )
 
 

@@ -138,7 +138,8 @@ class NewsQA:
         """:meth:`ask` plus the retrieved chunks it answered from (for evaluation and LLM answering)."""
         question = self.validate_question(question)
         nodes = self.retrieve(question, top_k or self.settings.top_k)
-        answerer = ExtractiveAnswerer(self._current_index().idf, self.settings.answer_max_chars)
+        index = self._current_index()
+        answerer = ExtractiveAnswerer(index.idf, self.settings.answer_max_chars, known=index.df.__contains__)
         return answerer.answer(question, nodes), nodes
 
     def search(self, query: str, top_k: int = 10) -> list[SearchHit]:

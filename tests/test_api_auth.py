@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from bot.rest.app import create_app
-from tests.rest_support.fixtures import HTTP_TIMEOUT, assert_error, settings_for
+from tests.rest_support.helpers import HTTP_TIMEOUT, assert_error, settings_for
 from tests.rest_support.live import LiveServer, running_server
 
 API_KEYS = ("key-one-5f1e9a", "key-two-77c0d2")

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.rest_support.fixtures import assert_error
+from tests.rest_support.helpers import assert_error
 
 pytest_plugins = ["tests.rest_support.fixtures"]
 

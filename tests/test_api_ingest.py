@@ -5,7 +5,11 @@ The server builds its own NewsQA in the lifespan (the production path) over a pr
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.rest.app import create_app
+from bot.rest.app import JOBS_DIR_NAME, create_app
+from bot.rest.jobs import IngestJobs
 from tests.conftest import SAMPLE_ARTICLES, make_settings
-from tests.rest_support.fixtures import HTTP_TIMEOUT, assert_error
+from tests.rest_support.helpers import HTTP_TIMEOUT, assert_error
 from tests.rest_support.live import LiveServer, running_server
 
 ADMIN_KEY = "admin-key-for-ingest-tests"
@@ -133,3 +138,37 @@ def test_unknown_and_malformed_job_ids(ingest_server: tuple[LiveServer, Path]) -
         assert_error(client.get("/v1/ingest/" + "f" * 32, headers=ADMIN), 404, "job_not_found", "job_id")
         assert_error(client.get("/v1/ingest/../../etc", headers=ADMIN), 404)
         assert_error(client.get("/v1/ingest/not-a-job", headers=ADMIN), 422, "validation_error", "job_id")
+
+
+def test_jobs_are_shared_with_other_workers(ingest_server: tuple[LiveServer, Path]) -> None:
+    """Job files under the data dir let every worker report a job and refuse a second ingest; a job left
+    'running' by a process that died is reported as interrupted."""
+    live, articles = ingest_server
+    jobs_dir = articles.parent / JOBS_DIR_NAME
+    with httpx.Client(base_url=live.base_url, timeout=HTTP_TIMEOUT) as client:
+        started = client.post("/v1/ingest", headers=ADMIN)
+        assert started.status_code == 202, started.text
+        job_id = started.json()["job_id"]
+        done, _ = wait_for_job(client, job_id)
+        assert done["state"] == "succeeded"
+        # another worker (another IngestJobs over the same folder) sees the same job
+        assert IngestJobs(jobs_dir).get(job_id).model_dump(mode="json") == done  # type: ignore[union-attr]
+
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        stale = {"job_id": "a" * 32, "state": "running", "done": False, "created_at": "2024-01-05T08:00:00.000Z"}
+        (jobs_dir / f"{'a' * 32}.json").write_text(json.dumps({"pid": dead.pid, "job": stale}), encoding="utf-8")
+        reported = client.get(f"/v1/ingest/{'a' * 32}", headers=ADMIN).json()
+        assert reported["state"] == "failed" and reported["done"] is True
+        assert reported["error"]["code"] == "interrupted"
+
+        alive = {**stale, "job_id": "b" * 32}
+        other_worker = jobs_dir / f"{'b' * 32}.json"
+        other_worker.write_text(json.dumps({"pid": os.getppid(), "job": alive}), encoding="utf-8")
+        try:
+            conflict = client.post("/v1/ingest", headers=ADMIN)
+            error = assert_error(conflict, 409, "ingest_running")
+            assert "b" * 32 in error["message"]
+        finally:
+            other_worker.unlink()
+        assert (jobs_dir / ".gitignore").read_text() == "*\n"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from bot.rest.app import SETTINGS_ENV, settings_from_env, settings_to_json
-from tests.rest_support.fixtures import HTTP_TIMEOUT, assert_error, settings_for
+from tests.rest_support.helpers import HTTP_TIMEOUT, assert_error, settings_for
 from tests.rest_support.live import running_server
 
 

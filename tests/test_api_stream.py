@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from bot.rest.streaming import DELTA_MAX_CHARS
-from tests.rest_support.fixtures import HTTP_TIMEOUT, assert_error
+from tests.rest_support.helpers import HTTP_TIMEOUT, assert_error
 from tests.rest_support.live import LiveServer
 from tests.rest_support.sse import iter_sse
 

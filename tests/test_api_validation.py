@@ -13,7 +13,7 @@ import pytest
 
 from bot.rest.app import create_app
 from rag.service import NewsQA
-from tests.rest_support.fixtures import HTTP_TIMEOUT, assert_error, settings_for
+from tests.rest_support.helpers import HTTP_TIMEOUT, assert_error, settings_for
 from tests.rest_support.live import LiveServer, running_server
 
 pytest_plugins = ["tests.rest_support.fixtures"]

@@ -34,6 +34,8 @@ logger = logging.getLogger("newsqa.rest")
 
 #: Environment variable through which :func:`bot.rest.server.serve` hands its Settings to worker processes.
 SETTINGS_ENV = "NEWSQA_REST_SETTINGS_JSON"
+#: Folder (under the data dir, outside the Chroma store) holding the ingest job files shared by workers.
+JOBS_DIR_NAME = ".rest-jobs"
 #: Seconds the shutdown waits for a running ingest before closing the store.
 SHUTDOWN_INGEST_WAIT_SECONDS = 300.0
 
@@ -110,7 +112,7 @@ def create_app(settings: Settings, service: NewsQA | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.keyring = KeyRing.from_settings(settings)
-    app.state.ingest_jobs = IngestJobs(settings.store_dir / "rest-jobs")
+    app.state.ingest_jobs = IngestJobs(settings.data_dir / JOBS_DIR_NAME)
     app.state.newsqa = service
     app.state.startup_error = None
 

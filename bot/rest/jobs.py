@@ -3,7 +3,7 @@
 One ingest at a time: :meth:`IngestJobs.start` raises :class:`IngestConflict` while a job of this process, or a
 live job of another worker sharing the data dir, is queued or running. The ingest itself runs in a daemon thread;
 queries keep being answered meanwhile (the core is thread-safe). Job states are written as small JSON files under
-``<store_dir>/rest-jobs`` so that every uvicorn worker can report any job; an ingest lock held by another process
+``<data_dir>/.rest-jobs`` (a self-ignoring folder for git) so that every uvicorn worker can report any job; an ingest lock held by another process
 (``newsqa ingest`` on the command line) makes the job fail with code ``ingest_locked``.
 """
 
@@ -86,7 +86,9 @@ class IngestJobs:
             other = self._active_elsewhere()
             if other is not None:
                 raise IngestConflict(other)
-            job = IngestJob(job_id=uuid.uuid4().hex, state="queued", done=False, created_at=_now())
+            job = IngestJob(
+                job_id=uuid.uuid4().hex, state="queued", done=False, created_at=_now(), summary=None, error=None
+            )
             self._jobs[job.job_id] = job
             self._active = job.job_id
             self._persist(job)
@@ -180,7 +182,9 @@ class IngestJobs:
     def _persist(self, job: IngestJob) -> None:
         """Write the job atomically; a failure to write is logged, never raised (the in-memory state rules)."""
         try:
-            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+            if not self.jobs_dir.is_dir():
+                self.jobs_dir.mkdir(parents=True, exist_ok=True)
+                (self.jobs_dir / ".gitignore").write_text("*\n", encoding="utf-8")
             tmp = self.jobs_dir / f".{job.job_id}.{os.getpid()}.tmp"
             tmp.write_text(json.dumps({"pid": os.getpid(), "job": job.model_dump(mode="json")}), encoding="utf-8")
             os.replace(tmp, self._path(job.job_id))

@@ -147,6 +147,7 @@ def _check_query(value: str) -> str:
     responses=error_responses(401, 422, 500, 503),
 )
 async def search(
+    service: Service,
     q: Annotated[
         str,
         AfterValidator(_check_query),
@@ -154,7 +155,6 @@ async def search(
               examples=[EXAMPLE_QUERY]),
     ],
     top_k: Annotated[int, Query(ge=1, le=TOP_K_MAX, description="返回的段落数（1..20）。")] = 10,
-    service: Service,
 ) -> Any:
     """Hybrid retrieval only: the ``top_k`` best chunks with scores, title, source and article id, best first."""
     hits = await run_in_threadpool(service.search, q, top_k)

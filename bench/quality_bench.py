@@ -1,0 +1,96 @@
+"""Answer quality: our ``rag.evaluation.evaluate`` beside the stock llama-index retriever, same model, same store
+contents.
+
+Shared metrics (answerable questions only, as in ``evaluate``):
+
+- source hit@1 / hit@5 / MRR: rank of the gold file among the distinct source files of the top-5 chunks;
+- answer-in-top-chunks: a gold answer appears (normalised text, NFKC + simplified + lower case) in the text of one
+  of the top-5 retrieved chunks, i.e. the retriever handed the answer to whatever answers from it.
+
+Ours also has the extractive answer itself (``answer_contains_gold``, refusals); the stock pipeline has no answer
+without an LLM, so those are ours only.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from common import percentiles
+
+TOP_K = 5
+
+
+def load_items(path: Path, sources: set[str] | None) -> list[Any]:
+    """QA items of ``path`` whose gold file is in ``sources`` (None = all; unanswerable items are kept)."""
+    from rag.evaluation import load_qa
+
+    items = load_qa(path)
+    if sources is None:
+        return items
+    return [i for i in items if i.src is None or i.src in sources]
+
+
+def _contains(text: str, golds: list[str]) -> bool:
+    from rag.textnorm import normalize
+
+    norm = normalize(text)
+    return any(normalize(g) in norm for g in golds if g.strip())
+
+
+class _Recorder:
+    """Passes ``answer_with_nodes`` through to the service and keeps the retrieved nodes per question."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+        self.nodes: list[list[Any]] = []
+
+    def answer_with_nodes(self, question: str, top_k: int | None = None) -> Any:
+        answer, nodes = self.service.answer_with_nodes(question, top_k)
+        self.nodes.append(nodes)
+        return answer, nodes
+
+
+def eval_ours(service: Any, items: list[Any]) -> dict[str, Any]:
+    """``evaluate(service, items, top_k=5)`` figures plus answer-in-top-chunks over the same retrievals."""
+    from rag.evaluation import evaluate
+
+    recorder = _Recorder(service)
+    report = evaluate(recorder, items, TOP_K)
+    in_chunks = [
+        any(_contains(hit.node.get_content(), item.a) for hit in nodes)
+        for item, nodes in zip(items, recorder.nodes, strict=True) if item.a
+    ]
+    out = report.summary()
+    out["answer_in_top_chunks"] = sum(in_chunks) / max(len(in_chunks), 1)
+    return out
+
+
+def eval_stock(retriever: Any, items: list[Any]) -> dict[str, Any]:
+    """Source hit@1/hit@5/MRR, answer-in-top-chunks and latency of a llama-index retriever (top 5)."""
+    hits1 = hits5 = rr = in_chunks = 0.0
+    answerable = 0
+    latencies: list[float] = []
+    for item in items:
+        started = time.perf_counter()
+        nodes = retriever.retrieve(item.q)
+        latencies.append(1000 * (time.perf_counter() - started))
+        if not item.a:
+            continue
+        answerable += 1
+        files: list[str] = []
+        for hit in nodes:
+            name = str(hit.node.metadata.get("file_name") or hit.node.metadata.get("source") or "")
+            if name not in files:
+                files.append(name)
+        rank = files.index(item.src) + 1 if item.src in files else None
+        hits1 += rank == 1
+        hits5 += rank is not None and rank <= 5
+        rr += 1.0 / rank if rank else 0.0
+        in_chunks += any(_contains(hit.node.get_content(), item.a) for hit in nodes)
+    n = max(answerable, 1)
+    lat = percentiles(latencies)
+    return {"questions": len(items), "answerable": answerable, "hit_at_1": hits1 / n, "hit_at_5": hits5 / n,
+            "mrr": rr / n, "answer_in_top_chunks": in_chunks / n, "latency_p50_ms": lat["p50"],
+            "latency_p95_ms": lat["p95"]}

@@ -1,0 +1,203 @@
+"""``make bench``: ingest, query latency, memory and answer quality, ours beside a stock llama-index pipeline.
+
+    .venv/bin/python bench/run.py            # full run (< 15 min on 2 cores): writes docs/benchmarks.md + PNGs
+    .venv/bin/python bench/run.py --quick    # smoke run (~2 min, CI): small corpus, 1k chunks; writes to /tmp
+    .venv/bin/python bench/run.py --profile  # also write pyinstrument profiles to /tmp/newsqa-bench-profiles
+
+Every measured phase runs in a child process of this script (``--child``), so each peak RSS is that phase's own.
+Scale stores (1k/10k/100k chunks) are cached under /tmp/newsqa-bench-cache between runs; see bench/scale_bench.py.
+If ``bench/bench_rest.py`` exists, it is run as a subprocess and its output included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402 - after the path set-up above
+    CACHE_DIR,
+    CMRC_ARTICLES,
+    ROOT,
+    SAMPLE_ARTICLES,
+    corpus_files,
+    log,
+    machine_info,
+    offline_env,
+    read_json,
+    write_json,
+)
+
+FULL_SIZES = [1_000, 10_000, 100_000]
+QUICK_SIZES = [1_000]
+CHILD_TIMEOUT = 900  # seconds; one phase never runs longer
+PROFILE_DIR = Path("/tmp/newsqa-bench-profiles")
+
+
+def run_child(name: str, spec: dict[str, Any], workdir: Path, timeout: int = CHILD_TIMEOUT) -> dict[str, Any]:
+    """Run ``name`` in a fresh interpreter; returns its result dict (or ``{"error": ...}``)."""
+    spec_path = workdir / f"{name}-spec.json"
+    out_path = workdir / f"{name}-result.json"
+    write_json(spec_path, spec)
+    out_path.unlink(missing_ok=True)
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--child", name.split("@")[0], "--spec", str(spec_path),
+             "--result", str(out_path)],
+            cwd=ROOT, timeout=timeout,
+        )
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        return {"error": f"{name}: timed out after {timeout} s"}
+    if code != 0 or not out_path.exists():
+        return {"error": f"{name}: exit status {code}"}
+    result = read_json(out_path)
+    result["child_wall_s"] = time.perf_counter() - started
+    return result
+
+
+def child_main(name: str, spec_path: Path, result_path: Path) -> None:
+    offline_env()
+    spec = read_json(spec_path)
+    if name == "ingest-ours":
+        from ingest_bench import run_ours
+
+        result = run_ours(spec)
+    elif name == "ingest-stock":
+        from ingest_bench import run_stock
+
+        result = run_stock(spec)
+    elif name == "scale-build":
+        from scale_bench import build_store
+
+        result = build_store(spec)
+    elif name == "scale-serve":
+        from scale_bench import serve
+
+        result = serve(spec)
+    else:
+        raise SystemExit(f"unknown child {name!r}")
+    write_json(result_path, result)
+
+
+def run_rest(quick: bool) -> dict[str, Any] | None:
+    """Figures of bench/bench_rest.py (another engineer's script) when it exists."""
+    script = Path(__file__).resolve().parent / "bench_rest.py"
+    if not script.exists():
+        return None
+    log("REST: running bench/bench_rest.py")
+    cmd = [sys.executable, str(script)] + (["--quick"] if quick else [])
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return {"command": " ".join(cmd), "error": "timed out after 600 s"}
+    parsed = None
+    for line in reversed(proc.stdout.strip().splitlines()):
+        try:
+            parsed = json.loads(line)
+            break
+        except json.JSONDecodeError:
+            continue
+    return {"command": "python bench/bench_rest.py" + (" --quick" if quick else ""), "returncode": proc.returncode,
+            "json": parsed, "stdout": proc.stdout[-6000:], "stderr": proc.stderr[-2000:]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: small corpus, 1k chunks only")
+    parser.add_argument("--profile", action="store_true", help=f"write pyinstrument profiles to {PROFILE_DIR}")
+    parser.add_argument("--out-dir", type=Path, default=None,
+                        help="where benchmarks.md and the PNGs go (default docs/, or a temp folder with --quick)")
+    parser.add_argument("--sizes", type=str, default=None, help="comma-separated scale sizes in chunks")
+    parser.add_argument("--questions", type=int, default=None, help="questions per scale size")
+    parser.add_argument("--skip", type=str, default="", help="comma-separated phases to skip: ingest,scale,rest")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child_main(args.child, args.spec, args.result)
+        return 0
+
+    offline_env()
+    started = time.perf_counter()
+    mode = "quick" if args.quick else "full"
+    out_dir = args.out_dir or (Path(tempfile.gettempdir()) / "newsqa-bench-quick" if args.quick else ROOT / "docs")
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (QUICK_SIZES if args.quick else FULL_SIZES)
+    n_questions = args.questions or (30 if args.quick else 150)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    workdir = Path(tempfile.mkdtemp(prefix="newsqa-bench-"))
+    profile_dir = str(PROFILE_DIR) if args.profile else None
+    results: dict[str, Any] = {"mode": mode, "command": command.strip(), "machine": machine_info(),
+                               "load_at_start": os.getloadavg(), "started_at": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+    files = corpus_files([CMRC_ARTICLES, SAMPLE_ARTICLES]) if not args.quick else (
+        corpus_files([CMRC_ARTICLES], limit=16) + corpus_files([SAMPLE_ARTICLES], limit=1))
+    results["corpus_files"] = len(files)
+    ours_store: str | None = None
+    if "ingest" not in skip:
+        spec = {"files": [str(p) for p in files], "quality": True, "profile_dir": profile_dir}
+        log(f"ingest: {len(files)} files, ours (floor, full, re-ingest, quality)")
+        results["ingest_ours"] = run_child("ingest-ours", {**spec, "work_dir": str(workdir / "ours")}, workdir)
+        log("ingest: stock llama-index (full, quality)")
+        results["ingest_stock"] = run_child("ingest-stock", {**spec, "work_dir": str(workdir / "stock")}, workdir)
+        ours_store = results["ingest_ours"].get("store_dir")
+    results["load_after_ingest"] = os.getloadavg()
+
+    if "scale" not in skip:
+        from scale_bench import base_key
+
+        if ours_store is None:  # scale only: reuse the base material of the newest cached run
+            bases = sorted(CACHE_DIR.glob("base-v*.pkl"), key=lambda p: p.stat().st_mtime)
+            key = bases[-1].stem.split("-", 2)[2] if bases else None
+        else:
+            key = base_key(Path(ours_store))
+        results["scale"] = []
+        for size in sizes:
+            if key is None:
+                results["scale"].append({"size": size, "error": "no base corpus (run the ingest phase once)"})
+                continue
+            log(f"scale {size}: building (or reusing cached) store")
+            built = run_child(f"scale-build@{size}", {"size": size, "key": key, "source_store": ours_store},
+                              workdir, timeout=1500)
+            if "error" in built:
+                results["scale"].append({"size": size, **built})
+                continue
+            log(f"scale {size}: serving process, {n_questions} questions")
+            served = run_child(f"scale-serve@{size}", {"size": size, "key": key, "questions": n_questions,
+                                                      "profile_dir": profile_dir}, workdir)
+            results["scale"].append({**served, "build": built})
+    results["load_after_scale"] = os.getloadavg()
+
+    if "rest" not in skip:
+        results["rest"] = run_rest(args.quick)
+
+    results["total_s"] = time.perf_counter() - started
+    results["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    write_json(CACHE_DIR / f"results-{mode}.json", results)
+
+    from report import print_table, write_report
+
+    write_report(results, out_dir)
+    print_table(results)
+    log(f"done in {results['total_s'] / 60:.1f} min; report in {out_dir}, raw figures in {CACHE_DIR}/results-{mode}.json")
+    failed = [k for k in ("ingest_ours", "ingest_stock") if "error" in results.get(k, {})]
+    failed += [f"scale {r['size']}" for r in results.get("scale", []) if "error" in r]
+    if failed:
+        log("failed phases: " + ", ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

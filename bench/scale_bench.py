@@ -1,0 +1,276 @@
+"""Query latency and serving memory at 1k / 10k / 100k chunks, ours beside the stock llama-index retriever.
+
+Corpus: synthetic but made only of real material. The chunks of the real ingested corpus (CMRC 2018 trial + sample
+pages) are the base. A synthetic article takes the headline of a real article; each of its chunks joins the first
+half of the sentences of one real chunk of that article with the second half of the sentences of another real
+chunk; its BM25 tokens are the real jieba tokens of those title and sentences (tokenised once per base sentence)
+and its vector is the normalised sum of the two real chunk embeddings plus small Gaussian noise. Records are
+written through the core's ``Store`` (chunks via ``ChromaVectorStore.add``, the same metadata keys including
+``tokens``, plus ``-articles``, ``-files`` and ``-state`` records naming the packaged model), i.e. in the format an
+ingest writes, so the measured path (``NewsQA.retrieve`` / ``NewsQA.ask``) is the real one.
+
+Built stores are cached under ``CACHE_DIR`` (``/tmp/newsqa-bench-cache``), keyed by size, base corpus and generator
+version; a store is only used when its ``complete.json`` marker exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import random
+import shutil
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from common import (
+    CACHE_DIR,
+    CMRC_QA,
+    SEEDS_QA,
+    current_rss_mib,
+    init_jieba,
+    load_model,
+    log,
+    peak_rss_mib,
+    percentiles,
+    read_json,
+    settings_for,
+    timed,
+    write_json,
+)
+
+GENERATOR_VERSION = 1
+CHUNKS_PER_PAGE = 24
+WRITE_BATCH = 2000
+NOISE = 0.02  # standard deviation per dimension of the noise added to summed unit vectors (384-d: norm ~0.4)
+
+
+# --- base material ---------------------------------------------------------------------------------------------
+def base_key(source_store: Path) -> str:
+    """Content key of the chunk records of an ingested store (ids are content hashes already)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(path=str(source_store), settings=ChromaSettings(anonymized_telemetry=False))
+    ids = sorted(client.get_collection("newsqa").get(include=[])["ids"])
+    return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12]
+
+
+def build_base(source_store: Path, dest: Path) -> dict[str, Any]:
+    """Read the real chunks (text, metadata, vector) of ``source_store`` and tokenise their sentences once."""
+    import chromadb
+    import numpy as np
+    from chromadb.config import Settings as ChromaSettings
+
+    from ingest.chunk import split_sentences
+    from rag.textnorm import normalize, tokenize
+
+    if dest.exists():
+        with dest.open("rb") as fh:
+            return pickle.load(fh)
+    init_jieba()
+    client = chromadb.PersistentClient(path=str(source_store), settings=ChromaSettings(anonymized_telemetry=False))
+    got = client.get_collection("newsqa").get(include=["documents", "metadatas", "embeddings"])
+    order = sorted(range(len(got["ids"])), key=lambda i: got["ids"][i])
+    articles: dict[str, dict[str, Any]] = {}
+    chunks: list[dict[str, Any]] = []
+    for i in order:
+        meta = got["metadatas"][i]
+        sentences = [s for s in split_sentences(got["documents"][i] or "") if s.strip()]
+        chunk = {
+            "article_id": meta["article_id"],
+            "sentences": sentences,
+            "tokens": [tokenize(normalize(s), normalized=True) for s in sentences],
+            "vector": np.asarray(got["embeddings"][i], dtype=np.float32),
+        }
+        art = articles.setdefault(meta["article_id"], {
+            "title": meta["title"], "title_tokens": tokenize(normalize(meta["title"]), normalized=True),
+            "chunks": [],
+        })
+        art["chunks"].append(len(chunks))
+        chunks.append(chunk)
+    base = {"articles": list(articles.values()), "chunks": chunks}
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with dest.open("wb") as fh:
+        pickle.dump(base, fh)
+    return base
+
+
+def store_dir_for(size: int, key: str) -> Path:
+    return CACHE_DIR / f"scale-v{GENERATOR_VERSION}-{key}-{size}"
+
+
+# --- synthetic store -------------------------------------------------------------------------------------------
+def build_store(spec: dict[str, Any]) -> dict[str, Any]:
+    """Child: write a synthetic store of ``spec["size"]`` chunks (see module docstring) unless cached."""
+    import numpy as np
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+    from rag.embedding import PACKAGED_MODEL_NAME
+    from rag.store import Store
+
+    size, key = int(spec["size"]), spec["key"]
+    data_dir = store_dir_for(size, key)
+    marker = data_dir / "complete.json"
+    if marker.exists():
+        return {**read_json(marker), "cached": True}
+    shutil.rmtree(data_dir, ignore_errors=True)
+    base = build_base(Path(spec["source_store"]), CACHE_DIR / f"base-v{GENERATOR_VERSION}-{key}.pkl")
+    arts, chunks = base["articles"], base["chunks"]
+    rng = random.Random(size)
+    nrng = np.random.default_rng(size)
+    started = time.perf_counter()
+    store = Store(settings_for(data_dir))
+    dim = int(chunks[0]["vector"].shape[0])
+
+    nodes: list[Any] = []
+    articles: list[dict[str, Any]] = []
+    files: dict[str, dict[str, int]] = {}
+    made = page = position = page_chunks = 0
+
+    def flush() -> None:
+        nonlocal nodes, articles
+        if nodes:
+            store.vector_store.add(nodes)
+        store.add_articles(articles)
+        nodes, articles = [], []
+
+    while made < size:
+        art = rng.choice(arts)
+        n_chunks = min(len(art["chunks"]) + rng.randint(0, 2), size - made)
+        source = f"scale/p{page:05d}.txt"
+        article_id = hashlib.sha1(f"{size}:{made}:{art['title']}".encode()).hexdigest()[:16]
+        chunk_ids = [f"{article_id}:{n}" for n in range(n_chunks)]
+        texts = []
+        for n in range(n_chunks):
+            first = chunks[art["chunks"][n % len(art["chunks"])]]
+            second = chunks[rng.randrange(len(chunks))]
+            h1 = (len(first["sentences"]) + 1) // 2
+            h2 = len(second["sentences"]) // 2
+            start2 = len(second["sentences"]) - h2
+            sentences = first["sentences"][:h1] + second["sentences"][start2:]
+            tokens = list(art["title_tokens"])
+            for toks in first["tokens"][:h1] + second["tokens"][start2:]:
+                tokens.extend(toks)
+            text = "".join(sentences)
+            vector = first["vector"] + second["vector"] + nrng.normal(0.0, NOISE, dim).astype(np.float32)
+            vector /= np.linalg.norm(vector)
+            texts.append(text)
+            nodes.append(TextNode(
+                id_=chunk_ids[n], text=text, embedding=vector.tolist(),
+                metadata={"article_id": article_id, "title": art["title"], "source": source,
+                          "position": position, "chunk_index": n, "tokens": " ".join(tokens)},
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"file:{source}")},
+            ))
+        articles.append({"article_id": article_id, "title": art["title"], "source": source, "position": position,
+                         "text": "\n".join(texts), "chunk_ids": chunk_ids})
+        entry = files.setdefault(source, {"articles": 0, "chunks": 0})
+        entry["articles"] += 1
+        entry["chunks"] += n_chunks
+        made += n_chunks
+        position += 1
+        page_chunks += n_chunks
+        if page_chunks >= CHUNKS_PER_PAGE:
+            page, position, page_chunks = page + 1, 0, 0
+        if len(nodes) >= WRITE_BATCH:
+            flush()
+            if made % 20000 < WRITE_BATCH + 10:
+                log(f"scale {size}: {made} chunks written")
+    flush()
+    sources = sorted(files)
+    for i in range(0, len(sources), WRITE_BATCH):
+        part = sources[i : i + WRITE_BATCH]
+        store.files.upsert(  # the manifest format of Store.set_manifest, in batches
+            ids=part, embeddings=[[0.0]] * len(part),
+            metadatas=[{"sha256": hashlib.sha256(s.encode()).hexdigest(), **files[s]} for s in part],
+        )
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    store.set_state(embedding_model=PACKAGED_MODEL_NAME, dimension=dim, version=uuid.uuid4().hex, last_ingest=now)
+    counts = store.counts()
+    info = {"size": size, "chunks": counts["chunks"], "articles": counts["articles"], "files": counts["files"],
+            "build_s": time.perf_counter() - started, "generator_version": GENERATOR_VERSION, "base_key": key,
+            "base_chunks": len(chunks), "built_at": now}
+    write_json(marker, info)
+    return {**info, "cached": False}
+
+
+# --- serving process -------------------------------------------------------------------------------------------
+def questions(n: int, seed: int = 7) -> list[str]:
+    """``n`` real questions (CMRC 2018 trial and seeds_dev), a fixed sample."""
+    from rag.evaluation import load_qa
+
+    pool = [i.q for i in load_qa(CMRC_QA)] + [i.q for i in load_qa(SEEDS_QA)]
+    rng = random.Random(seed)
+    return rng.sample(pool, min(n, len(pool)))
+
+
+def serve(spec: dict[str, Any]) -> dict[str, Any]:
+    """Child: a serving process over the store of ``spec["size"]``; latency of ours and stock, peak RSS.
+
+    Order: load the model (timed, excluded), open the store and build the BM25 index (``NewsQA.warm_up``, timed
+    separately), 3 warm-up questions (excluded), then for each question ``retrieve(q, 5)`` and ``ask(q)``; peak RSS
+    is read here (the serving process as the REST API would hold it). The stock retriever runs afterwards on the
+    same chunk collection.
+    """
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from rag.service import NewsQA
+    from stock import adapter_for, stock_retriever
+
+    size, key = int(spec["size"]), spec["key"]
+    data_dir = store_dir_for(size, key)
+    rss_start = current_rss_mib()
+    embedder, model_load_s = load_model()
+    rss_model = current_rss_mib()
+    qs = questions(int(spec["questions"]))
+    service = NewsQA(settings_for(data_dir), embedder=embedder)
+    with timed() as build:
+        service.warm_up()
+    n_docs = service._current_index().n_docs
+    rss_index = current_rss_mib()
+    for q in qs[:3]:
+        service.ask(q)
+
+    profiler = None
+    if spec.get("profile_dir"):
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+    retrieve_ms: list[float] = []
+    ask_ms: list[float] = []
+    found = 0
+    for q in qs:
+        t0 = time.perf_counter()
+        service.retrieve(q, 5)
+        t1 = time.perf_counter()
+        answer = service.ask(q)
+        t2 = time.perf_counter()
+        retrieve_ms.append(1000 * (t1 - t0))
+        ask_ms.append(1000 * (t2 - t1))
+        found += answer.found
+    if profiler:
+        profiler.stop()
+        folder = Path(spec["profile_dir"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"serve_{size}.txt").write_text(profiler.output_text(unicode=True, color=False), "utf-8")
+        (folder / f"serve_{size}.html").write_text(profiler.output_html(), "utf-8")
+    peak_ours = peak_rss_mib()
+
+    stock = stock_retriever(ChromaVectorStore(chroma_collection=service.store.chunks), adapter_for(embedder))
+    for q in qs[:3]:
+        stock.retrieve(q)
+    stock_ms: list[float] = []
+    for q in qs:
+        t0 = time.perf_counter()
+        stock.retrieve(q)
+        stock_ms.append(1000 * (time.perf_counter() - t0))
+    return {
+        "size": size, "chunks": n_docs, "questions": len(qs), "model_load_s": model_load_s,
+        "index_build": build.as_dict(), "retrieve_ms": percentiles(retrieve_ms), "ask_ms": percentiles(ask_ms),
+        "stock_retrieve_ms": percentiles(stock_ms), "answers_found": found / max(len(qs), 1),
+        "rss_start_mib": rss_start, "rss_after_model_mib": rss_model, "rss_after_index_mib": rss_index,
+        "peak_rss_mib": peak_ours, "peak_rss_with_stock_mib": peak_rss_mib(),
+    }
