@@ -43,7 +43,8 @@ def offline_env() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("chromadb", "httpx", "sentence_transformers", "transformers"):
+    for noisy in ("chromadb", "httpx", "sentence_transformers", "transformers", "bm25s",
+                  "llama_index.core.readers.file.base"):  # "llama-index-readers-file not found": once per file
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 

@@ -222,8 +222,17 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
     if not rest:
         lines.append("`bench/bench_rest.py` was not present in this run; REST figures are not included.")
     else:
-        lines.append(f"From `{rest['command']}` (exit status {rest.get('returncode')}):")
-        lines += ["", "```text", (rest.get("stdout") or rest.get("error") or "").strip(), "```"]
+        lines.append(f"From `{rest['command']}` (another engineer's script, run as a subprocess; exit status "
+                     f"{rest.get('returncode')}): `POST /v1/ask` over HTTP on 127.0.0.1 against the sample corpus, "
+                     "one uvicorn worker, client-side latency.")
+        if rest.get("rows"):
+            lines += ["", "| concurrent clients | requests | errors | requests/s | p50 ms | p95 ms |",
+                      "|---|---|---|---|---|---|"]
+            for c, n, e, rps, p50, p95 in rest["rows"]:
+                lines.append(f"| {c:.0f} | {n:.0f} | {e:.0f} | {rps:.1f} | {p50:.1f} | {p95:.1f} |")
+        else:
+            tail = (rest.get("stdout") or "") + (rest.get("stderr") or "") or rest.get("error", "")
+            lines += ["", "```text", tail.strip()[-3000:], "```"]
 
     if NOTES.exists():
         lines += ["", NOTES.read_text(encoding="utf-8").strip()]

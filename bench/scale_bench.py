@@ -215,9 +215,9 @@ def serve(spec: dict[str, Any]) -> dict[str, Any]:
     same chunk collection.
     """
     from llama_index.vector_stores.chroma import ChromaVectorStore
+    from stock import adapter_for, stock_retriever
 
     from rag.service import NewsQA
-    from stock import adapter_for, stock_retriever
 
     size, key = int(spec["size"]), spec["key"]
     data_dir = store_dir_for(size, key)
@@ -267,8 +267,23 @@ def serve(spec: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         stock.retrieve(q)
         stock_ms.append(1000 * (time.perf_counter() - t0))
+    one_thread: dict[str, Any] | None = None
+    if spec.get("one_thread", True):
+        # Prototype of a proposed core change: one torch thread for query embedding in a serving process.
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        for q in qs[:3]:
+            service.ask(q)
+        one_ms: list[float] = []
+        for q in qs:
+            t0 = time.perf_counter()
+            service.ask(q)
+            one_ms.append(1000 * (time.perf_counter() - t0))
+        one_thread = {"default_threads": threads, "ask_ms": percentiles(one_ms)}
     return {
-        "size": size, "chunks": n_docs, "questions": len(qs), "model_load_s": model_load_s,
+        "size": size, "chunks": n_docs, "ask_one_thread": one_thread, "questions": len(qs), "model_load_s": model_load_s,
         "index_build": build.as_dict(), "retrieve_ms": percentiles(retrieve_ms), "ask_ms": percentiles(ask_ms),
         "stock_retrieve_ms": percentiles(stock_ms), "answers_found": found / max(len(qs), 1),
         "rss_start_mib": rss_start, "rss_after_model_mib": rss_model, "rss_after_index_mib": rss_index,

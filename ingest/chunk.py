@@ -16,6 +16,13 @@ from dataclasses import dataclass
 SENTENCE_END: str = "。！？!?；;…\n"
 # Closing quotes/brackets stay with the sentence they close: 他说：“好。”
 _CLOSERS = "”’」』）)】》"
+# Brackets inside which a semicolon does not end the sentence (a parenthesis is part of its sentence);
+# a full stop inside still does: （括号里的话。）后面 is two sentences.
+_SOFT_ENDS = "；;"
+_OPENERS = "（(【"
+_BRACKET_CLOSERS = "）)】"
+# Characters after which an unclosed bracket is presumed an OCR error and ignored.
+_MAX_BRACKET_SPAN = 80
 # Where an oversize sentence is preferably cut (after the character).
 _SOFT_BREAKS = "，、,:：; "
 # A soft break earlier than this share of max_chars would leave a tiny piece; cut harder instead.
@@ -34,16 +41,25 @@ def split_sentences(text: str) -> list[str]:
     pieces: list[str] = []
     current: list[str] = []
     index = 0
+    depth = 0  # open brackets: 牛车水（；）是… must not end at the ；
+    opened_at = 0
     while index < len(text):
         char = text[index]
         if char == "\n":
             pieces.append("".join(current))
             current = []
+            depth = 0
             index += 1
             continue
         current.append(char)
         index += 1
-        if char in SENTENCE_END:
+        if char in _OPENERS:
+            depth, opened_at = depth + 1, index
+        elif char in _BRACKET_CLOSERS and depth:
+            depth -= 1
+        if depth and index - opened_at > _MAX_BRACKET_SPAN:
+            depth = 0  # an unbalanced OCR bracket must not swallow the page
+        if char in SENTENCE_END and not (depth and char in _SOFT_ENDS):
             while index < len(text) and text[index] in SENTENCE_END and text[index] != "\n":
                 current.append(text[index])
                 index += 1

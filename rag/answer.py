@@ -37,10 +37,13 @@ class QuestionType(str, Enum):
     DATE = "date"
     PLACE = "place"
     ORG = "org"
+    REASON = "reason"
+    DEFINITION = "definition"
     OTHER = "other"
 
 
 _QTYPE_PATTERNS: list[tuple[QuestionType, re.Pattern[str]]] = [
+    (QuestionType.REASON, re.compile(r"为什么|为何|什么原因|原因是|怎么会")),
     (QuestionType.DATE, re.compile(r"哪天|何时|什么时候|哪一?年|几月|几号|几日|什么时间|哪个月|何年|哪一天|日期")),
     (QuestionType.NUMBER, re.compile(r"多少|几[个家位名座项次人年天倍条种所户批件届期]?|多大|多高|多长|多远|多重|多久|百分之几|比例|比重")),
     (QuestionType.PERSON, re.compile(r"谁|哪位|何人|什么人|叫什么名字|姓名")),
@@ -61,6 +64,8 @@ _ORG_CUE = re.compile(r"(?:公司|集团|局|委|厅|院|所|中心|协会|学�
 _PLACE_CUE = re.compile(r"(?:省|市|县|区|镇|乡|村|街道|社区|路|园区|国|州|岛|山|河|湖)")
 _CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:、])")
 _BIGRAM_STRIP = re.compile(r"[^\w\u4e00-\u9fff]")
+#: Function characters left out of bigram matching: 的职/业是 would only add noise.
+_FUNCTION_CHARS = re.compile(r"[的是了在有和与及或而被把将对于]")
 
 #: Below this IDF-weighted coverage of the question by the best context, the answer is "not found".
 #: Set by measurement on the dev sets (see README "Evaluation").
@@ -69,10 +74,43 @@ MIN_CONTEXT_COVERAGE = 0.5
 MIN_SENTENCE_COVERAGE = 0.15
 #: Weight of question words that the article title already contains, when scoring a sentence.
 TITLE_DISCOUNT = 0.25
+#: An answer sentence shorter than this (characters) is completed with the sentence it leans on.
+SHORT_SENTENCE = 40
+
+
+_DEFINITION = re.compile(
+    r"^(?:请问)?什么(?:是|叫)(?P<a>[^的，,]{1,20}?)[？?]?$|^(?P<b>[^的，,]{1,20}?)(?:的定义)?是(?:什么|指什么|何物)[？?]?$"
+    r"|^(?P<c>[^的，,]{1,20}?)(?:指的是什么|是什么意思)[？?]?$"
+)
+_REASON_CUE = re.compile(r"因为|由于|因此|所以|导致|原因|为了|以便|使得|从而")
+_DEFINITION_CUE = re.compile(r"[，,]?\s*(?:是|指|为|即|又称|亦称|也称|简称|全称)")
+_LEADING_PARENS = re.compile(r"^\s*(?:[（(][^）)]{0,60}[）)]\s*)+")
+#: Sentence openings that lean on the sentence before (因此 ... needs its cause).
+_LEANS_BACK = re.compile(r"^(?:因此|所以|于是|但是?|而且|并且|此外|其中|这|该|此|同时|然而|故)")
+
+
+def _defines(sentence: str, subject: str) -> bool:
+    """Whether a (normalised) sentence opens as a definition of ``subject``: 'X（…）是…', 'X，是指…', 'X又称…'."""
+    text = sentence.lstrip("《“\"'「 ")
+    if not text.startswith(subject):
+        return False
+    rest = _LEADING_PARENS.sub("", text[len(subject) :].lstrip("》”\"'」 "))
+    return bool(_DEFINITION_CUE.match(rest))
+
+
+def definition_subject(question: str) -> str | None:
+    """The X of a definitional question 什么是X / X是什么 (normalised), else None."""
+    match = _DEFINITION.match(question.strip())
+    if not match:
+        return None
+    subject = (match.group("a") or match.group("b") or match.group("c") or "").strip("“”\"'《》 ")
+    return subject or None
 
 
 def question_type(question: str) -> QuestionType:
     """The :class:`QuestionType` of a (normalised) question, by its interrogative words."""
+    if definition_subject(question):
+        return QuestionType.DEFINITION
     for qtype, pattern in _QTYPE_PATTERNS:
         if pattern.search(question):
             return qtype
@@ -81,10 +119,11 @@ def question_type(question: str) -> QuestionType:
 
 def _bigrams(text: str) -> set[str]:
     text = _BIGRAM_STRIP.sub("", text)
+    text = _FUNCTION_CHARS.sub("", text)
     return {text[i : i + 2] for i in range(len(text) - 1)}
 
 
-def _type_score(qtype: QuestionType, text: str, use_pos: bool = True) -> float:
+def _type_score(qtype: QuestionType, text: str, use_pos: bool = True, subject: str | None = None) -> float:
     """0..1: how much ``text`` (normalised) looks like it holds the wanted kind of answer.
 
     ``use_pos`` adds jieba part-of-speech tags (nr person, ns place, nt organisation) to the cue words; it costs
@@ -94,6 +133,10 @@ def _type_score(qtype: QuestionType, text: str, use_pos: bool = True) -> float:
         return 1.0 if _NUMBER_WITH_UNIT.search(text) else 0.4 if _ANY_NUMBER.search(text) else 0.0
     if qtype is QuestionType.DATE:
         return 1.0 if _DATE.search(text) else 0.0
+    if qtype is QuestionType.REASON:
+        return 1.0 if _REASON_CUE.search(text) else 0.0
+    if qtype is QuestionType.DEFINITION:
+        return 1.0 if subject and _defines(text, subject) else 0.0
     cue, tag = {
         QuestionType.PERSON: (_PERSON_CUE, "nr"), QuestionType.ORG: (_ORG_CUE, "nt"),
         QuestionType.PLACE: (_PLACE_CUE, "ns"),
@@ -135,8 +178,12 @@ class QuestionAnalysis:
         self.question = question
         self.norm = normalize(question)
         self.qtype = question_type(self.norm)
+        self.subject = definition_subject(self.norm)
         terms = [t for t in keywords(_strip_interrogatives(self.norm)) if t not in STOPWORDS]
+        # jieba's search mode emits 人口数量 beside 人口 and 数量: the compound would count its words twice.
+        terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
         self.weights = {t: idf(t) for t in terms}
+        self._term_grams = {t: [t[i : i + 2] for i in range(len(t) - 1)] for t in terms if len(t) >= 3}
         self.total = sum(self.weights.values())
         self.grams = _bigrams(_strip_interrogatives(self.norm))
 
@@ -154,10 +201,23 @@ class QuestionAnalysis:
             weights = {t: w * (TITLE_DISCOUNT if t in discount else 1.0) for t, w in weights.items()}
             grams = grams - _bigrams(discount) or grams
         total = sum(weights.values()) or 1.0
-        kw = sum(w for t, w in weights.items() if t in text) / total
+        kw = sum(w * self._match(t, text) for t, w in weights.items()) / total
         if not grams:
             return kw
         return 0.75 * kw + 0.25 * len(grams & _bigrams(text)) / len(grams)
+
+    def _match(self, term: str, text: str) -> float:
+        """1 if ``term`` occurs in ``text``; for 3+ character terms, else 0.8 x the share of its bigrams that do.
+
+        The partial credit absorbs jieba's guesses for unseen names (史继偕著, 杨昊现) that glue a name to the
+        next character, so the name still counts when the text has it.
+        """
+        if term in text:
+            return 1.0
+        grams = self._term_grams.get(term)
+        if not grams:
+            return 0.0
+        return 0.8 * sum(g in text for g in grams) / len(grams)
 
     def missing_unknown_name(self, context: str, known: Callable[[str], bool]) -> str | None:
         """A well-known name in the question that the corpus never mentions and ``context`` lacks, if any.
@@ -200,7 +260,7 @@ class QuestionAnalysis:
             cov = self.coverage(norm)
             focused = self.coverage(norm, discount=title) if focus else cov
             score = focused + 0.35 * context + 0.05 / (rank + 1)
-            score += 0.3 * _type_score(self.qtype, norm, use_pos=False) * min(1.0, focused * 2)
+            score += 0.3 * _type_score(self.qtype, norm, False, self.subject) * min(1.0, focused * 2)
             out.append(Candidate(sentence, norm, rank, order, cov, context, score, hit))
         return out
 
@@ -243,10 +303,17 @@ class ExtractiveAnswerer:
 
         chosen = [best]
         budget = self.max_chars - len(best.sentence)
+        for neighbour in self._neighbours(best):
+            if len(neighbour.sentence) <= budget:
+                chosen.append(neighbour)
+                budget -= len(neighbour.sentence)
         for cand in candidates[1:6]:
             if budget <= 0:
                 break
-            if cand.score >= 0.75 * best.score and len(cand.sentence) <= budget and cand.sentence != best.sentence:
+            if (
+                cand.score >= 0.75 * best.score and len(cand.sentence) <= budget
+                and all(cand.sentence != c.sentence for c in chosen)
+            ):
                 chosen.append(cand)
                 break
         # Sentences of one chunk read best in their original order.
@@ -272,13 +339,30 @@ class ExtractiveAnswerer:
             parts.append(f"{text}[{numbers[chunk_id]}]")
         return Answer(question=question, answer="".join(parts), found=True, mode="extractive", citations=citations)
 
+    @staticmethod
+    def _neighbours(best: Candidate) -> list[Candidate]:
+        """Sentences the answer sentence leans on: the one before when it opens with 因此/但/这...; the one
+        after when it is short (under ``SHORT_SENTENCE`` characters)."""
+        sentences = split_sentences(best.hit.node.get_content())
+        wanted = []
+        if _LEANS_BACK.match(best.sentence):
+            wanted.append(best.order - 1)
+        if len(best.sentence) < SHORT_SENTENCE:
+            wanted.append(best.order + 1)
+        out = []
+        for index in wanted:
+            if 0 <= index < len(sentences) and sentences[index].strip():
+                text = sentences[index].strip()
+                out.append(Candidate(text, normalize(text), best.rank, index, 0.0, best.context, 0.0, best.hit))
+        return out
+
     def _window(self, sentence: str, analysis: QuestionAnalysis) -> str:
         """The run of clauses of an over-long sentence that best covers the question, within ``max_chars``."""
         clauses = [c for c in _CLAUSE_SPLIT.split(sentence) if c]
         scores = []
         for clause in clauses:
             norm = normalize(clause)
-            scores.append(analysis.coverage(norm) + 0.5 * _type_score(analysis.qtype, norm, use_pos=False))
+            scores.append(analysis.coverage(norm) + 0.5 * _type_score(analysis.qtype, norm, False, analysis.subject))
         best_i = max(range(len(clauses)), key=lambda i: scores[i])
         lo = hi = best_i
         length = len(clauses[best_i])
@@ -338,6 +422,15 @@ _INTERROGATIVES = re.compile(
     r"多少|第几|几[个家位名座项次人年天倍条种所户批件届期股首部岁]?|什么样?|哪一?[些种国条个家位里儿天年座所类样部首]?|谁"
     r"|何[时地人处]|如何|怎[么样]样?|为什么|为何|吗|呢|[？?！!。，,]"
 )
+
+
+def _composed_of(term: str, parts: list[str]) -> bool:
+    """Whether ``term`` is a concatenation of two or more of ``parts`` (word-break dynamic programme)."""
+    usable = [p for p in parts if p and len(p) < len(term)]
+    reachable = [True] + [False] * len(term)
+    for end in range(1, len(term) + 1):
+        reachable[end] = any(reachable[end - len(p)] and term.endswith(p, 0, end) for p in usable if len(p) <= end)
+    return reachable[-1]
 
 
 def _strip_interrogatives(question: str) -> str:

@@ -13,19 +13,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llama_index.core.schema import NodeWithScore
 
 from rag.answer import EvidenceReranker, ExtractiveAnswerer
 from rag.embedding import Embedder, load_embedder
-from rag.errors import InputError, StoreUnavailableError
+from rag.errors import InputError
 from rag.models import Answer, Article, IngestSummary, SearchHit, StoreStats
 from rag.retrieval import BM25Index, dense_weight_for, hybrid_retriever
 from rag.settings import Settings
 from rag.store import Store
 from rag.textnorm import normalize_cached
+
+if TYPE_CHECKING:
+    from rag.conversation import Turn
+    from rag.generate import AskEvent, Responder
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +80,9 @@ class NewsQA:
         with self._lock:
             if self._index is not None and now - self._checked_at < self.settings.index_refresh_seconds:
                 return self._index
-            try:
-                version = self.store.state()["version"]
-            except Exception as exc:
-                self._store = None  # reopen next time: the server may be back
-                raise StoreUnavailableError(f"the store cannot be read: {exc}") from exc
+            # StoreUnavailableError propagates: the Store reopens its client on the next call (the server may be
+            # back), or self.store retries opening it when it could not be opened at all.
+            version = self.store.state()["version"]
             self._checked_at = now
             if self._index is None or version != self._index_version:
                 started = time.perf_counter()
@@ -130,17 +133,55 @@ class NewsQA:
         reranker = EvidenceReranker(top_n=top_k, idf=index.idf, normalized=normalize_cached)
         return reranker.postprocess_nodes(fused, query_str=query)
 
-    def ask(self, question: str, top_k: int | None = None, conversation_id: str | None = None) -> Answer:
-        """Answer ``question`` (1..1000 characters) from the top ``top_k`` chunks (default settings.top_k)."""
-        return self.answer_with_nodes(question, top_k)[0]
+    def ask(
+        self, question: str, top_k: int | None = None, conversation_id: str | None = None,
+        history: Sequence[Turn] | None = None,
+    ) -> Answer:
+        """Answer ``question`` (1..1000 characters) from the top ``top_k`` chunks (default settings.top_k).
 
-    def answer_with_nodes(self, question: str, top_k: int | None = None) -> tuple[Answer, list[NodeWithScore]]:
-        """:meth:`ask` plus the retrieved chunks it answered from (for evaluation and LLM answering)."""
-        question = self.validate_question(question)
-        nodes = self.retrieve(question, top_k or self.settings.top_k)
+        With an LLM configured (``settings.llm_enabled``) the answer is generated and its citations verified
+        (``mode="llm"``), falling back to the extractive answer on any LLM failure; otherwise it is extractive.
+        ``conversation_id`` keeps a bounded history so that follow-ups (``那郏县呢？``) are rewritten into standalone
+        questions; ``history`` passes earlier turns explicitly instead. See :mod:`rag.generate`.
+        """
+        answer = None
+        for event in self.ask_stream(question, top_k, conversation_id, history):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None  # ask_stream always ends with the answer
+        return answer
+
+    def ask_stream(
+        self, question: str, top_k: int | None = None, conversation_id: str | None = None,
+        history: Sequence[Turn] | None = None,
+    ) -> Iterator[AskEvent]:
+        """:meth:`ask` as events: ``CitationsUpdate`` first, ``TextDelta`` pieces, the final ``Answer`` last (see
+        :mod:`rag.generate`). Errors of the core are raised by the first ``next()``; LLM errors never are."""
+        return self.responder.events(question, top_k, conversation_id, history)
+
+    _responder: Responder | None = None
+
+    @property
+    def responder(self) -> Responder:
+        """The answering pipeline (conversation memory, LLM client), built on first use."""
+        with self._lock:
+            if self._responder is None:
+                from rag.generate import Responder
+
+                self._responder = Responder(self)
+            return self._responder
+
+    def extractive_answer(self, question: str, nodes: list[NodeWithScore]) -> Answer:
+        """The extractive answer to ``question`` (already validated) from ``nodes``: ``mode="extractive"``."""
         index = self._current_index()
         answerer = ExtractiveAnswerer(index.idf, self.settings.answer_max_chars, known=index.df.__contains__)
-        return answerer.answer(question, nodes), nodes
+        return answerer.answer(question, nodes)
+
+    def answer_with_nodes(self, question: str, top_k: int | None = None) -> tuple[Answer, list[NodeWithScore]]:
+        """The extractive answer plus the retrieved chunks it answered from (for evaluation)."""
+        question = self.validate_question(question)
+        nodes = self.retrieve(question, top_k or self.settings.top_k)
+        return self.extractive_answer(question, nodes), nodes
 
     def search(self, query: str, top_k: int = 10) -> list[SearchHit]:
         """Hybrid retrieval only: the ``top_k`` best chunks, best first."""
@@ -187,7 +228,9 @@ class NewsQA:
         )
 
     def close(self) -> None:
-        """Drop the store client and indexes (the embedder stays usable if it was passed in)."""
+        """Close the store client and drop the indexes (the embedder stays usable if it was passed in)."""
         with self._lock:
-            self._store = None
+            store, self._store = self._store, None
             self._index = None
+        if store is not None:
+            store.close()

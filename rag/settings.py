@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(512, ge=16, description="Maximum generated tokens.")
     llm_temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature.")
     llm_max_retries: int = Field(2, ge=0, description="Retries after a failed LLM call.")
+    llm_retry_backoff: float = Field(
+        0.5, ge=0, le=60, description="Seconds before the first LLM retry; doubled per retry (at most 8 s), with jitter."
+    )
+    llm_breaker_failures: int = Field(
+        3, ge=0, description="Consecutive failed LLM calls after which the LLM is skipped for a while; 0 = never."
+    )
+    llm_breaker_seconds: float = Field(60.0, gt=0, description="Seconds the LLM is skipped after the failures above.")
     conversation_max_turns: int = Field(6, ge=1, description="Turns kept per conversation.")
     conversation_ttl_seconds: int = Field(1800, ge=1, description="Idle seconds before a conversation is forgotten.")
     conversation_max_count: int = Field(10_000, ge=1, description="Conversations kept in memory at most.")

@@ -8,16 +8,36 @@ Chroma is the single source of truth. One logical store is four collections (nam
 - ``<name>-articles``: one record per article (id = article id, document = article text);
 - ``<name>-files``: the ingest manifest, one record per source file (sha256 of its bytes, counts);
 - ``<name>-state``: one record ``store`` with the embedding model, its dimension, the index version (changes at
-  every ingest that changed something) and the time of the last ingest.
+  every ingest that changed something) and the time of the last ingest; plus lease records ``lease:<name>`` (the
+  ingest lock of a server store, see :meth:`Store.acquire_lease`).
 
 The auxiliary collections hold no meaningful vectors; Chroma requires one, so they store a 1-d zero vector.
+
+Embedded or server: with ``settings.chroma_host`` unset the store is an embedded ``PersistentClient`` in
+``settings.store_dir``; with it set, a ``chromadb.HttpClient`` to ``chroma_host:chroma_port`` (``chroma run``),
+sending ``Authorization: Bearer <chroma_token>`` when a token is set (for an authenticating proxy in front of the
+server). Nothing else changes: the same collections, the same code paths.
+
+Errors: every Chroma call goes through the store (the collections are :class:`GuardedCollection` proxies), so a
+connection refused, a timeout, an HTTP error from the server or proxy, or a collection dropped by another process
+(``ingest --rebuild`` elsewhere) never escapes as a Chroma/httpx exception. The store reopens its collections (and,
+if that fails, its client) and retries the call once; when that fails too it raises
+:class:`rag.errors.StoreUnavailableError` with a message safe to show users (it names the server or folder, never
+the token). The next call tries again, so a process recovers by itself once the server is back. Errors that are
+bugs in the caller (bad arguments: ``ValueError``, ``TypeError``, Chroma's ``InvalidArgumentError`` ...) are
+re-raised unchanged.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from rag.errors import ModelMismatchError, StoreUnavailableError
@@ -29,53 +49,222 @@ log = logging.getLogger(__name__)
 _PAGE = 5000  # records per Chroma get(): bounded memory when reading large collections
 _DUMMY = [0.0]
 _STATE_ID = "store"
+_LEASE_PREFIX = "lease:"
+
+#: Seconds to wait for a TCP connection to the Chroma server.
+CONNECT_TIMEOUT_SECONDS = 5.0
+#: Seconds to wait for one response of the Chroma server (a page of 5000 records included).
+READ_TIMEOUT_SECONDS = 120.0
+#: Longest part of an underlying error message quoted in a StoreUnavailableError (characters).
+_MAX_DETAIL_CHARS = 300
+
+_ROLES = ("chunks", "articles", "files", "state")
 
 
-def _client(settings: Settings) -> Any:
-    import chromadb
-    from chromadb.config import Settings as ChromaSettings
+def _input_error_types() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the caller passed bad arguments": re-raised as they are, never retried."""
+    from chromadb import errors
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
-    try:
-        if settings.chroma_host:
-            headers = {}
-            if settings.chroma_token is not None:
-                headers["Authorization"] = f"Bearer {settings.chroma_token.get_secret_value()}"
-            return chromadb.HttpClient(
-                host=settings.chroma_host, port=settings.chroma_port, headers=headers, settings=chroma_settings
-            )
-        settings.store_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.store_dir), settings=chroma_settings)
-    except Exception as exc:
-        where = (
-            f"Chroma server {settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host
-            else f"store {settings.store_dir}"
-        )
-        raise StoreUnavailableError(f"cannot open {where}: {exc}") from exc
+    names = (
+        "InvalidArgumentError", "InvalidDimensionException", "DuplicateIDError", "IDAlreadyExistsError",
+        "UniqueConstraintError", "BatchSizeExceededError", "InvalidUUIDError",
+    )
+    chroma = tuple(getattr(errors, n) for n in names if hasattr(errors, n))
+    return (ValueError, TypeError, KeyError, AttributeError, AssertionError, NotImplementedError, *chroma)
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    from chromadb import errors
+
+    auth = tuple(getattr(errors, n) for n in ("ChromaAuthError", "AuthorizationError") if hasattr(errors, n))
+    if isinstance(exc, auth):
+        return True
+    text = str(exc)
+    return type(exc) is Exception and any(code in text for code in ("401", "403", "Unauthorized", "Forbidden"))
 
 
 class Store:
-    """Access to the four collections of one logical store.
+    """Access to the four collections of one logical store (embedded or Chroma server; see the module docstring).
 
-    Raises :class:`StoreUnavailableError` when the embedded store cannot be opened or the server is unreachable.
+    Thread-safe: one Store may serve many threads (the REST API's thread pool). ``chunks``, ``articles``,
+    ``files`` and ``state_collection`` are :class:`GuardedCollection` proxies with the Chroma ``Collection``
+    methods (``get``, ``add``, ``upsert``, ``update``, ``delete``, ``query``, ``count`` ...); ``vector_store`` is
+    llama-index's ``ChromaVectorStore`` over the guarded chunk collection.
+
+    Raises :class:`StoreUnavailableError` when the embedded store cannot be opened or the server is unreachable,
+    here and from every method (after one reopen-and-retry).
     """
 
     def __init__(self, settings: Settings) -> None:
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         self.settings = settings
-        self.client = _client(settings)
-        name = settings.collection
-        try:
-            self.chunks = self.client.get_or_create_collection(
-                name, embedding_function=None, metadata={"hnsw:space": "cosine"}
-            )
-            self.articles = self.client.get_or_create_collection(f"{name}-articles", embedding_function=None)
-            self.files = self.client.get_or_create_collection(f"{name}-files", embedding_function=None)
-            self.state_collection = self.client.get_or_create_collection(f"{name}-state", embedding_function=None)
-        except Exception as exc:
-            raise StoreUnavailableError(f"cannot open collection {name!r}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._client: Any = None
+        self._handles: dict[str, Any] = {}
+        self._generation = 0
+        self._input_errors = _input_error_types()
+        self._open()
+        self.chunks = GuardedCollection(self, "chunks")
+        self.articles = GuardedCollection(self, "articles")
+        self.files = GuardedCollection(self, "files")
+        self.state_collection = GuardedCollection(self, "state")
         self.vector_store = ChromaVectorStore(chroma_collection=self.chunks)
+
+    # --- connection ---------------------------------------------------------------------------------
+    @property
+    def server_mode(self) -> bool:
+        """True for a Chroma server store (``settings.chroma_host`` set), False for the embedded store."""
+        return bool(self.settings.chroma_host)
+
+    @property
+    def where(self) -> str:
+        """Human description of the store: ``Chroma server 10.0.0.5:8001`` or ``embedded store data/store``."""
+        if self.server_mode:
+            return f"Chroma server {self.settings.chroma_host}:{self.settings.chroma_port}"
+        return f"embedded store {self.settings.store_dir}"
+
+    @property
+    def client(self) -> Any:
+        """The current raw Chroma client (replaced when the store reconnects); prefer the Store's methods."""
+        return self._client
+
+    def _names(self) -> dict[str, str]:
+        name = self.settings.collection
+        return {"chunks": name, "articles": f"{name}-articles", "files": f"{name}-files", "state": f"{name}-state"}
+
+    def _open_client(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        if not self.server_mode:
+            self.settings.store_dir.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(self.settings.store_dir), settings=chroma_settings)
+        host, port = str(self.settings.chroma_host), self.settings.chroma_port
+        # A plain TCP connect first: fails fast with the real reason (refused, unknown host, timeout), where the
+        # Chroma client would wait without a timeout and then report only "could not connect".
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS):
+            pass
+        headers = {}
+        if self.settings.chroma_token is not None:
+            headers["Authorization"] = f"Bearer {self.settings.chroma_token.get_secret_value()}"
+        client = chromadb.HttpClient(host=host, port=port, headers=headers, settings=chroma_settings)
+        session = getattr(getattr(client, "_server", None), "_session", None)
+        if session is not None:  # chromadb creates its httpx session without any timeout
+            import httpx
+
+            session.timeout = httpx.Timeout(READ_TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS)
+        return client
+
+    def _open(self, new_client: bool = True) -> None:
+        """(Re)open the client (when ``new_client`` or none is open) and the four collections.
+
+        Raises StoreUnavailableError. Call with ``self._lock`` held or from ``__init__``.
+        """
+        try:
+            if new_client or self._client is None:
+                old, self._client = self._client, None
+                if old is not None:
+                    _close_quietly(old)
+                self._client = self._open_client()
+            names = self._names()
+            handles = {
+                "chunks": self._client.get_or_create_collection(
+                    names["chunks"], embedding_function=None, metadata={"hnsw:space": "cosine"}
+                ),
+                **{
+                    role: self._client.get_or_create_collection(names[role], embedding_function=None)
+                    for role in ("articles", "files", "state")
+                },
+            }
+        except self._input_errors as exc:
+            if self._client is None:  # chromadb reports "could not connect" as a ValueError
+                raise StoreUnavailableError(self._message(exc, "cannot open")) from exc
+            raise
+        except Exception as exc:
+            raise StoreUnavailableError(self._message(exc, "cannot open")) from exc
+        self._handles = handles
+        self._generation += 1
+
+    def _reopen(self, seen_generation: int) -> None:
+        """Reopen after a failed call made with the handles of ``seen_generation`` (no-op if another thread did).
+
+        Re-fetches the collections with the current client first (enough after a server restart or when another
+        process dropped and recreated a collection); opens a new client when that fails. Raises
+        StoreUnavailableError.
+        """
+        with self._lock:
+            if self._generation != seen_generation:
+                return
+            try:
+                self._open(new_client=False)
+            except StoreUnavailableError:
+                self._open(new_client=True)
+            log.info("reconnected to the %s", self.where)
+
+    def _message(self, exc: BaseException, doing: str) -> str:
+        """A user-safe message for ``exc``: names the server or folder and the reason, never the token."""
+        if isinstance(exc, ConnectionRefusedError) or "Connection refused" in str(exc):
+            reason = "connection refused"
+        elif isinstance(exc, socket.gaierror):
+            reason = "unknown host"
+        elif isinstance(exc, TimeoutError) or "ConnectTimeout" in type(exc).__name__:
+            reason = f"no connection within {CONNECT_TIMEOUT_SECONDS:.0f} s"
+        elif "Timeout" in type(exc).__name__ or "timed out" in str(exc).lower():
+            reason = f"no answer within {READ_TIMEOUT_SECONDS:.0f} s"
+        elif _is_auth_error(exc):
+            reason = "the server refused the credentials (check NEWSQA_CHROMA_TOKEN)"
+        else:
+            detail = " ".join(str(exc).split())[:_MAX_DETAIL_CHARS]
+            reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        if self.server_mode:
+            hint = (
+                "; is it running (`make chroma`) and are NEWSQA_CHROMA_HOST/NEWSQA_CHROMA_PORT right?"
+                if reason in ("connection refused", "unknown host") else ""
+            )
+            message = f"{doing} the {self.where}: {reason}{hint}"
+        else:
+            message = f"{doing} the {self.where}: {reason}"
+        token = self.settings.chroma_token.get_secret_value() if self.settings.chroma_token is not None else ""
+        return message.replace(token, "***") if token else message
+
+    def call(self, role: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call ``method`` of collection ``role`` (``chunks``, ``articles``, ``files`` or ``state``; ``client`` for
+        the client itself).
+
+        On a failure other than bad arguments the store reopens and retries once; then raises
+        StoreUnavailableError (auth failures are not retried).
+        """
+        for attempt in (1, 2):
+            with self._lock:
+                handle = self._client if role == "client" else self._handles[role]
+                generation = self._generation
+            try:
+                return getattr(handle, method)(*args, **kwargs)
+            except self._input_errors:
+                raise
+            except Exception as exc:
+                if attempt == 2 or _is_auth_error(exc):
+                    raise StoreUnavailableError(self._message(exc, "cannot use")) from exc
+                log.warning("%s.%s on the %s failed (%s); reopening and retrying once",
+                            role, method, self.where, type(exc).__name__)
+                try:
+                    self._reopen(generation)
+                except StoreUnavailableError as reopen_error:
+                    raise StoreUnavailableError(self._message(exc, "cannot use")) from reopen_error
+        raise AssertionError("unreachable")
+
+    def ping(self) -> None:
+        """Check that the store answers (one round trip to the server). Raises StoreUnavailableError."""
+        self.call("state", "count")
+
+    def close(self) -> None:
+        """Release the client (HTTP connections, or the embedded store's files when no other client uses them)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            _close_quietly(client)
 
     # --- state ------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -92,9 +281,11 @@ class Store:
     def check_model(self, name: str, dimension: int) -> None:
         """Raise :class:`ModelMismatchError` unless the store is empty or was built with this model and dimension."""
         state = self.state()
-        if self.chunks.count() == 0 or state["embedding_model"] is None:
+        if state["embedding_model"] is None:
             return
         if state["embedding_model"] != name or int(state["dimension"] or 0) != dimension:
+            if self.chunks.count() == 0:
+                return
             raise ModelMismatchError(
                 f"the store was built with embedding model {state['embedding_model']} (dimension {state['dimension']})"
                 f" but {name} (dimension {dimension}) is configured; re-ingest with `newsqa ingest --rebuild` "
@@ -102,14 +293,97 @@ class Store:
             )
 
     def wipe(self) -> None:
-        """Delete every chunk, article, manifest entry and the state (for ``ingest --rebuild``)."""
-        name = self.settings.collection
-        for coll in (name, f"{name}-articles", f"{name}-files", f"{name}-state"):
-            try:
-                self.client.delete_collection(coll)
-            except Exception:  # absent already
-                log.debug("collection %s absent on wipe", coll)
-        self.__init__(self.settings)  # type: ignore[misc]
+        """Delete every chunk, article, manifest entry and the state (for ``ingest --rebuild``).
+
+        Lease records (the ingest lock held by the caller) are kept. Other processes holding the dropped
+        collections reopen them by name on their next call.
+        """
+        from chromadb.errors import NotFoundError
+
+        names = self._names()
+        with self._lock:
+            for role in ("chunks", "articles", "files"):
+                try:
+                    self._client.delete_collection(names[role])
+                except NotFoundError:
+                    log.debug("collection %s absent on wipe", names[role])
+                except Exception as exc:
+                    raise StoreUnavailableError(self._message(exc, "cannot wipe")) from exc
+            self._open(new_client=False)
+        self.state_collection.delete(ids=[_STATE_ID])
+
+    # --- leases (the ingest lock of a server store) -----------------------------------------------
+    def server_time(self) -> float:
+        """Seconds since the epoch by the store's clock: the Chroma server's (its heartbeat) in server mode, so
+        that lease expiry never depends on clock skew between machines; this machine's for the embedded store."""
+        if not self.server_mode:
+            return time.time()
+        return float(self.call("client", "heartbeat")) / 1e9
+
+    def lease(self, name: str) -> dict[str, Any] | None:
+        """The lease record ``name`` (``owner``, ``beat``, ``acquired_at``, ``expires_at`` ... ) or None."""
+        got = self.state_collection.get(ids=[_LEASE_PREFIX + name], include=["metadatas"])
+        return dict(got["metadatas"][0]) if got["ids"] else None
+
+    def acquire_lease(self, name: str, owner: str, ttl_seconds: float, info: dict[str, Any],
+                      takeover: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any] | None:
+        """Try to take lease ``name`` for ``owner`` (a unique id per acquisition) for ``ttl_seconds`` (server clock).
+
+        Returns None when ``owner`` now holds the lease, else the holder's record (plus ``expires_in`` seconds).
+        A lease past its expiry, or one for which ``takeover(record)`` is True (its holder is known dead), is
+        replaced. ``info`` (str/int/float values) is stored in the record for error messages.
+
+        Chroma has no compare-and-swap; two of its operations are used as atomic primitives instead (both are
+        applied in one order by the server): ``add`` of an existing id is ignored (insert-if-absent: of several
+        concurrent acquirers exactly one record lands and everybody reads the same winner back), and ``delete``
+        with a ``where`` filter on ``owner`` and ``beat`` removes a stale lease only if it is still the same
+        record (a holder that renewed meanwhile keeps it). See :meth:`renew_lease` for the remaining window.
+        """
+        lease_id = _LEASE_PREFIX + name
+        now = self.server_time()
+        current = self.lease(name)
+        if current is not None and current.get("owner") != owner:
+            expires = float(current.get("expires_at") or 0.0)
+            if expires > now and not (takeover and takeover(current)):
+                return {**current, "expires_in": max(0.0, expires - now)}
+            log.warning("taking over the %s lease of %s (pid %s): %s", name, current.get("host"), current.get("pid"),
+                        "expired" if expires <= now else "its process is gone")
+            self.state_collection.delete(
+                ids=[lease_id],
+                where={"$and": [{"owner": {"$eq": str(current.get("owner"))}},
+                                {"beat": {"$eq": int(current.get("beat") or 0)}}]},
+            )
+        record = {**info, "owner": owner, "beat": 0, "acquired_at": now, "expires_at": now + ttl_seconds}
+        self.state_collection.add(ids=[lease_id], embeddings=[_DUMMY], metadatas=[record])
+        holder = self.lease(name)
+        if holder is not None and holder.get("owner") == owner:
+            return None
+        if holder is None:  # deleted between our add and read: somebody else's conditional delete; retry later
+            return {"owner": "?", "host": "?", "pid": "?", "expires_in": 0.0}
+        return {**holder, "expires_in": max(0.0, float(holder.get("expires_at") or 0.0) - now)}
+
+    def renew_lease(self, name: str, owner: str, ttl_seconds: float, beat: int) -> bool:
+        """Extend ``owner``'s lease to ``ttl_seconds`` from now (server clock); False when it is no longer ours.
+
+        Read, ``update`` (which merges only ``expires_at`` and ``beat``, never the owner), read again. The window
+        Chroma's lack of compare-and-swap leaves: a holder that stalls for longer than the TTL (a frozen VM, a
+        network partition) can have its lease taken over while it still runs; it learns so at its next renewal
+        (at most one renewal interval later, see :class:`ingest.pipeline.IngestLease`) and stops, and its update
+        in that window only extends the new holder's expiry. Two ingests may write in that interval; both write
+        idempotent, content-addressed records, and re-running ingest repairs anything left inconsistent.
+        """
+        lease_id = _LEASE_PREFIX + name
+        current = self.lease(name)
+        if current is None or current.get("owner") != owner:
+            return False
+        now = self.server_time()
+        self.state_collection.update(ids=[lease_id], metadatas=[{"expires_at": now + ttl_seconds, "beat": beat}])
+        after = self.lease(name)
+        return after is not None and after.get("owner") == owner
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Delete the lease if ``owner`` holds it (a conditional delete: someone else's lease is left alone)."""
+        self.state_collection.delete(ids=[_LEASE_PREFIX + name], where={"owner": {"$eq": owner}})
 
     # --- manifest ---------------------------------------------------------------------------------
     def manifest(self) -> dict[str, dict[str, Any]]:
@@ -202,3 +476,77 @@ class Store:
             if len(ids) < _PAGE:
                 return
             offset += len(ids)
+
+
+class GuardedCollection:
+    """A Chroma collection of a :class:`Store`, seen through :meth:`Store.call`.
+
+    Every method call (``get``, ``add``, ``query`` ...) goes to the store's current handle of the collection, so
+    it survives a reconnect, and raises StoreUnavailableError instead of Chroma/httpx errors. Non-callable
+    attributes (``name``, ``id``, ``metadata``) are read from the current handle.
+    """
+
+    def __init__(self, store: Store, role: str) -> None:
+        if role not in _ROLES:
+            raise ValueError(f"unknown collection role {role!r}")
+        self._store = store
+        self._role = role
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        attr = getattr(self._store._handles[self._role], name)
+        if not callable(attr):
+            return attr
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            return self._store.call(self._role, name, *args, **kwargs)
+
+        guarded.__name__ = name
+        return guarded
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"GuardedCollection({self._role!r} of the {self._store.where})"
+
+
+def _close_quietly(client: Any) -> None:
+    try:
+        client.close()
+    except Exception as exc:  # closing a client of a dead server must not hide the real error
+        log.debug("closing the Chroma client failed: %s", exc)
+
+
+def process_identity() -> dict[str, Any]:
+    """``{"host", "pid", "node", "pid_start"}`` of this process, stored in lease records.
+
+    ``node`` (Linux boot id + pid namespace) identifies the process table ``pid`` belongs to, and ``pid_start``
+    (clock ticks after boot) tells a live process from a reused pid; both are "" / 0 where /proc is absent.
+    """
+    node, start = "", 0
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+        node = f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+        start = _pid_start(os.getpid())
+    except OSError:
+        node, start = "", 0
+    return {"host": socket.gethostname(), "pid": os.getpid(), "node": node, "pid_start": start}
+
+
+def _pid_start(pid: int) -> int:
+    """Start time of ``pid`` in clock ticks after boot (field 22 of /proc/<pid>/stat). Raises OSError."""
+    stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def holder_is_dead(record: dict[str, Any]) -> bool:
+    """True only when the lease holder provably ran in this process table and is gone (pid absent or reused)."""
+    me = process_identity()
+    if not me["node"] or record.get("node") != me["node"]:
+        return False  # another machine or container: only expiry can tell
+    try:
+        return _pid_start(int(record.get("pid") or 0)) != int(record.get("pid_start") or -1)
+    except (OSError, ValueError, IndexError):
+        return True

@@ -2,14 +2,22 @@
 
 Tests never reach the network: any socket connection to a non-loopback address fails (in the spirit of
 python-telegram-bot's ``OfflineRequest``), and Hugging Face is forced offline.
+
+Server mode: with ``NEWSQA_TEST_CHROMA_PORT`` set (``.ci/run`` does, for its second pass), :func:`make_settings`
+points every store at the Chroma server on 127.0.0.1 at that port instead of an embedded store, with one
+collection per data dir (named from the data dir and ``NEWSQA_TEST_RUN_ID``), so tests sharing the server never
+see each other's data and a second ``Settings`` over the same data dir (another process included) opens the same
+collection, exactly like the embedded store in ``<data_dir>/store``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import shutil
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +26,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_ARTICLES = ROOT / "data" / "articles"
 
+#: Port of a running Chroma server on 127.0.0.1 to run the tests against (unset = embedded stores).
+TEST_CHROMA_PORT_ENV = "NEWSQA_TEST_CHROMA_PORT"
+#: Salt of the per-test collection names, shared with subprocesses so they open the same collections.
+TEST_RUN_ID_ENV = "NEWSQA_TEST_RUN_ID"
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 # A developer's own .env must not leak into tests: every test builds Settings explicitly.
-for _name in [n for n in os.environ if n.startswith("NEWSQA_")]:
+for _name in [n for n in os.environ if n.startswith("NEWSQA_") and n not in (TEST_CHROMA_PORT_ENV, TEST_RUN_ID_ENV)]:
     del os.environ[_name]
+os.environ.setdefault(TEST_RUN_ID_ENV, uuid.uuid4().hex[:8])
+
+#: The Chroma server port of server mode, or None (embedded stores).
+SERVER_PORT: int | None = int(os.environ[TEST_CHROMA_PORT_ENV]) if os.environ.get(TEST_CHROMA_PORT_ENV) else None
 
 
 class NetworkBlockedError(RuntimeError):
@@ -83,11 +100,33 @@ def packaged_embedder(packaged_model_path: str):  # noqa: ANN201
     return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, packaged_model_path)
 
 
+def server_store_overrides(data_dir: Path, port: int | None = None) -> dict[str, object]:
+    """``{chroma_host, chroma_port, collection}`` putting ``data_dir``'s store on the Chroma server at ``port``
+    (default: server mode's, see the module docstring); ``{}`` when there is no server."""
+    port = port if port is not None else SERVER_PORT
+    if port is None:
+        return {}
+    key = f"{os.environ[TEST_RUN_ID_ENV]}:{Path(data_dir).resolve()}"
+    return {
+        "chroma_host": "127.0.0.1", "chroma_port": port,
+        "collection": "t" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:20],
+    }
+
+
 def make_settings(data_dir: Path, model: str, **overrides: object):  # noqa: ANN201
-    """Settings for a test: its own data dir, the given embedding model, no .env file."""
+    """Settings for a test: its own data dir, the given embedding model, no .env file; in server mode its own
+    collection on the test Chroma server (``overrides`` win)."""
     from rag.settings import Settings
 
-    return Settings(_env_file=None, data_dir=data_dir, embedding_model=model, **overrides)  # type: ignore[call-arg]
+    values = {**server_store_overrides(data_dir), **overrides}
+    return Settings(_env_file=None, data_dir=data_dir, embedding_model=model, **values)  # type: ignore[call-arg]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which store the run uses."""
+    if SERVER_PORT is None:
+        return "newsqa stores: embedded (set NEWSQA_TEST_CHROMA_PORT for a Chroma server)"
+    return f"newsqa stores: Chroma server on 127.0.0.1:{SERVER_PORT}"
 
 
 @pytest.fixture(scope="session")

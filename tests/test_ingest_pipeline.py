@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from ingest.pipeline import IngestLease
 from rag.errors import IngestLockedError, InputError, ModelMismatchError
 from rag.service import NewsQA
 from rag.store import Store
@@ -105,9 +106,10 @@ def test_bad_files_are_named_skipped_and_do_not_stop_the_ingest(tmp_path: Path, 
 def test_second_ingest_is_refused_while_one_holds_the_lock(two_pages: Path, packaged_model_path: str, packaged_embedder) -> None:  # noqa: ANN001
     settings = make_settings(two_pages, packaged_model_path)
     settings.store_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(settings.store_dir / "ingest.lock")):
-        with pytest.raises(IngestLockedError, match="already running"):
-            NewsQA(settings, embedder=packaged_embedder).ingest()
+    # the embedded store's lock file, or the server store's lease (held by another process: see test_server_store)
+    held = IngestLease(Store(settings)) if settings.chroma_host else FileLock(str(settings.store_dir / "ingest.lock"))
+    with held, pytest.raises(IngestLockedError, match="already running"):
+        NewsQA(settings, embedder=packaged_embedder).ingest()
     assert NewsQA(settings, embedder=packaged_embedder).ingest().files_new == 2
 
 
@@ -132,9 +134,9 @@ KILLER = textwrap.dedent(
     import os, sys
     from pathlib import Path
     from rag.service import NewsQA
-    from rag.settings import Settings
+    from tests.conftest import make_settings  # the embedded store, or the test Chroma server in server mode
 
-    settings = Settings(_env_file=None, data_dir=Path(sys.argv[1]), embedding_model=sys.argv[2])
+    settings = make_settings(Path(sys.argv[1]), sys.argv[2])
     def die_after_first(done, total, name):
         if done == 3:
             os._exit(9)  # a hard kill: no cleanup, no finally blocks

@@ -188,12 +188,17 @@ async def _http_exception_handler(request: Request, exc: Exception) -> JSONRespo
     return error_response(request, status, code, message, headers=exc.headers)
 
 
+#: ``Retry-After`` seconds sent with a 503 ``store_unavailable``: the store reconnects on the next request.
+STORE_RETRY_AFTER_SECONDS = 5
+
+
 async def _service_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NewsQAError)
     status, code = service_error_status(exc)
     log = logger.warning if status >= 500 else logger.info
     log("%s on %s %s request_id=%s: %s", code, request.method, request.url.path, request_id_of(request), exc)
-    return error_response(request, status, code, str(exc))
+    headers = {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)} if isinstance(exc, StoreUnavailableError) else None
+    return error_response(request, status, code, str(exc), headers=headers)
 
 
 def stream_error_body(request: Request, err: Exception) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """OpenAI-compatible chat API: ``POST /v1/chat/completions`` and ``GET /v1/models``.
 
-The bot answers the last user message; the reply content is the answer, a blank line, then the numbered sources
-(``[1] 标题 — source``). With ``stream: true`` the reply is sent as ``chat.completion.chunk`` server-sent events
+The bot answers the last user message; the earlier user/assistant messages are the conversation, so a follow-up
+(``那郏县呢？``) is rewritten into a standalone question first. The reply content is the answer, a blank line, then
+the numbered sources (``[1] 标题 — source``). With ``stream: true`` the reply is sent as ``chat.completion.chunk`` server-sent events
 ending with ``data: [DONE]``. Sampling parameters (temperature, max_tokens ...) are accepted and ignored. Token
 counts in ``usage`` are approximations: characters of the messages and of the reply.
 """
@@ -30,6 +31,7 @@ from bot.rest.streaming import (
     sse_event,
     stream_answer,
 )
+from rag.conversation import Turn
 
 MODEL_ID = "newsqa"
 _CREATED = int(time.time())
@@ -189,6 +191,22 @@ def last_user_question(messages: list[ChatMessage]) -> str:
     raise ApiError(422, "validation_error", "messages: there is no message with role 'user'", param="messages")
 
 
+def conversation_turns(messages: list[ChatMessage], max_turns: int) -> list[Turn]:
+    """The earlier exchanges of a chat, oldest first: each ``user`` message before the last one, with the text of
+    the ``assistant`` message that follows it ("" when none); at most the last ``max_turns``."""
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    turns: list[Turn] = []
+    for index in range(last_user):
+        message = messages[index]
+        if message.role != "user" or not message.text().strip():
+            continue
+        reply = next((m for m in messages[index + 1 : last_user] if m.role in ("user", "assistant")), None)
+        answer = reply.text() if reply is not None and reply.role == "assistant" else ""
+        question = message.text().strip()
+        turns.append(Turn(question=question, standalone=question, answer=answer, found=bool(answer.strip())))
+    return turns[-max_turns:]
+
+
 def _usage(messages: list[ChatMessage], reply: str) -> Usage:
     prompt = sum(len(m.text()) for m in messages)
     return Usage(prompt_tokens=prompt, completion_tokens=len(reply), total_tokens=prompt + len(reply))
@@ -239,7 +257,8 @@ async def chat_completions(
     question = last_user_question(body.messages)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
-    events = stream_answer(service, question)
+    history = conversation_turns(body.messages, service.settings.conversation_max_turns)
+    events = stream_answer(service, question, history=history)
     first = await events.__anext__()  # errors before any output become normal JSON error responses
     if not body.stream:
         answer = None

@@ -88,8 +88,9 @@ async def ask(
     responses={
         200: {
             "description": "server-sent events：先一个 `citations` 事件（`{question, citations}`），再若干 `answer` "
-            "事件（`{delta}`，拼接即答案全文），最后一个 `done` 事件（完整答案，与 /v1/ask 相同）。出错时发送 "
-            "`error` 事件（错误对象）后结束。",
+            "事件（`{delta}`，拼接即答案全文），最后一个 `done` 事件（完整答案，与 /v1/ask 相同）。配置了大模型时，"
+            "答案逐句生成、核验引用后发送；引用到新的来源之前会再发一个 `citations` 事件（累计列表，编号与答案中的 "
+            "[n] 一致）。出错时发送 `error` 事件（错误对象）后结束。",
             "content": {
                 "text/event-stream": {
                     "schema": {"type": "string"},
@@ -109,7 +110,9 @@ async def ask_stream(
 ) -> StreamingResponse:
     """The same answer as ``POST /v1/ask`` as server-sent events: ``citations``, ``answer`` deltas, ``done``.
 
-    Errors before the first event get the usual JSON error status; later ones arrive as an ``error`` event.
+    With an LLM the answer streams as it is generated (verified clause by clause); a further ``citations`` event
+    (cumulative) precedes text citing a new source. Errors before the first event get the usual JSON error status;
+    later ones arrive as an ``error`` event.
     """
     events = stream_answer(service, body.question, body.top_k, body.conversation_id)
     first = await events.__anext__()

@@ -1,23 +1,31 @@
 """Streaming answers: the event stream both streaming routes consume, and server-sent-event framing.
 
-:func:`stream_answer` is the single seam for streaming: it yields one :class:`CitationsEvent`, then
+:func:`stream_answer` is the single seam for streaming: it yields a :class:`CitationsEvent`, then
 :class:`DeltaEvent` pieces of the answer text, then a :class:`DoneEvent` with the final :class:`Answer`.
-``POST /v1/ask/stream`` and ``POST /v1/chat/completions`` (``stream: true``) only format these events. Today the
-text comes from the finished extractive answer (:func:`answer_text_deltas`); an LLM token stream replaces the body
-of :func:`stream_answer` without touching the routes. The ``DoneEvent`` answer is authoritative (a verified LLM
-answer may differ from the concatenated deltas).
+``POST /v1/ask/stream`` and ``POST /v1/chat/completions`` (``stream: true``) only format these events.
+
+Without an LLM the text comes from the finished extractive answer (:func:`answer_text_deltas`) and there is exactly
+one ``CitationsEvent``. With an LLM (``settings.llm_enabled``) the events follow the core's
+:meth:`rag.service.NewsQA.ask_stream`: the answer is generated token by token and released clause by clause once
+each clause's citations are verified (:mod:`rag.citation_check`), so the deltas never need to be taken back; a
+``CitationsEvent`` carrying the cumulative citations precedes the delta that first cites a new source. In both
+modes the deltas concatenate to the final answer text and the last ``CitationsEvent`` equals the final citations;
+the ``DoneEvent`` answer is authoritative.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from rag.conversation import Turn
+from rag.generate import CitationsUpdate, TextDelta
 from rag.models import Answer, Citation
 from rag.service import NewsQA
 
@@ -56,23 +64,57 @@ def answer_text_deltas(answer: Answer) -> Iterator[str]:
 
     ``"".join(answer_text_deltas(a)) == a.answer`` always holds.
     """
-    for match in _PIECES.finditer(answer.answer):
+    yield from text_pieces(answer.answer)
+
+
+def text_pieces(text: str) -> Iterator[str]:
+    """``text`` in pieces of at most :data:`DELTA_MAX_CHARS` characters, markers ``[n]`` whole."""
+    for match in _PIECES.finditer(text):
         yield match.group(0)
 
 
-async def stream_answer(
-    service: NewsQA, question: str, top_k: int | None = None, conversation_id: str | None = None
-) -> AsyncIterator[AnswerEvent]:
-    """Answer ``question`` as a stream of events: citations, text deltas, done.
+_END = object()
 
-    Blocking work runs in the thread pool. Errors of the core (``rag.errors.NewsQAError``) and any other exception
-    propagate from the first ``__anext__`` (before any event) or from the one where they happen.
+
+async def stream_answer(
+    service: NewsQA,
+    question: str,
+    top_k: int | None = None,
+    conversation_id: str | None = None,
+    history: Sequence[Turn] | None = None,
+) -> AsyncIterator[AnswerEvent]:
+    """Answer ``question`` as a stream of events: citations, text deltas, done (see the module docstring).
+
+    ``conversation_id`` (stored history) or ``history`` (earlier turns given by the caller, e.g. the messages of a
+    chat completion) let follow-up questions be rewritten. Blocking work runs in the thread pool. Errors of the
+    core (``rag.errors.NewsQAError``) and any other exception propagate from the first ``__anext__`` (before any
+    event) or from the one where they happen; LLM failures never do (the core falls back to the extractive answer).
     """
-    answer = await run_in_threadpool(service.ask, question, top_k, conversation_id)
-    yield CitationsEvent(question=answer.question, citations=list(answer.citations))
-    for piece in answer_text_deltas(answer):
-        yield DeltaEvent(text=piece)
-    yield DoneEvent(answer=answer)
+    if not service.settings.llm_enabled:
+        args: tuple[object, ...] = (question, top_k, conversation_id) + ((history,) if history else ())
+        answer = await run_in_threadpool(service.ask, *args)
+        yield CitationsEvent(question=answer.question, citations=list(answer.citations))
+        for piece in answer_text_deltas(answer):
+            yield DeltaEvent(text=piece)
+        yield DoneEvent(answer=answer)
+        return
+    events = service.ask_stream(question, top_k, conversation_id, history or None)
+    try:
+        while True:
+            event = await run_in_threadpool(next, events, _END)
+            if event is _END:
+                return
+            if isinstance(event, CitationsUpdate):
+                yield CitationsEvent(question=event.question, citations=list(event.citations))
+            elif isinstance(event, TextDelta):
+                for piece in text_pieces(event.text):
+                    yield DeltaEvent(text=piece)
+            elif isinstance(event, Answer):
+                yield DoneEvent(answer=event)
+    finally:
+        # A client that goes away mid-answer: end the core's generator (and its LLM stream) now, not at GC.
+        with contextlib.suppress(ValueError):
+            await run_in_threadpool(events.close)
 
 
 def sources_block(citations: list[Citation]) -> str:

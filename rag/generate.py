@@ -1,0 +1,220 @@
+"""Answering a question end to end: follow-up rewrite, retrieval, LLM generation with verified citations (or the
+extractive answer), conversation memory; as a stream of events for the front-ends.
+
+:meth:`Responder.events` yields, in order:
+
+1. :class:`CitationsUpdate` (always first): the citations the text that follows uses, numbered as in the final
+   answer. With an LLM, another update (the cumulative list) precedes text that cites a new source.
+2. :class:`TextDelta` pieces of the answer text; their concatenation is exactly the final answer's text. With an
+   LLM they are verified pieces (:class:`rag.citation_check.StreamVerifier`): a clause or sentence is released
+   once it is complete and supported by its sources, so what has been shown is never taken back.
+3. The final :class:`rag.models.Answer` (``mode`` ``"llm"`` or ``"extractive"``), always last.
+
+Core errors (:class:`rag.errors.InputError` for a bad question, store errors ...) are raised before the first
+event. LLM errors never reach the caller: after the bounded retries of :class:`rag.llm.LLMClient` (each failure
+logged), the answer is the extractive one. A stream that breaks off after verified text was released keeps that
+verified text as the answer (with a log line). An LLM answer left with no supported citation becomes the
+not-found answer (``found`` false, ``mode`` "llm") when the model said the reports do not hold the answer, and the
+extractive answer otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llama_index.core.schema import NodeWithScore
+
+from rag.citation_check import StreamVerifier
+from rag.conversation import ConversationStore, Turn, looks_like_follow_up, rule_rewrite
+from rag.llm import LLMClient, LLMError
+from rag.models import NOT_FOUND_ANSWER, Answer, Citation
+from rag.prompt import REWRITE_MAX_TOKENS, HistoryTurn, answer_messages, clean_rewrite, rewrite_messages
+
+if TYPE_CHECKING:
+    from rag.service import NewsQA
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CitationsUpdate:
+    """The citations used by the answer text so far (all of them for an extractive answer), ``question`` as asked."""
+
+    question: str
+    citations: list[Citation]
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """The next piece of the answer text."""
+
+    text: str
+
+
+AskEvent = CitationsUpdate | TextDelta | Answer
+
+
+class Responder:
+    """The answering pipeline of one :class:`rag.service.NewsQA`: its conversations and its LLM client.
+
+    Thread-safe; built lazily by the service. The LLM client is built on first use when ``settings.llm_enabled``.
+    """
+
+    def __init__(self, service: NewsQA) -> None:
+        self.service = service
+        settings = service.settings
+        self.conversations = ConversationStore(
+            settings.conversation_max_turns, settings.conversation_ttl_seconds, settings.conversation_max_count
+        )
+        self._llm: LLMClient | None = None
+        self._llm_failed = False
+        self._lock = threading.Lock()
+
+    @property
+    def llm(self) -> LLMClient | None:
+        """The LLM client, or None when no LLM is configured (or its client could not be built: logged once)."""
+        if not self.service.settings.llm_enabled:
+            return None
+        with self._lock:
+            if self._llm is None and not self._llm_failed:
+                try:
+                    self._llm = LLMClient(self.service.settings)
+                except Exception as exc:  # noqa: BLE001 - a bad LLM configuration must not stop answering
+                    self._llm_failed = True
+                    log.error("LLM client cannot be built (%s); answering extractively", type(exc).__name__)
+            return self._llm
+
+    # --- the pipeline ---------------------------------------------------------------------------------------------
+    def events(
+        self,
+        question: str,
+        top_k: int | None = None,
+        conversation_id: str | None = None,
+        history: Sequence[Turn] | None = None,
+    ) -> Iterator[AskEvent]:
+        """Answer ``question`` as events (see the module docstring).
+
+        Args:
+            question: 1..1000 characters.
+            top_k: chunks retrieved (default ``settings.top_k``).
+            conversation_id: remembers the turn under this id and reads earlier turns from it for follow-ups.
+            history: earlier turns given by the caller (the OpenAI-compatible route sends the whole chat); used
+                instead of the stored history when not None.
+
+        Raises:
+            rag.errors.InputError, rag.errors.NewsQAError: before the first event.
+        """
+        service = self.service
+        question = service.validate_question(question)
+        turns = list(history) if history is not None else (
+            self.conversations.history(conversation_id) if conversation_id else []
+        )
+        llm = self.llm
+        standalone = self.standalone(question, turns, llm)
+        nodes = service.retrieve(standalone, top_k or service.settings.top_k)
+
+        answer: Answer | None = None
+        streamed = False
+        if llm is not None and nodes:
+            if llm.available():
+                answer, streamed = yield from self._generate(llm, question, standalone, nodes)
+            else:
+                log.info("LLM skipped (breaker open after repeated failures); answering extractively")
+        if answer is None:
+            answer = service.extractive_answer(standalone, nodes).model_copy(update={"question": question})
+        if not streamed:
+            yield CitationsUpdate(question, list(answer.citations))
+            yield TextDelta(answer.answer)
+        if conversation_id:
+            self.conversations.append(conversation_id, Turn(question, standalone, answer.answer, answer.found))
+        yield answer
+
+    def standalone(self, question: str, turns: Sequence[Turn], llm: LLMClient | None = None) -> str:
+        """``question`` rewritten into a standalone question when it looks like a follow-up of ``turns``: by the
+        LLM when one is configured and answers usably, else by :func:`rag.conversation.rule_rewrite`."""
+        if not turns or not looks_like_follow_up(question):
+            return question
+        if llm is not None and llm.available():
+            history = [HistoryTurn(t.standalone or t.question, t.answer) for t in turns]
+            try:
+                reply = llm.complete(
+                    rewrite_messages(history, question), purpose="rewrite", max_tokens=REWRITE_MAX_TOKENS
+                )
+            except LLMError:
+                reply = None  # logged by the client
+            cleaned = clean_rewrite(reply, question) if reply else None
+            if cleaned:
+                log.debug("follow-up rewritten by the LLM: %r -> %r", question, cleaned)
+                return cleaned
+            if reply:
+                log.warning("LLM rewrite unusable (%d characters); rewriting by rule", len(reply))
+        rewritten = rule_rewrite(question, turns)
+        log.debug("follow-up rewritten by rule: %r -> %r", question, rewritten)
+        return rewritten
+
+    def _generate(
+        self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore]
+    ) -> Generator[AskEvent, None, tuple[Answer | None, bool]]:
+        """Stream the LLM answer through the verifier, with retries while nothing has been released.
+
+        Returns ``(answer, streamed)``: the verified answer (None: use the extractive answer) and whether its text
+        was already yielded.
+        """
+        messages = answer_messages(standalone, nodes)
+        attempt = 0
+        announced = -1
+        while True:
+            attempt += 1
+            verifier = StreamVerifier(nodes, standalone)
+            try:
+                with contextlib.closing(llm.stream_once(messages)) as deltas:  # type: ignore[type-var]
+                    for delta in deltas:
+                        pieces = verifier.feed(delta)
+                        if pieces:
+                            announced = yield from self._release(verifier, question, pieces, announced)
+                pieces = verifier.finish()
+            except LLMError as err:
+                if verifier.committed:
+                    llm.record_failure("answer", err, attempt)
+                    log.warning("LLM answer broke off after verified text; keeping the verified part")
+                    pieces = verifier.finish(complete=False)
+                elif (delay := llm.retry_delay(err, attempt)) is not None:
+                    llm.wait(delay, "answer", err, attempt)
+                    continue
+                else:
+                    llm.record_failure("answer", err, attempt)
+                    log.warning("answering extractively after the LLM failure")
+                    return None, False
+            else:
+                llm.record_success()
+            if pieces:
+                announced = yield from self._release(verifier, question, pieces, announced)
+            break
+
+        result = verifier.result()
+        if result.outcome == "cited":
+            log.info("LLM answer verified: %s", result.report)
+            answer = Answer(question=question, answer=result.text, found=True, mode="llm",
+                            citations=verifier.citations())
+            return answer, True
+        if result.outcome == "not_found":
+            log.info("LLM answer: the reports do not hold the answer (%s)", result.report)
+            return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="llm", citations=[]), False
+        log.warning("LLM answer has no supported citation (%s); answering extractively", result.report)
+        return None, False
+
+    @staticmethod
+    def _release(
+        verifier: StreamVerifier, question: str, pieces: list[str], announced: int
+    ) -> Generator[AskEvent, None, int]:
+        """Yield a citations update when new sources are cited (always before the first text), then the text."""
+        cited = len(verifier.cited)
+        if cited != announced:
+            yield CitationsUpdate(question, verifier.citations())
+        yield TextDelta("".join(pieces))
+        return cited

@@ -1,0 +1,296 @@
+"""The OpenAI-compatible chat LLM: llama-index ``OpenAILike`` with our own bounded retries, backoff and breaker.
+
+Any server speaking the OpenAI chat completions API works (DeepSeek, Qwen/DashScope, Moonshot, OpenAI, vLLM,
+Ollama ...): ``NEWSQA_LLM_BASE_URL`` + ``NEWSQA_LLM_MODEL`` (+ ``NEWSQA_LLM_API_KEY``). The llama-index class
+(``llama_index.llms.openai_like.OpenAILike``, a thin subclass of its ``OpenAI`` LLM over the official ``openai``
+client) is built with ``max_retries=0`` so that neither the ``openai`` client nor llama-index's tenacity decorator
+retries behind our back: :class:`LLMClient` owns the policy.
+
+Policy:
+
+- **Timeout** ``llm_timeout`` seconds, passed to the ``openai`` client as an httpx timeout: connecting, and each
+  read (the whole response without streaming; the gap between two chunks when streaming).
+- **Retries** at most ``llm_max_retries`` after the first attempt, for timeouts, connection errors, 408/409/429,
+  5xx, and malformed or empty responses. Other 4xx (bad key, unknown model, bad request) are not retried: the
+  next attempt would fail the same way. A streamed answer is retried only while none of it has been shown.
+- **Backoff** ``llm_retry_backoff`` x 2^(retry-1) seconds, at most :data:`BACKOFF_MAX_SECONDS`, times a random
+  factor in [0.5, 1] ("equal jitter", AWS Architecture Blog, *Exponential Backoff And Jitter*, 2015). A 429's
+  ``Retry-After`` (seconds) is honoured when it is at most :data:`RETRY_AFTER_MAX_SECONDS`; a longer one ends
+  the retries at once.
+- **Breaker** after ``llm_breaker_failures`` consecutive failed calls (each after its retries) the LLM is skipped
+  for ``llm_breaker_seconds``; then one call is let through (success closes the breaker, failure reopens it).
+  While the LLM is down, users get the extractive answer at once instead of waiting for timeouts every time.
+
+The API key is a ``SecretStr`` until the client is built; it is never logged, and :func:`redact` removes it
+from any error text that is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from llama_index.core.base.llms.types import ChatMessage
+
+from rag.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Longest backoff between two attempts, in seconds.
+BACKOFF_MAX_SECONDS = 8.0
+#: Longest ``Retry-After`` (seconds) we wait for; a server asking for more gets no retry.
+RETRY_AFTER_MAX_SECONDS = 10.0
+#: Placeholder key sent when ``NEWSQA_LLM_API_KEY`` is unset (local vLLM/Ollama servers need none; the ``openai``
+#: client requires a value, and an explicit one keeps it from picking up ``OPENAI_API_KEY`` for another server).
+NO_KEY = "EMPTY"
+#: Statuses worth retrying: request timeout, conflict, rate limit (the rest of 4xx are permanent).
+_RETRYABLE_4XX = frozenset({408, 409, 429})
+
+
+class LLMError(Exception):
+    """One failed LLM call (after the ``openai``/httpx error is classified).
+
+    ``kind`` is one of ``timeout``, ``connection``, ``rate_limit``, ``server`` (5xx), ``client`` (other 4xx),
+    ``malformed`` (unparseable or unexpected response), ``empty`` (no text), ``unavailable`` (breaker open).
+    ``status`` is the HTTP status when there was one; ``retry_after`` the server's ``Retry-After`` in seconds.
+    ``str(err)`` is safe to log (key redacted, at most 200 characters of server text).
+    """
+
+    def __init__(
+        self, kind: str, message: str, *, retryable: bool, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with every occurrence of ``secret`` replaced by ``***``, cut to 200 characters."""
+    if secret and secret != NO_KEY:
+        text = text.replace(secret, "***")
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _retry_after(headers: object) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (numeric form only; HTTP dates are ignored)."""
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) * scale
+        except (TypeError, ValueError):
+            continue
+        if seconds >= 0:
+            return seconds
+    return None
+
+
+def classify(exc: BaseException, secret: str | None = None) -> LLMError:
+    """The :class:`LLMError` for an exception raised by ``openai``/httpx/llama-index during a call."""
+    import httpx
+    import openai
+
+    if isinstance(exc, LLMError):
+        return exc
+    text = redact(f"{type(exc).__name__}: {exc}", secret)
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        return LLMError("timeout", text, retryable=True)
+    if isinstance(exc, openai.APIConnectionError | httpx.TransportError):
+        return LLMError("connection", text, retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 429:
+            return LLMError("rate_limit", text, retryable=True, status=status,
+                            retry_after=_retry_after(exc.response.headers))
+        if status >= 500:
+            return LLMError("server", text, retryable=True, status=status)
+        return LLMError("client", text, retryable=status in _RETRYABLE_4XX, status=status)
+    if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError | ValueError | KeyError
+                  | IndexError | AttributeError | TypeError):
+        return LLMError("malformed", text, retryable=True)
+    return LLMError("malformed", text, retryable=True)
+
+
+@dataclass
+class _Breaker:
+    """Consecutive-failure circuit breaker (Nygard, *Release It!*, 2007): closed, open until ``open_until``."""
+
+    threshold: int
+    cooldown: float
+    clock: Callable[[], float]
+    failures: int = 0
+    open_until: float = 0.0
+
+    def allows(self) -> bool:
+        return self.threshold <= 0 or self.clock() >= self.open_until
+
+    def success(self) -> None:
+        self.failures = 0
+        self.open_until = 0.0
+
+    def failure(self) -> bool:
+        """Count a failed call; True when this failure opens the breaker."""
+        self.failures += 1
+        if self.threshold > 0 and self.failures >= self.threshold:
+            self.open_until = self.clock() + self.cooldown
+            return True
+        return False
+
+
+class LLMClient:
+    """Chat completions against the configured OpenAI-compatible server, with the module's retry policy.
+
+    Thread-safe: one instance serves every request of a process (the ``openai`` client pools connections).
+
+    Args:
+        settings: ``llm_base_url``, ``llm_model`` (both required, see ``Settings.llm_enabled``), ``llm_api_key``,
+            ``llm_timeout`` (s), ``llm_max_tokens`` (tokens), ``llm_temperature``, ``llm_max_retries``,
+            ``llm_retry_backoff`` (s), ``llm_breaker_failures``, ``llm_breaker_seconds`` (s).
+        sleep, clock, rand: injectable ``time.sleep``, ``time.monotonic`` and ``random.random`` (tests).
+
+    Raises:
+        ValueError: the LLM is not configured.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if not settings.llm_enabled:
+            raise ValueError("the LLM is not configured: set NEWSQA_LLM_BASE_URL and NEWSQA_LLM_MODEL")
+        from llama_index.llms.openai_like import OpenAILike
+
+        self.settings = settings
+        self.model = str(settings.llm_model)
+        self._secret = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        self._llm = OpenAILike(
+            model=self.model,
+            api_base=str(settings.llm_base_url).rstrip("/"),
+            api_key=self._secret or NO_KEY,
+            is_chat_model=True,
+            is_function_calling_model=False,
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+            timeout=settings.llm_timeout,
+            max_retries=0,
+            reuse_client=True,
+        )
+        self.max_retries = settings.llm_max_retries
+        self._sleep, self._rand = sleep, rand
+        self._lock = threading.Lock()
+        self._breaker = _Breaker(settings.llm_breaker_failures, settings.llm_breaker_seconds, clock)
+
+    def __repr__(self) -> str:  # never the key
+        return f"LLMClient(model={self.model!r}, base_url={self.settings.llm_base_url!r})"
+
+    # --- breaker --------------------------------------------------------------------------------------------------
+    def available(self) -> bool:
+        """False while the breaker is open (recent calls kept failing): answer without the LLM for now."""
+        with self._lock:
+            return self._breaker.allows()
+
+    def record_success(self) -> None:
+        """Close the breaker after a call that succeeded."""
+        with self._lock:
+            self._breaker.success()
+
+    def record_failure(self, purpose: str, err: LLMError, attempts: int) -> None:
+        """Log a call that failed after ``attempts`` attempts and count it towards the breaker."""
+        with self._lock:
+            opened = self._breaker.failure()
+        log.warning("LLM %s failed after %d attempt(s): %s (%s)", purpose, attempts, err.kind, err)
+        if opened:
+            log.warning("LLM skipped for %.0f s after %d consecutive failed calls",
+                        self.settings.llm_breaker_seconds, self.settings.llm_breaker_failures)
+
+    # --- retry policy ---------------------------------------------------------------------------------------------
+    def retry_delay(self, err: LLMError, attempt: int) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1`` after ``err`` ended attempt ``attempt`` (1-based), or
+        None when there is no further attempt (not retryable, retries used up, Retry-After too long)."""
+        if not err.retryable or attempt > self.max_retries:
+            return None
+        delay = min(BACKOFF_MAX_SECONDS, self.settings.llm_retry_backoff * 2 ** (attempt - 1))
+        delay *= 0.5 + 0.5 * self._rand()
+        if err.retry_after is not None:
+            if err.retry_after > RETRY_AFTER_MAX_SECONDS:
+                return None
+            delay = max(delay, err.retry_after)
+        return delay
+
+    def wait(self, seconds: float, purpose: str, err: LLMError, attempt: int) -> None:
+        """Log the retry and sleep ``seconds``."""
+        log.info("LLM %s attempt %d failed (%s); retrying in %.2f s", purpose, attempt, err.kind, seconds)
+        self._sleep(seconds)
+
+    # --- calls ----------------------------------------------------------------------------------------------------
+    def complete(self, messages: Sequence[ChatMessage], *, purpose: str = "call", max_tokens: int | None = None) -> str:
+        """The reply text of one non-streamed chat completion, with retries.
+
+        Raises:
+            LLMError: the breaker is open (kind ``unavailable``, nothing sent), or the last attempt failed (the
+                failure is logged and counted towards the breaker).
+        """
+        if not self.available():
+            raise LLMError("unavailable", "the LLM is skipped after repeated failures", retryable=False)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                text = self.complete_once(messages, max_tokens=max_tokens)
+            except LLMError as err:
+                delay = self.retry_delay(err, attempt)
+                if delay is None:
+                    self.record_failure(purpose, err, attempt)
+                    raise
+                self.wait(delay, purpose, err, attempt)
+                continue
+            self.record_success()
+            return text
+
+    def complete_once(self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None) -> str:
+        """One attempt of :meth:`complete` (no retry, no breaker). Raises LLMError (``empty`` for no text)."""
+        kwargs = {"max_tokens": max_tokens} if max_tokens else {}
+        try:
+            response = self._llm.chat(list(messages), **kwargs)
+            text = response.message.content
+        except Exception as exc:  # noqa: BLE001 - every failure of the call becomes an LLMError
+            raise classify(exc, self._secret) from exc
+        if not isinstance(text, str) or not text.strip():
+            raise LLMError("empty", "the reply has no text", retryable=True)
+        return text
+
+    def stream_once(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+        """Text deltas of one streamed chat completion (no retry, no breaker; the caller decides, see
+        :mod:`rag.generate`). The request is sent on the first ``next()``.
+
+        Raises:
+            LLMError: on any failure, before or during the stream; ``empty`` when it ends without any text.
+        """
+        produced = False
+        try:
+            for chunk in self._llm.stream_chat(list(messages)):
+                delta = chunk.delta or ""
+                if delta:
+                    produced = True
+                    yield delta
+        except GeneratorExit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure of the stream becomes an LLMError
+            raise classify(exc, self._secret) from exc
+        if not produced:
+            raise LLMError("empty", "the streamed reply has no text", retryable=True)
