@@ -7,12 +7,12 @@ shown verified piece by piece (:class:`StreamVerifier`):
 1. Markers that point to no source (``[7]`` with 5 sources) are removed.
 2. A unit with markers is *supported* by a cited source when (a) every number in it (digits, e.g. ``120``,
    ``2023``) occurs in the source or in the question, (b) at least :data:`MIN_BIGRAM_OVERLAP` of its character
-   bigrams occur in the source (title + text, normalised as for search), and (c) at least
-   :data:`MIN_NEW_WORD_SHARE` of its *new words* (jieba words of 2+ characters or numbers that the question does
-   not contain, i.e. the answer it gives) occur in the source, and (d) at least :data:`MIN_TOPIC_SHARE` of the
-   bigrams it shares with the question (its subject) occur in the source. Markers of sources that do not support the unit are
-   removed; when none supports it, its marker is re-attached to the source that supports it best, and when no
-   source does, the unit is dropped (it states something the sources do not).
+   bigrams occur in the source (title + text, normalised as for search), (c) at least :data:`MIN_NEW_WORD_SHARE`
+   (weighted by corpus IDF) of its *new words* occur in the source: jieba words of 2+ characters or numbers that
+   the question does not contain, i.e. the answer it gives, and (d) at least :data:`MIN_TOPIC_SHARE` of the
+   bigrams it shares with the question (its subject) occur in the source. Markers of sources that do not support
+   the unit are removed; when none supports it, its marker is re-attached to the source that supports it best,
+   and when no source does, the unit is dropped (it states something the sources do not).
 3. A unit without markers is kept as it is when some source supports it, when it says the reports do not hold
    the answer, or when it is connective text (fewer than :data:`MIN_CLAIM_CHARS` characters, no digits); else
    it is dropped.
@@ -29,7 +29,7 @@ name. Thresholds were set on the sample pages (see tests/test_llm_citations.py).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from llama_index.core.schema import NodeWithScore
@@ -40,7 +40,7 @@ from rag.textnorm import normalize, normalize_cached, tokenize
 #: Share of a unit's character bigrams that must occur in the cited source.
 MIN_BIGRAM_OVERLAP = 0.4
 #: Share of a unit's new words (not in the question) that must occur in the cited source.
-MIN_NEW_WORD_SHARE = 0.5
+MIN_NEW_WORD_SHARE = 0.6
 #: Share of a unit's bigrams shared with the question (its topic: who or what is asked about) that must occur in
 #: the cited source, so that a true statement about another subject (黄道镇's party secretary when 示范区's was asked
 #: for) does not count as support.
@@ -121,6 +121,8 @@ def split_units(text: str, final: bool) -> tuple[list[str], str]:
                 if nxt is None:
                     break
                 j = nxt.end()
+            if not final and j < n and text[k] in _OPENERS and _partial_marker(text, k):
+                break  # "…[1][7": another marker is arriving
             k = j
             while k < n and (text[k] in _TERMINATORS or text[k] in _CLAUSE or text[k] in _CLOSERS or text[k] in _SPACE):
                 k += 1
@@ -226,8 +228,11 @@ class Claim:
         """Too short to assert anything (fewer than MIN_CLAIM_CHARS content characters, no digits)."""
         return len(self.content) < MIN_CLAIM_CHARS and not any(ch.isdigit() for ch in self.content)
 
-    def support(self, source: SourceText) -> float | None:
-        """How well ``source`` supports the claim (0..1, higher is better), or None when it does not."""
+    def support(self, source: SourceText, idf: Callable[[str], float] | None = None) -> float | None:
+        """How well ``source`` supports the claim (0..1, higher is better), or None when it does not.
+
+        ``idf`` weights the new words (rare words such as names and places count more than 实现 or 网络); without
+        it every word counts the same."""
         if any(not source.has_number(n) for n in self.numbers):
             return None
         if not self.grams:
@@ -235,7 +240,11 @@ class Claim:
         overlap = len(self.grams & source.grams) / len(self.grams)
         if self.topic and len(self.topic & source.grams) / len(self.topic) < MIN_TOPIC_SHARE:
             return None
-        words = (sum(1 for w in self.new_words if w in source.norm) / len(self.new_words)) if self.new_words else overlap
+        if self.new_words:
+            weights = {w: max(idf(w), 1e-6) if idf else 1.0 for w in self.new_words}
+            words = sum(v for w, v in weights.items() if w in source.norm) / sum(weights.values())
+        else:
+            words = overlap
         if overlap >= MIN_BIGRAM_OVERLAP and words >= MIN_NEW_WORD_SHARE:
             return (overlap + words) / 2
         return None
@@ -287,9 +296,13 @@ class StreamVerifier:
     Args:
         nodes: the sources, numbered 1..len(nodes) in the prompt.
         question: the (standalone) question that was asked; its words do not count as the answer's words.
+        idf: inverse document frequency of a normalised word in the corpus (the BM25 index's), to weight new words.
     """
 
-    def __init__(self, nodes: Sequence[NodeWithScore], question: str) -> None:
+    def __init__(
+        self, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None
+    ) -> None:
+        self._idf = idf
         self.nodes = list(nodes)
         self._sources = [SourceText.of(hit) for hit in self.nodes]
         self._question_norm = _prepare(question)
@@ -365,7 +378,7 @@ class StreamVerifier:
     def _best(self, claim: Claim, candidates: Sequence[int]) -> list[tuple[float, int]]:
         scored = []
         for index in candidates:
-            score = claim.support(self._sources[index])
+            score = claim.support(self._sources[index], self._idf)
             if score is not None:
                 scored.append((score, index))
         return sorted(scored, key=lambda pair: (-pair[0], pair[1]))
@@ -374,8 +387,9 @@ class StreamVerifier:
         report = self.report
         valid = [n - 1 for n in unit.markers if 1 <= n <= len(self._sources)]
         report.invalid_markers += len(unit.markers) - len(valid)
-        if not unit.text.strip():  # markers with nothing to cite (at the very start)
-            return []
+        if not unit.text.strip():  # markers with nothing before them: keep only the punctuation after them
+            report.invalid_markers += len(valid)
+            return self._keep(unit.tail) if unit.tail.strip() else []
         if is_refusal(unit.text):
             self._refusal = True
             report.unsupported_markers += len(valid)
@@ -429,9 +443,11 @@ class StreamVerifier:
         return [body]
 
 
-def check_answer(text: str, nodes: Sequence[NodeWithScore], question: str) -> tuple[CheckResult, list[Citation]]:
+def check_answer(
+    text: str, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None
+) -> tuple[CheckResult, list[Citation]]:
     """Check a complete (non-streamed) LLM answer: the result and its renumbered citations."""
-    verifier = StreamVerifier(nodes, question)
+    verifier = StreamVerifier(nodes, question, idf)
     verifier.feed(text)
     verifier.finish()
     return verifier.result(), verifier.citations()

@@ -170,7 +170,7 @@ class Responder:
         announced = -1
         while True:
             attempt += 1
-            verifier = StreamVerifier(nodes, standalone)
+            verifier = StreamVerifier(nodes, standalone, self.service.term_idf())
             try:
                 with contextlib.closing(llm.stream_once(messages)) as deltas:  # type: ignore[type-var]
                     for delta in deltas:

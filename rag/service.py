@@ -171,6 +171,10 @@ class NewsQA:
                 self._responder = Responder(self)
             return self._responder
 
+    def term_idf(self) -> Callable[[str], float]:
+        """BM25 inverse document frequency of a normalised token in the current corpus (see ``BM25Index.idf``)."""
+        return self._current_index().idf
+
     def extractive_answer(self, question: str, nodes: list[NodeWithScore]) -> Answer:
         """The extractive answer to ``question`` (already validated) from ``nodes``: ``mode="extractive"``."""
         index = self._current_index()

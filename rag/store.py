@@ -238,6 +238,8 @@ class Store:
         """
         for attempt in (1, 2):
             with self._lock:
+                if self._client is None:  # closed, or the last reopen failed
+                    self._open(new_client=True)
                 handle = self._client if role == "client" else self._handles[role]
                 generation = self._generation
             try:
@@ -249,10 +251,7 @@ class Store:
                     raise StoreUnavailableError(self._message(exc, "cannot use")) from exc
                 log.warning("%s.%s on the %s failed (%s); reopening and retrying once",
                             role, method, self.where, type(exc).__name__)
-                try:
-                    self._reopen(generation)
-                except StoreUnavailableError as reopen_error:
-                    raise StoreUnavailableError(self._message(exc, "cannot use")) from reopen_error
+                self._reopen(generation)  # raises StoreUnavailableError naming the reason (refused, timeout ...)
         raise AssertionError("unreachable")
 
     def ping(self) -> None:

@@ -13,7 +13,14 @@ from rag.citation_check import StreamVerifier, check_answer, is_refusal, parse_m
 from rag.conversation import ConversationStore, Turn, looks_like_follow_up, rule_rewrite, subject_of
 from rag.llm import LLMClient, LLMError, classify, redact
 from rag.models import NOT_FOUND_ANSWER
-from rag.prompt import ANSWER_SYSTEM_PROMPT, answer_messages, clean_rewrite, quote, rewrite_messages
+from rag.prompt import (
+    ANSWER_SYSTEM_PROMPT,
+    HistoryTurn,
+    answer_messages,
+    clean_rewrite,
+    quote,
+    rewrite_messages,
+)
 from rag.settings import Settings
 
 FIVE_G = "全县建成开通5G基站120座,实现县城以上城区5G网络全覆盖。今年,该县将新建5G基站82个。"
@@ -119,8 +126,7 @@ def test_answer_prompt_quotes_sources_and_states_the_rules(nodes: list[NodeWithS
 
 
 def test_rewrite_prompt_and_reply_cleaning() -> None:
-    messages = rewrite_messages([__import__("rag.prompt").prompt.HistoryTurn("黄道镇有多少个行政村？", "13个[1]\n\n[1] t — s")],
-                                "那郏县呢？")
+    messages = rewrite_messages([HistoryTurn("黄道镇有多少个行政村？", "13个[1]\n\n[1] t — s")], "那郏县呢？")
     assert "用户：黄道镇有多少个行政村？" in str(messages[1].content) and "助手：13个" in str(messages[1].content)
     assert "[1]" not in str(messages[1].content)
     assert clean_rewrite("改写后的问题：“郏县有多少个行政村？”\n解释……", "那郏县呢？") == "郏县有多少个行政村？"
