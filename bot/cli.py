@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -96,6 +97,21 @@ def _run_ingest(service, paths, rebuild: bool, progress: bool):  # noqa: ANN001,
         return service.ingest(paths, progress=update, rebuild=rebuild)
 
 
+_CITED = re.compile(r"(.+?)\[(\d+)\]", re.S)
+
+
+def cited_excerpt(answer: Answer, citation_id: int, text: str, width: int = 120) -> str:
+    """About ``width`` characters of ``text`` around the first answer sentence marked ``[citation_id]``."""
+    flat = text.replace("\n", " ")
+    for sentence, number in _CITED.findall(answer.answer):
+        probe = sentence.strip("…").strip()[:20]
+        if int(number) == citation_id and probe and probe in flat:
+            start = max(0, flat.index(probe) - 20)
+            excerpt = flat[start : start + width]
+            return ("…" if start else "") + excerpt + ("…" if start + width < len(flat) else "")
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
 def format_answer(answer: Answer) -> str:
     """Plain-text rendering of an answer and its numbered sources, for a terminal."""
     lines = [answer.answer]
@@ -103,10 +119,8 @@ def format_answer(answer: Answer) -> str:
         lines.append("")
         lines.append("来源：")
         for c in answer.citations:
-            passage = c.text.replace("\n", " ")
-            passage = passage if len(passage) <= 120 else passage[:118] + "…"
             lines.append(f"[{c.id}] {c.title} — {c.source}")
-            lines.append(f"    {passage}")
+            lines.append(f"    {cited_excerpt(answer, c.id, c.text)}")
     return "\n".join(lines)
 
 

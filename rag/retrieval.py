@@ -41,8 +41,12 @@ class BM25Index:
     """
 
     def __init__(self, store: Store) -> None:
+        import logging
+
         import bm25s
 
+        # bm25s sets its own logger to DEBUG on import, which floods application logs.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.ids: list[str] = []
         self.nodes: list[TextNode] = []
         corpus: list[list[str]] = []
