@@ -43,8 +43,10 @@ serve: $(STAMP)
 bot: $(STAMP)
 	$(BIN)/newsqa bot
 
+# A local Chroma server for trying the server store (see docs/deploy.md); override CHROMA_PATH / CHROMA_PORT.
+# Point newsqa at it with NEWSQA_CHROMA_HOST=127.0.0.1 NEWSQA_CHROMA_PORT=8001.
 chroma: $(STAMP)
-	$(BIN)/chroma run --path data/chroma-server --host 127.0.0.1 --port 8001
+	$(BIN)/chroma run --path $(or $(CHROMA_PATH),data/chroma-server) --host 127.0.0.1 --port $(or $(CHROMA_PORT),8001)
 
 clean:
 	rm -rf $(VENV) data/store

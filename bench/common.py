@@ -46,6 +46,8 @@ def offline_env() -> None:
     for noisy in ("chromadb", "httpx", "sentence_transformers", "transformers", "bm25s",
                   "llama_index.core.readers.file.base"):  # "llama-index-readers-file not found": once per file
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    for handler in logging.getLogger().handlers:  # bm25s sets its own logger to DEBUG when imported
+        handler.addFilter(lambda r: not (r.name.startswith("bm25s") and r.levelno < logging.WARNING))
 
 
 def peak_rss_mib() -> float:

@@ -60,6 +60,8 @@ def _quality_sets(files: list[Path]) -> dict[str, list[Any]]:
 
 def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     """The ``ours`` child (see module docstring); ``spec``: files, work_dir, quality, profile_dir."""
+    from stock import encoder_tokens
+
     from ingest.loaders import load_text
     from ingest.pipeline import build_file_work
     from rag.service import NewsQA
@@ -82,6 +84,7 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     result["prep_s"] = prep.wall
     result["embed_texts"] = len(texts)
     result["embed_chars_mean"] = sum(map(len, texts)) / max(len(texts), 1)
+    result["encoder_tokens"] = encoder_tokens(embedder._model, texts)
     clear_text_caches()
 
     log(f"ours: floor, encoding {len(texts)} chunk texts in one call")
@@ -126,7 +129,11 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
             log(f"ours: quality on {name} ({len(items)} questions)")
             if profiler and name == "cmrc2018_trial":
                 profiler.start()
-            result["quality"][name] = eval_ours(service, items)
+            try:
+                result["quality"][name] = eval_ours(service, items)
+            except Exception as exc:  # keep the ingest figures when an evaluation breaks
+                log(f"ours: quality on {name} failed: {exc!r}")
+                result["quality_errors"] = {**result.get("quality_errors", {}), name: repr(exc)}
             if profiler and name == "cmrc2018_trial":
                 profiler.stop()
                 _save_profile(profiler, spec, "ask_ours_cmrc")
@@ -137,7 +144,7 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
 def run_stock(spec: dict[str, Any]) -> dict[str, Any]:
     """The ``stock`` child (see module docstring); ``spec``: files, work_dir, quality, profile_dir."""
     from llama_index.core.utils import get_tokenizer
-    from stock import adapter_for, chunk_lengths, stock_ingest
+    from stock import adapter_for, chunk_lengths, encoder_tokens, stock_ingest
 
     files = [Path(p) for p in spec["files"]]
     work = Path(spec["work_dir"])
@@ -151,6 +158,7 @@ def run_stock(spec: dict[str, Any]) -> dict[str, Any]:
                               "tokenizer_init_s": time.perf_counter() - started}
 
     log(f"stock: SimpleDirectoryReader + VectorStoreIndex.from_documents of {len(files)} files")
+    embedded = embed_model.record_texts()
     profiler = _profiler(spec)
     if profiler:
         profiler.start()
@@ -162,6 +170,9 @@ def run_stock(spec: dict[str, Any]) -> dict[str, Any]:
     result["full"] = {**full.as_dict(), **counts, "peak_rss_mib": peak_rss_mib()}
     result["full"]["chunks_per_s"] = counts["chunks"] / full.wall if full.wall else 0.0
     lengths = chunk_lengths(index.vector_store.client)
+    result["embed_texts"] = len(embedded)
+    result["encoder_tokens"] = encoder_tokens(embedder._model, embedded)
+    result["embed_chars_mean"] = sum(map(len, embedded)) / max(len(embedded), 1)
     result["chunk_chars_mean"] = sum(lengths) / max(len(lengths), 1)
 
     if spec.get("quality", True):
@@ -172,6 +183,10 @@ def run_stock(spec: dict[str, Any]) -> dict[str, Any]:
         result["quality"] = {}
         for name, items in _quality_sets(files).items():
             log(f"stock: quality on {name} ({len(items)} questions)")
-            result["quality"][name] = eval_stock(retriever, items)
+            try:
+                result["quality"][name] = eval_stock(retriever, items)
+            except Exception as exc:
+                log(f"stock: quality on {name} failed: {exc!r}")
+                result["quality_errors"] = {**result.get("quality_errors", {}), name: repr(exc)}
     result["peak_rss_mib"] = peak_rss_mib()
     return result

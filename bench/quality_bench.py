@@ -33,22 +33,27 @@ def load_items(path: Path, sources: set[str] | None) -> list[Any]:
 
 
 def _contains(text: str, golds: list[str]) -> bool:
-    from rag.textnorm import normalize
+    """Gold containment exactly as ``rag.evaluation`` checks an answer (normalised, edge punctuation trimmed)."""
+    from rag import evaluation
 
-    norm = normalize(text)
-    return any(normalize(g) in norm for g in golds if g.strip())
+    return bool(evaluation._contains(text, golds))
+
+
+def _askable(question: str) -> bool:
+    """The questions ``NewsQA.validate_question`` accepts; ``evaluate`` skips the others (2 empty ones in CMRC)."""
+    return bool(question.strip()) and len(question.strip()) <= 1000
 
 
 class _Recorder:
-    """Passes ``answer_with_nodes`` through to the service and keeps the retrieved nodes per question."""
+    """Passes ``answer_with_nodes`` through to the service and keeps the retrieved nodes of every call."""
 
     def __init__(self, service: Any) -> None:
         self.service = service
-        self.nodes: list[list[Any]] = []
+        self.nodes: list[tuple[str, list[Any]]] = []
 
     def answer_with_nodes(self, question: str, top_k: int | None = None) -> Any:
         answer, nodes = self.service.answer_with_nodes(question, top_k)
-        self.nodes.append(nodes)
+        self.nodes.append((question, nodes))
         return answer, nodes
 
 
@@ -58,9 +63,10 @@ def eval_ours(service: Any, items: list[Any]) -> dict[str, Any]:
 
     recorder = _Recorder(service)
     report = evaluate(recorder, items, TOP_K)
+    by_question = dict(recorder.nodes)
     in_chunks = [
-        any(_contains(hit.node.get_content(), item.a) for hit in nodes)
-        for item, nodes in zip(items, recorder.nodes, strict=True) if item.a
+        any(_contains(hit.node.get_content(), item.a) for hit in by_question[item.q])
+        for item in items if item.a and item.q in by_question
     ]
     out = report.summary()
     out["answer_in_top_chunks"] = sum(in_chunks) / max(len(in_chunks), 1)
@@ -72,7 +78,11 @@ def eval_stock(retriever: Any, items: list[Any]) -> dict[str, Any]:
     hits1 = hits5 = rr = in_chunks = 0.0
     answerable = 0
     latencies: list[float] = []
+    skipped = 0
     for item in items:
+        if not _askable(item.q):  # skipped as evaluate() skips them for ours
+            skipped += 1
+            continue
         started = time.perf_counter()
         nodes = retriever.retrieve(item.q)
         latencies.append(1000 * (time.perf_counter() - started))
@@ -91,6 +101,6 @@ def eval_stock(retriever: Any, items: list[Any]) -> dict[str, Any]:
         in_chunks += any(_contains(hit.node.get_content(), item.a) for hit in nodes)
     n = max(answerable, 1)
     lat = percentiles(latencies)
-    return {"questions": len(items), "answerable": answerable, "hit_at_1": hits1 / n, "hit_at_5": hits5 / n,
+    return {"questions": len(items) - skipped, "skipped": skipped, "answerable": answerable, "hit_at_1": hits1 / n, "hit_at_5": hits5 / n,
             "mrr": rr / n, "answer_in_top_chunks": in_chunks / n, "latency_p50_ms": lat["p50"],
             "latency_p95_ms": lat["p95"]}

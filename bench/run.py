@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"scale {size}: serving process, {n_questions} questions")
             served = run_child(f"scale-serve@{size}", {"size": size, "key": key, "questions": n_questions,
                                                       "profile_dir": profile_dir}, workdir)
-            results["scale"].append({**served, "build": built})
+            results["scale"].append({"size": size, **served, "build": built})
     results["load_after_scale"] = os.getloadavg()
 
     if "rest" not in skip:

@@ -201,7 +201,7 @@ def questions(n: int, seed: int = 7) -> list[str]:
     """``n`` real questions (CMRC 2018 trial and seeds_dev), a fixed sample."""
     from rag.evaluation import load_qa
 
-    pool = [i.q for i in load_qa(CMRC_QA)] + [i.q for i in load_qa(SEEDS_QA)]
+    pool = [i.q for i in load_qa(CMRC_QA) + load_qa(SEEDS_QA) if i.q.strip()]
     rng = random.Random(seed)
     return rng.sample(pool, min(n, len(pool)))
 

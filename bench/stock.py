@@ -24,10 +24,16 @@ class SentenceTransformerEmbedding(BaseEmbedding):
     """llama-index embedding over an already loaded ``sentence_transformers.SentenceTransformer``."""
 
     _model: Any = PrivateAttr()
+    _seen: list[str] | None = PrivateAttr(default=None)
 
     def __init__(self, model: Any, model_name: str, **kwargs: Any) -> None:
         super().__init__(model_name=model_name, **kwargs)
         self._model = model
+
+    def record_texts(self) -> list[str]:
+        """From now on keep every text embedded as a document (to count encoder tokens afterwards)."""
+        self._seen = []
+        return self._seen
 
     @classmethod
     def class_name(cls) -> str:
@@ -45,9 +51,11 @@ class SentenceTransformerEmbedding(BaseEmbedding):
         return self._get_query_embedding(query)
 
     def _get_text_embedding(self, text: str) -> list[float]:
-        return self._encode([text])[0]
+        return self._get_text_embeddings([text])[0]
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        if self._seen is not None:
+            self._seen.extend(texts)
         return self._encode(texts)
 
 
@@ -88,6 +96,16 @@ def stock_retriever(vector_store: Any, embed_model: BaseEmbedding, top_k: int = 
 
     index = VectorStoreIndex.from_vector_store(vector_store, embed_model=embed_model)
     return index.as_retriever(similarity_top_k=top_k)
+
+
+def encoder_tokens(model: Any, texts: list[str]) -> int:
+    """Word pieces the model actually encodes for ``texts`` (each truncated to its ``max_seq_length``)."""
+    limit = int(model.max_seq_length)
+    total = 0
+    for i in range(0, len(texts), 256):
+        ids = model.tokenizer(texts[i : i + 256], truncation=False, add_special_tokens=True)["input_ids"]
+        total += sum(min(len(x), limit) for x in ids)
+    return total
 
 
 def chunk_lengths(collection: Any) -> list[int]:

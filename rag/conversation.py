@@ -36,7 +36,10 @@ SHORT_FOLLOW_UP_CHARS = 6
 #: Longest standalone question built by the rule, in characters (the core accepts at most 1,000).
 MAX_REWRITE_CHARS = 1000
 #: Words that follow 那/还有 without naming an entity (``还有呢？``, ``具体呢？``): a generic follow-up.
-_NOT_ENTITIES = frozenset({"还有", "另外", "其他", "其它", "别的", "具体", "然后", "那", "这", "详细", "后来", "结果", "其余", "剩下的", "原因", "为什么"})
+_NOT_ENTITIES = frozenset({
+    "还有", "另外", "其他", "其它", "别的", "具体", "然后", "那", "这",
+    "详细", "后来", "结果", "其余", "剩下的", "原因", "为什么",
+})
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -96,7 +96,7 @@ class Responder:
         top_k: int | None = None,
         conversation_id: str | None = None,
         history: Sequence[Turn] | None = None,
-    ) -> Iterator[AskEvent]:
+    ) -> Generator[AskEvent, None, None]:
         """Answer ``question`` as events (see the module docstring).
 
         Args:
@@ -190,6 +190,12 @@ class Responder:
                     llm.record_failure("answer", err, attempt)
                     log.warning("answering extractively after the LLM failure")
                     return None, False
+            except Exception:  # a bug in the check must not cost the user an answer
+                log.exception("the LLM answer could not be checked; %s", "keeping the verified part"
+                              if verifier.committed else "answering extractively")
+                if not verifier.committed:
+                    return None, False
+                pieces = []
             else:
                 llm.record_success()
             if pieces:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -154,7 +154,7 @@ class NewsQA:
     def ask_stream(
         self, question: str, top_k: int | None = None, conversation_id: str | None = None,
         history: Sequence[Turn] | None = None,
-    ) -> Iterator[AskEvent]:
+    ) -> Generator[AskEvent, None, None]:
         """:meth:`ask` as events: ``CitationsUpdate`` first, ``TextDelta`` pieces, the final ``Answer`` last (see
         :mod:`rag.generate`). Errors of the core are raised by the first ``next()``; LLM errors never are."""
         return self.responder.events(question, top_k, conversation_id, history)

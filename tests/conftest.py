@@ -122,6 +122,16 @@ def make_settings(data_dir: Path, model: str, **overrides: object):  # noqa: ANN
     return Settings(_env_file=None, data_dir=data_dir, embedding_model=model, **values)  # type: ignore[call-arg]
 
 
+def store_env(settings) -> dict[str, str]:  # noqa: ANN001
+    """``NEWSQA_*`` variables giving a ``newsqa`` command (subprocess or typer runner) the data dir, embedding model
+    and store (embedded, or the same server collection) of ``settings``."""
+    env = {"NEWSQA_DATA_DIR": str(settings.data_dir), "NEWSQA_EMBEDDING_MODEL": str(settings.embedding_model)}
+    if settings.chroma_host:
+        env.update(NEWSQA_CHROMA_HOST=settings.chroma_host, NEWSQA_CHROMA_PORT=str(settings.chroma_port),
+                   NEWSQA_COLLECTION=settings.collection)
+    return env
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     """Say which store the run uses."""
     if SERVER_PORT is None:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import store_env
 from tests.rest_support.helpers import assert_error
 
 pytest_plugins = ["tests.rest_support.fixtures"]
@@ -63,7 +64,7 @@ def test_ask_json_equals_cli_json(
     from bot.cli import app as cli
 
     monkeypatch.chdir(tmp_path)  # no developer .env
-    env = {"NEWSQA_DATA_DIR": str(sample_settings.data_dir), "NEWSQA_EMBEDDING_MODEL": sample_settings.embedding_model}
+    env = store_env(sample_settings)  # the same store: embedded, or the same collection on the test Chroma server
     result = CliRunner().invoke(cli, ["ask", "--json", QUESTION], env=env)
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout.strip().splitlines()[-1])

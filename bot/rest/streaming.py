@@ -91,8 +91,10 @@ async def stream_answer(
     event) or from the one where they happen; LLM failures never do (the core falls back to the extractive answer).
     """
     if not service.settings.llm_enabled:
-        args: tuple[object, ...] = (question, top_k, conversation_id) + ((history,) if history else ())
-        answer = await run_in_threadpool(service.ask, *args)
+        if history:
+            answer = await run_in_threadpool(service.ask, question, top_k, conversation_id, history)
+        else:  # the three-argument call, as before conversations existed
+            answer = await run_in_threadpool(service.ask, question, top_k, conversation_id)
         yield CitationsEvent(question=answer.question, citations=list(answer.citations))
         for piece in answer_text_deltas(answer):
             yield DeltaEvent(text=piece)

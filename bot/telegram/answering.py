@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from telegram import Message
 from telegram.constants import ChatType, ParseMode
@@ -121,7 +121,10 @@ class LiveReply:
         except RetryAfter as exc:
             self._next_edit = loop.time() + _seconds(exc.retry_after)
         except BadRequest as exc:
-            if "not modified" not in str(exc).lower():
+            if "not modified" in str(exc).lower():
+                self._shown = self.text
+                self._next_edit = loop.time() + self.interval
+            else:
                 log.debug("Stopped live edits: %s", exc)
                 self._editing = False
         except TelegramError as exc:
@@ -184,7 +187,7 @@ async def stream_reply(ctx: BotContext, state: ChatState, message: Message, ques
     """
     group = message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
     live = LiveReply(message, EDIT_INTERVAL_GROUP if group else EDIT_INTERVAL_PRIVATE)
-    events: Iterator[AskEvent] = ctx.service.ask_stream(question, None, state.conversation_id)
+    events: Generator[AskEvent, None, None] = ctx.service.ask_stream(question, None, state.conversation_id)
     answer: Answer | None = None
     pending = asyncio.ensure_future(asyncio.to_thread(next, events, _END))
     try:
