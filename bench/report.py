@@ -185,6 +185,7 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
         built = [s["build"] for s in scale if s.get("build")]
         lines += ["", "Store build (not part of any goal): " + "; ".join(
             f"{b['size']:,} chunks {_f(b['build_s'])} s" + (" (cached from an earlier run)" if b.get("cached") else "")
+            + ("" if b.get("same_base_as_this_run", True) else ", built from an earlier version of the corpus chunks")
             for b in built) + ". Cached stores live in `/tmp/newsqa-bench-cache/` (delete it to rebuild)."]
     for s in results.get("scale", []):
         if "error" in s:

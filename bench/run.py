@@ -88,13 +88,31 @@ def child_main(name: str, spec_path: Path, result_path: Path) -> None:
     write_json(result_path, result)
 
 
+def cached_key(size: int, key: str | None) -> str | None:
+    """The base key of the store to use for ``size``: this run's if cached or buildable, else a cached one.
+
+    Building 100k chunks takes ~10 min here, so when the chunker changed since the cached store was built, the
+    cached store (same generator, same store format) is reused and the report says so; ``--rebuild-scale``
+    forces a store built from this run's chunks.
+    """
+    from scale_bench import GENERATOR_VERSION, store_dir_for
+
+    if key is not None and (store_dir_for(size, key) / "complete.json").exists():
+        return key
+    cached = sorted(CACHE_DIR.glob(f"scale-v{GENERATOR_VERSION}-*-{size}/complete.json"),
+                    key=lambda p: p.stat().st_mtime)
+    if cached:
+        return cached[-1].parent.name.split("-")[2]
+    return key
+
+
 def run_rest(quick: bool) -> dict[str, Any] | None:
     """Figures of bench/bench_rest.py (another engineer's script) when it exists."""
     script = Path(__file__).resolve().parent / "bench_rest.py"
     if not script.exists():
         return None
     log("REST: running bench/bench_rest.py")
-    args = ["--requests", "20", "--warmup", "3"] if quick else []
+    args = ["--requests", "20", "--warmup", "3"] if quick else ["--requests", "100"]
     cmd = [sys.executable, str(script), *args]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -120,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="where benchmarks.md and the PNGs go (default docs/, or a temp folder with --quick)")
     parser.add_argument("--sizes", type=str, default=None, help="comma-separated scale sizes in chunks")
     parser.add_argument("--questions", type=int, default=None, help="questions per scale size")
-    parser.add_argument("--skip", type=str, default="", help="comma-separated phases to skip: ingest,scale,rest")
+    parser.add_argument("--skip", type=str, default="",
+                        help="comma-separated phases to skip: ingest, quality, scale, rest")
+    parser.add_argument("--rebuild-scale", action="store_true",
+                        help="build scale stores from this run's corpus even when stores built from an earlier "
+                             "version of the chunks are cached")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -147,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     results["corpus_files"] = len(files)
     ours_store: str | None = None
     if "ingest" not in skip:
-        spec = {"files": [str(p) for p in files], "quality": True, "profile_dir": profile_dir}
+        spec = {"files": [str(p) for p in files], "quality": "quality" not in skip, "profile_dir": profile_dir}
         log(f"ingest: {len(files)} files, ours (floor, full, re-ingest, quality)")
         results["ingest_ours"] = run_child("ingest-ours", {**spec, "work_dir": str(workdir / "ours")}, workdir)
         log("ingest: stock llama-index (full, quality)")
@@ -165,17 +187,21 @@ def main(argv: list[str] | None = None) -> int:
             key = base_key(Path(ours_store))
         results["scale"] = []
         for size in sizes:
-            if key is None:
+            size_key = key
+            if not args.rebuild_scale:
+                size_key = cached_key(size, key)
+            if size_key is None:
                 results["scale"].append({"size": size, "error": "no base corpus (run the ingest phase once)"})
                 continue
             log(f"scale {size}: building (or reusing cached) store")
-            built = run_child(f"scale-build@{size}", {"size": size, "key": key, "source_store": ours_store},
+            built = run_child(f"scale-build@{size}", {"size": size, "key": size_key, "source_store": ours_store},
                               workdir, timeout=1500)
+            built["same_base_as_this_run"] = size_key == key
             if "error" in built:
                 results["scale"].append({"size": size, **built})
                 continue
             log(f"scale {size}: serving process, {n_questions} questions")
-            served = run_child(f"scale-serve@{size}", {"size": size, "key": key, "questions": n_questions,
+            served = run_child(f"scale-serve@{size}", {"size": size, "key": size_key, "questions": n_questions,
                                                       "profile_dir": profile_dir}, workdir)
             results["scale"].append({"size": size, **served, "build": built})
     results["load_after_scale"] = os.getloadavg()

@@ -58,7 +58,7 @@ def base_key(source_store: Path) -> str:
     return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12]
 
 
-def build_base(source_store: Path, dest: Path) -> dict[str, Any]:
+def build_base(source_store: Path | None, dest: Path) -> dict[str, Any]:
     """Read the real chunks (text, metadata, vector) of ``source_store`` and tokenise their sentences once."""
     import chromadb
     import numpy as np
@@ -70,6 +70,8 @@ def build_base(source_store: Path, dest: Path) -> dict[str, Any]:
     if dest.exists():
         with dest.open("rb") as fh:
             return pickle.load(fh)
+    if source_store is None:
+        raise SystemExit(f"{dest} is missing and no ingested store was given: run the ingest phase")
     init_jieba()
     client = chromadb.PersistentClient(path=str(source_store), settings=ChromaSettings(anonymized_telemetry=False))
     got = client.get_collection("newsqa").get(include=["documents", "metadatas", "embeddings"])
@@ -117,7 +119,8 @@ def build_store(spec: dict[str, Any]) -> dict[str, Any]:
     if marker.exists():
         return {**read_json(marker), "cached": True}
     shutil.rmtree(data_dir, ignore_errors=True)
-    base = build_base(Path(spec["source_store"]), CACHE_DIR / f"base-v{GENERATOR_VERSION}-{key}.pkl")
+    source = spec.get("source_store")
+    base = build_base(Path(source) if source else None, CACHE_DIR / f"base-v{GENERATOR_VERSION}-{key}.pkl")
     arts, chunks = base["articles"], base["chunks"]
     rng = random.Random(size)
     nrng = np.random.default_rng(size)
@@ -267,23 +270,8 @@ def serve(spec: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         stock.retrieve(q)
         stock_ms.append(1000 * (time.perf_counter() - t0))
-    one_thread: dict[str, Any] | None = None
-    if spec.get("one_thread", True):
-        # Prototype of a proposed core change: one torch thread for query embedding in a serving process.
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        for q in qs[:3]:
-            service.ask(q)
-        one_ms: list[float] = []
-        for q in qs:
-            t0 = time.perf_counter()
-            service.ask(q)
-            one_ms.append(1000 * (time.perf_counter() - t0))
-        one_thread = {"default_threads": threads, "ask_ms": percentiles(one_ms)}
     return {
-        "size": size, "chunks": n_docs, "ask_one_thread": one_thread, "questions": len(qs), "model_load_s": model_load_s,
+        "size": size, "chunks": n_docs, "questions": len(qs), "model_load_s": model_load_s,
         "index_build": build.as_dict(), "retrieve_ms": percentiles(retrieve_ms), "ask_ms": percentiles(ask_ms),
         "stock_retrieve_ms": percentiles(stock_ms), "answers_found": found / max(len(qs), 1),
         "rss_start_mib": rss_start, "rss_after_model_mib": rss_model, "rss_after_index_mib": rss_index,

@@ -100,6 +100,9 @@ def stock_retriever(vector_store: Any, embed_model: BaseEmbedding, top_k: int = 
 
 def encoder_tokens(model: Any, texts: list[str]) -> int:
     """Word pieces the model actually encodes for ``texts`` (each truncated to its ``max_seq_length``)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # "sequence length is longer than the maximum": we count, not encode
     limit = int(model.max_seq_length)
     total = 0
     for i in range(0, len(texts), 256):

