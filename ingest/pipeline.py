@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from filelock import FileLock, Timeout
-from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
 
 from ingest.chunk import chunk_text
 from ingest.clean import clean_page
@@ -387,17 +387,29 @@ class Ingestor:
         self._check_lock()
         if self.store.state()["embedding_model"] is None or self.store.counts()["chunks"] == 0:
             self.store.set_state(embedding_model=embedder.name, dimension=embedder.dimension)
+        # One write per collection for the whole batch: per-file round trips dominated small-file ingests.
+        # The manifest entries go last, so a crash in between leaves files that the next run redoes.
+        summary.chunks_removed += self.store.remove_chunks_of([w.source for w in batch])
+        owners = self.store.article_sources([a["article_id"] for w in batch for a in w.articles])
+        articles: list[dict] = []
+        nodes: list[BaseNode] = []
+        manifests: list[tuple[str, str, int, int]] = []
         for work in batch:
-            summary.chunks_removed += self.store.remove_source(work.source)
-            owners = self.store.article_sources([a["article_id"] for a in work.articles])
-            keep = {a["article_id"] for a in work.articles if owners.get(a["article_id"], work.source) == work.source}
+            keep = set()
+            for article in work.articles:
+                owner = owners.setdefault(article["article_id"], work.source)
+                if owner == work.source:
+                    keep.add(article["article_id"])
             if len(keep) < len(work.articles):
                 log.info("%s: %d article(s) already stored from another file, skipped",
                          work.source, len(work.articles) - len(keep))
-            articles = [a for a in work.articles if a["article_id"] in keep]
-            nodes = [n for n in work.nodes if n.metadata["article_id"] in keep]
-            self.store.add_articles(articles)
-            if nodes:
-                self.store.vector_store.add(nodes)
-            self.store.set_manifest(work.source, work.sha256, len(articles), len(nodes))
-            summary.chunks_added += len(nodes)
+            kept_articles = [a for a in work.articles if a["article_id"] in keep]
+            kept_nodes = [n for n in work.nodes if n.metadata["article_id"] in keep]
+            articles.extend(kept_articles)
+            nodes.extend(kept_nodes)
+            manifests.append((work.source, work.sha256, len(kept_articles), len(kept_nodes)))
+            summary.chunks_added += len(kept_nodes)
+        self.store.add_articles(articles)
+        if nodes:
+            self.store.vector_store.add(nodes)
+        self.store.set_manifests(manifests)

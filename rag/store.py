@@ -399,6 +399,25 @@ class Store:
             metadatas=[{"sha256": sha256, "articles": articles, "chunks": chunks}],
         )
 
+    def set_manifests(self, entries: list[tuple[str, str, int, int]]) -> None:
+        """:meth:`set_manifest` for many ``(source, sha256, articles, chunks)`` entries in one write."""
+        if entries:
+            self.files.upsert(
+                ids=[e[0] for e in entries], embeddings=[_DUMMY] * len(entries),
+                metadatas=[{"sha256": e[1], "articles": e[2], "chunks": e[3]} for e in entries],
+            )
+
+    def remove_chunks_of(self, sources: list[str]) -> int:
+        """Delete the chunks and articles of ``sources`` (their manifest entries stay); returns chunks removed."""
+        if not sources:
+            return 0
+        where = {"source": {"$in": sources}} if len(sources) > 1 else {"source": sources[0]}
+        existing = self.chunks.get(where=where, include=[])["ids"]
+        if existing:
+            self.chunks.delete(ids=existing)
+        self.articles.delete(where=where)
+        return len(existing)
+
     def remove_source(self, source: str) -> int:
         """Delete the chunks, articles and manifest entry of ``source``; returns the number of chunks removed."""
         existing = self.chunks.get(where={"source": source}, include=[])["ids"]
