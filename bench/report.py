@@ -93,7 +93,7 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
         f"Produced by `{results['command']}` (`make bench`{' --quick' if results['mode'] == 'quick' else ''}) "
         f"on {results['started_at']}, {results['mode']} run, {_f(results['total_s'] / 60)} min in all. "
         "Every figure below comes from that one run; the raw figures are written to "
-        "`/tmp/newsqa-bench-cache/results-<mode>.json`.",
+        "`/tmp/newsqa-bench-cache/results-<mode>.json` (or `results.json` in `--out-dir`).",
         "",
         "## Machine",
         "",
@@ -266,11 +266,13 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[str]:
                     label=f"{label}, p50")
         ax.axhline(GOAL_ASK_P95_MS, color="gray", linestyle=":", label="goal: answer p95 <= 100 ms at 100k")
         ax.set_xscale("log")
+        top = max(max(s[key]["p95"] for s in scale) for key, _, _ in series)
+        ax.set_ylim(0, max(GOAL_ASK_P95_MS, top) * 1.45)
         ax.set_xlabel("chunks in the store")
         ax.set_ylabel("latency per question, ms")
         ax.set_title("Query latency against corpus size (all-MiniLM-L6-v2, 2 CPU cores)")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7.5)
+        ax.legend(fontsize=7, loc="upper left", ncol=2)
         fig.tight_layout()
         fig.savefig(out_dir / "bench_latency.png", dpi=110)
         plt.close(fig)

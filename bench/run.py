@@ -211,13 +211,14 @@ def main(argv: list[str] | None = None) -> int:
 
     results["total_s"] = time.perf_counter() - started
     results["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    write_json(CACHE_DIR / f"results-{mode}.json", results)
+    results_path = out_dir / "results.json" if args.out_dir else CACHE_DIR / f"results-{mode}.json"
+    write_json(results_path, results)
 
     from report import print_table, write_report
 
     write_report(results, out_dir)
     print_table(results)
-    log(f"done in {results['total_s'] / 60:.1f} min; report in {out_dir}, raw figures in {CACHE_DIR}/results-{mode}.json")
+    log(f"done in {results['total_s'] / 60:.1f} min; report in {out_dir}, raw figures in {results_path}")
     failed = [k for k in ("ingest_ours", "ingest_stock") if "error" in results.get(k, {})]
     failed += [f"scale {r['size']}" for r in results.get("scale", []) if "error" in r]
     if failed:
