@@ -30,6 +30,10 @@ def _ratio(a: Any, b: Any) -> float | None:
         return None
 
 
+def _runs(side: dict[str, Any], key: str) -> str:
+    return " / ".join(f"{w:.1f}" for w in side.get(f"{key}_runs", [side.get(key, {}).get("wall_s", 0.0)]))
+
+
 def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per goal of issue 6: name, target, measured value (text), met (bool or None = not measured)."""
     ours = results.get("ingest_ours") or {}
@@ -101,7 +105,8 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
         f"| CPU | {m['cpu']}, {m['cores']} cores |",
         f"| memory | {m['memory_gib']} GiB |",
         f"| OS, Python | {m['os']}, Python {m['python']} |",
-        f"| commit | {m['commit']} |",
+        f"| commit | {m['commit']} |" if not results.get("core") else
+        f"| core measured | **patched copy in `{results['core']}`** (not the repository's rag/ and ingest/) |",
         f"| 1-minute load average | {_load(results)} (shared machine: other engineers' test suites ran too) |",
         "| versions | " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + " |",
         "| embedding model | sentence-transformers/all-MiniLM-L6-v2 (packaged, offline, CPU) on every side |",
@@ -125,7 +130,11 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
             f"llama-index's tiktoken vocabulary ({_f(stock['tokenizer_init_s'], 2)} s) are loaded before timing on "
             "both sides and are excluded; both sides use the same loaded model object, and one warm-up encode runs "
             "before any timed section. CPU time is the process's user+system time over all threads: less "
-            "sensitive to other load on the machine than wall time.",
+            "sensitive to other load on the machine than wall time. "
+            + (f"Each timed section ran {len(ours.get('full_runs', [1]))} times, interleaved (ours, stock, ours, "
+               "stock, each in a fresh process and a fresh store); the table shows the fastest run (wall times of "
+               f"all runs: floor {_runs(ours, 'floor')}, ours {_runs(ours, 'full')}, stock {_runs(stock, 'full')} s)."
+               if ours.get("full_runs") else ""),
             "",
             "| | files | chunks | chunks embedded | word pieces encoded | wall s | CPU s | chunks/s | peak RSS MiB | "
             "vs full ingest |",
@@ -149,7 +158,9 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
             f"{_f(stock.get('chunk_chars_mean'), 0)} characters (SentenceSplitter, 1024 tokens; it embeds "
             f"{_f(stock.get('embed_chars_mean'), 0)} characters per chunk with its `file_path` metadata line). "
             "all-MiniLM-L6-v2 reads at most 256 word pieces, so both sides' chunks are truncated for embedding; "
-            "*word pieces encoded* counts what the model really processes (the encoding work). "
+            "*word pieces encoded* counts what the model really processes (the encoding work; at most "
+            f"{ours.get('max_seq_length', 256)} per chunk on our side, {stock.get('max_seq_length', 256)} on the "
+            "stock side). "
             f"Cleaning, segmentation, chunking and jieba alone (untimed preparation of the floor's texts) took "
             f"{_f(ours['prep_s'])} s. The re-ingest ran in a fresh service without a loaded model "
             f"(model loaded: {re_.get('model_loaded')}).",

@@ -196,6 +196,9 @@ def build_store(spec: dict[str, Any]) -> dict[str, Any]:
             "build_s": time.perf_counter() - started, "generator_version": GENERATOR_VERSION, "base_key": key,
             "base_chunks": len(chunks), "built_at": now}
     write_json(marker, info)
+    for older in CACHE_DIR.glob(f"scale-v*-*-{size}"):  # one cached store per size (100k chunks: ~2.5 GB)
+        if older != data_dir:
+            shutil.rmtree(older, ignore_errors=True)
     return {**info, "cached": False}
 
 

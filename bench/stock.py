@@ -10,6 +10,7 @@ for this model); that package is not installed, so no new dependency is needed.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -59,9 +60,20 @@ class SentenceTransformerEmbedding(BaseEmbedding):
         return self._encode(texts)
 
 
-def adapter_for(embedder: Any) -> SentenceTransformerEmbedding:
-    """The stock adapter around the model inside one of the core's ``SentenceTransformerEmbedder`` objects."""
-    return SentenceTransformerEmbedding(embedder._model, embedder.name)
+def adapter_for(embedder: Any, stock_defaults: bool = False) -> SentenceTransformerEmbedding:
+    """The stock adapter around the model inside one of the core's ``SentenceTransformerEmbedder`` objects.
+
+    ``stock_defaults`` restores the model's own ``max_seq_length`` (from its ``sentence_bert_config.json``) in case
+    the core changed it on the shared model object: the stock side runs the model as shipped.
+    """
+    model = embedder._model
+    if stock_defaults:
+        from rag.embedding import packaged_model_path
+
+        config = (packaged_model_path() or Path("/nonexistent")) / "sentence_bert_config.json"
+        if config.exists():
+            model.max_seq_length = int(json.loads(config.read_text())["max_seq_length"])
+    return SentenceTransformerEmbedding(model, embedder.name)
 
 
 def _collection(store_dir: Path) -> Any:
