@@ -96,6 +96,12 @@ class SentenceTransformerEmbedder:
         if not dim:
             raise EmbeddingModelError(f"embedding model {name!r} does not report its dimension")
         self.dimension = int(dim)
+        # An English-only model's dense leg gets weight 0.1 on Chinese text (rag.retrieval); encoding
+        # 128 word pieces instead of 256 halves ingest encoding with no measured loss on the dev sets.
+        from rag.retrieval import CHINESE_CAPABLE_MODELS
+
+        if not any(key in name.lower() for key in CHINESE_CAPABLE_MODELS):
+            self._model.max_seq_length = min(int(self._model.max_seq_length or 128), 128)
         self._single_threaded = False
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:

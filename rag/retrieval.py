@@ -47,23 +47,39 @@ class BM25Index:
 
         # bm25s sets its own logger to DEBUG on import, which floods application logs.
         logging.getLogger("bm25s").setLevel(logging.WARNING)
+        # Memory-lean: keep only chunk ids and integer token ids; nodes are read from Chroma for the
+        # few hits of each query (BM25Retriever), not held for every chunk.
+        self.store = store
         self.ids: list[str] = []
-        self.nodes: list[TextNode] = []
-        corpus: list[list[str]] = []
+        vocab: dict[str, int] = {}
+        corpus_ids: list[list[int]] = []
         df: Counter[str] = Counter()
-        for ids, docs, metas in store.iter_chunks():
-            for chunk_id, doc, meta in zip(ids, docs, metas, strict=True):
+        for ids, _docs, metas in store.iter_chunk_tokens():
+            for chunk_id, meta in zip(ids, metas, strict=True):
                 tokens = str(meta.get("tokens", "")).split()
                 self.ids.append(chunk_id)
-                self.nodes.append(record_to_node(chunk_id, doc, meta))
-                corpus.append(tokens)
+                corpus_ids.append([vocab.setdefault(t, len(vocab)) for t in tokens])
                 df.update(set(tokens))
+            del metas
         self.df = df
-        self.n_docs = len(corpus)
+        self.n_docs = len(corpus_ids)
         self._bm25 = None
-        if corpus:
+        if corpus_ids:
+            if "" not in vocab:
+                vocab[""] = len(vocab)
             self._bm25 = bm25s.BM25()
-            self._bm25.index(corpus, show_progress=False)
+            self._bm25.index((corpus_ids, vocab), show_progress=False)
+
+    def nodes_for(self, positions: list[int]) -> list[TextNode | None]:
+        """The chunk nodes at these index positions, read from Chroma in one call (order kept)."""
+        wanted = [self.ids[i] for i in positions]
+        if not wanted:
+            return []
+        got = self.store.chunks.get(ids=wanted, include=["documents", "metadatas"])
+        by_id = {i: record_to_node(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"],
+                                                                 strict=True)}
+        # A chunk deleted by an ingest since the index was built is skipped (None), like a stale dense hit.
+        return [by_id.get(i) for i in wanted]
 
     def idf(self, token: str) -> float:
         """BM25 IDF ``ln(1 + (N - df + 0.5) / (df + 0.5))``; tokens absent from the corpus get the largest value."""
@@ -95,7 +111,8 @@ class BM25Retriever(BaseRetriever):
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         tokens = tokenize(query_bundle.query_str)
         hits = self.index.search(tokens, self.top_k)
-        return [NodeWithScore(node=self.index.nodes[i], score=s) for i, s in hits]
+        nodes = self.index.nodes_for([i for i, _ in hits])
+        return [NodeWithScore(node=n, score=s) for n, (_, s) in zip(nodes, hits, strict=True) if n is not None]
 
 
 class DenseRetriever(BaseRetriever):

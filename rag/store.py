@@ -476,6 +476,10 @@ class Store:
         """Pages of ``(ids, documents, metadatas)`` over all chunks, for rebuilding BM25."""
         yield from self._pages(self.chunks, include=["documents", "metadatas"])
 
+    def iter_chunk_tokens(self) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]]]]:
+        """Pages of ``(ids, _, metadatas)`` over all chunks without their documents """
+        yield from self._pages(self.chunks, include=["metadatas"])
+
     def counts(self) -> dict[str, int]:
         """``{"chunks", "articles", "files"}`` record counts."""
         return {"chunks": self.chunks.count(), "articles": self.articles.count(), "files": self.files.count()}
