@@ -56,6 +56,7 @@ class NewsQA:
         self._index: BM25Index | None = None
         self._index_version: object = None
         self._checked_at = 0.0
+        self._rebuilding = False
         self._lock = threading.RLock()
 
     # --- components (lazy) ------------------------------------------------------------------------
@@ -76,6 +77,12 @@ class NewsQA:
             return self._embedder
 
     def _current_index(self) -> BM25Index:
+        """The BM25 index, checking the store's version at most every ``index_refresh_seconds``.
+
+        A changed version (another process ingested) starts a rebuild in a background thread; queries keep using
+        the previous index until the new one is swapped in (a rebuild takes ~30 s at 100k chunks, see
+        docs/benchmarks.md). Only the very first build blocks.
+        """
         now = time.monotonic()
         with self._lock:
             if self._index is not None and now - self._checked_at < self.settings.index_refresh_seconds:
@@ -84,13 +91,32 @@ class NewsQA:
             # back), or self.store retries opening it when it could not be opened at all.
             version = self.store.state()["version"]
             self._checked_at = now
-            if self._index is None or version != self._index_version:
-                started = time.perf_counter()
-                self._index = BM25Index(self.store)
-                self._index_version = version
-                log.info("BM25 index built: %d chunks in %.0f ms", self._index.n_docs,
-                         1000 * (time.perf_counter() - started))
+            if self._index is None:
+                self._index, self._index_version = self._build_index(), version
+            elif version != self._index_version and not self._rebuilding:
+                self._rebuilding = True
+                threading.Thread(target=self._rebuild, name="bm25-rebuild", daemon=True).start()
             return self._index
+
+    def _build_index(self) -> BM25Index:
+        started = time.perf_counter()
+        index = BM25Index(self.store)
+        log.info("BM25 index built: %d chunks in %.0f ms", index.n_docs, 1000 * (time.perf_counter() - started))
+        return index
+
+    def _rebuild(self) -> None:
+        """Build the index for the store's current version and swap it in (runs in a worker thread)."""
+        try:
+            version = self.store.state()["version"]
+            index = self._build_index()
+        except Exception:  # the next check retries; queries keep the previous index meanwhile
+            log.exception("BM25 index rebuild failed")
+        else:
+            with self._lock:
+                self._index, self._index_version = index, version
+        finally:
+            with self._lock:
+                self._rebuilding = False
 
     def warm_up(self) -> None:
         """Load the embedding model and build the BM25 index now instead of on the first question."""
@@ -217,7 +243,13 @@ class NewsQA:
 
         summary = Ingestor(self.settings, self.store, lambda: self.embedder).run(paths, progress, rebuild)
         with self._lock:
-            self._checked_at = 0.0  # see our own changes on the next query
+            had_index = self._index is not None
+        if had_index:
+            # Our own ingest is visible to the next query: build now (queries meanwhile use the old index).
+            version = self.store.state()["version"]
+            index = self._build_index()
+            with self._lock:
+                self._index, self._index_version, self._checked_at = index, version, time.monotonic()
         return summary
 
     def stats(self) -> StoreStats:
