@@ -57,6 +57,7 @@ class NewsQA:
         self._index_version: object = None
         self._checked_at = 0.0
         self._rebuilding = False
+        self._model_checked_for: object = None
         self._lock = threading.RLock()
 
     # --- components (lazy) ------------------------------------------------------------------------
@@ -118,6 +119,13 @@ class NewsQA:
             with self._lock:
                 self._rebuilding = False
 
+    def _check_model(self) -> None:
+        """:meth:`Store.check_model` once per index version, not on every query (it reads the state record)."""
+        version = self._index_version
+        if self._model_checked_for != version or version is None:
+            self.store.check_model(self.embedder.name, self.embedder.dimension)
+            self._model_checked_for = version
+
     def warm_up(self) -> None:
         """Load the embedding model and build the BM25 index now instead of on the first question."""
         index = self._current_index()
@@ -149,7 +157,7 @@ class NewsQA:
         index = self._current_index()
         if index.n_docs == 0:
             return []
-        self.store.check_model(self.embedder.name, self.embedder.dimension)
+        self._check_model()
         weight = dense_weight_for(self.embedder.name, self.settings.dense_weight)
         retriever = hybrid_retriever(
             self.store, self.embedder, index, max(RERANK_CANDIDATES, top_k), max(FUSION_CANDIDATES, top_k),
