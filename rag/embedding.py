@@ -103,11 +103,30 @@ class SentenceTransformerEmbedder:
         if not any(key in name.lower() for key in CHINESE_CAPABLE_MODELS):
             self._model.max_seq_length = min(int(self._model.max_seq_length or 128), 128)
         self._single_threaded = False
+        import torch
+
+        self._bulk_threads = torch.get_num_threads()
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
-        """``(len(texts), dimension)`` float32, L2-normalised; ``(0, dimension)`` for no texts."""
+        """``(len(texts), dimension)`` float32, L2-normalised; ``(0, dimension)`` for no texts.
+
+        Encodes with torch's default thread count even after :meth:`embed_query` switched the process to one
+        thread (an ingest in a serving process, e.g. a REST ingest job), and switches back afterwards; a query
+        running meanwhile in another thread then also uses the default count.
+        """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if not self._single_threaded:
+            return self._encode_passages(texts)
+        import torch
+
+        torch.set_num_threads(self._bulk_threads)
+        try:
+            return self._encode_passages(texts)
+        finally:
+            torch.set_num_threads(1)
+
+    def _encode_passages(self, texts: list[str]) -> np.ndarray:
         vectors = self._model.encode(
             texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
             show_progress_bar=False,

@@ -2,8 +2,8 @@
 
 Chroma is the single source of truth. One logical store is four collections (names from ``settings.collection``):
 
-- ``<name>``: one record per chunk, written through llama-index's ``ChromaVectorStore`` (id ``<article_id>:<n>``,
-  document = chunk text in original characters, metadata = article id/title/source/position, chunk index and the
+- ``<name>``: one record per chunk, written through llama-index's ``ChromaVectorStore`` (see
+  :mod:`rag.chunk_vectors`; id ``<article_id>:<n>``, document = chunk text in original characters, metadata = article id/title/source/position, chunk index and the
   pre-segmented normalised BM25 tokens, so any process can rebuild BM25 without re-segmenting);
 - ``<name>-articles``: one record per article (id = article id, document = article text);
 - ``<name>-files``: the ingest manifest, one record per source file (sha256 of its bytes, counts);
@@ -32,24 +32,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from rag.errors import ModelMismatchError, StoreUnavailableError
+from rag.leases import DUMMY_VECTOR, LeaseRecords
 from rag.models import Article
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _PAGE = 5000  # records per Chroma get(): bounded memory when reading large collections
-_DUMMY = [0.0]
+_DUMMY = DUMMY_VECTOR
 _STATE_ID = "store"
-_LEASE_PREFIX = "lease:"
 
 #: Seconds to wait for a TCP connection to the Chroma server.
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -83,20 +80,20 @@ def _is_auth_error(exc: BaseException) -> bool:
     return type(exc) is Exception and any(code in text for code in ("401", "403", "Unauthorized", "Forbidden"))
 
 
-class Store:
+class Store(LeaseRecords):
     """Access to the four collections of one logical store (embedded or Chroma server; see the module docstring).
 
     Thread-safe: one Store may serve many threads (the REST API's thread pool). ``chunks``, ``articles``,
     ``files`` and ``state_collection`` are :class:`GuardedCollection` proxies with the Chroma ``Collection``
     methods (``get``, ``add``, ``upsert``, ``update``, ``delete``, ``query``, ``count`` ...); ``vector_store`` is
-    llama-index's ``ChromaVectorStore`` over the guarded chunk collection.
+    :class:`rag.chunk_vectors.ChunkVectorStore` (llama-index's ``ChromaVectorStore``) over the guarded chunk collection.
 
     Raises :class:`StoreUnavailableError` when the embedded store cannot be opened or the server is unreachable,
     here and from every method (after one reopen-and-retry).
     """
 
     def __init__(self, settings: Settings) -> None:
-        from llama_index.vector_stores.chroma import ChromaVectorStore
+        from rag.chunk_vectors import ChunkVectorStore
 
         self.settings = settings
         self._lock = threading.RLock()
@@ -109,7 +106,7 @@ class Store:
         self.articles = GuardedCollection(self, "articles")
         self.files = GuardedCollection(self, "files")
         self.state_collection = GuardedCollection(self, "state")
-        self.vector_store = ChromaVectorStore(chroma_collection=self.chunks)
+        self.vector_store = ChunkVectorStore(chroma_collection=self.chunks)  # type: ignore[call-arg]  # pydantic init
 
     # --- connection ---------------------------------------------------------------------------------
     @property
@@ -311,79 +308,6 @@ class Store:
             self._open(new_client=False)
         self.state_collection.delete(ids=[_STATE_ID])
 
-    # --- leases (the ingest lock of a server store) -----------------------------------------------
-    def server_time(self) -> float:
-        """Seconds since the epoch by the store's clock: the Chroma server's (its heartbeat) in server mode, so
-        that lease expiry never depends on clock skew between machines; this machine's for the embedded store."""
-        if not self.server_mode:
-            return time.time()
-        return float(self.call("client", "heartbeat")) / 1e9
-
-    def lease(self, name: str) -> dict[str, Any] | None:
-        """The lease record ``name`` (``owner``, ``beat``, ``acquired_at``, ``expires_at`` ... ) or None."""
-        got = self.state_collection.get(ids=[_LEASE_PREFIX + name], include=["metadatas"])
-        return dict(got["metadatas"][0]) if got["ids"] else None
-
-    def acquire_lease(self, name: str, owner: str, ttl_seconds: float, info: dict[str, Any],
-                      takeover: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any] | None:
-        """Try to take lease ``name`` for ``owner`` (a unique id per acquisition) for ``ttl_seconds`` (server clock).
-
-        Returns None when ``owner`` now holds the lease, else the holder's record (plus ``expires_in`` seconds).
-        A lease past its expiry, or one for which ``takeover(record)`` is True (its holder is known dead), is
-        replaced. ``info`` (str/int/float values) is stored in the record for error messages.
-
-        Chroma has no compare-and-swap; two of its operations are used as atomic primitives instead (both are
-        applied in one order by the server): ``add`` of an existing id is ignored (insert-if-absent: of several
-        concurrent acquirers exactly one record lands and everybody reads the same winner back), and ``delete``
-        with a ``where`` filter on ``owner`` and ``beat`` removes a stale lease only if it is still the same
-        record (a holder that renewed meanwhile keeps it). See :meth:`renew_lease` for the remaining window.
-        """
-        lease_id = _LEASE_PREFIX + name
-        now = self.server_time()
-        current = self.lease(name)
-        if current is not None and current.get("owner") != owner:
-            expires = float(current.get("expires_at") or 0.0)
-            if expires > now and not (takeover and takeover(current)):
-                return {**current, "expires_in": max(0.0, expires - now)}
-            log.warning("taking over the %s lease of %s (pid %s): %s", name, current.get("host"), current.get("pid"),
-                        "expired" if expires <= now else "its process is gone")
-            self.state_collection.delete(
-                ids=[lease_id],
-                where={"$and": [{"owner": {"$eq": str(current.get("owner"))}},
-                                {"beat": {"$eq": int(current.get("beat") or 0)}}]},
-            )
-        record = {**info, "owner": owner, "beat": 0, "acquired_at": now, "expires_at": now + ttl_seconds}
-        self.state_collection.add(ids=[lease_id], embeddings=[_DUMMY], metadatas=[record])
-        holder = self.lease(name)
-        if holder is not None and holder.get("owner") == owner:
-            return None
-        if holder is None:  # deleted between our add and read: somebody else's conditional delete; retry later
-            return {"owner": "?", "host": "?", "pid": "?", "expires_in": 0.0}
-        return {**holder, "expires_in": max(0.0, float(holder.get("expires_at") or 0.0) - now)}
-
-    def renew_lease(self, name: str, owner: str, ttl_seconds: float, beat: int) -> bool:
-        """Extend ``owner``'s lease to ``ttl_seconds`` from now (server clock); False when it is no longer ours.
-
-        Read, ``update`` (which merges only ``expires_at`` and ``beat``, never the owner), read again. The window
-        Chroma's lack of compare-and-swap leaves: a holder that stalls for longer than the TTL (a frozen VM, a
-        network partition) can have its lease taken over while it still runs; it learns so at its next renewal
-        (at most one renewal interval later, see :class:`ingest.pipeline.IngestLease`) and stops, and its update
-        in that window only extends the new holder's expiry. Two ingests may write in that interval; both write
-        idempotent, content-addressed records, and re-running ingest repairs anything left inconsistent.
-        """
-        lease_id = _LEASE_PREFIX + name
-        current = self.lease(name)
-        if current is None or current.get("owner") != owner:
-            return False
-        now = self.server_time()
-        self.state_collection.update(ids=[lease_id], metadatas=[{"expires_at": now + ttl_seconds, "beat": beat}])
-        after = self.lease(name)
-        return after is not None and after.get("owner") == owner
-
-    def release_lease(self, name: str, owner: str) -> None:
-        """Delete the lease if ``owner`` holds it (a conditional delete: someone else's lease is left alone)."""
-        self.state_collection.delete(ids=[_LEASE_PREFIX + name], where={"owner": {"$eq": owner}})
-
     # --- manifest ---------------------------------------------------------------------------------
     def manifest(self) -> dict[str, dict[str, Any]]:
         """``{source: {"sha256", "articles", "chunks"}}`` for every ingested file."""
@@ -539,36 +463,3 @@ def _close_quietly(client: Any) -> None:
         client.close()
     except Exception as exc:  # closing a client of a dead server must not hide the real error
         log.debug("closing the Chroma client failed: %s", exc)
-
-
-def process_identity() -> dict[str, Any]:
-    """``{"host", "pid", "node", "pid_start"}`` of this process, stored in lease records.
-
-    ``node`` (Linux boot id + pid namespace) identifies the process table ``pid`` belongs to, and ``pid_start``
-    (clock ticks after boot) tells a live process from a reused pid; both are "" / 0 where /proc is absent.
-    """
-    node, start = "", 0
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
-        node = f"{boot}/{os.readlink('/proc/self/ns/pid')}"
-        start = _pid_start(os.getpid())
-    except OSError:
-        node, start = "", 0
-    return {"host": socket.gethostname(), "pid": os.getpid(), "node": node, "pid_start": start}
-
-
-def _pid_start(pid: int) -> int:
-    """Start time of ``pid`` in clock ticks after boot (field 22 of /proc/<pid>/stat). Raises OSError."""
-    stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def holder_is_dead(record: dict[str, Any]) -> bool:
-    """True only when the lease holder provably ran in this process table and is gone (pid absent or reused)."""
-    me = process_identity()
-    if not me["node"] or record.get("node") != me["node"]:
-        return False  # another machine or container: only expiry can tell
-    try:
-        return _pid_start(int(record.get("pid") or 0)) != int(record.get("pid_start") or -1)
-    except (OSError, ValueError, IndexError):
-        return True

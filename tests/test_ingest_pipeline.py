@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from ingest.pipeline import IngestLease
+from ingest.locks import IngestLease
 from rag.errors import IngestLockedError, InputError, ModelMismatchError
 from rag.service import NewsQA
 from rag.store import Store

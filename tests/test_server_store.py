@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 from bot.cli import app as cli_app
 from bot.rest.app import create_app
 from bot.telegram import build_bot, texts
-from ingest.pipeline import IngestLease
+from ingest.locks import IngestLease
 from rag.errors import IngestLockedError, StoreUnavailableError
 from rag.service import NewsQA
 from rag.store import Store
@@ -421,7 +421,7 @@ HOLDER = textwrap.dedent(
     """\
     import sys
     from pathlib import Path
-    from ingest.pipeline import IngestLease
+    from ingest.locks import IngestLease
     from rag.settings import Settings
     from rag.store import Store
 
