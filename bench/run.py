@@ -104,7 +104,7 @@ def merge_rep(first: dict[str, Any], again: dict[str, Any]) -> None:
 def cached_key(size: int, key: str | None) -> str | None:
     """The base key of the store to use for ``size``: this run's if cached or buildable, else a cached one.
 
-    Building 100k chunks takes ~10 min here, so when the chunker changed since the cached store was built, the
+    Building 100k chunks takes ~6.5 min here, so when the chunker changed since the cached store was built, the
     cached store (same generator, same store format) is reused and the report says so; ``--rebuild-scale``
     forces a store built from this run's chunks.
     """

@@ -41,7 +41,7 @@ from common import (
     write_json,
 )
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: chunk records without the tokens inside _node_content (rag.chunk_vectors)
 CHUNKS_PER_PAGE = 24
 WRITE_BATCH = 2000
 NOISE = 0.02  # standard deviation per dimension of the noise added to summed unit vectors (384-d: norm ~0.4)

@@ -12,28 +12,25 @@ import json
 import logging
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.telegram import build_bot, texts
+from bot.telegram import texts
 from bot.telegram.format import utf16_len
 from rag.models import NOT_FOUND_ANSWER, Answer
 from rag.service import NewsQA
 from rag.settings import Settings
 from tests.conftest import make_settings
-from tests.telegram_fake import BOT_USERNAME, ApiCall, FakeTelegram, RunningBot
+from tests.telegram_fake import BOT_USERNAME, ApiCall, FakeTelegram, StartBot, bot_starter
 
 # From the shared dev seeds (/work/shared/eval/seeds_dev.jsonl): question, gold answer, gold source file.
 SEED_QUESTION = "闫庄村修路解决了多少位村民关注的出行难问题？"
 SEED_GOLD, SEED_SOURCE = "1600", "001_9560272fe25c5dcf.txt"
 OTHER_QUESTION = "全市成立了多少家红色业委会？"
 UNANSWERABLE = "郑州市的市委书记是谁？"
-
-StartBot = Callable[..., RunningBot]
-
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegram]:
@@ -44,29 +41,9 @@ def telegram() -> Iterator[FakeTelegram]:
 
 @pytest.fixture
 def start_bot(telegram: FakeTelegram, sample_service: NewsQA, tmp_path: Path, packaged_model_path: str) -> Iterator[StartBot]:
-    """Start the real bot against ``telegram``: ``start_bot(service=None, **settings_overrides)``.
-
-    Feedback goes to ``tmp_path``. After the test the bot is stopped and the fake server must have answered every
-    call without error (no "can't parse entities", no message too long ...).
-    """
-    running: list[RunningBot] = []
-
-    def start(service: NewsQA | None = None, **overrides: object) -> RunningBot:
-        settings = make_settings(
-            tmp_path,
-            packaged_model_path,
-            telegram_token=telegram.token,
-            telegram_base_url=telegram.base_url,
-            **overrides,
-        )
-        bot = RunningBot(build_bot(settings, service or sample_service), telegram).start()
-        running.append(bot)
-        return bot
-
-    yield start
-    for bot in running:
-        bot.stop()
-    assert not telegram.failed_calls(), [f"{c.method}: {c.error}" for c in telegram.failed_calls()]
+    """``start_bot(service=None, **settings_overrides)`` over the sample corpus (see ``bot_starter``)."""
+    with bot_starter(telegram, sample_service, tmp_path, packaged_model_path) as start:
+        yield start
 
 
 def _source_lines(shown: str) -> list[str]:

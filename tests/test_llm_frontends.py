@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +22,16 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli_app
 from bot.rest.app import create_app
-from bot.telegram import build_bot, texts
+from bot.telegram import texts
 from rag.models import NOT_FOUND_ANSWER
 from rag.service import NewsQA
-from tests.conftest import make_settings, store_env
+from tests.conftest import store_env
 from tests.llm_fake import MODEL, FakeLLM, RecordedRequest, Reply
 from tests.llm_fake.fixtures import API_KEY
 from tests.rest_support.helpers import HTTP_TIMEOUT
 from tests.rest_support.live import LiveServer, running_server
 from tests.rest_support.sse import iter_sse
-from tests.telegram_fake import FakeTelegram, RunningBot
+from tests.telegram_fake import FakeTelegram, StartBot, bot_starter
 
 pytest_plugins = ["tests.llm_fake.fixtures"]
 
@@ -185,9 +185,6 @@ def test_chat_completions_use_the_chat_as_conversation(llm: FakeLLM, llm_server:
 
 # --- Telegram --------------------------------------------------------------------------------------------------------
 
-StartBot = Callable[..., RunningBot]
-
-
 @pytest.fixture()
 def telegram() -> Iterator[FakeTelegram]:
     with FakeTelegram() as server:
@@ -196,20 +193,9 @@ def telegram() -> Iterator[FakeTelegram]:
 
 @pytest.fixture()
 def start_bot(telegram: FakeTelegram, llm_service: NewsQA, tmp_path: Path, packaged_model_path: str) -> Iterator[StartBot]:
-    """Start the real bot answering with ``llm_service``; afterwards every Bot API call must have succeeded."""
-    running: list[RunningBot] = []
-
-    def start(service: NewsQA | None = None) -> RunningBot:
-        settings = make_settings(tmp_path, packaged_model_path, telegram_token=telegram.token,
-                                 telegram_base_url=telegram.base_url)
-        bot = RunningBot(build_bot(settings, service or llm_service), telegram).start()
-        running.append(bot)
-        return bot
-
-    yield start
-    for bot in running:
-        bot.stop()
-    assert not telegram.failed_calls(), [f"{c.method}: {c.error}" for c in telegram.failed_calls()]
+    """Start the real bot answering with ``llm_service`` (see ``bot_starter``)."""
+    with bot_starter(telegram, llm_service, tmp_path, packaged_model_path) as start:
+        yield start
 
 
 def final_message(telegram: FakeTelegram, chat_id: int, message_id: int) -> dict[str, Any]:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from telegram.ext import Application
 
 from .server import FakeTelegram, wait_until
+
+if TYPE_CHECKING:
+    from rag.service import NewsQA
 
 
 class RunningBot:
@@ -55,3 +62,33 @@ class RunningBot:
         assert not self._thread.is_alive(), "bot thread did not stop"
         if self.error is not None:
             raise self.error
+
+
+StartBot = Callable[..., RunningBot]
+
+
+@contextmanager
+def bot_starter(telegram: FakeTelegram, default_service: NewsQA, data_dir: Path, model: str) -> Iterator[StartBot]:
+    """Yield ``start(service=None, **settings_overrides) -> RunningBot``: the real bot (``bot.telegram.build_bot``)
+    polling ``telegram``, answering with ``service`` or ``default_service``, settings under ``data_dir`` with
+    embedding ``model``.
+
+    On exit every started bot is stopped, then the fake server must have answered every Bot API call without
+    error (no "can't parse entities", no message too long ...): AssertionError otherwise.
+    """
+    from bot.telegram import build_bot
+    from tests.conftest import make_settings
+
+    running: list[RunningBot] = []
+
+    def start(service: NewsQA | None = None, **overrides: object) -> RunningBot:
+        settings = make_settings(data_dir, model, telegram_token=telegram.token,
+                                 telegram_base_url=telegram.base_url, **overrides)
+        bot = RunningBot(build_bot(settings, service or default_service), telegram).start()
+        running.append(bot)
+        return bot
+
+    yield start
+    for bot in running:
+        bot.stop()
+    assert not telegram.failed_calls(), [f"{c.method}: {c.error}" for c in telegram.failed_calls()]
