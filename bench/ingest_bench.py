@@ -6,9 +6,12 @@ Two child processes, each loading the model once before any timed section:
   the normalisation caches, times one batched ``embed_documents`` call over them (the floor), then times
   ``NewsQA.ingest`` of the same files into a new store (everything: reading, cleaning, segmenting, chunking,
   jieba, embedding, Chroma writes), then a re-ingest of the unchanged corpus by a fresh service without a loaded
-  model (as a second ``newsqa ingest`` would), then evaluates quality on that store;
+  model (as a second ``newsqa ingest`` would);
 - ``stock``: times ``SimpleDirectoryReader`` + ``VectorStoreIndex.from_documents`` over ``ChromaVectorStore``
-  of the same files, then evaluates its retriever on the same questions.
+  of the same files.
+
+Answer quality on those two stores is measured by two more children (``quality-ours``, ``quality-stock``), which
+``bench/run.py`` runs later, beside the scale-store builds: nothing in them is a timed goal.
 
 The model (and jieba's dictionary, and llama-index's tiktoken tokenizer) are loaded before timing on both sides
 and reported separately.
@@ -59,7 +62,7 @@ def _quality_sets(files: list[Path]) -> dict[str, list[Any]]:
 
 
 def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
-    """The ``ours`` child (see module docstring); ``spec``: files, work_dir, quality, profile_dir."""
+    """The ``ours`` child (see module docstring); ``spec``: files, work_dir, profile_dir, rep_only."""
     from stock import encoder_tokens
 
     from ingest.loaders import load_text
@@ -125,32 +128,43 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
                           "model_loaded": again._embedder is not None}
     again.close()
 
-    if spec.get("quality", True):
-        from quality_bench import eval_ours
-
-        started = time.perf_counter()
-        service.warm_up()
-        result["index_build_s"] = time.perf_counter() - started
-        result["quality"] = {}
-        profiler = _profiler(spec)
-        for name, items in _quality_sets(files).items():
-            log(f"ours: quality on {name} ({len(items)} questions)")
-            if profiler and name == "cmrc2018_trial":
-                profiler.start()
-            try:
-                result["quality"][name] = eval_ours(service, items)
-            except Exception as exc:  # keep the ingest figures when an evaluation breaks
-                log(f"ours: quality on {name} failed: {exc!r}")
-                result["quality_errors"] = {**result.get("quality_errors", {}), name: repr(exc)}
-            if profiler and name == "cmrc2018_trial":
-                profiler.stop()
-                _save_profile(profiler, spec, "ask_ours_cmrc")
     result["peak_rss_mib"] = peak_rss_mib()
     return result
 
 
+def run_quality_ours(spec: dict[str, Any]) -> dict[str, Any]:
+    """The ``quality-ours`` child: our answers on the store ``run_ours`` built (``spec``: files, work_dir,
+    profile_dir). Returns ``{"index_build_s", "quality": {set: figures}, ["quality_errors"]}``."""
+    from quality_bench import eval_ours
+
+    from rag.service import NewsQA
+
+    files = [Path(p) for p in spec["files"]]
+    embedder, _ = load_model(query_warm_up=False)
+    init_jieba()
+    service = NewsQA(settings_for(Path(spec["work_dir"])), embedder=embedder)
+    started = time.perf_counter()
+    service.warm_up()
+    result: dict[str, Any] = {"index_build_s": time.perf_counter() - started, "quality": {}}
+    profiler = _profiler(spec)
+    for name, items in _quality_sets(files).items():
+        log(f"ours: quality on {name} ({len(items)} questions)")
+        if profiler and name == "cmrc2018_trial":
+            profiler.start()
+        try:
+            result["quality"][name] = eval_ours(service, items)
+        except Exception as exc:  # keep the other set's figures when an evaluation breaks
+            log(f"ours: quality on {name} failed: {exc!r}")
+            result["quality_errors"] = {**result.get("quality_errors", {}), name: repr(exc)}
+        if profiler and name == "cmrc2018_trial":
+            profiler.stop()
+            _save_profile(profiler, spec, "ask_ours_cmrc")
+    service.close()
+    return result
+
+
 def run_stock(spec: dict[str, Any]) -> dict[str, Any]:
-    """The ``stock`` child (see module docstring); ``spec``: files, work_dir, quality, profile_dir."""
+    """The ``stock`` child (see module docstring); ``spec``: files, work_dir, profile_dir."""
     from llama_index.core.utils import get_tokenizer
     from stock import adapter_for, chunk_lengths, encoder_tokens, stock_ingest
 
@@ -187,21 +201,31 @@ def run_stock(spec: dict[str, Any]) -> dict[str, Any]:
     result["embed_chars_mean"] = sum(map(len, embedded)) / max(len(embedded), 1)
     result["chunk_chars_mean"] = sum(lengths) / max(len(lengths), 1)
 
-    if spec.get("quality", True):
-        import torch
-        from quality_bench import eval_stock
-
-        # The core embeds queries with one torch thread (rag.embedding); the stock side gets the same for queries.
-        torch.set_num_threads(1)
-        retriever = index.as_retriever(similarity_top_k=5)
-        retriever.retrieve("预热")
-        result["quality"] = {}
-        for name, items in _quality_sets(files).items():
-            log(f"stock: quality on {name} ({len(items)} questions)")
-            try:
-                result["quality"][name] = eval_stock(retriever, items)
-            except Exception as exc:
-                log(f"stock: quality on {name} failed: {exc!r}")
-                result["quality_errors"] = {**result.get("quality_errors", {}), name: repr(exc)}
     result["peak_rss_mib"] = peak_rss_mib()
+    return result
+
+
+def run_quality_stock(spec: dict[str, Any]) -> dict[str, Any]:
+    """The ``quality-stock`` child: the stock retriever (top 5) over the store ``run_stock`` built (``spec``:
+    files, work_dir). Returns ``{"quality": {set: figures}, ["quality_errors"]}``."""
+    import torch
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+    from quality_bench import eval_stock
+    from stock import adapter_for, stock_collection, stock_retriever
+
+    files = [Path(p) for p in spec["files"]]
+    embedder, _ = load_model(query_warm_up=False)
+    # The core embeds queries with one torch thread (rag.embedding); the stock side gets the same for queries.
+    torch.set_num_threads(1)
+    vector_store = ChromaVectorStore(chroma_collection=stock_collection(Path(spec["work_dir"]) / "chroma"))
+    retriever = stock_retriever(vector_store, adapter_for(embedder, stock_defaults=True), top_k=5)
+    retriever.retrieve("预热")
+    result: dict[str, Any] = {"quality": {}}
+    for name, items in _quality_sets(files).items():
+        log(f"stock: quality on {name} ({len(items)} questions)")
+        try:
+            result["quality"][name] = eval_stock(retriever, items)
+        except Exception as exc:
+            log(f"stock: quality on {name} failed: {exc!r}")
+            result["quality_errors"] = {**result.get("quality_errors", {}), name: repr(exc)}
     return result

@@ -228,6 +228,9 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
                     f"| {name} | stock llama-index | {sq['questions']} ({sq['answerable']}) | {_f(sq['hit_at_1'], 3)} | "
                     f"{_f(sq['hit_at_5'], 3)} | {_f(sq['mrr'], 3)} | {_f(sq['answer_in_top_chunks'], 3)} | n/a | "
                     f"{_f(sq['latency_p50_ms'])} / {_f(sq['latency_p95_ms'])} |")
+        if results.get("quality_beside_builds"):
+            lines += ["", "In this run the quality children ran beside the scale-store builds (one core each), so the "
+                      "latency columns of this table are indicative only; the scale section measures latency alone."]
         lines += ["", f"Mean chunk length: ours {_f(ours.get('embed_chars_mean'), 0)} characters with the title, "
                   f"stock {_f(stock.get('chunk_chars_mean'), 0)}: a longer chunk holds the answer more often, so "
                   "*answer in top-5 chunks* favours the stock pipeline's larger chunks."]

@@ -17,7 +17,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,14 @@ def child_main(name: str, spec_path: Path, result_path: Path) -> None:
         from ingest_bench import run_stock
 
         result = run_stock(spec)
+    elif name == "quality-ours":
+        from ingest_bench import run_quality_ours
+
+        result = run_quality_ours(spec)
+    elif name == "quality-stock":
+        from ingest_bench import run_quality_stock
+
+        result = run_quality_stock(spec)
     elif name == "scale-build":
         from scale_bench import build_store
 
@@ -117,6 +127,49 @@ def cached_key(size: int, key: str | None) -> str | None:
     if cached:
         return cached[-1].parent.name.split("-")[2]
     return key
+
+
+def run_untimed(sizes: list[int], size_keys: dict[int, str | None], source_store: str | None,
+                quality_jobs: list[tuple[str, str, dict[str, Any]]], workdir: Path,
+                ) -> tuple[dict[int, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Build (or reuse, see ``scale_bench.build_store``) the scale stores and run the quality children, two at a
+    time, before any timed serving process starts.
+
+    Each store build is one Chroma writer on one core, so on a 2-core machine lane one builds the smallest store
+    (which also writes the base material the others read) and then the largest, while lane two runs the quality
+    children and then the middle sizes. Returns ``({size: build info}, {results key: quality figures})``.
+    """
+    ordered = sorted(sizes)
+    base_ready = threading.Event()
+    built: dict[int, dict[str, Any]] = {}
+    quality: dict[str, dict[str, Any]] = {}
+
+    def build(size: int) -> None:
+        log(f"scale {size}: building (or reusing cached) store")
+        spec = {"size": size, "key": size_keys[size], "source_store": source_store}
+        built[size] = run_child(f"scale-build@{size}", spec, workdir, timeout=1500)
+
+    def lane_one() -> None:
+        try:
+            if ordered:
+                build(ordered[0])
+        finally:
+            base_ready.set()
+        if len(ordered) > 1:
+            build(ordered[-1])
+
+    def lane_two() -> None:
+        for side, name, spec in quality_jobs:
+            log(f"quality: {name}")
+            quality[side] = run_child(name, spec, workdir)
+        base_ready.wait()
+        for size in ordered[1:-1]:
+            build(size)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(lane_one), pool.submit(lane_two)]:
+            future.result()
+    return built, quality
 
 
 def run_rest(quick: bool) -> dict[str, Any] | None:
@@ -195,22 +248,29 @@ def main(argv: list[str] | None = None) -> int:
         corpus_files([CMRC_ARTICLES], limit=16) + corpus_files([SAMPLE_ARTICLES], limit=1))
     results["corpus_files"] = len(files)
     ours_store: str | None = None
+    quality_jobs: list[tuple[str, str, dict[str, Any]]] = []
     if "ingest" not in skip:
-        spec = {"files": [str(p) for p in files], "quality": "quality" not in skip, "profile_dir": profile_dir}
-        log(f"ingest: {len(files)} files, ours (floor, full, re-ingest, quality)")
+        spec = {"files": [str(p) for p in files], "profile_dir": profile_dir}
+        log(f"ingest: {len(files)} files, ours (floor, full, re-ingest)")
         results["ingest_ours"] = run_child("ingest-ours", {**spec, "work_dir": str(workdir / "ours")}, workdir)
-        log("ingest: stock llama-index (full, quality)")
+        log("ingest: stock llama-index (full)")
         results["ingest_stock"] = run_child("ingest-stock", {**spec, "work_dir": str(workdir / "stock")}, workdir)
         for rep in range(2, reps + 1):  # interleaved repetitions; the best (lowest) time of each counts
             log(f"ingest: repetition {rep} of {reps} (ours floor + full ingest, then stock)")
-            extra = {**spec, "quality": False, "rep_only": True, "profile_dir": None}
+            extra = {**spec, "rep_only": True, "profile_dir": None}
             for side, child in (("ingest_ours", "ingest-ours"), ("ingest_stock", "ingest-stock")):
                 again = run_child(f"{child}@{rep}", {**extra, "work_dir": str(workdir / f"{child}-{rep}")}, workdir)
                 if "error" not in results[side] and "error" not in again:
                     merge_rep(results[side], again)
         ours_store = results["ingest_ours"].get("store_dir")
+        if "quality" not in skip:
+            for side, name in (("ingest_ours", "ours"), ("ingest_stock", "stock")):
+                if "error" not in results[side]:
+                    quality_jobs.append((side, f"quality-{name}", {**spec, "work_dir": str(workdir / name)}))
     results["load_after_ingest"] = os.getloadavg()
 
+    key: str | None = None
+    size_keys: dict[int, str | None] = {}
     if "scale" not in skip:
         from scale_bench import base_key
 
@@ -219,25 +279,33 @@ def main(argv: list[str] | None = None) -> int:
             key = bases[-1].stem.split("-", 2)[2] if bases else None
         else:
             key = base_key(Path(ours_store))
+        size_keys = {size: key if args.rebuild_scale else cached_key(size, key) for size in sizes}
+
+    # Untimed work, two lanes at a time: the quality children and the scale-store builds.
+    buildable = [size for size in size_keys if size_keys[size] is not None]
+    built, quality = run_untimed(buildable, size_keys, ours_store, quality_jobs, workdir)
+    for side, figures in quality.items():
+        if "error" in figures:
+            results[side]["quality_errors"] = {"all": figures["error"]}
+        else:
+            results[side].update({k: v for k, v in figures.items() if k != "child_wall_s"})
+    results["quality_beside_builds"] = bool(quality) and any(not b.get("cached", True) for b in built.values())
+
+    if "scale" not in skip:
         results["scale"] = []
         for size in sizes:
-            size_key = key
-            if not args.rebuild_scale:
-                size_key = cached_key(size, key)
+            size_key = size_keys[size]
             if size_key is None:
                 results["scale"].append({"size": size, "error": "no base corpus (run the ingest phase once)"})
                 continue
-            log(f"scale {size}: building (or reusing cached) store")
-            built = run_child(f"scale-build@{size}", {"size": size, "key": size_key, "source_store": ours_store},
-                              workdir, timeout=1500)
-            built["same_base_as_this_run"] = size_key == key
-            if "error" in built:
-                results["scale"].append({"size": size, **built})
+            build = {**built[size], "same_base_as_this_run": size_key == key}
+            if "error" in build:
+                results["scale"].append({"size": size, **build})
                 continue
             log(f"scale {size}: serving process, {n_questions} questions")
             served = run_child(f"scale-serve@{size}", {"size": size, "key": size_key, "questions": n_questions,
                                                       "profile_dir": profile_dir}, workdir)
-            results["scale"].append({"size": size, **served, "build": built})
+            results["scale"].append({"size": size, **served, "build": build})
     results["load_after_scale"] = os.getloadavg()
 
     if "rest" not in skip:

@@ -95,8 +95,10 @@ def build_base(source_store: Path | None, dest: Path) -> dict[str, Any]:
         chunks.append(chunk)
     base = {"articles": list(articles.values()), "chunks": chunks}
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with dest.open("wb") as fh:
+    partial = dest.with_suffix(f".{uuid.uuid4().hex}.tmp")
+    with partial.open("wb") as fh:
         pickle.dump(base, fh)
+    partial.replace(dest)  # atomic: a concurrent build never reads half a file
     return base
 
 

@@ -76,7 +76,8 @@ def adapter_for(embedder: Any, stock_defaults: bool = False) -> SentenceTransfor
     return SentenceTransformerEmbedding(model, embedder.name)
 
 
-def _collection(store_dir: Path) -> Any:
+def stock_collection(store_dir: Path) -> Any:
+    """The stock pipeline's Chroma collection in the embedded store at ``store_dir`` (created if absent)."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -95,7 +96,7 @@ def stock_ingest(files: list[Path], store_dir: Path, embed_model: BaseEmbedding)
     started = time.perf_counter()
     documents = SimpleDirectoryReader(input_files=[str(p) for p in files]).load_data()
     read_s = time.perf_counter() - started
-    vector_store = ChromaVectorStore(chroma_collection=_collection(store_dir))
+    vector_store = ChromaVectorStore(chroma_collection=stock_collection(store_dir))
     storage = StorageContext.from_defaults(vector_store=vector_store)
     index = VectorStoreIndex.from_documents(documents, storage_context=storage, embed_model=embed_model)
     chunks = vector_store.client.count()

@@ -3,12 +3,15 @@
 Crash safety: a file's manifest entry (its sha256) is written only after its articles and chunks are stored, and
 its old records are deleted before new ones are written; so an ingest killed at any point leaves files that the
 next run sees as new or changed and redoes, and chunks whose source is in neither the manifest nor the folder
-(orphans) are deleted. Chunk ids are deterministic (``<article_id>:<n>``), so redoing never duplicates.
+(orphans) are deleted. Chunk ids are deterministic (``<article_id>:<n>``), so redoing never duplicates. The
+store's ``writes_complete`` flag is cleared before an ingest writes and set when it ends, so the orphan search
+(a scan of every chunk record) runs only after an interrupted ingest.
 
-Three stages overlap (see :class:`Ingestor`): a preparing thread reads, cleans, segments, chunks and tokenises
-files into batches; the calling thread embeds each batch; a writing thread stores the previous batch in Chroma.
-Preparing (jieba) and writing (SQLite) run on one core each, so in series they left a core idle while torch
-waited for them; overlapped, a full ingest costs little more than encoding alone (``make bench``).
+Two stages overlap: a preparing thread reads, cleans, segments, chunks and tokenises files into batches while the
+calling thread embeds the previous batch and writes it to Chroma. jieba runs on one core and torch releases the
+GIL while it computes, so preparing costs encoding little. Writes are not overlapped: the embedded Chroma store
+holds the GIL while it writes, and encoding beside a write measured slower than the two in series (bench/NOTES.md,
+section 6).
 
 One ingest at a time per store: see :mod:`ingest.locks`.
 """
@@ -22,7 +25,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,13 +42,13 @@ from rag.embedding import Embedder
 from rag.errors import InputError
 from rag.models import IngestSummary
 from rag.settings import Settings
-from rag.store import Store
+from rag.store import ManifestEntry, Store
 from rag.textnorm import normalize, tokenize
 
 log = logging.getLogger(__name__)
 
-#: Chunks embedded and written per batch: big enough for efficient encoding and few Chroma calls (each embedded
-#: Chroma write costs more as the store grows), small enough that writing one batch overlaps encoding the next.
+#: Chunks embedded and written per batch: enough for efficient encoding and few Chroma calls, few enough that a
+#: crash loses little work (a file's records are kept only once its whole batch is written).
 BATCH_CHUNKS = 256
 #: Prepared batches the preparing thread may run ahead of encoding (bounds memory).
 PREFETCH_BATCHES = 2
@@ -260,7 +262,16 @@ class Ingestor:
 
         changed_anything = False
         stale = {k for k in manifest if k not in files and in_scope(k)}
-        stale |= {s for s in self.store.chunk_sources() if s not in manifest and s not in files and in_scope(s)}
+        # Orphans (chunks or articles of a source without a manifest entry) exist only after an interrupted
+        # ingest; finding them reads every chunk record (seconds at 100k chunks), so only then.
+        was_complete = self.store.state()["writes_complete"] is True
+        if not was_complete:
+            stale |= {s for s in self.store.chunk_sources()
+                      if s not in manifest and s not in files and in_scope(s)}
+        opened = bool(stale or todo)
+        if opened:
+            self._check_lock()
+            self.store.set_state(writes_complete=False)
         for key in sorted(stale):
             self._check_lock()
             summary.chunks_removed += self.store.remove_source(key)
@@ -269,39 +280,63 @@ class Ingestor:
 
         if todo:
             changed_anything |= self._embed_and_write(todo, summary, progress)
+        if changed_anything:
+            redo = self._sharers_to_redo(files)
+            if redo:
+                log.info("%d file(s) share articles whose stored copy is gone: ingesting them again", len(redo))
+                self._embed_and_write(redo, summary, progress, count_files=False)
 
         summary.files_failed = len(summary.failures)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         self._check_lock()
         if changed_anything:
-            self.store.set_state(version=uuid.uuid4().hex, last_ingest=now)
-        elif self.store.state()["last_ingest"] is None:
-            self.store.set_state(last_ingest=now)
+            self.store.set_state(version=uuid.uuid4().hex, last_ingest=now, writes_complete=True)
+        elif opened or not was_complete or self.store.state()["last_ingest"] is None:
+            self.store.set_state(last_ingest=now, writes_complete=True)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 
+    def _sharers_to_redo(self, files: dict[str, Path]) -> list[tuple[str, Path, str, bool]]:
+        """Files in ``files`` whose shared articles (see :class:`rag.store.ManifestEntry`) are no longer stored:
+        the file that held the stored copy was deleted, or changed and dropped the article."""
+        sharers = {key: str(entry["shared"]).split() for key, entry in self.store.manifest().items()
+                   if entry.get("shared") and key in files}
+        if not sharers:
+            return []
+        stored = self.store.article_sources(sorted({a for ids in sharers.values() for a in ids}))
+        return [(key, files[key], "", True) for key, ids in sorted(sharers.items())
+                if any(a not in stored for a in ids)]
+
     def _prepare(self, todo: list[tuple[str, Path, str, bool]], summary: IngestSummary,
-                 progress: Progress | None) -> Iterator[list[_FileWork]]:
+                 progress: Progress | None, count_files: bool = True) -> Iterator[list[_FileWork]]:
         """Batches of prepared files (at least ``batch_chunks`` chunks each but the last); failures go to
-        ``summary``. Runs in the preparing thread."""
+        ``summary`` (and so do new/changed file counts when ``count_files``). Runs in the preparing thread.
+
+        A todo entry without a sha256 is hashed here (the bytes that are then read are the ones recorded)."""
         batch: list[_FileWork] = []
         size = 0
         for done, (key, path, sha, existed) in enumerate(todo, 1):
             if progress:
                 progress(done, len(todo), key)
             try:
+                if not sha:
+                    sha = hashlib.sha256(path.read_bytes()).hexdigest()
                 work = build_file_work(key, sha, load_text(path), self.settings)
                 if not work.nodes:
                     raise LoadError(f"{key}: no article text found")
             except LoadError as exc:
                 summary.failures[key] = str(exc)
                 continue
+            except OSError as exc:
+                summary.failures[key] = f"{key}: cannot read file: {exc.strerror or exc}"
+                continue
             except Exception as exc:  # one bad file never stops the ingest
                 log.exception("ingest of %s failed", key)
                 summary.failures[key] = f"{key}: {type(exc).__name__}: {exc}"
                 continue
-            summary.files_changed += existed
-            summary.files_new += not existed
+            if count_files:
+                summary.files_changed += existed
+                summary.files_new += not existed
             batch.append(work)
             size += len(work.nodes)
             if size >= self.batch_chunks:
@@ -311,15 +346,11 @@ class Ingestor:
             yield batch
 
     def _embed_and_write(self, todo: list[tuple[str, Path, str, bool]], summary: IngestSummary,
-                         progress: Progress | None) -> bool:
-        """Prepare, embed and write ``todo`` with the three stages overlapped; True when anything was written.
-
-        Writes stay in batch order on one thread, so the crash-safety argument of the module docstring holds; an
-        error in any stage stops the ingest after the batch being written is finished.
-        """
-        prepared = _Prefetch(lambda: self._prepare(todo, summary, progress), PREFETCH_BATCHES, "ingest-prepare")
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
-        pending: Future[None] | None = None
+                         progress: Progress | None, count_files: bool = True) -> bool:
+        """Prepare ``todo`` in the preparing thread, embed and write it batch by batch here; True when anything was
+        written. An error in either stage stops the ingest (crash safety as in the module docstring)."""
+        prepared = _Prefetch(lambda: self._prepare(todo, summary, progress, count_files), PREFETCH_BATCHES,
+                             "ingest-prepare")
         embedder: Embedder | None = None
         wrote = False
         try:
@@ -332,20 +363,15 @@ class Ingestor:
                 texts = [t for w in batch for t in w.embed_texts]
                 vectors = embedder.embed_documents(texts)
                 summary.chunks_embedded += len(texts)
-                if pending is not None:
-                    pending.result()
                 self._check_lock()
-                pending = writer.submit(self._write, batch, vectors, summary)
+                self._write(batch, vectors, summary)
                 wrote = True
-            if pending is not None:
-                pending.result()
         finally:
             prepared.close()
-            writer.shutdown(wait=True)
         return wrote
 
     def _write(self, batch: list[_FileWork], vectors: np.ndarray, summary: IngestSummary) -> None:
-        """Store one embedded batch (runs in the writing thread); ``vectors``: ``(chunks, dim)`` float32."""
+        """Store one embedded batch; ``vectors``: ``(chunks, dim)`` float32, one row per node in batch order."""
         row = 0
         for work in batch:
             for node in work.nodes:
@@ -357,7 +383,7 @@ class Ingestor:
         owners = self.store.article_sources([a["article_id"] for w in batch for a in w.articles])
         articles: list[dict] = []
         nodes: list[BaseNode] = []
-        manifests: list[tuple[str, str, int, int]] = []
+        manifests: list[ManifestEntry] = []
         for work in batch:
             keep = set()
             for article in work.articles:
@@ -371,7 +397,8 @@ class Ingestor:
             kept_nodes = [n for n in work.nodes if n.metadata["article_id"] in keep]
             articles.extend(kept_articles)
             nodes.extend(kept_nodes)
-            manifests.append((work.source, work.sha256, len(kept_articles), len(kept_nodes)))
+            shared = tuple(a["article_id"] for a in work.articles if a["article_id"] not in keep)
+            manifests.append(ManifestEntry(work.source, work.sha256, len(kept_articles), len(kept_nodes), shared))
             summary.chunks_added += len(kept_nodes)
         self.store.add_articles(articles)
         if nodes:

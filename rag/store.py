@@ -35,7 +35,7 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from rag.errors import ModelMismatchError, StoreUnavailableError
 from rag.leases import DUMMY_VECTOR, LeaseRecords
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 _PAGE = 5000  # records per Chroma get(): bounded memory when reading large collections
 _DUMMY = DUMMY_VECTOR
 _STATE_ID = "store"
+_STATE_KEYS = ("embedding_model", "dimension", "version", "last_ingest", "writes_complete")
 
 #: Seconds to wait for a TCP connection to the Chroma server.
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -56,6 +57,24 @@ READ_TIMEOUT_SECONDS = 120.0
 _MAX_DETAIL_CHARS = 300
 
 _ROLES = ("chunks", "articles", "files", "state")
+
+#: HNSW settings of new collections (Chroma keeps an existing collection's). Chroma's default sync threshold (1000)
+#: lets up to 1000 records wait unpersisted, and every write then costs more the longer that backlog is: writing
+#: the 519 benchmark chunks in 256-record batches took 1.28 s with it and 0.96 s with 100, and one more record
+#: 250 ms against 18 ms (bench/NOTES.md, section 6). Query latency is unchanged.
+HNSW_WRITE_TUNING = {"hnsw:sync_threshold": 100, "hnsw:batch_size": 100}
+
+
+class ManifestEntry(NamedTuple):
+    """One fully ingested file: its ``source`` key, the ``sha256`` of its bytes, the ``articles`` and ``chunks``
+    stored from it, and ``shared``: ids of its articles that are stored from another file instead (the same article
+    printed on two pages is stored once; when that other copy goes, this file is ingested again)."""
+
+    source: str
+    sha256: str
+    articles: int
+    chunks: int
+    shared: tuple[str, ...] = ()
 
 
 def _input_error_types() -> tuple[type[BaseException], ...]:
@@ -168,10 +187,12 @@ class Store(LeaseRecords):
             names = self._names()
             handles = {
                 "chunks": self._client.get_or_create_collection(
-                    names["chunks"], embedding_function=None, metadata={"hnsw:space": "cosine"}
+                    names["chunks"], embedding_function=None, metadata={"hnsw:space": "cosine", **HNSW_WRITE_TUNING}
                 ),
                 **{
-                    role: self._client.get_or_create_collection(names[role], embedding_function=None)
+                    role: self._client.get_or_create_collection(
+                        names[role], embedding_function=None, metadata=HNSW_WRITE_TUNING
+                    )
                     for role in ("articles", "files", "state")
                 },
             }
@@ -264,10 +285,15 @@ class Store(LeaseRecords):
 
     # --- state ------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """``{"embedding_model", "dimension", "version", "last_ingest"}`` (values None on a new store)."""
+        """``{"embedding_model", "dimension", "version", "last_ingest", "writes_complete"}`` (None on a new store).
+
+        ``writes_complete`` is False while an ingest writes and True once it finished; False (or None, on a store
+        written before the flag existed) at the start of an ingest means the last one was interrupted and may have
+        left orphan records (see :mod:`ingest.pipeline`).
+        """
         result = self.state_collection.get(ids=[_STATE_ID], include=["metadatas"])
         meta = dict(result["metadatas"][0]) if result["ids"] else {}
-        return {key: meta.get(key) for key in ("embedding_model", "dimension", "version", "last_ingest")}
+        return {key: meta.get(key) for key in _STATE_KEYS}
 
     def set_state(self, **values: Any) -> None:
         """Update some state keys (None values are not stored)."""
@@ -310,25 +336,22 @@ class Store(LeaseRecords):
 
     # --- manifest ---------------------------------------------------------------------------------
     def manifest(self) -> dict[str, dict[str, Any]]:
-        """``{source: {"sha256", "articles", "chunks"}}`` for every ingested file."""
+        """``{source: {"sha256", "articles", "chunks", "shared"}}`` for every ingested file (``shared``: the
+        space-separated ids of its articles stored from another file, see :class:`ManifestEntry`; absent in
+        entries written before it existed)."""
         out: dict[str, dict[str, Any]] = {}
         for ids, _docs, metas in self._pages(self.files, include=["metadatas"]):
             out.update(zip(ids, (dict(m) for m in metas), strict=True))
         return out
 
-    def set_manifest(self, source: str, sha256: str, articles: int, chunks: int) -> None:
-        """Record that ``source`` with this content hash is fully ingested."""
-        self.files.upsert(
-            ids=[source], embeddings=[_DUMMY],
-            metadatas=[{"sha256": sha256, "articles": articles, "chunks": chunks}],
-        )
-
-    def set_manifests(self, entries: list[tuple[str, str, int, int]]) -> None:
-        """:meth:`set_manifest` for many ``(source, sha256, articles, chunks)`` entries in one write."""
+    def set_manifests(self, entries: list[ManifestEntry]) -> None:
+        """Record that each entry's ``source`` with this content hash is fully ingested (one write)."""
         if entries:
             self.files.upsert(
-                ids=[e[0] for e in entries], embeddings=[_DUMMY] * len(entries),
-                metadatas=[{"sha256": e[1], "articles": e[2], "chunks": e[3]} for e in entries],
+                ids=[e.source for e in entries], embeddings=[_DUMMY] * len(entries),
+                # "shared" always written: Chroma's upsert merges metadata, so an omitted key would keep its old value
+                metadatas=[{"sha256": e.sha256, "articles": e.articles, "chunks": e.chunks, "shared": " ".join(e.shared)}
+                           for e in entries],
             )
 
     def remove_chunks_of(self, sources: list[str]) -> int:
@@ -380,7 +403,7 @@ class Store(LeaseRecords):
         """``{article_id: source}`` for those ids already stored."""
         if not article_ids:
             return {}
-        got = self.articles.get(ids=article_ids, include=["metadatas"])
+        got = self.articles.get(ids=list(dict.fromkeys(article_ids)), include=["metadatas"])  # Chroma refuses repeats
         return {i: str(m["source"]) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
 
     def get_article(self, article_id: str) -> Article | None:

@@ -164,3 +164,77 @@ def test_killed_ingest_is_completed_by_rerun_without_duplicates(tmp_path: Path, 
     service = _service(tmp_path, packaged_model_path, packaged_embedder)
     assert sorted(_all_chunk_ids(service)) == sorted(_all_chunk_ids(reference))
     assert service.stats().articles == reference.stats().articles
+
+
+DIE_BEFORE_MANIFEST = textwrap.dedent(
+    """\
+    import os, sys
+    from pathlib import Path
+    from rag.service import NewsQA
+    from rag.store import Store
+    from tests.conftest import make_settings
+
+    # The process dies right after its first batch of chunks and articles is written, before the manifest entries
+    # that would mark those files done: the worst moment for a crash.
+    def die(self, entries):
+        os._exit(9)
+
+    Store.set_manifests = die
+    NewsQA(make_settings(Path(sys.argv[1]), sys.argv[2])).ingest()
+    """
+)
+
+
+def test_interrupted_ingest_leaves_orphans_that_the_next_run_removes(two_pages: Path, packaged_model_path: str, packaged_embedder) -> None:  # noqa: ANN001
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", DIE_BEFORE_MANIFEST, str(two_pages), packaged_model_path],
+                          env=env, timeout=300)
+    assert proc.returncode == 9
+    store = Store(make_settings(two_pages, packaged_model_path))
+    assert store.manifest() == {}
+    assert store.chunk_sources() == {PAGE_A, PAGE_B}  # written, but not marked done
+    assert store.state()["writes_complete"] is False
+    store.close()
+
+    (two_pages / "articles" / PAGE_A).unlink()  # the user removes a page before re-running ingest
+    service = _service(two_pages, packaged_model_path, packaged_embedder)
+    resumed = service.ingest()
+    assert resumed.files_new == 1 and resumed.chunks_removed > 0
+    assert service.store.chunk_sources() == {PAGE_B}
+    assert set(service.store.manifest()) == {PAGE_B}
+    assert service.store.state()["writes_complete"] is True
+
+    settled = service.ingest()
+    assert (settled.files_unchanged, settled.chunks_removed, settled.chunks_embedded) == (1, 0, 0)
+    assert service.store.state()["writes_complete"] is True
+
+
+def test_an_article_printed_on_two_pages_survives_either_page_going(two_pages: Path, packaged_model_path: str, packaged_embedder) -> None:  # noqa: ANN001
+    articles = two_pages / "articles"
+    reprint = "002_reprint.txt"  # a later page reprinting every article of PAGE_A
+    shutil.copy(articles / PAGE_A, articles / reprint)
+    service = _service(two_pages, packaged_model_path, packaged_embedder)
+    first = service.ingest()
+    assert first.files_new == 3
+    sources = service.store.chunk_sources()
+    assert PAGE_A in sources and reprint not in sources  # stored once
+    shared = service.store.manifest()[reprint]
+    assert shared["articles"] == 0 and len(str(shared["shared"]).split()) > 0
+    articles_before = service.stats().articles
+
+    (articles / PAGE_A).write_text(NEW_ARTICLE, encoding="utf-8")  # PAGE_A changes and drops those articles
+    changed = service.ingest()
+    assert changed.files_changed == 1 and changed.files_unchanged == 2  # the reprint is not counted twice
+    assert reprint in service.store.chunk_sources()
+    assert service.stats().articles == articles_before + 1
+    assert not service.store.manifest()[reprint]["shared"]
+
+    another = "003_another_reprint.txt"
+    shutil.copy(articles / reprint, articles / another)
+    service.ingest()
+    assert another not in service.store.chunk_sources()
+    (articles / reprint).unlink()  # the page holding the stored copy goes; the other reprint stays
+    gone = service.ingest()
+    assert (gone.files_removed, gone.files_unchanged) == (1, 3)
+    assert service.store.chunk_sources() == {PAGE_A, PAGE_B, another}
+    assert service.stats().articles == articles_before + 1
