@@ -41,7 +41,7 @@ from common import (
     write_json,
 )
 
-GENERATOR_VERSION = 2  # 2: chunk records without the tokens inside _node_content (rag.chunk_vectors)
+GENERATOR_VERSION = 3  # 2: no tokens inside _node_content; 3: no Chroma documents (rag.chunk_vectors)
 CHUNKS_PER_PAGE = 24
 WRITE_BATCH = 2000
 NOISE = 0.02  # standard deviation per dimension of the noise added to summed unit vectors (384-d: norm ~0.4)
@@ -65,6 +65,7 @@ def build_base(source_store: Path | None, dest: Path) -> dict[str, Any]:
     from chromadb.config import Settings as ChromaSettings
 
     from ingest.chunk import split_sentences
+    from rag.retrieval import record_to_node
     from rag.textnorm import normalize, tokenize
 
     if dest.exists():
@@ -80,7 +81,8 @@ def build_base(source_store: Path | None, dest: Path) -> dict[str, Any]:
     chunks: list[dict[str, Any]] = []
     for i in order:
         meta = got["metadatas"][i]
-        sentences = [s for s in split_sentences(got["documents"][i] or "") if s.strip()]
+        text = record_to_node(got["ids"][i], got["documents"][i], meta).get_content()
+        sentences = [s for s in split_sentences(text) if s.strip()]
         chunk = {
             "article_id": meta["article_id"],
             "sentences": sentences,

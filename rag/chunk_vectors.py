@@ -1,12 +1,16 @@
-"""The chunk collection's llama-index vector store: ``ChromaVectorStore`` with search-only metadata kept flat.
+"""The chunk collection's llama-index vector store: ``ChromaVectorStore`` writing lean chunk records.
 
-llama-index's ``ChromaVectorStore.add`` stores each node twice in the metadata: its flat metadata keys (for
-``where`` filters) and its whole JSON in ``_node_content`` (to rebuild the node on query). Our chunks carry
-``tokens``, the pre-segmented BM25 tokens, which are read only from the flat key when a process rebuilds its BM25
-index (:class:`rag.retrieval.BM25Index`); repeating them in ``_node_content`` made every chunk record about a
-third larger (``_node_content`` 1,303 -> 648 characters on average). Writing the 519 chunks of the benchmark corpus
-(CMRC 2018 trial + sample pages) to a new embedded store in 256-chunk batches: 1.55-1.68 s -> 1.29-1.32 s
-(bench/NOTES.md).
+llama-index's ``ChromaVectorStore.add`` stores each node three ways: the text as the Chroma document, the flat
+metadata keys (for ``where`` filters), and the whole node as JSON in ``_node_content`` (to rebuild it on query).
+Two of those cost us without serving us (bench/NOTES.md, section 6; 519 chunks of the benchmark corpus written
+to a new embedded store in 256-chunk batches):
+
+- ``tokens``, the pre-segmented BM25 tokens, are read only from their flat key when a process rebuilds its BM25
+  index (:class:`rag.retrieval.BM25Index`); repeating them inside ``_node_content`` made it twice as long
+  (1,303 -> 648 characters on average): 1.55-1.68 s -> 1.29-1.32 s;
+- the embedded Chroma store indexes every document for full-text search (SQLite FTS5, trigram tokenizer), which
+  this product never queries (its sparse leg is BM25 over jieba tokens, in memory). The text therefore travels
+  only inside ``_node_content``, where llama-index's query path reads it anyway: chunks 1.04-1.14 s -> 0.77-0.85 s.
 """
 
 from __future__ import annotations
@@ -14,18 +18,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from llama_index.core.schema import BaseNode, MetadataMode
+from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.utils import node_to_metadata_dict
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from llama_index.vector_stores.chroma.base import MAX_CHUNK_SIZE
 
 
 class ChunkVectorStore(ChromaVectorStore):
-    """``ChromaVectorStore`` whose :meth:`add` keeps :attr:`search_only_keys` out of ``_node_content``.
+    """``ChromaVectorStore`` whose :meth:`add` keeps :attr:`search_only_keys` out of ``_node_content`` and the text
+    out of the Chroma document (see the module docstring).
 
-    Records stay readable by the stock class (``query``, ``get_nodes``, :func:`metadata_dict_to_node`); nodes read
-    back simply lack the search-only keys in their metadata. Records written by the stock class (with the keys
-    inside ``_node_content``) are read the same way.
+    Records stay readable by the stock class (``query``, ``get_nodes``, :func:`metadata_dict_to_node`: a record
+    without a document keeps the text of its ``_node_content``); nodes read back simply lack the search-only keys in
+    their metadata. Records written by the stock class (text as document, keys inside ``_node_content``) are read
+    the same way.
     """
 
     search_only_keys: ClassVar[tuple[str, ...]] = ("tokens",)
@@ -41,7 +47,6 @@ class ChunkVectorStore(ChromaVectorStore):
         ids: list[str] = []
         embeddings: list[list[float]] = []
         metadatas: list[dict[str, Any]] = []
-        documents: list[str] = []
         for node in nodes:
             search = {k: node.metadata[k] for k in self.search_only_keys if k in node.metadata}
             kept = node
@@ -49,14 +54,13 @@ class ChunkVectorStore(ChromaVectorStore):
                 kept = node.model_copy(
                     update={"metadata": {k: v for k, v in node.metadata.items() if k not in search}}
                 )
-            metadata = node_to_metadata_dict(kept, remove_text=True, flat_metadata=self.flat_metadata)
+            metadata = node_to_metadata_dict(kept, remove_text=False, flat_metadata=self.flat_metadata)
             metadata.update(search)
             metadatas.append({k: "" if v is None else v for k, v in metadata.items()})
             embeddings.append(node.get_embedding())
             ids.append(node.node_id)
-            documents.append(node.get_content(metadata_mode=MetadataMode.NONE))
         for start in range(0, len(ids), MAX_CHUNK_SIZE):
             end = start + MAX_CHUNK_SIZE
             collection.add(ids=ids[start:end], embeddings=embeddings[start:end],
-                                 metadatas=metadatas[start:end], documents=documents[start:end])
+                                 metadatas=metadatas[start:end])
         return ids

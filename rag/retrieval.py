@@ -26,9 +26,12 @@ from rag.textnorm import tokenize
 
 
 def record_to_node(chunk_id: str, document: str | None, metadata: dict[str, Any]) -> TextNode:
-    """Rebuild the ``TextNode`` of a Chroma chunk record the way ``ChromaVectorStore.query`` does."""
+    """Rebuild the ``TextNode`` of a Chroma chunk record the way ``ChromaVectorStore.query`` does: the text is the
+    record's document, or (records written by :class:`rag.chunk_vectors.ChunkVectorStore`, which have none) the
+    text kept in ``_node_content``."""
     node = metadata_dict_to_node(metadata)
-    node.set_content(document or "")
+    if document is not None:
+        node.set_content(document)
     node.id_ = chunk_id
     return node  # type: ignore[return-value]
 

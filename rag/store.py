@@ -3,9 +3,11 @@
 Chroma is the single source of truth. One logical store is four collections (names from ``settings.collection``):
 
 - ``<name>``: one record per chunk, written through llama-index's ``ChromaVectorStore`` (see
-  :mod:`rag.chunk_vectors`; id ``<article_id>:<n>``, document = chunk text in original characters, metadata = article id/title/source/position, chunk index and the
-  pre-segmented normalised BM25 tokens, so any process can rebuild BM25 without re-segmenting);
-- ``<name>-articles``: one record per article (id = article id, document = article text);
+  :mod:`rag.chunk_vectors`; id ``<article_id>:<n>``; metadata = article id/title/source/position, chunk index, the
+  pre-segmented normalised BM25 tokens, so any process can rebuild BM25 without re-segmenting, and llama-index's
+  ``_node_content`` holding the chunk text in original characters; no Chroma document, see that module);
+- ``<name>-articles``: one record per article (id = article id; metadata = title, source, position, chunk ids and
+  the article ``text``);
 - ``<name>-files``: the ingest manifest, one record per source file (sha256 of its bytes, counts);
 - ``<name>-state``: one record ``store`` with the embedding model, its dimension, the index version (changes at
   every ingest that changed something) and the time of the last ingest; plus lease records ``lease:<name>`` (the
@@ -388,13 +390,14 @@ class Store(LeaseRecords):
         """Store articles: dicts with ``article_id, title, source, position, text, chunk_ids``."""
         if not records:
             return
+        # The text is metadata, not the Chroma document: documents get a full-text index nobody queries here
+        # (see rag.chunk_vectors), which doubled the cost of this write.
         self.articles.upsert(
             ids=[r["article_id"] for r in records],
             embeddings=[_DUMMY] * len(records),
-            documents=[r["text"] for r in records],
             metadatas=[
                 {"title": r["title"], "source": r["source"], "position": r["position"],
-                 "chunk_ids": json.dumps(r["chunk_ids"])}
+                 "chunk_ids": json.dumps(r["chunk_ids"]), "text": r["text"]}
                 for r in records
             ],
         )
@@ -414,14 +417,17 @@ class Store(LeaseRecords):
         meta = got["metadatas"][0]
         return Article(
             article_id=article_id, title=str(meta["title"]), source=str(meta["source"]),
-            position=int(meta["position"]), text=got["documents"][0] or "",
+            position=int(meta["position"]), text=str(meta.get("text") or got["documents"][0] or ""),
             chunk_ids=json.loads(str(meta["chunk_ids"])),
         )
 
     # --- chunks -----------------------------------------------------------------------------------
     def iter_chunks(self) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]]]]:
-        """Pages of ``(ids, documents, metadatas)`` over all chunks, for rebuilding BM25."""
-        yield from self._pages(self.chunks, include=["documents", "metadatas"])
+        """Pages of ``(ids, texts, metadatas)`` over all chunks (texts from the document or ``_node_content``)."""
+        for ids, docs, metas in self._pages(self.chunks, include=["documents", "metadatas"]):
+            texts = [doc if doc is not None else str(json.loads(str(m.get("_node_content") or "{}")).get("text", ""))
+                     for doc, m in zip(docs, metas, strict=True)]
+            yield ids, texts, metas
 
     def iter_chunk_tokens(self) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]]]]:
         """Pages of ``(ids, _, metadatas)`` over all chunks without their documents """
