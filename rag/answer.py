@@ -186,6 +186,9 @@ class QuestionAnalysis:
         self._term_grams = {t: [t[i : i + 2] for i in range(len(t) - 1)] for t in terms if len(t) >= 3}
         self.total = sum(self.weights.values())
         self.grams = _bigrams(_strip_interrogatives(self.norm))
+        # "谁是X市的市长？": the post asked for; a passage that never names it cannot answer who holds it.
+        role = _PERSON_CUE.search(self.norm) if self.qtype == QuestionType.PERSON else None
+        self.role = role.group(0) if role else None
 
     def coverage(self, text: str, discount: str = "") -> float:
         """0..1 share of the question found in normalised ``text``: 3/4 IDF-weighted words, 1/4 bigrams.
@@ -296,10 +299,11 @@ class ExtractiveAnswerer:
         best = candidates[0]
         if best.context < MIN_CONTEXT_COVERAGE or best.coverage < MIN_SENTENCE_COVERAGE:
             return _not_found(question)
-        if self.known is not None:
-            context = normalize(str(best.hit.node.metadata.get("title", "")) + "\n" + best.hit.node.get_content())
-            if analysis.missing_unknown_name(context, self.known):
-                return _not_found(question)
+        context = normalize(str(best.hit.node.metadata.get("title", "")) + "\n" + best.hit.node.get_content())
+        if analysis.role and analysis.role not in context:
+            return _not_found(question)
+        if self.known is not None and analysis.missing_unknown_name(context, self.known):
+            return _not_found(question)
 
         chosen = [best]
         budget = self.max_chars - len(best.sentence)

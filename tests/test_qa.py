@@ -46,6 +46,17 @@ def test_unanswerable_questions_are_refused_without_citations(sample_service, qu
     assert not answer.found and answer.answer == NOT_FOUND_ANSWER and answer.citations == []
 
 
+@pytest.mark.parametrize("question", ["平顶山市的市长是谁？", "焦作市的市委书记是谁？"])
+def test_who_holds_a_post_the_pages_never_name_is_refused(sample_service, question: str) -> None:  # noqa: ANN001
+    # The city is all over the pages, the post (市长, 市委书记) nowhere near it: a near-miss sentence is no answer.
+    assert not sample_service.ask(question).found
+
+
+def test_who_holds_a_post_the_pages_name_is_answered(sample_service) -> None:  # noqa: ANN001
+    answer = sample_service.ask("示范区管委会主任是谁？")
+    assert answer.found and "陈淑雅" in answer.answer
+
+
 @pytest.mark.parametrize("bad", ["", "   ", "问" * 1001])
 def test_bad_questions_are_input_errors_naming_the_field(sample_service, bad: str) -> None:  # noqa: ANN001
     with pytest.raises(InputError, match="question"):
