@@ -1,7 +1,7 @@
 """Cost of writing chunk records to an embedded Chroma store: llama-index's ``ChromaVectorStore`` against ours.
 
-``rag.chunk_vectors.ChunkVectorStore`` keeps the BM25 ``tokens`` out of llama-index's ``_node_content`` JSON
-(bench/NOTES.md, section 6). This script prepares the chunk nodes of a corpus exactly as an ingest does
+``rag.chunk_vectors.ChunkVectorStore`` keeps the BM25 ``tokens`` out of llama-index's ``_node_content`` JSON and
+the text out of the Chroma document (bench/NOTES.md, section 6). This script prepares the chunk nodes of a corpus exactly as an ingest does
 (``ingest.pipeline.build_file_work``), gives them random unit vectors (the write cost does not depend on the
 values; no model is loaded), and writes them to new embedded stores in ingest-sized batches, alternating the two
 classes. It prints wall seconds per run and the mean ``_node_content`` length (characters) each class stores.
