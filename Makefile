@@ -26,7 +26,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot rag ingest tests bench
-	$(BIN)/mypy bot rag ingest
+	$(BIN)/mypy bot rag ingest bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -57,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
                                                    settings=ChromaSettings(anonymized_telemetry=False))
                 collection = client.get_or_create_collection("chunks", embedding_function=None,
                                                              metadata={"hnsw:space": "cosine"})
-                store = cls(chroma_collection=collection)
+                store: Any = cls(chroma_collection=collection)  # type: ignore[call-arg]  # pydantic init
                 started = time.perf_counter()
                 for i in range(0, len(nodes), args.batch):
                     store.add(nodes[i : i + args.batch])
                 times.setdefault(cls.__name__, []).append(time.perf_counter() - started)
-                sample = collection.get(limit=200, include=["metadatas"])["metadatas"]
+                sample: Any = collection.get(limit=200, include=["metadatas"])["metadatas"]
                 mean_chars = statistics.mean(len(str(m["_node_content"])) for m in sample)
                 print(f"{cls.__name__:18} {times[cls.__name__][-1]:6.3f} s   _node_content {mean_chars:6.0f} chars")
         base, ours = min(times["ChromaVectorStore"]), min(times["ChunkVectorStore"])

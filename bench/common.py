@@ -145,7 +145,7 @@ def settings_for(data_dir: Path, **overrides: Any) -> Any:
     from rag.embedding import PACKAGED_MODEL_NAME
     from rag.settings import Settings
 
-    return Settings(_env_file=None, data_dir=data_dir, embedding_model=PACKAGED_MODEL_NAME, **overrides)
+    return Settings(_env_file=None, data_dir=data_dir, embedding_model=PACKAGED_MODEL_NAME, **overrides)  # type: ignore[call-arg]
 
 
 def corpus_files(roots: list[Path], limit: int | None = None) -> list[Path]:

@@ -75,7 +75,7 @@ def build_base(source_store: Path | None, dest: Path) -> dict[str, Any]:
         raise SystemExit(f"{dest} is missing and no ingested store was given: run the ingest phase")
     init_jieba()
     client = chromadb.PersistentClient(path=str(source_store), settings=ChromaSettings(anonymized_telemetry=False))
-    got = client.get_collection("newsqa").get(include=["documents", "metadatas", "embeddings"])
+    got: Any = client.get_collection("newsqa").get(include=["documents", "metadatas", "embeddings"])
     order = sorted(range(len(got["ids"])), key=lambda i: got["ids"][i])
     articles: dict[str, dict[str, Any]] = {}
     chunks: list[dict[str, Any]] = []
