@@ -40,7 +40,9 @@ def test_every_marker_points_to_a_listed_citation(sample_service) -> None:  # no
     assert [c.id for c in answer.citations] == list(range(1, len(answer.citations) + 1))
 
 
-@pytest.mark.parametrize("question", ["郑州市的市委书记是谁？", "焦作市的常住人口有多少？", "火星上有多少座水电站？"])
+@pytest.mark.parametrize(
+    "question", ["郑州市的市委书记是谁？", "焦作市的常住人口有多少？", "火星上有多少座水电站？", "示范区2023年的GDP是多少？"]
+)
 def test_unanswerable_questions_are_refused_without_citations(sample_service, question: str) -> None:  # noqa: ANN001
     answer = sample_service.ask(question)
     assert not answer.found and answer.answer == NOT_FOUND_ANSWER and answer.citations == []
