@@ -59,6 +59,12 @@ def test_who_holds_a_post_the_pages_name_is_answered(sample_service) -> None:  #
     assert answer.found and "陈淑雅" in answer.answer
 
 
+def test_the_post_someone_holds_is_answered(sample_service) -> None:  # noqa: ANN001
+    # "担任什么职务" frames the question: the answer sentence says 区党委书记张毅, never 担任 or 职务.
+    answer = sample_service.ask("张毅担任什么职务？")
+    assert answer.found and "党委书记" in answer.answer
+
+
 @pytest.mark.parametrize("bad", ["", "   ", "问" * 1001])
 def test_bad_questions_are_input_errors_naming_the_field(sample_service, bad: str) -> None:  # noqa: ANN001
     with pytest.raises(InputError, match="question"):
