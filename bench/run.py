@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(a patched copy: before/after figures for a proposed core change)")
     parser.add_argument("--reps", type=int, default=None,
                         help="runs of each ingest measurement, interleaved ours/stock; the fastest counts "
-                             "(default 2, 1 with --quick)")
+                             "(default 3, 1 with --quick)")
     parser.add_argument("--keep", action="store_true", help="keep the ingested stores of this run (temp folder)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = args.out_dir or (Path(tempfile.gettempdir()) / "newsqa-bench-quick" if args.quick else ROOT / "docs")
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (QUICK_SIZES if args.quick else FULL_SIZES)
     n_questions = args.questions or (30 if args.quick else 150)
-    reps = args.reps or (1 if args.quick else 2)
+    reps = args.reps or (1 if args.quick else 3)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     workdir = Path(tempfile.mkdtemp(prefix="newsqa-bench-"))
