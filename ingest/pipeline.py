@@ -182,19 +182,14 @@ class Ingestor:
     """Runs one incremental ingest against a :class:`Store` (see module docstring).
 
     ``get_embedder`` is called only when something must be embedded, so an unchanged corpus re-ingests without
-    loading a model. ``batch_chunks``: chunks per embed-and-write batch (default :data:`BATCH_CHUNKS`). Raises
-    :class:`IngestLockedError` when another ingest holds the lock, :class:`InputError` for a path that does not
-    exist, :class:`rag.errors.ModelMismatchError` when the store was built with another model.
+    loading a model. Raises :class:`IngestLockedError` when another ingest holds the lock, :class:`InputError` for a
+    path that does not exist, :class:`rag.errors.ModelMismatchError` when the store was built with another model.
     """
 
-    def __init__(self, settings: Settings, store: Store, get_embedder: Callable[[], Embedder],
-                 batch_chunks: int = BATCH_CHUNKS) -> None:
-        if batch_chunks < 1:
-            raise ValueError(f"batch_chunks must be >= 1, got {batch_chunks}")
+    def __init__(self, settings: Settings, store: Store, get_embedder: Callable[[], Embedder]) -> None:
         self.settings = settings
         self.store = store
         self.get_embedder = get_embedder
-        self.batch_chunks = batch_chunks
         self._held: IngestLock | None = None
 
     def lock(self) -> IngestLock:
@@ -299,36 +294,31 @@ class Ingestor:
     def _sharers_to_redo(self, files: dict[str, Path]) -> list[tuple[str, Path, str, bool]]:
         """Files in ``files`` whose shared articles (see :class:`rag.store.ManifestEntry`) are no longer stored:
         the file that held the stored copy was deleted, or changed and dropped the article."""
-        sharers = {key: str(entry["shared"]).split() for key, entry in self.store.manifest().items()
+        manifest = self.store.manifest()
+        sharers = {key: str(entry["shared"]).split() for key, entry in manifest.items()
                    if entry.get("shared") and key in files}
         if not sharers:
             return []
         stored = self.store.article_sources(sorted({a for ids in sharers.values() for a in ids}))
-        return [(key, files[key], "", True) for key, ids in sorted(sharers.items())
+        # The recorded hash is kept: if the file changed meanwhile, the next run sees the difference and redoes it.
+        return [(key, files[key], str(manifest[key]["sha256"]), True) for key, ids in sorted(sharers.items())
                 if any(a not in stored for a in ids)]
 
     def _prepare(self, todo: list[tuple[str, Path, str, bool]], summary: IngestSummary,
                  progress: Progress | None, count_files: bool = True) -> Iterator[list[_FileWork]]:
-        """Batches of prepared files (at least ``batch_chunks`` chunks each but the last); failures go to
-        ``summary`` (and so do new/changed file counts when ``count_files``). Runs in the preparing thread.
-
-        A todo entry without a sha256 is hashed here (the bytes that are then read are the ones recorded)."""
+        """Batches of prepared files (at least ``BATCH_CHUNKS`` chunks each but the last); failures go to
+        ``summary`` (and so do new/changed file counts when ``count_files``). Runs in the preparing thread."""
         batch: list[_FileWork] = []
         size = 0
         for done, (key, path, sha, existed) in enumerate(todo, 1):
             if progress:
                 progress(done, len(todo), key)
             try:
-                if not sha:
-                    sha = hashlib.sha256(path.read_bytes()).hexdigest()
                 work = build_file_work(key, sha, load_text(path), self.settings)
                 if not work.nodes:
                     raise LoadError(f"{key}: no article text found")
             except LoadError as exc:
                 summary.failures[key] = str(exc)
-                continue
-            except OSError as exc:
-                summary.failures[key] = f"{key}: cannot read file: {exc.strerror or exc}"
                 continue
             except Exception as exc:  # one bad file never stops the ingest
                 log.exception("ingest of %s failed", key)
@@ -339,7 +329,7 @@ class Ingestor:
                 summary.files_new += not existed
             batch.append(work)
             size += len(work.nodes)
-            if size >= self.batch_chunks:
+            if size >= BATCH_CHUNKS:
                 yield batch
                 batch, size = [], 0
         if batch:

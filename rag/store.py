@@ -40,14 +40,14 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from rag.errors import ModelMismatchError, StoreUnavailableError
-from rag.leases import DUMMY_VECTOR, LeaseRecords
+from rag.leases import DUMMY_VECTOR as _DUMMY
+from rag.leases import LeaseRecords
 from rag.models import Article
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _PAGE = 5000  # records per Chroma get(): bounded memory when reading large collections
-_DUMMY = DUMMY_VECTOR
 _STATE_ID = "store"
 _STATE_KEYS = ("embedding_model", "dimension", "version", "last_ingest", "writes_complete")
 
@@ -63,8 +63,9 @@ _ROLES = ("chunks", "articles", "files", "state")
 #: HNSW settings of new collections (Chroma keeps an existing collection's). Chroma's default sync threshold (1000)
 #: lets up to 1000 records wait unpersisted, and every write then costs more the longer that backlog is: writing
 #: the 519 benchmark chunks in 256-record batches took 1.28 s with it and 0.96 s with 100, and one more record
-#: 250 ms against 18 ms (bench/NOTES.md, section 6). Query latency is unchanged.
-HNSW_WRITE_TUNING = {"hnsw:sync_threshold": 100, "hnsw:batch_size": 100}
+#: 250 ms against 18 ms (bench/NOTES.md, section 6). Query latency is unchanged. (``hnsw:batch_size`` stays at
+#: Chroma's default, 100.)
+HNSW_WRITE_TUNING = {"hnsw:sync_threshold": 100}
 
 
 class ManifestEntry(NamedTuple):
@@ -424,9 +425,10 @@ class Store(LeaseRecords):
     # --- chunks -----------------------------------------------------------------------------------
     def iter_chunks(self) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]]]]:
         """Pages of ``(ids, texts, metadatas)`` over all chunks (texts from the document or ``_node_content``)."""
+        from rag.retrieval import record_to_node
+
         for ids, docs, metas in self._pages(self.chunks, include=["documents", "metadatas"]):
-            texts = [doc if doc is not None else str(json.loads(str(m.get("_node_content") or "{}")).get("text", ""))
-                     for doc, m in zip(docs, metas, strict=True)]
+            texts = [record_to_node(i, d, m).get_content() for i, d, m in zip(ids, docs, metas, strict=True)]
             yield ids, texts, metas
 
     def iter_chunk_tokens(self) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]]]]:
