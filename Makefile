@@ -27,6 +27,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot rag ingest tests bench
 	$(BIN)/mypy bot rag ingest bench
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_architecture.py  # import cycles, layers, module size
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

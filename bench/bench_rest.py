@@ -75,7 +75,7 @@ def free_port() -> int:
 
 def default_model() -> str:
     sys.path.insert(0, str(ROOT))
-    from rag.embedding import packaged_model_path
+    from rag.retrieval.embedding import packaged_model_path
 
     path = packaged_model_path()
     if path is None:

@@ -136,11 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     import chromadb
     from llama_index.core.vector_stores.types import VectorStoreQuery
 
-    from rag.embedding import PACKAGED_MODEL_NAME, SentenceTransformerEmbedder, packaged_model_path
-    from rag.retrieval import BM25Index
+    from bot.service import build_service
+    from rag.retrieval.embedding import PACKAGED_MODEL_NAME, SentenceTransformerEmbedder, packaged_model_path
+    from rag.retrieval.keyword import BM25Index
     from rag.service import NewsQA
     from rag.settings import Settings
-    from rag.textnorm import normalize
+    from rag.text.normalize import normalize
 
     model_path = packaged_model_path()
     if model_path is None:
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             if mode == "server":
                 extra = {"chroma_host": "127.0.0.1", "chroma_port": port, "collection": f"bench-{uuid.uuid4().hex[:12]}"}
             settings = Settings(_env_file=None, data_dir=data_dir, embedding_model=str(model_path), **extra)  # type: ignore[call-arg]
-            service = NewsQA(settings, embedder=embedder)
+            service = build_service(settings, embedder=embedder)
             summary = service.ingest()
             print(f"{mode}: ingested {summary.files_new} files, {summary.chunks_added} chunks in {summary.seconds:.1f} s",
                   file=sys.stderr)

@@ -1,6 +1,6 @@
 """Cost of writing chunk records to an embedded Chroma store: llama-index's ``ChromaVectorStore`` against ours.
 
-``rag.chunk_vectors.ChunkVectorStore`` keeps the BM25 ``tokens`` out of llama-index's ``_node_content`` JSON and
+``rag.store.chunk_vectors.ChunkVectorStore`` keeps the BM25 ``tokens`` out of llama-index's ``_node_content`` JSON and
 the text out of the Chroma document (bench/NOTES.md, section 6). This script prepares the chunk nodes of a corpus exactly as an ingest does
 (``ingest.pipeline.build_file_work``), gives them random unit vectors (the write cost does not depend on the
 values; no model is loaded), and writes them to new embedded stores in ingest-sized batches, alternating the two
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ingest.loaders import load_text
     from ingest.pipeline import build_file_work
-    from rag.chunk_vectors import ChunkVectorStore
+    from rag.store.chunk_vectors import ChunkVectorStore
 
     init_jieba()
     files = corpus_files([CMRC_ARTICLES, SAMPLE_ARTICLES])

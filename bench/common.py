@@ -109,7 +109,7 @@ def load_model(query_warm_up: bool = True) -> tuple[Any, float]:
     ``embed_query`` switches torch to one thread for the whole process, so ingest children (which measure what
     ``newsqa ingest`` does, never embedding a query) pass False.
     """
-    from rag.embedding import PACKAGED_MODEL_NAME, SentenceTransformerEmbedder, packaged_model_path
+    from rag.retrieval.embedding import PACKAGED_MODEL_NAME, SentenceTransformerEmbedder, packaged_model_path
 
     path = packaged_model_path()
     if path is None:
@@ -125,7 +125,7 @@ def load_model(query_warm_up: bool = True) -> tuple[Any, float]:
 
 def init_jieba() -> float:
     """Load jieba's dictionary (once per process, like the model) and return the seconds it took."""
-    from rag.textnorm import jieba_module
+    from rag.text.normalize import jieba_module
 
     started = time.perf_counter()
     jieba_module()
@@ -134,7 +134,7 @@ def init_jieba() -> float:
 
 def clear_text_caches() -> None:
     """Empty the core's normalisation caches, so a timed ingest does not profit from an earlier pass."""
-    from rag import textnorm
+    from rag.text import normalize as textnorm
 
     textnorm._convert_line.cache_clear()
     textnorm.normalize_cached.cache_clear()
@@ -142,7 +142,7 @@ def clear_text_caches() -> None:
 
 def settings_for(data_dir: Path, **overrides: Any) -> Any:
     """Core settings for a store under ``data_dir`` with the packaged model (no .env, no environment)."""
-    from rag.embedding import PACKAGED_MODEL_NAME
+    from rag.retrieval.embedding import PACKAGED_MODEL_NAME
     from rag.settings import Settings
 
     return Settings(_env_file=None, data_dir=data_dir, embedding_model=PACKAGED_MODEL_NAME, **overrides)  # type: ignore[call-arg]

@@ -65,9 +65,9 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     """The ``ours`` child (see module docstring); ``spec``: files, work_dir, profile_dir, rep_only."""
     from stock import encoder_tokens
 
+    from bot.service import build_service
     from ingest.loaders import load_text
     from ingest.pipeline import build_file_work
-    from rag.service import NewsQA
 
     files = [Path(p) for p in spec["files"]]
     work = Path(spec["work_dir"])
@@ -102,7 +102,7 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
     del vectors
 
     log(f"ours: full ingest of {len(files)} files")
-    service = NewsQA(settings, embedder=embedder)
+    service = build_service(settings, embedder=embedder)
     profiler = _profiler(spec)
     if profiler:
         profiler.start()
@@ -121,7 +121,7 @@ def run_ours(spec: dict[str, Any]) -> dict[str, Any]:
         return result
 
     log("ours: re-ingest of the unchanged corpus (fresh service, model not loaded)")
-    again = NewsQA(settings)  # no embedder: an unchanged corpus must not need the model
+    again = build_service(settings)  # no embedder: an unchanged corpus must not need the model
     with timed() as re_ingest:
         summary2 = again.ingest(files)
     result["reingest"] = {**re_ingest.as_dict(), **summary2.counts(),
@@ -137,12 +137,12 @@ def run_quality_ours(spec: dict[str, Any]) -> dict[str, Any]:
     profile_dir). Returns ``{"index_build_s", "quality": {set: figures}, ["quality_errors"]}``."""
     from quality_bench import eval_ours
 
-    from rag.service import NewsQA
+    from bot.service import build_service
 
     files = [Path(p) for p in spec["files"]]
     embedder, _ = load_model(query_warm_up=False)
     init_jieba()
-    service = NewsQA(settings_for(Path(spec["work_dir"])), embedder=embedder)
+    service = build_service(settings_for(Path(spec["work_dir"])), embedder=embedder)
     started = time.perf_counter()
     service.warm_up()
     result: dict[str, Any] = {"index_build_s": time.perf_counter() - started, "quality": {}}
@@ -215,7 +215,7 @@ def run_quality_stock(spec: dict[str, Any]) -> dict[str, Any]:
 
     files = [Path(p) for p in spec["files"]]
     embedder, _ = load_model(query_warm_up=False)
-    # The core embeds queries with one torch thread (rag.embedding); the stock side gets the same for queries.
+    # The core embeds queries with one torch thread (rag.retrieval.embedding); the stock side gets the same for queries.
     torch.set_num_threads(1)
     vector_store = ChromaVectorStore(chroma_collection=stock_collection(Path(spec["work_dir"]) / "chroma"))
     retriever = stock_retriever(vector_store, adapter_for(embedder, stock_defaults=True), top_k=5)

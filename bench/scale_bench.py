@@ -41,7 +41,7 @@ from common import (
     write_json,
 )
 
-GENERATOR_VERSION = 3  # 2: no tokens inside _node_content; 3: no Chroma documents (rag.chunk_vectors)
+GENERATOR_VERSION = 3  # 2: no tokens inside _node_content; 3: no Chroma documents (rag.store.chunk_vectors)
 CHUNKS_PER_PAGE = 24
 WRITE_BATCH = 2000
 NOISE = 0.02  # standard deviation per dimension of the noise added to summed unit vectors (384-d: norm ~0.4)
@@ -64,9 +64,9 @@ def build_base(source_store: Path | None, dest: Path) -> dict[str, Any]:
     import numpy as np
     from chromadb.config import Settings as ChromaSettings
 
-    from ingest.chunk import split_sentences
-    from rag.retrieval import record_to_node
-    from rag.textnorm import normalize, tokenize
+    from rag.store.chunk_vectors import record_to_node
+    from rag.text.normalize import normalize, tokenize
+    from rag.text.sentences import split_sentences
 
     if dest.exists():
         with dest.open("rb") as fh:
@@ -114,8 +114,8 @@ def build_store(spec: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
     from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-    from rag.embedding import PACKAGED_MODEL_NAME
-    from rag.store import Store
+    from rag.retrieval.embedding import PACKAGED_MODEL_NAME
+    from rag.store.store import Store
 
     size, key = int(spec["size"]), spec["key"]
     data_dir = store_dir_for(size, key)
@@ -227,7 +227,7 @@ def serve(spec: dict[str, Any]) -> dict[str, Any]:
     from llama_index.vector_stores.chroma import ChromaVectorStore
     from stock import adapter_for, stock_retriever
 
-    from rag.service import NewsQA
+    from bot.service import build_service
 
     size, key = int(spec["size"]), spec["key"]
     data_dir = store_dir_for(size, key)
@@ -235,7 +235,7 @@ def serve(spec: dict[str, Any]) -> dict[str, Any]:
     embedder, model_load_s = load_model()
     rss_model = current_rss_mib()
     qs = questions(int(spec["questions"]))
-    service = NewsQA(settings_for(data_dir), embedder=embedder)
+    service = build_service(settings_for(data_dir), embedder=embedder)
     with timed() as build:
         service.warm_up()
     n_docs = service._current_index().n_docs

@@ -68,7 +68,7 @@ def adapter_for(embedder: Any, stock_defaults: bool = False) -> SentenceTransfor
     """
     model = embedder._model
     if stock_defaults:
-        from rag.embedding import packaged_model_path
+        from rag.retrieval.embedding import packaged_model_path
 
         config = (packaged_model_path() or Path("/nonexistent")) / "sentence_bert_config.json"
         if config.exists():

@@ -59,10 +59,10 @@ def ingest(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Wipe the store first (after changing the model).")] = False,
 ) -> None:
     """Ingest new and changed pages incrementally; removed files lose their chunks."""
-    from rag.service import NewsQA
+    from bot.service import build_service
 
     settings = _settings()
-    service = NewsQA(settings)
+    service = build_service(settings)
     try:
         summary = _run_ingest(service, paths, rebuild, progress=sys.stderr.isatty() and not as_json)
     except NewsQAError as exc:
@@ -131,11 +131,11 @@ def ask(
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20, help="Chunks to answer from.")] = 5,
 ) -> None:
     """Answer a question from the ingested articles, with numbered sources."""
-    from rag.service import NewsQA
+    from bot.service import build_service
 
     settings = _settings()
     try:
-        answer = NewsQA(settings).ask(question, top_k=top_k)
+        answer = build_service(settings).ask(question, top_k=top_k)
     except NewsQAError as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -153,8 +153,8 @@ def evaluate_cmd(
     details: Annotated[Path | None, typer.Option("--details", help="Write per-question rows as JSONL here.")] = None,
 ) -> None:
     """Measure retrieval (hit@1, hit@5, MRR by file), answers, refusals and latency on a QA set."""
+    from bot.service import build_service
     from rag.evaluation import evaluate, load_qa
-    from rag.service import NewsQA
 
     try:
         items = load_qa(qa_jsonl)
@@ -164,12 +164,12 @@ def evaluate_cmd(
                     raise _fail(NewsQAError(f"--articles {articles}: not a folder"))
                 settings = _settings(data_dir=Path(tmp))
                 (Path(tmp) / "articles").symlink_to(articles.resolve(), target_is_directory=True)
-                service = NewsQA(settings)
+                service = build_service(settings)
                 summary = service.ingest()
                 err.print(f"ingested {summary.files_new} files, {summary.chunks_added} chunks "
                           f"({summary.files_failed} failed) in {summary.seconds:.1f} s", highlight=False)
             else:
-                service = NewsQA(_settings())
+                service = build_service(_settings())
             service.warm_up()
             report = evaluate(service, items, top_k)
     except NewsQAError as exc:

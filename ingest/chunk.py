@@ -1,6 +1,6 @@
-"""Chinese sentence splitting and sentence-packing chunker.
+"""Sentence-packing chunker (sentences split by :func:`rag.text.sentences.split_sentences`).
 
-Shapes: ``split_sentences(text) -> list[str]``; ``chunk_text(text, max_chars, min_chars,
+Shape: ``chunk_text(text, max_chars, min_chars,
 overlap_sentences) -> list[str]``. All lengths are ``len()`` of Python strings, i.e. characters (code
 points), not tokens or bytes. The packing scheme (whole sentences up to a budget, a one-sentence
 overlap, oversize sentences cut at commas) is the usual "sentence window" chunker, written here because
@@ -11,80 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Characters that end a sentence. "…" is included so "……" (the Chinese ellipsis, two characters)
-# closes a sentence as one unit; a line end ("\n") also ends one.
-SENTENCE_END: str = "。！？!?；;…\n"
-# Closing quotes/brackets stay with the sentence they close: 他说：“好。”
-_CLOSERS = "”’」』）)】》"
-# Brackets inside which a semicolon does not end the sentence (a parenthesis is part of its sentence);
-# a full stop inside still does: （括号里的话。）后面 is two sentences.
-_SOFT_ENDS = "；;"
-_OPENERS = "（(【"
-_BRACKET_CLOSERS = "）)】"
-# Characters after which an unclosed bracket is presumed an OCR error and ignored.
-_MAX_BRACKET_SPAN = 80
+from rag.text.sentences import split_sentences
+
 # Where an oversize sentence is preferably cut (after the character).
 _SOFT_BREAKS = "，、,:：; "
 # A soft break earlier than this share of max_chars would leave a tiny piece; cut harder instead.
 _MIN_PIECE_SHARE = 0.3
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split Chinese (or mixed) text into sentences.
-
-    A sentence ends after a run of 。！？!?；;… characters (so ``！？`` and ``……`` stay whole) plus any
-    closing quotes/brackets right after them, or at a line end. The ``"\\n"`` separators are dropped;
-    every other character is kept, in order, so ``"".join(split_sentences(t)) == t.replace("\\n", "")``
-    whenever ``t`` has a non-blank character. Whitespace-only pieces are attached to the sentence before
-    them (or after, at the start), so no sentence is empty or blank; blank text gives ``[]``.
-    """
-    pieces: list[str] = []
-    current: list[str] = []
-    index = 0
-    depth = 0  # open brackets: 牛车水（；）是… must not end at the ；
-    opened_at = 0
-    while index < len(text):
-        char = text[index]
-        if char == "\n":
-            pieces.append("".join(current))
-            current = []
-            depth = 0
-            index += 1
-            continue
-        current.append(char)
-        index += 1
-        if char in _OPENERS:
-            depth, opened_at = depth + 1, index
-        elif char in _BRACKET_CLOSERS and depth:
-            depth -= 1
-        if depth and index - opened_at > _MAX_BRACKET_SPAN:
-            depth = 0  # an unbalanced OCR bracket must not swallow the page
-        if char in SENTENCE_END and not (depth and char in _SOFT_ENDS):
-            while index < len(text) and text[index] in SENTENCE_END and text[index] != "\n":
-                current.append(text[index])
-                index += 1
-            while index < len(text) and text[index] in _CLOSERS:
-                current.append(text[index])
-                index += 1
-            pieces.append("".join(current))
-            current = []
-    pieces.append("".join(current))
-    return _attach_blanks(pieces)
-
-
-def _attach_blanks(pieces: list[str]) -> list[str]:
-    sentences: list[str] = []
-    leading = ""
-    for piece in pieces:
-        if not piece.strip():
-            if sentences:
-                sentences[-1] += piece
-            else:
-                leading += piece
-            continue
-        sentences.append(leading + piece)
-        leading = ""
-    return sentences
 
 
 @dataclass(frozen=True)

@@ -337,7 +337,7 @@ def _cuts_a_word(tail: str, head: str) -> bool:
     strings gain nothing (``泡泡战士`` + ``基于…``: 0.0), and a chance pair such as 子长 (a county) in
     ``长谷川町子`` + ``长谷川…`` gains almost nothing, so a plain "a word spans the cut" test would misfire.
     """
-    from rag.textnorm import jieba_module
+    from rag.text.normalize import jieba_module
 
     jieba = jieba_module()  # lazy: loading the dictionary takes about a second
 

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from filelock import FileLock, Timeout
 
 from rag.errors import IngestLockedError, StoreUnavailableError
-from rag.leases import holder_is_dead, process_identity
-from rag.store import Store
+from rag.store.leases import holder_is_dead, process_identity
+from rag.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +71,13 @@ class IngestLease:
     """The ingest lock of a Chroma server store: lease record ``lease:ingest`` in the ``-state`` collection.
 
     :meth:`acquire` writes ``{owner (a new uuid), host, pid, node, pid_start, acquired_at, expires_at, beat}``
-    (times in seconds on the Chroma server's clock) via :meth:`rag.store.Store.acquire_lease`; a daemon thread
+    (times in seconds on the Chroma server's clock) via :meth:`rag.store.store.Store.acquire_lease`; a daemon thread
     renews it every ``renew_seconds``; :meth:`release` deletes it. A lease whose holder crashed expires after
     ``ttl_seconds``; when the holder ran on this machine (same boot and pid namespace) and its process is gone, it
     is taken over at once. If a renewal finds the lease taken over, or renewals fail for longer than the TTL,
     :meth:`check` raises IngestLockedError and the ingest stops; running it again finishes the work.
 
-    Race window (Chroma has no compare-and-swap, see :meth:`rag.store.Store.renew_lease`): a holder that stalls
+    Race window (Chroma has no compare-and-swap, see :meth:`rag.store.store.Store.renew_lease`): a holder that stalls
     for more than ``ttl_seconds`` can overlap with the ingest that took over, for at most one renewal interval
     plus one write batch.
     """

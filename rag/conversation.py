@@ -4,8 +4,8 @@ A follow-up (``那郏县呢？`` after ``黄道镇有多少个行政村？``, ``
 rewritten into a standalone question before retrieval, "query rewriting" in the sense of conversational search
 (e.g. Vakulenko et al., ECIR 2021; the ``condense_question`` chat mode of llama-index does the same with an LLM):
 
-- with an LLM: :func:`rag.prompt.rewrite_messages` asks for the standalone question (one short call, at most
-  ``rag.prompt.REWRITE_MAX_TOKENS`` tokens); an unusable reply or a failed call falls back to the rule;
+- with an LLM: :func:`rag.answering.prompt.rewrite_messages` asks for the standalone question (one short call, at most
+  ``rag.answering.prompt.REWRITE_MAX_TOKENS`` tokens); an unusable reply or a failed call falls back to the rule;
 - without one, :func:`rule_rewrite`: an elliptic question ``(那)X呢`` puts X in place of the previous question's
   entity of the same kind (a place for a place, a title for a title) or of its subject; a pronoun (他, 她, 该镇,
   这位 ...) becomes the previous question's subject, plus the person's name when that question asked 谁 and the
@@ -29,7 +29,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rag.textnorm import jieba_module, normalize
+from rag.text.normalize import jieba_module, normalize
 
 #: Longest follow-up (in content characters) treated as elliptic even without a cue word.
 SHORT_FOLLOW_UP_CHARS = 6

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import InputError
-from rag.textnorm import normalize
+from rag.text.normalize import normalize
 
 _MARKER = re.compile(r"\[\d+\]")
 

@@ -1,6 +1,7 @@
 """The one core service every front-end calls: ingest, search, ask, read articles, stats.
 
-Front-ends (CLI, REST, Telegram) build ``NewsQA(settings)`` once per process and call its methods; the embedding
+Front-ends (CLI, REST, Telegram) build ``NewsQA(settings, ingest_runner=...)`` once per process (with
+:func:`bot.service.build_service`, which wires in the ingest pipeline) and call its methods; the embedding
 model and the BM25 index load once (lazily, or eagerly with :meth:`NewsQA.warm_up`). Methods are blocking and
 thread-safe: async front-ends call them in a worker thread (``anyio.to_thread`` / ``asyncio.to_thread``).
 The BM25 index is derived state: it is rebuilt from the Chroma collection whenever the store's index version
@@ -15,22 +16,24 @@ import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from llama_index.core.schema import NodeWithScore
 
-from rag.answer import EvidenceReranker, ExtractiveAnswerer
-from rag.embedding import Embedder, load_embedder
+from rag.answering.extractive import ExtractiveAnswerer
 from rag.errors import InputError
 from rag.models import Answer, Article, IngestSummary, SearchHit, StoreStats
-from rag.retrieval import BM25Index, dense_weight_for, hybrid_retriever
+from rag.retrieval.embedding import Embedder, load_embedder
+from rag.retrieval.fusion import dense_weight_for, hybrid_retriever
+from rag.retrieval.keyword import BM25Index
+from rag.retrieval.rerank import EvidenceReranker
 from rag.settings import Settings
-from rag.store import Store
-from rag.textnorm import normalize_cached
+from rag.store.store import Store
+from rag.text.normalize import normalize_cached
 
 if TYPE_CHECKING:
+    from rag.answering.generate import AskEvent, Responder
     from rag.conversation import Turn
-    from rag.generate import AskEvent, Responder
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,17 @@ FUSION_CANDIDATES = 20
 RERANK_CANDIDATES = 15
 
 
+class IngestRunner(Protocol):
+    """Runs one incremental ingest of ``paths`` into ``store`` (``embedder()`` loads the model when a file needs
+    embedding); the ingest pipeline implements it (:func:`ingest.pipeline.run_ingest`). The core never imports the
+    pipeline: front-ends pass it in (:func:`bot.service.build_service`)."""
+
+    def __call__(
+        self, settings: Settings, store: Store, embedder: Callable[[], Embedder], paths: list[Path] | None,
+        progress: Callable[[int, int, str], None] | None, rebuild: bool,
+    ) -> IngestSummary: ...
+
+
 class NewsQA:
     """Facade over store, embedder, hybrid retriever and answerer.
 
@@ -49,8 +63,11 @@ class NewsQA:
     :class:`rag.errors.StoreUnavailableError` when the store cannot be reached.
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, ingest_runner: IngestRunner | None = None
+    ) -> None:
         self.settings = settings
+        self._ingest_runner = ingest_runner
         self._store: Store | None = None
         self._embedder = embedder
         self._index: BM25Index | None = None
@@ -176,7 +193,7 @@ class NewsQA:
         With an LLM configured (``settings.llm_enabled``) the answer is generated and its citations verified
         (``mode="llm"``), falling back to the extractive answer on any LLM failure; otherwise it is extractive.
         ``conversation_id`` keeps a bounded history so that follow-ups (``那郏县呢？``) are rewritten into standalone
-        questions; ``history`` passes earlier turns explicitly instead. See :mod:`rag.generate`.
+        questions; ``history`` passes earlier turns explicitly instead. See :mod:`rag.answering.generate`.
         """
         answer = None
         for event in self.ask_stream(question, top_k, conversation_id, history):
@@ -190,7 +207,7 @@ class NewsQA:
         history: Sequence[Turn] | None = None,
     ) -> Generator[AskEvent, None, None]:
         """:meth:`ask` as events: ``CitationsUpdate`` first, ``TextDelta`` pieces, the final ``Answer`` last (see
-        :mod:`rag.generate`). Errors of the core are raised by the first ``next()``; LLM errors never are."""
+        :mod:`rag.answering.generate`). Errors of the core are raised by the first ``next()``; LLM errors never are."""
         return self.responder.events(question, top_k, conversation_id, history)
 
     _responder: Responder | None = None
@@ -200,7 +217,7 @@ class NewsQA:
         """The answering pipeline (conversation memory, LLM client), built on first use."""
         with self._lock:
             if self._responder is None:
-                from rag.generate import Responder
+                from rag.answering.generate import Responder
 
                 self._responder = Responder(self)
             return self._responder
@@ -242,14 +259,15 @@ class NewsQA:
         self, paths: list[Path] | None = None, progress: Callable[[int, int, str], None] | None = None,
         rebuild: bool = False,
     ) -> IngestSummary:
-        """Incremental ingest of ``paths`` (default: the articles folder); see :mod:`ingest.pipeline`.
+        """Incremental ingest of ``paths`` (default: the articles folder) by the service's :class:`IngestRunner`
+        (the pipeline, :func:`ingest.pipeline.run_ingest`, wired in by :func:`bot.service.build_service`).
 
         ``progress(done, total, file)`` is called before each file is processed. ``rebuild`` wipes the store first
         (needed after changing the embedding model). Raises IngestLockedError if another ingest runs.
         """
-        from ingest.pipeline import Ingestor
-
-        summary = Ingestor(self.settings, self.store, lambda: self.embedder).run(paths, progress, rebuild)
+        if self._ingest_runner is None:
+            raise RuntimeError("this NewsQA has no ingest runner: build it with bot.service.build_service")
+        summary = self._ingest_runner(self.settings, self.store, lambda: self.embedder, paths, progress, rebuild)
         with self._lock:
             had_index = self._index is not None
         if had_index:

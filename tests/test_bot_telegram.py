@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from bot.service import build_service
 from bot.telegram import texts
 from bot.telegram.format import utf16_len
 from rag.models import NOT_FOUND_ANSWER, Answer
@@ -292,7 +293,7 @@ def long_service(tmp_path_factory: pytest.TempPathFactory, sample_service: NewsQ
     (data_dir / "articles").mkdir()
     (data_dir / "articles" / "long_page.txt").write_text(_long_page(), encoding="utf-8")
     settings = make_settings(data_dir, sample_service.settings.embedding_model)  # type: ignore[arg-type]
-    service = NewsQA(settings, embedder=sample_service.embedder)  # same real model, loaded once
+    service = build_service(settings, embedder=sample_service.embedder)  # same real model, loaded once
     summary = service.ingest()
     assert summary.files_failed == 0, summary.failures
     yield service

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ingest.chunk import SENTENCE_END, chunk_text, split_sentences
+from ingest.chunk import chunk_text
 from ingest.clean import clean_page
 from ingest.loaders import load_text
 from ingest.segment import segment_articles
+from rag.text.sentences import SENTENCE_END, split_sentences
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "articles"
 

@@ -6,8 +6,8 @@ import socket
 import numpy as np
 import pytest
 
-from rag.embedding import PACKAGED_MODEL_NAME, load_embedder
 from rag.errors import EmbeddingModelError
+from rag.retrieval.embedding import PACKAGED_MODEL_NAME, load_embedder
 from rag.settings import Settings
 
 
@@ -26,7 +26,7 @@ def test_unset_model_falls_back_to_packaged_with_a_warning_naming_both(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with caplog.at_level(logging.WARNING, logger="rag.embedding"):
+    with caplog.at_level(logging.WARNING, logger="rag.retrieval.embedding"):
         embedder = load_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
     assert embedder.name == PACKAGED_MODEL_NAME
     assert "BAAI/bge-small-zh-v1.5" in caplog.text and PACKAGED_MODEL_NAME in caplog.text
@@ -38,7 +38,7 @@ def test_explicit_model_that_cannot_load_is_an_error_not_a_silent_fallback(tmp_p
 
 
 def test_bge_query_instruction_is_applied_by_name() -> None:
-    from rag.embedding import _query_instruction
+    from rag.retrieval.embedding import _query_instruction
 
     assert _query_instruction("BAAI/bge-small-zh-v1.5").startswith("为这个句子")
     assert _query_instruction(PACKAGED_MODEL_NAME) == ""

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+from bot.service import build_service
 from ingest.locks import IngestLease
 from rag.errors import IngestLockedError, InputError, ModelMismatchError
 from rag.service import NewsQA
-from rag.store import Store
+from rag.store.store import Store
 from tests.conftest import ROOT, SAMPLE_ARTICLES, make_settings
 
 PAGE_A = "000_a17aea0bf2d75ea6.txt"
@@ -32,7 +33,7 @@ NEW_ARTICLE = textwrap.dedent(
 
 
 def _service(data_dir: Path, model_path: str, embedder) -> NewsQA:  # noqa: ANN001
-    return NewsQA(make_settings(data_dir, model_path), embedder=embedder)
+    return build_service(make_settings(data_dir, model_path), embedder=embedder)
 
 
 def _all_chunk_ids(service: NewsQA) -> list[str]:
@@ -109,8 +110,8 @@ def test_second_ingest_is_refused_while_one_holds_the_lock(two_pages: Path, pack
     # the embedded store's lock file, or the server store's lease (held by another process: see test_server_store)
     held = IngestLease(Store(settings)) if settings.chroma_host else FileLock(str(settings.store_dir / "ingest.lock"))
     with held, pytest.raises(IngestLockedError, match="already running"):
-        NewsQA(settings, embedder=packaged_embedder).ingest()
-    assert NewsQA(settings, embedder=packaged_embedder).ingest().files_new == 2
+        build_service(settings, embedder=packaged_embedder).ingest()
+    assert build_service(settings, embedder=packaged_embedder).ingest().files_new == 2
 
 
 def test_missing_path_is_an_input_error_naming_it(two_pages: Path, packaged_model_path: str, packaged_embedder) -> None:  # noqa: ANN001
@@ -126,7 +127,7 @@ def test_querying_with_another_model_says_to_reingest(two_pages: Path, packaged_
         dimension = 512
 
     with pytest.raises(ModelMismatchError, match="re-ingest"):
-        NewsQA(make_settings(two_pages, packaged_model_path), embedder=OtherModel()).ask("郏县有多少5G基站？")  # type: ignore[arg-type]
+        build_service(make_settings(two_pages, packaged_model_path), embedder=OtherModel()).ask("郏县有多少5G基站？")  # type: ignore[arg-type]
 
 
 KILLER = textwrap.dedent(
@@ -134,13 +135,14 @@ KILLER = textwrap.dedent(
     import os, sys
     from pathlib import Path
     from rag.service import NewsQA
+    from bot.service import build_service
     from tests.conftest import make_settings  # the embedded store, or the test Chroma server in server mode
 
     settings = make_settings(Path(sys.argv[1]), sys.argv[2])
     def die_after_first(done, total, name):
         if done == 3:
             os._exit(9)  # a hard kill: no cleanup, no finally blocks
-    NewsQA(settings).ingest(progress=die_after_first)
+    build_service(settings).ingest(progress=die_after_first)
     """
 )
 
@@ -171,7 +173,8 @@ DIE_BEFORE_MANIFEST = textwrap.dedent(
     import os, sys
     from pathlib import Path
     from rag.service import NewsQA
-    from rag.store import Store
+    from bot.service import build_service
+    from rag.store.store import Store
     from tests.conftest import make_settings
 
     # The process dies right after its first batch of chunks and articles is written, before the manifest entries
@@ -180,7 +183,7 @@ DIE_BEFORE_MANIFEST = textwrap.dedent(
         os._exit(9)
 
     Store.set_manifests = die
-    NewsQA(make_settings(Path(sys.argv[1]), sys.argv[2])).ingest()
+    build_service(make_settings(Path(sys.argv[1]), sys.argv[2])).ingest()
     """
 )
 

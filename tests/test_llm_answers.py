@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from rag.generate import CitationsUpdate, TextDelta
+from bot.service import build_service
+from rag.answering.generate import CitationsUpdate, TextDelta
+from rag.answering.prompt import ANSWER_SYSTEM_PROMPT, REWRITE_SYSTEM_PROMPT
 from rag.models import NOT_FOUND_ANSWER, Answer
-from rag.prompt import ANSWER_SYSTEM_PROMPT, REWRITE_SYSTEM_PROMPT
 from rag.service import NewsQA
 from tests.conftest import make_settings
 from tests.llm_fake import MODEL, FakeLLM, RecordedRequest, Reply
@@ -143,7 +144,7 @@ def injected_service(tmp_path_factory: pytest.TempPathFactory, sample_settings: 
     )
     (data_dir / "articles" / "changhe.txt").write_text(page, encoding="utf-8")
     settings = make_settings(data_dir, sample_settings.embedding_model, **llm_overrides(fake_llm))
-    service = NewsQA(settings, embedder=packaged_embedder)
+    service = build_service(settings, embedder=packaged_embedder)
     assert service.ingest().files_failed == 0
     yield service
     service.close()
@@ -335,7 +336,7 @@ def test_failed_llm_rewrite_falls_back_to_the_rule(llm: FakeLLM, llm_service: Ne
 @pytest.fixture()
 def rule_service(sample_settings: Any, packaged_embedder: Any) -> Iterator[NewsQA]:
     """The core over the sample corpus without an LLM (its own conversation memory)."""
-    service = NewsQA(sample_settings, embedder=packaged_embedder)
+    service = build_service(sample_settings, embedder=packaged_embedder)
     yield service
     service.close()
 

@@ -9,11 +9,10 @@ import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 from pydantic import SecretStr
 
-from rag.citation_check import StreamVerifier, check_answer, is_refusal, parse_markers, split_units
-from rag.conversation import ConversationStore, Turn, looks_like_follow_up, rule_rewrite, subject_of
-from rag.llm import LLMClient, LLMError, classify, redact
-from rag.models import NOT_FOUND_ANSWER
-from rag.prompt import (
+from rag.answering.citation_check import StreamVerifier, check_answer
+from rag.answering.claims import is_refusal, parse_markers, split_units
+from rag.answering.llm import LLMClient, LLMError, classify, redact
+from rag.answering.prompt import (
     ANSWER_SYSTEM_PROMPT,
     HistoryTurn,
     answer_messages,
@@ -21,6 +20,8 @@ from rag.prompt import (
     quote,
     rewrite_messages,
 )
+from rag.conversation import ConversationStore, Turn, looks_like_follow_up, rule_rewrite, subject_of
+from rag.models import NOT_FOUND_ANSWER
 from rag.settings import Settings
 
 FIVE_G = "全县建成开通5G基站120座,实现县城以上城区5G网络全覆盖。今年,该县将新建5G基站82个。"

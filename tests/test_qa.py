@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from rag.answer import QuestionType, question_type
+from rag.answering.question import QuestionType, question_type
 from rag.errors import InputError
 from rag.evaluation import evaluate, load_qa
 from rag.models import NOT_FOUND_ANSWER

@@ -30,11 +30,11 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli_app
 from bot.rest.app import create_app
+from bot.service import build_service
 from bot.telegram import build_bot, texts
 from ingest.locks import IngestLease
 from rag.errors import IngestLockedError, StoreUnavailableError
-from rag.service import NewsQA
-from rag.store import Store
+from rag.store.store import Store
 from tests.conftest import ROOT, SAMPLE_ARTICLES, SERVER_PORT, make_settings
 from tests.rest_support.helpers import HTTP_TIMEOUT, assert_error
 from tests.rest_support.live import running_server
@@ -188,7 +188,7 @@ def test_ingest_in_one_process_query_from_another_that_never_ingested(
 
     # this test process never ingested; its data dir has no articles and no store
     reader = machine(tmp_path, "reader")
-    service = NewsQA(server_settings(reader, packaged_model_path, chroma_port, collection), embedder=packaged_embedder)
+    service = build_service(server_settings(reader, packaged_model_path, chroma_port, collection), embedder=packaged_embedder)
     answer = service.ask(QUESTION_A)
     assert answer.found and GOLD_A in answer.answer, answer
     assert answer.citations[0].source == PAGE_A
@@ -200,7 +200,7 @@ def test_ingest_in_one_process_query_from_another_that_never_ingested(
 
     # the manifest lives with the collection: a third machine with the same files has nothing to embed
     third = machine(tmp_path, "third", (PAGE_A, PAGE_B))
-    again = NewsQA(server_settings(third, packaged_model_path, chroma_port, collection), embedder=packaged_embedder)
+    again = build_service(server_settings(third, packaged_model_path, chroma_port, collection), embedder=packaged_embedder)
     repeat = again.ingest()
     assert (repeat.files_unchanged, repeat.files_new, repeat.chunks_embedded) == (2, 0, 0)
     service.close()
@@ -213,10 +213,10 @@ def test_rebuild_from_another_process_is_picked_up_by_a_running_service(
     """``ingest --rebuild`` drops and recreates the collections; a service holding the old ones reopens them."""
     collection = new_collection()
     first = machine(tmp_path, "first", (PAGE_A,))
-    writer = NewsQA(server_settings(first, packaged_model_path, chroma_port, collection, index_refresh_seconds=0),
+    writer = build_service(server_settings(first, packaged_model_path, chroma_port, collection, index_refresh_seconds=0),
                     embedder=packaged_embedder)
     writer.ingest()
-    reader = NewsQA(server_settings(machine(tmp_path, "reader"), packaged_model_path, chroma_port, collection,
+    reader = build_service(server_settings(machine(tmp_path, "reader"), packaged_model_path, chroma_port, collection,
                                     index_refresh_seconds=0), embedder=packaged_embedder)
     assert reader.ask(QUESTION_A).found
     (first / "articles" / "new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
@@ -239,7 +239,7 @@ def test_serve_workers_answer_consistently_and_see_a_new_ingest(
     a new article; every worker answers from it once the refresh interval has passed, without a restart."""
     collection = new_collection()
     ingester = machine(tmp_path, "ingester", (PAGE_A,))
-    writer = NewsQA(server_settings(ingester, packaged_model_path, chroma_port, collection), embedder=packaged_embedder)
+    writer = build_service(server_settings(ingester, packaged_model_path, chroma_port, collection), embedder=packaged_embedder)
     writer.ingest()
 
     port = free_port()
@@ -325,8 +325,8 @@ def test_server_outage_gives_clear_errors_and_everything_recovers(
     data_dir = machine(tmp_path, "api", (PAGE_A,))
     settings = server_settings(data_dir, packaged_model_path, private_chroma.port, collection,
                                chroma_token=token, index_refresh_seconds=0)
-    NewsQA(settings, embedder=packaged_embedder).ingest()
-    service = NewsQA(settings, embedder=packaged_embedder)
+    build_service(settings, embedder=packaged_embedder).ingest()
+    service = build_service(settings, embedder=packaged_embedder)
     where = f"127.0.0.1:{private_chroma.port}"
     monkeypatch.chdir(tmp_path)  # the CLI reads no developer .env
     for key, value in server_env(data_dir, packaged_model_path, private_chroma.port, collection).items():
@@ -389,7 +389,7 @@ def test_api_started_while_the_server_is_down_becomes_ready_when_it_is_up(
     collection = new_collection()
     settings = server_settings(machine(tmp_path, "api"), packaged_model_path, private_chroma.port, collection)
     private_chroma.stop()
-    service = NewsQA(settings, embedder=packaged_embedder)
+    service = build_service(settings, embedder=packaged_embedder)
     with running_server(create_app(settings, service=service)) as live, httpx.Client(
         base_url=live.base_url, timeout=HTTP_TIMEOUT
     ) as api:
@@ -423,7 +423,7 @@ HOLDER = textwrap.dedent(
     from pathlib import Path
     from ingest.locks import IngestLease
     from rag.settings import Settings
-    from rag.store import Store
+    from rag.store.store import Store
 
     data_dir, port, collection, ttl, renew = sys.argv[1:6]
     settings = Settings(_env_file=None, data_dir=Path(data_dir), chroma_host="127.0.0.1", chroma_port=int(port),
@@ -461,7 +461,7 @@ def test_ingest_lock_is_shared_between_processes(
     holder = _holder(machine(tmp_path, "m2"), chroma_port, collection, ttl=3.0, renew=0.5)
     try:
         with pytest.raises(IngestLockedError, match=rf"already running.*pid {holder.pid}"):
-            NewsQA(settings, embedder=packaged_embedder).ingest()
+            build_service(settings, embedder=packaged_embedder).ingest()
         monkeypatch.chdir(tmp_path)
         for key, value in server_env(data_dir, packaged_model_path, chroma_port, collection).items():
             monkeypatch.setenv(key, value)
@@ -475,31 +475,31 @@ def test_ingest_lock_is_shared_between_processes(
         still = store.lease("ingest")
         assert still is not None and still["owner"] == lease["owner"] and float(still["expires_at"]) > first_expiry
         with pytest.raises(IngestLockedError, match="already running"):
-            NewsQA(settings, embedder=packaged_embedder).ingest()
+            build_service(settings, embedder=packaged_embedder).ingest()
     finally:
         assert holder.stdin is not None and holder.stdout is not None
         holder.stdin.close()
         released = holder.stdout.readline().strip()
         holder.wait(timeout=60)
     assert released == "released" and store.lease("ingest") is None
-    assert NewsQA(settings, embedder=packaged_embedder).ingest().files_new == 1
+    assert build_service(settings, embedder=packaged_embedder).ingest().files_new == 1
 
     # a holder killed on this machine: its lease is taken over at once (its process is provably gone)
     crashed = _holder(machine(tmp_path, "m3"), chroma_port, collection, ttl=600.0, renew=60.0)
     crashed.kill()
     crashed.wait()
     (data_dir / "articles" / "new.txt").write_text(NEW_ARTICLE, encoding="utf-8")
-    assert NewsQA(settings, embedder=packaged_embedder).ingest().files_new == 1
+    assert build_service(settings, embedder=packaged_embedder).ingest().files_new == 1
 
     # a holder on another machine that stopped renewing: refused until its lease expires, then taken over
     foreign = {"host": "other-machine", "pid": 4242, "node": "another-boot/pid:[1]", "pid_start": 1}
     assert store.acquire_lease("ingest", "foreign-owner", 2.0, foreign) is None
     with pytest.raises(IngestLockedError, match="other-machine"):
-        NewsQA(settings, embedder=packaged_embedder).ingest()
+        build_service(settings, embedder=packaged_embedder).ingest()
 
     def ingest_after_expiry() -> bool:
         try:
-            NewsQA(settings, embedder=packaged_embedder).ingest()
+            build_service(settings, embedder=packaged_embedder).ingest()
         except IngestLockedError:
             return False
         return True

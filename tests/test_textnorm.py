@@ -1,6 +1,6 @@
 """Search normalisation: traditional/simplified and full-width forms must meet; display text is untouched."""
 
-from rag.textnorm import STOPWORDS, keywords, normalize, tokenize
+from rag.text.normalize import STOPWORDS, keywords, normalize, tokenize
 
 
 def test_traditional_county_name_matches_simplified() -> None:

@@ -26,6 +26,7 @@ from bot.rest.auth import KeyRing, require_admin_key, require_api_key
 from bot.rest.errors import install_error_handlers
 from bot.rest.jobs import IngestJobs
 from bot.rest.middleware import REQUEST_ID_HEADER, BodySizeLimitMiddleware, RequestContextMiddleware
+from bot.service import build_service
 from rag.errors import NewsQAError
 from rag.service import NewsQA
 from rag.settings import Settings
@@ -53,7 +54,7 @@ DESCRIPTION = """
 
 
 def _build_service(settings: Settings) -> NewsQA:
-    return NewsQA(settings)
+    return build_service(settings)
 
 
 def create_app(settings: Settings, service: NewsQA | None = None) -> FastAPI:

@@ -7,7 +7,7 @@
 Without an LLM the text comes from the finished extractive answer (:func:`answer_text_deltas`) and there is exactly
 one ``CitationsEvent``. With an LLM (``settings.llm_enabled``) the events follow the core's
 :meth:`rag.service.NewsQA.ask_stream`: the answer is generated token by token and released clause by clause once
-each clause's citations are verified (:mod:`rag.citation_check`), so the deltas never need to be taken back; a
+each clause's citations are verified (:mod:`rag.answering.citation_check`), so the deltas never need to be taken back; a
 ``CitationsEvent`` carrying the cumulative citations precedes the delta that first cites a new source. In both
 modes the deltas concatenate to the final answer text and the last ``CitationsEvent`` equals the final citations;
 the ``DoneEvent`` answer is authoritative.
@@ -24,8 +24,8 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from rag.answering.generate import CitationsUpdate, TextDelta
 from rag.conversation import Turn
-from rag.generate import CitationsUpdate, TextDelta
 from rag.models import Answer, Citation
 from rag.service import NewsQA
 

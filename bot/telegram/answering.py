@@ -25,8 +25,8 @@ from telegram import Message
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
+from rag.answering.generate import AskEvent, TextDelta
 from rag.errors import InputError
-from rag.generate import AskEvent, TextDelta
 from rag.models import Answer
 
 from . import texts

@@ -12,6 +12,7 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
+from bot.service import build_service
 from rag.errors import NewsQAError
 from rag.service import NewsQA
 from rag.settings import Settings
@@ -90,7 +91,7 @@ def build_bot(settings: Settings, service: NewsQA | None = None, *, example_ques
     allowed = frozenset(settings.telegram_allowed_chat_ids)
     owns_service = service is None
     if service is None:
-        service = NewsQA(settings)
+        service = build_service(settings)
     bot_context = BotContext(
         settings=settings,
         service=service,
@@ -180,7 +181,7 @@ def run_bot(settings: Settings) -> int:
         print(_UNREACHABLE.format(server=server, reason="no valid response to getMe"), file=sys.stderr)
         return EXIT_ERROR
     try:
-        service = NewsQA(settings)
+        service = build_service(settings)
         service.warm_up()
     except NewsQAError as exc:
         print(f"newsqa bot: {str(exc).replace(token, REDACTED)}", file=sys.stderr)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from bot.service import build_service
 from rag.service import NewsQA
 from tests.conftest import make_settings
 
@@ -67,7 +68,7 @@ def llm_settings(sample_settings: Any, fake_llm: FakeLLM) -> Any:
 @pytest.fixture(scope="session")
 def llm_service(llm_settings: Any, packaged_embedder: Any) -> Iterator[NewsQA]:
     """The real core over the sample corpus with the fake LLM (shared: give each test its own conversation ids)."""
-    service = NewsQA(llm_settings, embedder=packaged_embedder)
+    service = build_service(llm_settings, embedder=packaged_embedder)
     service.warm_up()
     yield service
     service.close()
@@ -82,7 +83,7 @@ def make_service(sample_settings: Any, fake_llm: FakeLLM, packaged_embedder: Any
         settings = make_settings(
             sample_settings.data_dir, sample_settings.embedding_model, **llm_overrides(fake_llm, **overrides)
         )
-        service = NewsQA(settings, embedder=packaged_embedder)
+        service = build_service(settings, embedder=packaged_embedder)
         made.append(service)
         return service
 

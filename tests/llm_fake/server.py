@@ -1,7 +1,7 @@
 """A fake OpenAI-compatible chat completions server: real HTTP (Starlette + uvicorn) on 127.0.0.1, random port.
 
 ``POST /v1/chat/completions`` answers with the next scripted :class:`Reply` for the request's kind: ``"rewrite"``
-(system message is :data:`rag.prompt.REWRITE_SYSTEM_PROMPT`) or ``"answer"`` (anything else). It streams
+(system message is :data:`rag.answering.prompt.REWRITE_SYSTEM_PROMPT`) or ``"answer"`` (anything else). It streams
 (``chat.completion.chunk`` server-sent events ending with ``data: [DONE]``) when the request says ``stream: true``
 and returns one ``chat.completion`` otherwise, like the OpenAI API. Every request is recorded (path, headers,
 JSON body) so tests can check the prompt. Scripted failures: an HTTP status (500, 429 with Retry-After ...),
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from rag.prompt import REWRITE_SYSTEM_PROMPT
+from rag.answering.prompt import REWRITE_SYSTEM_PROMPT
 from tests.rest_support.live import running_server
 
 MODEL = "fake-model"

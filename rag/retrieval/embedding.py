@@ -21,6 +21,8 @@ from rag.settings import DEFAULT_EMBEDDING_MODEL, Settings
 log = logging.getLogger(__name__)
 
 PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+#: Substrings of embedding model names trained on Chinese (BAAI bge-*-zh, multilingual and Chinese models).
+CHINESE_CAPABLE_MODELS = ("-zh", "chinese", "multilingual", "bge-m3", "m3e", "text2vec", "gte-", "e5-", "labse")
 
 #: Query instructions published with the BGE models (model cards of BAAI/bge-*-zh-v1.5 and bge-*-en-v1.5).
 QUERY_INSTRUCTIONS: dict[str, str] = {
@@ -96,10 +98,8 @@ class SentenceTransformerEmbedder:
         if not dim:
             raise EmbeddingModelError(f"embedding model {name!r} does not report its dimension")
         self.dimension = int(dim)
-        # An English-only model's dense leg gets weight 0.1 on Chinese text (rag.retrieval); encoding
+        # An English-only model's dense leg gets weight 0.1 on Chinese text (rag.retrieval.fusion); encoding
         # 128 word pieces instead of 256 halves ingest encoding with no measured loss on the dev sets.
-        from rag.retrieval import CHINESE_CAPABLE_MODELS
-
         if not any(key in name.lower() for key in CHINESE_CAPABLE_MODELS):
             self._model.max_seq_length = min(int(self._model.max_seq_length or 128), 128)
         self._single_threaded = False

@@ -276,7 +276,7 @@ class LLMClient:
 
     def stream_once(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
         """Text deltas of one streamed chat completion (no retry, no breaker; the caller decides, see
-        :mod:`rag.generate`). The request is sent on the first ``next()``.
+        :mod:`rag.answering.generate`). The request is sent on the first ``next()``.
 
         Raises:
             LLMError: on any failure, before or during the stream; ``empty`` when it ends without any text.

@@ -1,6 +1,6 @@
 """Lease records in a store's ``-state`` collection: the ingest lock of a Chroma server store.
 
-:class:`LeaseRecords` is a mixin of :class:`rag.store.Store` (it needs the store's ``state_collection``,
+:class:`LeaseRecords` is a mixin of :class:`rag.store.store.Store` (it needs the store's ``state_collection``,
 ``server_mode`` and ``call``); :func:`process_identity` and :func:`holder_is_dead` describe lease holders so that
 a holder that crashed on this machine can be taken over at once. The lock built on them is
 :class:`ingest.locks.IngestLease`.

@@ -6,12 +6,12 @@ extractive answer), conversation memory; as a stream of events for the front-end
 1. :class:`CitationsUpdate` (always first): the citations the text that follows uses, numbered as in the final
    answer. With an LLM, another update (the cumulative list) precedes text that cites a new source.
 2. :class:`TextDelta` pieces of the answer text; their concatenation is exactly the final answer's text. With an
-   LLM they are verified pieces (:class:`rag.citation_check.StreamVerifier`): a clause or sentence is released
+   LLM they are verified pieces (:class:`rag.answering.citation_check.StreamVerifier`): a clause or sentence is released
    once it is complete and supported by its sources, so what has been shown is never taken back.
 3. The final :class:`rag.models.Answer` (``mode`` ``"llm"`` or ``"extractive"``), always last.
 
 Core errors (:class:`rag.errors.InputError` for a bad question, store errors ...) are raised before the first
-event. LLM errors never reach the caller: after the bounded retries of :class:`rag.llm.LLMClient` (each failure
+event. LLM errors never reach the caller: after the bounded retries of :class:`rag.answering.llm.LLMClient` (each failure
 logged), the answer is the extractive one. A stream that breaks off after verified text was released keeps that
 verified text as the answer (with a log line). An LLM answer left with no supported citation becomes the
 not-found answer (``found`` false, ``mode`` "llm") when the model said the reports do not hold the answer, and the
@@ -23,22 +23,41 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from llama_index.core.schema import NodeWithScore
 
-from rag.citation_check import StreamVerifier
+from rag.answering.citation_check import StreamVerifier
+from rag.answering.llm import LLMClient, LLMError
+from rag.answering.prompt import (
+    REWRITE_MAX_TOKENS,
+    HistoryTurn,
+    answer_messages,
+    clean_rewrite,
+    rewrite_messages,
+)
 from rag.conversation import ConversationStore, Turn, looks_like_follow_up, rule_rewrite
-from rag.llm import LLMClient, LLMError
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation
-from rag.prompt import REWRITE_MAX_TOKENS, HistoryTurn, answer_messages, clean_rewrite, rewrite_messages
-
-if TYPE_CHECKING:
-    from rag.service import NewsQA
+from rag.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class AnswerBackend(Protocol):
+    """What the responder needs of the core service (:class:`rag.service.NewsQA` is one): settings, question
+    validation, retrieval and the extractive answer."""
+
+    settings: Settings
+
+    def validate_question(self, question: str) -> str: ...
+
+    def retrieve(self, query: str, top_k: int) -> list[NodeWithScore]: ...
+
+    def extractive_answer(self, question: str, nodes: list[NodeWithScore]) -> Answer: ...
+
+    def term_idf(self) -> Callable[[str], float]: ...
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,7 @@ class Responder:
     Thread-safe; built lazily by the service. The LLM client is built on first use when ``settings.llm_enabled``.
     """
 
-    def __init__(self, service: NewsQA) -> None:
+    def __init__(self, service: AnswerBackend) -> None:
         self.service = service
         settings = service.settings
         self.conversations = ConversationStore(

@@ -7,7 +7,7 @@ The sources are data, not instructions (the "spotlighting"/delimiting defence ag
 Hines et al. 2024, arXiv:2403.14720; OWASP LLM01): angle brackets and quotes inside a source become their
 full-width forms, so a source can never close its own block or forge another one, and the system message says
 that anything inside a block (for example "忽略以上指令") is part of the report. The citation check
-(:mod:`rag.citation_check`) is the second line of defence: an answer is only shown with citations it can verify.
+(:mod:`rag.answering.citation_check`) is the second line of defence: an answer is only shown with citations it can verify.
 """
 
 from __future__ import annotations

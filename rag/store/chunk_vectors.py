@@ -6,7 +6,7 @@ Two of those cost us without serving us (bench/NOTES.md, section 6; 519 chunks o
 to a new embedded store in 256-chunk batches):
 
 - ``tokens``, the pre-segmented BM25 tokens, are read only from their flat key when a process rebuilds its BM25
-  index (:class:`rag.retrieval.BM25Index`); repeating them inside ``_node_content`` made it twice as long
+  index (:class:`rag.retrieval.keyword.BM25Index`); repeating them inside ``_node_content`` made it twice as long
   (1,303 -> 648 characters on average): 1.55-1.68 s -> 1.29-1.32 s;
 - the embedded Chroma store indexes every document for full-text search (SQLite FTS5, trigram tokenizer), which
   this product never queries (its sparse leg is BM25 over jieba tokens, in memory). The text therefore travels
@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from llama_index.core.schema import BaseNode
-from llama_index.core.vector_stores.utils import node_to_metadata_dict
+from llama_index.core.schema import BaseNode, TextNode
+from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from llama_index.vector_stores.chroma.base import MAX_CHUNK_SIZE
 
@@ -64,3 +64,14 @@ class ChunkVectorStore(ChromaVectorStore):
             collection.add(ids=ids[start:end], embeddings=embeddings[start:end],
                                  metadatas=metadatas[start:end])
         return ids
+
+
+def record_to_node(chunk_id: str, document: str | None, metadata: dict[str, Any]) -> TextNode:
+    """Rebuild the ``TextNode`` of a Chroma chunk record the way ``ChromaVectorStore.query`` does: the text is the
+    record's document, or (records written by :class:`ChunkVectorStore`, which have none) the
+    text kept in ``_node_content``."""
+    node = metadata_dict_to_node(metadata)
+    if document is not None:
+        node.set_content(document)
+    node.id_ = chunk_id
+    return node  # type: ignore[return-value]

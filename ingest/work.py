@@ -1,0 +1,142 @@
+"""The preparing stage of an ingest: a file's text cleaned, segmented into articles, chunked and tokenised
+(:func:`build_file_work`), source keys and article ids, and the bounded prefetch thread that runs it ahead of
+encoding (see :mod:`ingest.pipeline`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+from ingest.chunk import chunk_text
+from ingest.clean import clean_page
+from ingest.segment import segment_articles
+from rag.settings import Settings
+from rag.text.normalize import normalize, tokenize
+
+
+@dataclass
+class _FileWork:
+    source: str
+    sha256: str
+    articles: list[dict] = field(default_factory=list)
+    nodes: list[TextNode] = field(default_factory=list)
+    embed_texts: list[str] = field(default_factory=list)
+
+
+def article_id_for(text: str) -> str:
+    """Stable article id: first 16 hex digits of SHA-1 over the article's normalised text."""
+    return hashlib.sha1(normalize(text).encode("utf-8")).hexdigest()[:16]
+
+
+def _source_key(path: Path, root: Path, articles_dir: Path) -> str:
+    resolved = path.resolve()
+    for base in (articles_dir.resolve(), root.resolve() if root.is_dir() else root.resolve().parent):
+        if resolved.is_relative_to(base):
+            return resolved.relative_to(base).as_posix()
+    return path.name
+
+
+def _scope_prefixes(roots: list[Path], articles_dir: Path) -> list[str] | None:
+    """Manifest keys an ingest of ``roots`` may remove; None = everything (the articles folder itself)."""
+    prefixes: list[str] = []
+    base = articles_dir.resolve()
+    for root in roots:
+        r = root.resolve()
+        if r == base:
+            return None
+        if r.is_relative_to(base):
+            rel = r.relative_to(base).as_posix()
+            prefixes.append(rel + "/" if r.is_dir() else rel)
+    return prefixes
+
+
+def build_file_work(source: str, sha256: str, text: str, settings: Settings) -> _FileWork:
+    """Clean, segment and chunk one page into article records and (un-embedded) chunk nodes."""
+    work = _FileWork(source, sha256)
+    seen: set[str] = set()
+    for segment in segment_articles(clean_page(text)):
+        body = segment.text.strip()
+        if not body:
+            continue
+        article_id = article_id_for(segment.title + "\n" + body)
+        if article_id in seen:  # the same article printed twice on one page
+            continue
+        seen.add(article_id)
+        chunks = chunk_text(body, settings.chunk_size, settings.chunk_min, settings.chunk_overlap_sentences)
+        chunk_ids = [f"{article_id}:{n}" for n in range(len(chunks))]
+        work.articles.append({
+            "article_id": article_id, "title": segment.title, "source": source,
+            "position": segment.position, "text": body, "chunk_ids": chunk_ids,
+        })
+        for n, chunk in enumerate(chunks):
+            # Title enhancement: the headline is embedded and indexed with every chunk of its article.
+            search_text = normalize(f"{segment.title}\n{chunk}")
+            node = TextNode(
+                id_=chunk_ids[n], text=chunk,
+                metadata={
+                    "article_id": article_id, "title": segment.title, "source": source,
+                    "position": segment.position, "chunk_index": n,
+                    "tokens": " ".join(tokenize(search_text, normalized=True)),
+                },
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"file:{source}")},
+            )
+            work.nodes.append(node)
+            work.embed_texts.append(search_text)
+    return work
+
+
+class _Prefetch:
+    """Runs ``produce`` (a generator function) in a daemon thread and yields its items through a bounded queue.
+
+    An exception in the producer is re-raised in the consumer; :meth:`close` (also on the consumer's early exit)
+    stops the producer at its next item.
+    """
+
+    _DONE = object()
+
+    def __init__(self, produce: Callable[[], Iterator[Any]], maxsize: int, name: str) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(produce,), name=name, daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, produce: Callable[[], Iterator[Any]]) -> None:
+        try:
+            for item in produce():
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(exc)
+            return
+        self._put(self._DONE)
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop the producer and wait for its thread."""
+        self._stop.set()
+        self._thread.join()

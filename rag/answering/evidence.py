@@ -1,0 +1,155 @@
+"""Sentence evidence: a question prepared for matching (:class:`QuestionAnalysis`: IDF-weighted content words,
+character bigrams, answer type) and the scored sentences (:class:`Candidate`) of a retrieved chunk. Shared by
+the extractive answerer and the evidence reranker of retrieval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llama_index.core.schema import NodeWithScore
+
+from rag.answering.question import (
+    _LATIN_TERM,
+    _PERSON_CUE,
+    QuestionType,
+    _bigrams,
+    _composed_of,
+    _strip_interrogatives,
+    _type_score,
+    definition_subject,
+    question_type,
+)
+from rag.text.normalize import STOPWORDS, keywords, normalize
+from rag.text.sentences import split_sentences
+
+#: Below this IDF-weighted coverage of the question by the best context, the answer is "not found".
+#: Set by measurement on the dev sets (see README "Evaluation").
+MIN_CONTEXT_COVERAGE = 0.5
+#: Below this coverage of the question by the chosen sentence itself, the answer is "not found".
+MIN_SENTENCE_COVERAGE = 0.15
+#: Weight of question words that the article title already contains, when scoring a sentence.
+TITLE_DISCOUNT = 0.25
+#: An answer sentence shorter than this (characters) is completed with the sentence it leans on.
+SHORT_SENTENCE = 40
+
+
+@dataclass
+class Candidate:
+    """A sentence of a retrieved chunk, scored as a possible answer."""
+
+    sentence: str  # original characters
+    norm: str
+    rank: int  # rank of its chunk in retrieval (0 = best)
+    order: int  # position of the sentence inside its chunk
+    coverage: float  # of the question by the sentence, 0..1
+    context: float  # of the question by the chunk with its title, 0..1
+    score: float
+    hit: NodeWithScore
+
+
+class QuestionAnalysis:
+    """A question prepared for matching: type, IDF-weighted content words, character bigrams.
+
+    ``idf`` maps a normalised token to its inverse document frequency (from the BM25 index).
+    """
+
+    def __init__(self, question: str, idf: Callable[[str], float]) -> None:
+        self.question = question
+        self.norm = normalize(question)
+        self.qtype = question_type(self.norm)
+        self.subject = definition_subject(self.norm)
+        terms = [t for t in keywords(_strip_interrogatives(self.norm)) if t not in STOPWORDS]
+        # jieba's search mode emits 人口数量 beside 人口 and 数量: the compound would count its words twice.
+        terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
+        self.weights = {t: idf(t) for t in terms}
+        self._term_grams = {t: [t[i : i + 2] for i in range(len(t) - 1)] for t in terms if len(t) >= 3}
+        self.total = sum(self.weights.values())
+        self.grams = _bigrams(_strip_interrogatives(self.norm))
+        # "谁是X市的市长？": the post asked for; a passage that never names it cannot answer who holds it.
+        role = _PERSON_CUE.search(self.norm) if self.qtype == QuestionType.PERSON else None
+        self.role = role.group(0) if role else None
+
+    def coverage(self, text: str, discount: str = "") -> float:
+        """0..1 share of the question found in normalised ``text``: 3/4 IDF-weighted words, 1/4 bigrams.
+
+        Words and bigrams also present in ``discount`` (the article title) weigh ``TITLE_DISCOUNT`` as much: the
+        title already names the topic, so a sentence is judged on the rest of the question.
+        """
+        if self.total <= 0:
+            return 0.0
+        weights = self.weights
+        grams = self.grams
+        if discount:
+            weights = {t: w * (TITLE_DISCOUNT if t in discount else 1.0) for t, w in weights.items()}
+            grams = grams - _bigrams(discount) or grams
+        total = sum(weights.values()) or 1.0
+        kw = sum(w * self._match(t, text) for t, w in weights.items()) / total
+        if not grams:
+            return kw
+        return 0.75 * kw + 0.25 * len(grams & _bigrams(text)) / len(grams)
+
+    def _match(self, term: str, text: str) -> float:
+        """1 if ``term`` occurs in ``text``; for 3+ character terms, else 0.8 x the share of its bigrams that do.
+
+        The partial credit absorbs jieba's guesses for unseen names (史继偕著, 杨昊现) that glue a name to the
+        next character, so the name still counts when the text has it.
+        """
+        if term in text:
+            return 1.0
+        grams = self._term_grams.get(term)
+        if not grams:
+            return 0.0
+        return 0.8 * sum(g in text for g in grams) / len(grams)
+
+    def missing_unknown_name(self, context: str, known: Callable[[str], bool]) -> str | None:
+        """A well-known name in the question that the corpus never mentions and ``context`` lacks, if any.
+
+        Names are jieba part-of-speech nr/ns/nt/nz words of 2+ characters found in jieba's dictionary (frequency
+        >= 5), so fragments guessed by its HMM for unseen names do not count, and Latin-letter words (GDP). Such a
+        name (郑州 in a corpus about 焦作) means no passage can answer the question. Checked on CMRC 2018 trial
+        (52 of its questions hold Latin words): no answer changed.
+        """
+        import jieba.posseg as pseg
+
+        from rag.text.normalize import jieba_module
+
+        # A Latin-letter term (GDP, CPI, WTO ...) names one specific thing: absent from the whole corpus, no passage
+        # can answer a question about it.
+        for term in _LATIN_TERM.findall(self.norm):
+            if not known(term) and term not in context:
+                return term
+        frequencies = jieba_module().dt.FREQ
+        for pair in pseg.cut(self.norm):
+            word, flag = pair.word, pair.flag
+            if (
+                flag in ("nr", "ns", "nt", "nz") and len(word) >= 2 and frequencies.get(word, 0) >= 5
+                and not known(word) and word not in context
+            ):
+                return word
+        return None
+
+    def candidates(
+        self, hit: NodeWithScore, rank: int, normalized: Callable[[str], str] = normalize, focus: bool = True
+    ) -> list[Candidate]:
+        """Scored sentences of one retrieved chunk (answer type by cue words only).
+
+        With ``focus`` a sentence is scored on the question words its title lacks (choosing the answer within an
+        article); without, on all of them (choosing the article).
+        """
+        title = normalized(str(hit.node.metadata.get("title", "")))
+        text = hit.node.get_content()
+        context = self.coverage(title + "\n" + normalized(text))
+        out = []
+        for order, sentence in enumerate(split_sentences(text)):
+            sentence = sentence.strip()
+            if len(sentence) < 4:
+                continue
+            norm = normalized(sentence)
+            cov = self.coverage(norm)
+            focused = self.coverage(norm, discount=title) if focus else cov
+            score = focused + 0.35 * context + 0.05 / (rank + 1)
+            score += 0.3 * _type_score(self.qtype, norm, False, self.subject) * min(1.0, focused * 2)
+            out.append(Candidate(sentence, norm, rank, order, cov, context, score, hit))
+        return out

@@ -1,0 +1,161 @@
+"""Extractive answering: pick the sentence(s) of the retrieved chunks that answer the question, with citations.
+
+Works with no LLM and no network. For each sentence of the top chunks we score (all on normalised text):
+
+- keyword coverage: the IDF-weighted share of the question's content words (jieba) found in the sentence, mixed
+  with character-bigram overlap so that segmentation differences between question and text do not hide a match;
+- context coverage: the same over the chunk with its article title (a sentence often omits the subject that the
+  headline or the previous sentence gives);
+- answer type: 多少/几 wants a number with a unit, 谁 a person, 哪天/何时 a date, 哪里/哪家 a place or organisation
+  (regular expressions, and jieba's part-of-speech tags nr/ns/nt for names);
+- a small prior for the chunk's retrieval rank.
+
+When the best context does not cover the question's rarest words (a word absent from the corpus has the largest
+IDF), the answerer says so (``found: false``) instead of quoting an unrelated sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from llama_index.core.schema import NodeWithScore
+
+from rag.answering.evidence import (
+    MIN_CONTEXT_COVERAGE,
+    MIN_SENTENCE_COVERAGE,
+    SHORT_SENTENCE,
+    Candidate,
+    QuestionAnalysis,
+)
+from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _type_score
+from rag.models import NOT_FOUND_ANSWER, Answer, Citation
+from rag.text.normalize import normalize
+from rag.text.sentences import split_sentences
+
+
+class ExtractiveAnswerer:
+    """Answers from retrieved chunks without an LLM; see the module docstring for the method.
+
+    ``max_chars`` bounds the answer text (characters, without citation markers).
+    """
+
+    def __init__(
+        self, idf: Callable[[str], float], max_chars: int = 150, known: Callable[[str], bool] | None = None
+    ) -> None:
+        self.idf = idf
+        self.max_chars = max_chars
+        self.known = known
+
+    def answer(self, question: str, nodes: list[NodeWithScore]) -> Answer:
+        """An :class:`Answer` with ``mode="extractive"``; ``found`` False and no citations when nothing answers."""
+        analysis = QuestionAnalysis(question, self.idf)
+        if analysis.total <= 0 or not nodes:
+            return _not_found(question)
+        candidates = [c for rank, hit in enumerate(nodes) for c in analysis.candidates(hit, rank)]
+        if not candidates:
+            return _not_found(question)
+        # Part-of-speech evidence only for the most promising sentences (it is the slow part).
+        candidates.sort(key=lambda c: c.score, reverse=True)
+        if analysis.qtype in (QuestionType.PERSON, QuestionType.ORG, QuestionType.PLACE):
+            for cand in candidates[:8]:
+                if _type_score(analysis.qtype, cand.norm, use_pos=False) == 0.0:
+                    cand.score += 0.3 * _type_score(analysis.qtype, cand.norm) * min(1.0, cand.coverage * 2)
+            candidates.sort(key=lambda c: c.score, reverse=True)
+        best = candidates[0]
+        if best.context < MIN_CONTEXT_COVERAGE or best.coverage < MIN_SENTENCE_COVERAGE:
+            return _not_found(question)
+        context = normalize(str(best.hit.node.metadata.get("title", "")) + "\n" + best.hit.node.get_content())
+        if analysis.role and analysis.role not in context:
+            return _not_found(question)
+        if self.known is not None and analysis.missing_unknown_name(context, self.known):
+            return _not_found(question)
+
+        chosen = [best]
+        budget = self.max_chars - len(best.sentence)
+        for neighbour in self._neighbours(best):
+            if len(neighbour.sentence) <= budget:
+                chosen.append(neighbour)
+                budget -= len(neighbour.sentence)
+        for cand in candidates[1:6]:
+            if budget <= 0:
+                break
+            if (
+                cand.score >= 0.75 * best.score and len(cand.sentence) <= budget
+                and all(cand.sentence != c.sentence for c in chosen)
+            ):
+                chosen.append(cand)
+                break
+        # Sentences of one chunk read best in their original order.
+        chosen.sort(key=lambda c: (0, c.order) if c.rank == best.rank else (1, 0))
+
+        citations: list[Citation] = []
+        numbers: dict[str, int] = {}
+        parts: list[str] = []
+        for cand in chosen:
+            hit = cand.hit
+            chunk_id = hit.node.node_id
+            if chunk_id not in numbers:
+                numbers[chunk_id] = len(numbers) + 1
+                meta = hit.node.metadata
+                citations.append(Citation(
+                    id=numbers[chunk_id], title=str(meta.get("title", "")), source=str(meta.get("source", "")),
+                    article_id=str(meta.get("article_id", "")), chunk_id=chunk_id, text=hit.node.get_content(),
+                    score=float(hit.score or 0.0),
+                ))
+            text = cand.sentence
+            if len(text) > self.max_chars:
+                text = self._window(text, analysis)
+            parts.append(f"{text}[{numbers[chunk_id]}]")
+        return Answer(question=question, answer="".join(parts), found=True, mode="extractive", citations=citations)
+
+    @staticmethod
+    def _neighbours(best: Candidate) -> list[Candidate]:
+        """Sentences the answer sentence leans on: the one before when it opens with 因此/但/这...; the one
+        after when it is short (under ``SHORT_SENTENCE`` characters)."""
+        sentences = split_sentences(best.hit.node.get_content())
+        wanted = []
+        if _LEANS_BACK.match(best.sentence):
+            wanted.append(best.order - 1)
+        if len(best.sentence) < SHORT_SENTENCE:
+            wanted.append(best.order + 1)
+        out = []
+        for index in wanted:
+            if 0 <= index < len(sentences) and sentences[index].strip():
+                text = sentences[index].strip()
+                out.append(Candidate(text, normalize(text), best.rank, index, 0.0, best.context, 0.0, best.hit))
+        return out
+
+    def _window(self, sentence: str, analysis: QuestionAnalysis) -> str:
+        """The run of clauses of an over-long sentence that best covers the question, within ``max_chars``."""
+        clauses = [c for c in _CLAUSE_SPLIT.split(sentence) if c]
+        scores = []
+        for clause in clauses:
+            norm = normalize(clause)
+            scores.append(analysis.coverage(norm) + 0.5 * _type_score(analysis.qtype, norm, False, analysis.subject))
+        best_i = max(range(len(clauses)), key=lambda i: scores[i])
+        lo = hi = best_i
+        length = len(clauses[best_i])
+        while True:
+            options = []
+            if lo > 0 and length + len(clauses[lo - 1]) <= self.max_chars - 2:
+                options.append((scores[lo - 1] + 0.01, -1))
+            if hi + 1 < len(clauses) and length + len(clauses[hi + 1]) <= self.max_chars - 2:
+                options.append((scores[hi + 1] + 0.02, 1))  # prefer what follows: answers come after the subject
+            if not options:
+                break
+            _, step = max(options)
+            if step < 0:
+                lo -= 1
+                length += len(clauses[lo])
+            else:
+                hi += 1
+                length += len(clauses[hi])
+        text = "".join(clauses[lo : hi + 1])
+        if len(text) > self.max_chars - 2:
+            text = text[: self.max_chars - 2]
+        return ("…" if lo > 0 else "") + text + ("…" if hi < len(clauses) - 1 else "")
+
+
+
+def _not_found(question: str) -> Answer:
+    return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="extractive", citations=[])

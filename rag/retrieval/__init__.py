@@ -1,0 +1,7 @@
+"""Hybrid retrieval: :mod:`rag.retrieval.embedding` (the sentence-transformers model), :mod:`rag.retrieval.keyword`
+(BM25 over jieba tokens), :mod:`rag.retrieval.dense` (Chroma vectors), :mod:`rag.retrieval.fusion` (weighted
+reciprocal rank fusion of the two legs) and :mod:`rag.retrieval.rerank` (the evidence reranker).
+
+May import: :mod:`rag.errors`, :mod:`rag.models`, :mod:`rag.settings`, :mod:`rag.text`, :mod:`rag.store`, and
+:mod:`rag.answering.evidence` (the reranker scores chunks by the answerer's sentence evidence).
+"""

@@ -1,0 +1,77 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 (jieba tokens, bm25s) fused with reciprocal rank fusion.
+
+Both legs are llama-index ``BaseRetriever`` subclasses returning the same ``TextNode`` objects (rebuilt from the
+Chroma record exactly as ``ChromaVectorStore.query`` does), so llama-index's ``QueryFusionRetriever`` in
+``reciprocal_rerank`` mode (Cormack, Clarke & Buettcher, SIGIR 2009, k = 60) fuses them by node identity.
+llama-index's own BM25 retriever is not used: its default tokenizer pattern drops all CJK text.
+"""
+
+from __future__ import annotations
+
+from llama_index.core.llms import MockLLM
+from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
+from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
+from llama_index.core.schema import NodeWithScore
+
+from rag.retrieval.dense import DenseRetriever
+from rag.retrieval.embedding import CHINESE_CAPABLE_MODELS, Embedder
+from rag.retrieval.keyword import BM25Index, BM25Retriever
+from rag.store.store import Store
+
+#: RRF constant from Cormack et al. 2009 (also llama-index's).
+RRF_K = 60.0
+
+
+
+
+def dense_weight_for(model_name: str, configured: float | None) -> float:
+    """Weight of the dense leg in the fusion: ``configured`` if set, else 1.0 for Chinese-capable models.
+
+    English-only models (the packaged all-MiniLM-L6-v2 fallback) get 0.1: on the dev sets their Chinese
+    similarities are nearly flat, and at full weight they push BM25's best chunk out of the top 5 (see README,
+    "Evaluation").
+    """
+    if configured is not None:
+        return configured
+    lowered = model_name.lower()
+    return 1.0 if any(key in lowered for key in CHINESE_CAPABLE_MODELS) else 0.1
+
+
+class WeightedRRFRetriever(QueryFusionRetriever):
+    """``QueryFusionRetriever`` whose reciprocal rank fusion honours ``retriever_weights``.
+
+    Fused score of a node = sum over legs of ``weight_leg / (RRF_K + rank_leg)`` (weighted RRF; with equal weights
+    this is llama-index's own RRF up to a constant factor). Nodes are identified by id, not by content hash.
+    """
+
+    def _reciprocal_rerank_fusion(self, results: dict[tuple[str, int], list[NodeWithScore]]) -> list[NodeWithScore]:
+        fused: dict[str, float] = {}
+        nodes: dict[str, NodeWithScore] = {}
+        for (_query, leg), hits in results.items():
+            weight = self._retriever_weights[leg]
+            ranked = sorted(hits, key=lambda h: h.score or 0.0, reverse=True)
+            for rank, hit in enumerate(ranked):
+                node_id = hit.node.node_id
+                nodes.setdefault(node_id, hit)
+                fused[node_id] = fused.get(node_id, 0.0) + weight / (RRF_K + rank)
+        order = sorted(fused, key=lambda i: fused[i], reverse=True)
+        return [NodeWithScore(node=nodes[i].node, score=fused[i]) for i in order]
+
+
+def hybrid_retriever(
+    store: Store, embedder: Embedder, index: BM25Index, top_k: int, candidates: int, dense_weight: float = 1.0
+) -> BaseRetriever:
+    """Weighted-RRF ``QueryFusionRetriever`` (one query, no LLM) over the dense and BM25 legs.
+
+    ``candidates`` chunks are taken from each leg before fusion; ``top_k`` fused chunks are returned; the BM25 leg
+    has weight 1 and the dense leg ``dense_weight``.
+    """
+    return WeightedRRFRetriever(
+        [DenseRetriever(store, embedder, candidates), BM25Retriever(index, candidates)],
+        llm=MockLLM(),  # never called with num_queries=1; avoids resolving a default OpenAI LLM
+        mode=FUSION_MODES.RECIPROCAL_RANK,
+        similarity_top_k=top_k,
+        num_queries=1,
+        use_async=False,
+        retriever_weights=[dense_weight, 1.0],
+    )
