@@ -29,7 +29,7 @@ def load_items(path: Path, sources: set[str] | None) -> list[Any]:
     items = load_qa(path)
     if sources is None:
         return items
-    return [i for i in items if i.src is None or i.src in sources]
+    return [i for i in items if not i.src or set(i.src) & sources]
 
 
 def _contains(text: str, golds: list[str]) -> bool:
@@ -94,7 +94,7 @@ def eval_stock(retriever: Any, items: list[Any]) -> dict[str, Any]:
             name = str(hit.node.metadata.get("file_name") or hit.node.metadata.get("source") or "")
             if name not in files:
                 files.append(name)
-        rank = files.index(item.src) + 1 if item.src in files else None
+        rank = next((n for n, f in enumerate(files, 1) if f in item.src), None)
         hits1 += rank == 1
         hits5 += rank is not None and rank <= 5
         rr += 1.0 / rank if rank else 0.0

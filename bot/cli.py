@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from rag.errors import NewsQAError
-from rag.models import Answer
+from rag.models import Answer, print_label
 from rag.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question answering over Chinese news pages.")
@@ -119,8 +119,18 @@ def format_answer(answer: Answer) -> str:
         lines.append("")
         lines.append("来源：")
         for c in answer.citations:
-            lines.append(f"[{c.id}] {c.title} — {c.source}")
+            printed = print_label(c.publication, c.published)
+            lines.append(f"[{c.id}] {c.title} — {printed + ' ' if printed else ''}{c.source}")
             lines.append(f"    {cited_excerpt(answer, c.id, c.text)}")
+            if c.also:
+                copies = "；".join(f"{print_label(x.publication, x.published) or x.title} {x.source}" for x in c.also)
+                lines.append(f"    另见：{copies}")
+    if answer.alternatives:
+        lines.append("")
+        lines.append("其他报道的说法：")
+        for alt in answer.alternatives:
+            printed = print_label(alt.publication, alt.published)
+            lines.append(f"- {alt.value}：{alt.title}（{printed + ' ' if printed else ''}{alt.source}）")
     return "\n".join(lines)
 
 
@@ -151,13 +161,18 @@ def evaluate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20)] = 5,
     details: Annotated[Path | None, typer.Option("--details", help="Write per-question rows as JSONL here.")] = None,
+    half: Annotated[int | None, typer.Option("--half", min=0, max=1, help="Only half 0 or 1 of the questions "
+                                                 "(split by their gold sources): tune on one, report on the other.")] = None,
 ) -> None:
-    """Measure retrieval (hit@1, hit@5, MRR by file), answers, refusals and latency on a QA set."""
+    """Measure retrieval (hit@1, hit@5, MRR by file), answers, citations, refusals and latency on a QA set."""
     from bot.service import build_service
     from rag.evaluation import evaluate, load_qa
+    from rag.evaluation import half as half_of
 
     try:
         items = load_qa(qa_jsonl)
+        if half is not None:
+            items = half_of(items, half)
         with tempfile.TemporaryDirectory(prefix="newsqa-eval-") as tmp:
             if articles is not None:
                 if not articles.is_dir():
@@ -185,6 +200,7 @@ def evaluate_cmd(
         f"questions {s['questions']} (answerable {s['answerable']}, unanswerable {s['unanswerable']})\n"
         f"source hit@1 {s['hit_at_1']:.3f}  hit@5 {s['hit_at_5']:.3f}  MRR {s['mrr']:.3f}\n"
         f"answer contains gold {s['answer_contains_gold']:.3f}  cited passage contains gold {s['citation_contains_gold']:.3f}\n"
+        f"first citation is a source {s['first_citation_source']:.3f}  cited wrong {s['cited_wrong']:.3f}\n"
         f"refusal accuracy {refusal}  false refusals {s['false_refusals']:.3f}\n"
         f"latency p50 {s['latency_p50_ms']:.1f} ms  p95 {s['latency_p95_ms']:.1f} ms"
         + (f"\nskipped {len(s['skipped'])} invalid question(s)" if s["skipped"] else ""),

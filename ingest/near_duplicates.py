@@ -103,8 +103,9 @@ def same_story(a: StorySignature, b: StorySignature) -> bool:
     return float(np.mean(a.numbers == b.numbers)) >= NUMBER_THRESHOLD
 
 
-#: ``lookup(band keys) -> [(article_id, story_id, encoded signature)]``: stored articles sharing any band key.
-CandidateLookup = Callable[[list[int]], Iterable[tuple[str, str, str]]]
+#: ``lookup(keys per band) -> [(article_id, story_id, encoded signature)]``: stored articles whose band ``i`` key
+#: is in ``keys[i]`` for some ``i`` (``keys`` has :data:`BANDS` lists).
+CandidateLookup = Callable[[list[list[int]]], Iterable[tuple[str, str, str]]]
 
 
 class StoryAssigner:
@@ -121,10 +122,10 @@ class StoryAssigner:
     def assign(self, items: list[tuple[str, StorySignature]]) -> dict[str, str]:
         """``{article_id: story_id}`` for ``items`` ``(article_id, signature)``, in order; one lookup call."""
         keyed = [(article_id, sig, sig.band_keys()) for article_id, sig in items]
-        wanted = sorted({key for _, _, keys in keyed for key in keys})
         stored: dict[int, list[tuple[str, str, StorySignature]]] = {}
-        if wanted:
-            for article_id, story_id, encoded in self._lookup(wanted):
+        if keyed:
+            per_band = [sorted({keys[band] for _, _, keys in keyed}) for band in range(BANDS)]
+            for article_id, story_id, encoded in self._lookup(per_band):
                 try:
                     sig = StorySignature.decode(encoded)
                 except ValueError:

@@ -31,6 +31,7 @@ from llama_index.core.schema import BaseNode
 
 from ingest.loaders import LoadError, discover_files, load_text
 from ingest.locks import FileIngestLock, IngestLease, IngestLock
+from ingest.near_duplicates import BAND_KEYS, StoryAssigner, StorySignature
 from ingest.work import _FileWork, _Prefetch, _scope_prefixes, _source_key, article_id_for, build_file_work
 from rag.errors import InputError
 from rag.models import IngestSummary
@@ -67,6 +68,7 @@ class Ingestor:
         self.store = store
         self.get_embedder = get_embedder
         self._held: IngestLock | None = None
+        self._stories = StoryAssigner(self._story_candidates)
 
     def lock(self) -> IngestLock:
         """The ingest lock: a lease in the store for a Chroma server store (shared by every machine using it), a
@@ -92,6 +94,12 @@ class Ingestor:
         finally:
             self._held = None
             lock.release()
+
+    def _story_candidates(self, keys: list[list[int]]) -> list[tuple[str, str, str]]:
+        """Stored articles sharing an LSH band key with the batch (see :mod:`ingest.near_duplicates`)."""
+        found = self.store.articles_where_any(dict(zip(BAND_KEYS, keys, strict=True)))
+        return [(article_id, str(meta["story_id"]), str(meta["story_sig"])) for article_id, meta in found
+                if meta.get("story_id") and meta.get("story_sig")]
 
     def _check_lock(self) -> None:
         if self._held is not None:
@@ -250,6 +258,7 @@ class Ingestor:
         articles: list[dict] = []
         nodes: list[BaseNode] = []
         manifests: list[ManifestEntry] = []
+        signatures: dict[str, StorySignature] = {}
         for work in batch:
             keep = set()
             for article in work.articles:
@@ -261,11 +270,18 @@ class Ingestor:
                          work.source, len(work.articles) - len(keep))
             kept_articles = [a for a in work.articles if a["article_id"] in keep]
             kept_nodes = [n for n in work.nodes if n.metadata["article_id"] in keep]
+            signatures.update({a["article_id"]: work.signatures[a["article_id"]] for a in kept_articles})
             articles.extend(kept_articles)
             nodes.extend(kept_nodes)
             shared = tuple(a["article_id"] for a in work.articles if a["article_id"] not in keep)
             manifests.append(ManifestEntry(work.source, work.sha256, len(kept_articles), len(kept_nodes), shared))
             summary.chunks_added += len(kept_nodes)
+        # Reprints join the story of a stored or earlier copy: one metadata query for the whole batch.
+        stories = self._stories.assign(list(signatures.items()))
+        for article in articles:
+            article["story_id"] = stories[article["article_id"]]
+        for node in nodes:
+            node.metadata["story_id"] = stories[node.metadata["article_id"]]
         self.store.add_articles(articles)
         if nodes:
             self.store.vector_store.add(nodes)

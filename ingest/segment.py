@@ -38,6 +38,7 @@ from ingest.clean import (
     is_subheading,
     looks_like_heading,
 )
+from rag.text.dateline import strip_lead
 
 # A title derived from body text (no headline) is its first sentence cut to this many characters.
 DERIVED_TITLE_CHARS = 30
@@ -210,6 +211,7 @@ def _derive_title(body: list[str]) -> str:
     first = body[0]
     if is_lead(first):
         first = _LEAD_PREFIX.sub("", first) or first
+    first = strip_lead(first)  # 中新网合肥8月16日电 (记者 张强) names the outlet, not the story
     for position, char in enumerate(first):
         if char in SENTENCE_FINAL:
             first = first[:position]

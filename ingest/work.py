@@ -16,10 +16,16 @@ from typing import Any
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from ingest.chunk import chunk_text
-from ingest.clean import clean_page
+from ingest.clean import HEADING_PREFIX, clean_page
+from ingest.near_duplicates import BAND_KEYS, StorySignature, signature
 from ingest.segment import segment_articles
 from rag.settings import Settings
+from rag.text.dateline import lead_outlet, parse_dateline, strip_lead
 from rag.text.normalize import normalize, tokenize
+from rag.text.sentences import split_sentences
+
+#: Characters of an article's first sentence kept with each of its chunks (``lead`` metadata).
+LEAD_MAX_CHARS = 120
 
 
 @dataclass
@@ -29,6 +35,8 @@ class _FileWork:
     articles: list[dict] = field(default_factory=list)
     nodes: list[TextNode] = field(default_factory=list)
     embed_texts: list[str] = field(default_factory=list)
+    #: article_id -> its near-duplicate signature (the story id is assigned when the batch is written).
+    signatures: dict[str, StorySignature] = field(default_factory=dict)
 
 
 def article_id_for(text: str) -> str:
@@ -59,10 +67,20 @@ def _scope_prefixes(roots: list[Path], articles_dir: Path) -> list[str] | None:
 
 
 def build_file_work(source: str, sha256: str, text: str, settings: Settings) -> _FileWork:
-    """Clean, segment and chunk one page into article records and (un-embedded) chunk nodes."""
+    """Clean, segment and chunk one page into article records and (un-embedded) chunk nodes.
+
+    A dateline header (:mod:`rag.text.dateline`) is taken off first: its date and outlet become the articles'
+    ``published`` / ``publication`` metadata (with ``dated_by``, where they came from), its ``原标题`` the first
+    article's headline. Unknown values are left out of the records, never guessed.
+    """
     work = _FileWork(source, sha256)
     seen: set[str] = set()
-    for segment in segment_articles(clean_page(text)):
+    dateline = parse_dateline(text)
+    page = dateline.body if dateline.title is None else f"{HEADING_PREFIX}{dateline.title}\n{dateline.body}"
+    page_meta: dict[str, Any] = {}
+    if dateline.published:
+        page_meta.update(published=dateline.published, dated_by=dateline.provenance.get("published", "dateline"))
+    for segment in segment_articles(clean_page(page)):
         body = segment.text.strip()
         if not body:
             continue
@@ -71,10 +89,19 @@ def build_file_work(source: str, sha256: str, text: str, settings: Settings) -> 
             continue
         seen.add(article_id)
         chunks = chunk_text(body, settings.chunk_size, settings.chunk_min, settings.chunk_overlap_sentences)
+        # The lead names who and what a report is about; later chunks' sentences lean on it (see rag.answering).
+        lead = next((s.strip() for s in split_sentences(strip_lead(body)) if s.strip()), "")[:LEAD_MAX_CHARS]
         chunk_ids = [f"{article_id}:{n}" for n in range(len(chunks))]
+        meta = dict(page_meta)
+        # The header names the outlet that printed the page; a lead (中新网…电) is the fallback.
+        publication = dateline.publication or lead_outlet(body)
+        if publication:
+            meta["publication"] = publication
+        work.signatures[article_id] = sig = signature(normalize(strip_lead(body)))
         work.articles.append({
             "article_id": article_id, "title": segment.title, "source": source,
-            "position": segment.position, "text": body, "chunk_ids": chunk_ids,
+            "position": segment.position, "text": body, "chunk_ids": chunk_ids, **meta,
+            "story_sig": sig.encode(), **dict(zip(BAND_KEYS, sig.band_keys(), strict=True)),
         })
         for n, chunk in enumerate(chunks):
             # Title enhancement: the headline is embedded and indexed with every chunk of its article.
@@ -83,7 +110,7 @@ def build_file_work(source: str, sha256: str, text: str, settings: Settings) -> 
                 id_=chunk_ids[n], text=chunk,
                 metadata={
                     "article_id": article_id, "title": segment.title, "source": source,
-                    "position": segment.position, "chunk_index": n,
+                    "position": segment.position, "chunk_index": n, **meta, "lead": lead,
                     "tokens": " ".join(tokenize(search_text, normalized=True)),
                 },
                 relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"file:{source}")},

@@ -1,23 +1,29 @@
 """Evaluation on QA sets in the ``shared/eval`` JSONL format.
 
-Each line: ``{"q": question, "a": [gold answers] (empty = unanswerable), "src": gold file or null, "tag": str}``.
-Metrics (standard IR / QA definitions):
+Each line: ``{"q": question, "a": [gold answers] (empty = unanswerable), "src": gold file, list of files (every
+copy of the report counts) or null, "tag": str}``. Metrics (standard IR / QA definitions):
 
-- source hit@1, hit@5 and MRR (mean reciprocal rank, over the first 10 distinct files): rank of the gold file
-  among the distinct source files of the retrieved chunks, in retrieval order;
+- source hit@1, hit@5 and MRR (mean reciprocal rank, over the first 10 distinct files): rank of the first gold file
+  among the distinct source files of the retrieved chunks, in retrieval order; a retrieved story counts with all
+  its stored printings (the citation lists them as 另见), at its rank;
 - answer contains gold: share of answerable questions whose answer text contains a gold answer;
 - citation contains gold: share whose cited passages contain a gold answer;
+- first citation is a source: share whose first citation is a gold file or one of its story's printings;
+- cited wrong: share answered with citations whose answer does not contain a gold answer (a confident error);
 - refusal accuracy: share of unanswerable questions answered ``found: false``; false refusals: share of answerable
   questions refused;
 - p50/p95 latency (ms) of a whole ``ask``.
 
-Questions the service rejects as input (an empty ``q``) are listed in ``skipped`` and not scored.
+Questions the service rejects as input (an empty ``q``) are listed in ``skipped`` and not scored. :func:`half`
+splits a set in two by a stable hash of each question's gold sources (questions on one report stay together), for
+tuning on one half and reporting on the other.
 
 Containment is checked on normalised text (NFKC, simplified), with citation markers removed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -38,7 +44,7 @@ class QAItem:
 
     q: str
     a: list[str]
-    src: str | None
+    src: list[str]
     tag: str = ""
 
 
@@ -54,6 +60,8 @@ class EvalReport:
     mrr: float = 0.0
     answer_contains_gold: float = 0.0
     citation_contains_gold: float = 0.0
+    first_citation_source: float = 0.0
+    cited_wrong: float = 0.0
     refusal_accuracy: float | None = None
     false_refusals: float = 0.0
     latency_p50_ms: float = 0.0
@@ -78,7 +86,9 @@ def load_qa(path: Path) -> list[QAItem]:
             continue
         try:
             row = json.loads(line)
-            items.append(QAItem(q=str(row["q"]), a=[str(x) for x in row.get("a") or []], src=row.get("src"),
+            src = row.get("src")
+            sources = [str(x) for x in src] if isinstance(src, list) else [str(src)] if src else []
+            items.append(QAItem(q=str(row["q"]), a=[str(x) for x in row.get("a") or []], src=sources,
                                 tag=str(row.get("tag", ""))))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f"{path}:{number}: not a QA record ({exc})") from exc
@@ -96,10 +106,30 @@ def _contains(text: str, golds: list[str]) -> bool:
     return any(normalize(g).strip(_EDGE_PUNCTUATION) in norm for g in golds if g.strip(_EDGE_PUNCTUATION))
 
 
+def half(items: list[QAItem], which: int) -> list[QAItem]:
+    """The questions of half ``which`` (0 or 1): parity of SHA-1 over the sorted gold sources (or the question)."""
+    def key(item: QAItem) -> int:
+        text = "|".join(sorted(item.src)) or item.q
+        return hashlib.sha1(text.encode("utf-8")).digest()[0] % 2
+    return [item for item in items if key(item) == which]
+
+
+def _ranked_files(service, nodes) -> list[list[str]]:  # noqa: ANN001 - NewsQA, retrieved nodes
+    """Per retrieved chunk, its source file followed by the files of its story's other stored printings."""
+    story_ids = [str(h.node.metadata.get("story_id")) for h in nodes if h.node.metadata.get("story_id")]
+    members = service.store.story_members(story_ids) if story_ids else {}
+    out = []
+    for hit in nodes:
+        meta = hit.node.metadata
+        copies = [a.source for a in members.get(str(meta.get("story_id")), [])]
+        out.append([str(meta.get("source", ""))] + [c for c in copies if c != meta.get("source")])
+    return out
+
+
 def evaluate(service, items: list[QAItem], top_k: int | None = None) -> EvalReport:  # noqa: ANN001 - NewsQA
     """Run every question through ``service.answer_with_nodes`` and aggregate the metrics above."""
     report = EvalReport()
-    hits1 = hits5 = rr = contains = cited = refused_ok = false_refusals = 0.0
+    hits1 = hits5 = rr = contains = cited = refused_ok = false_refusals = first_ok = wrong = 0.0
     latencies: list[float] = []
     for item in items:
         started = time.perf_counter()
@@ -115,25 +145,30 @@ def evaluate(service, items: list[QAItem], top_k: int | None = None) -> EvalRepo
             refused_ok += not answer.found
         else:
             report.answerable += 1
-            files: list[str] = []
-            for hit in nodes:
-                source = str(hit.node.metadata.get("source", ""))
-                if source not in files:
-                    files.append(source)
-            rank = files.index(item.src) + 1 if item.src in files[:10] else None
+            ranks: list[list[str]] = []
+            for group in _ranked_files(service, nodes):
+                if group[0] not in {f for g in ranks for f in g}:
+                    ranks.append(group)
+            rank = next((n for n, group in enumerate(ranks[:10], 1) if set(group) & set(item.src)), None)
             hits1 += rank == 1
             hits5 += rank is not None and rank <= 5
             rr += 1.0 / rank if rank else 0.0
             ok = answer.found and _contains(answer.answer, item.a)
             contains += ok
             cited += answer.found and any(_contains(c.text, item.a) for c in answer.citations)
+            first = answer.citations[0] if answer.found and answer.citations else None
+            first_files = {first.source, *(c.source for c in first.also)} if first else set()
+            first_ok += bool(first_files & set(item.src))
+            wrong += bool(answer.found and answer.citations and not ok)
             false_refusals += not answer.found
-            row.update(rank=rank, contains=ok, files=files[:5])
+            row.update(rank=rank, contains=ok, first_source=bool(first_files & set(item.src)),
+                       files=[g[0] for g in ranks[:5]], alternatives=len(answer.alternatives))
         report.per_question.append(row)
     report.questions = report.answerable + report.unanswerable
     n = max(report.answerable, 1)
     report.hit_at_1, report.hit_at_5, report.mrr = hits1 / n, hits5 / n, rr / n
     report.answer_contains_gold, report.citation_contains_gold = contains / n, cited / n
+    report.first_citation_source, report.cited_wrong = first_ok / n, wrong / n
     report.false_refusals = false_refusals / n
     report.refusal_accuracy = refused_ok / report.unanswerable if report.unanswerable else None
     if latencies:

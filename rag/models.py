@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 NOT_FOUND_ANSWER = "未在已收录的报道中找到相关内容。"
+
+
+def story_of(metadata: Mapping[str, Any], fallback: str = "") -> str:
+    """The story (near-duplicate group) of a chunk or article record: its ``story_id``, else its own article id
+    (stores ingested before stories), else ``fallback``."""
+    return str(metadata.get("story_id") or metadata.get("article_id") or fallback)
+
+
+def print_label(publication: str | None, published: str | None) -> str:
+    """Where and when a report was printed, as shown beside a citation: ``《中国新闻网》2023-08-16``; ``""`` when
+    neither is known."""
+    return " ".join(p for p in (f"《{publication}》" if publication else "", published or "") if p)
+
+
+class StoryCopy(BaseModel):
+    """Another printing of a cited story (a near-duplicate report carried by another outlet or page)."""
+
+    article_id: str
+    title: str
+    source: str = Field(..., description="Source file, relative to the articles folder.")
+    published: str | None = Field(None, description="Publication date, ISO YYYY-MM-DD, when known.")
+    publication: str | None = Field(None, description="Outlet or newspaper, when known.")
 
 
 class Citation(BaseModel):
@@ -19,6 +42,23 @@ class Citation(BaseModel):
     chunk_id: str
     text: str = Field(..., description="The cited passage (original characters).")
     score: float = Field(..., description="Retrieval score of the chunk (fused, higher is better).")
+    published: str | None = Field(None, description="Publication date of the article, ISO YYYY-MM-DD, when known.")
+    publication: str | None = Field(None, description="Outlet or newspaper that printed it, when known.")
+    story_id: str | None = Field(None, description="Near-duplicate group: reprints of one report share it.")
+    also: list[StoryCopy] = Field(default_factory=list, description="Other printings of the same story (另见).")
+
+
+class Alternative(BaseModel):
+    """Another report that answers the question with a different value (the question fits several events)."""
+
+    value: str = Field(..., description="What this report gives as the answer (a number, date or name).")
+    sentence: str = Field(..., description="The answering sentence of that report.")
+    title: str
+    source: str
+    article_id: str
+    chunk_id: str
+    published: str | None = None
+    publication: str | None = None
 
 
 class Answer(BaseModel):
@@ -29,6 +69,11 @@ class Answer(BaseModel):
     found: bool
     mode: Literal["extractive", "llm"] = "extractive"
     citations: list[Citation] = Field(default_factory=list)
+    alternatives: list[Alternative] = Field(
+        default_factory=list,
+        description="Other reports answering with other values when the question fits several events; the answer "
+                    "gives the best-supported one.",
+    )
 
 
 class SearchHit(BaseModel):
@@ -41,6 +86,9 @@ class SearchHit(BaseModel):
     title: str
     source: str
     text: str = Field(..., description="Chunk text (original characters, without the title prefix).")
+    published: str | None = None
+    publication: str | None = None
+    story_id: str | None = None
 
 
 class Article(BaseModel):
@@ -52,6 +100,9 @@ class Article(BaseModel):
     position: int = Field(..., ge=0, description="0-based position of the article within its page.")
     text: str
     chunk_ids: list[str]
+    published: str | None = Field(None, description="Publication date, ISO YYYY-MM-DD, when known.")
+    publication: str | None = Field(None, description="Outlet or newspaper, when known.")
+    story_id: str | None = Field(None, description="Near-duplicate group (reprints share it).")
 
 
 class IngestSummary(BaseModel):

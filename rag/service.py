@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Protocol
 from llama_index.core.schema import NodeWithScore
 
 from rag.answering.extractive import ExtractiveAnswerer
+from rag.answering.sources import citation_for, with_copies
 from rag.errors import InputError
 from rag.models import Answer, Article, IngestSummary, SearchHit, StoreStats
 from rag.retrieval.embedding import Embedder, load_embedder
 from rag.retrieval.fusion import dense_weight_for, hybrid_retriever
 from rag.retrieval.keyword import BM25Index
 from rag.retrieval.rerank import EvidenceReranker
+from rag.retrieval.stories import collapse_stories
 from rag.settings import Settings
 from rag.store.store import Store
 from rag.text.normalize import normalize_cached
@@ -165,10 +167,8 @@ class NewsQA:
         return question
 
     def retrieve(self, query: str, top_k: int) -> list[NodeWithScore]:
-        """Hybrid retrieval then reranking: ``top_k`` chunks as llama-index nodes, best first.
-
-        Scores are the reranker's (best sentence evidence + 0.3 x normalised RRF score), higher is better.
-        """
+        """Hybrid retrieval, reranking, one article per story: ``top_k`` chunks as llama-index nodes, best first.
+        Scores are the reranker's (best sentence evidence + 0.3 x normalised RRF score), higher is better."""
         if not 1 <= top_k <= 100:
             raise InputError(f"top_k: must be between 1 and 100 (got {top_k})")
         index = self._current_index()
@@ -181,8 +181,8 @@ class NewsQA:
             dense_weight=weight,
         )
         fused = retriever.retrieve(query)
-        reranker = EvidenceReranker(top_n=top_k, idf=index.idf, normalized=normalize_cached)
-        return reranker.postprocess_nodes(fused, query_str=query)
+        reranker = EvidenceReranker(top_n=max(RERANK_CANDIDATES, top_k), idf=index.idf, normalized=normalize_cached)
+        return collapse_stories(reranker.postprocess_nodes(fused, query_str=query), top_k)
 
     def ask(
         self, question: str, top_k: int | None = None, conversation_id: str | None = None,
@@ -208,7 +208,13 @@ class NewsQA:
     ) -> Generator[AskEvent, None, None]:
         """:meth:`ask` as events: ``CitationsUpdate`` first, ``TextDelta`` pieces, the final ``Answer`` last (see
         :mod:`rag.answering.generate`). Errors of the core are raised by the first ``next()``; LLM errors never are."""
-        return self.responder.events(question, top_k, conversation_id, history)
+        events = self.responder.events(question, top_k, conversation_id, history)
+        return (self.with_story_copies(e) if isinstance(e, Answer) else e for e in events)
+
+    def with_story_copies(self, answer: Answer) -> Answer:
+        """``answer`` with each citation's other printings (``also``) read from the store in one query."""
+        members = self.store.story_members([c.story_id for c in answer.citations if c.story_id])
+        return answer.model_copy(update={"citations": with_copies(answer.citations, members)}) if members else answer
 
     _responder: Responder | None = None
 
@@ -230,7 +236,7 @@ class NewsQA:
         """The extractive answer to ``question`` (already validated) from ``nodes``: ``mode="extractive"``."""
         index = self._current_index()
         answerer = ExtractiveAnswerer(index.idf, self.settings.answer_max_chars, known=index.df.__contains__)
-        return answerer.answer(question, nodes)
+        return self.with_story_copies(answerer.answer(question, nodes))
 
     def answer_with_nodes(self, question: str, top_k: int | None = None) -> tuple[Answer, list[NodeWithScore]]:
         """The extractive answer plus the retrieved chunks it answered from (for evaluation)."""
@@ -241,14 +247,9 @@ class NewsQA:
     def search(self, query: str, top_k: int = 10) -> list[SearchHit]:
         """Hybrid retrieval only: the ``top_k`` best chunks, best first."""
         query = self.validate_question(query)
-        return [
-            SearchHit(
-                rank=rank, score=float(hit.score or 0.0), chunk_id=hit.node.node_id,
-                article_id=str(hit.node.metadata.get("article_id", "")), title=str(hit.node.metadata.get("title", "")),
-                source=str(hit.node.metadata.get("source", "")), text=hit.node.get_content(),
-            )
-            for rank, hit in enumerate(self.retrieve(query, top_k), 1)
-        ]
+        fields = set(SearchHit.model_fields) - {"rank"}
+        return [SearchHit(rank=rank, **citation_for(rank, hit).model_dump(include=fields))
+                for rank, hit in enumerate(self.retrieve(query, top_k), 1)]
 
     def get_article(self, article_id: str) -> Article | None:
         """The whole article with this id, or None when unknown."""

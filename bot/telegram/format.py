@@ -11,7 +11,7 @@ import html
 import re
 from datetime import datetime
 
-from rag.models import NOT_FOUND_ANSWER, Answer, Article, Citation, StoreStats
+from rag.models import NOT_FOUND_ANSWER, Answer, Article, Citation, StoreStats, print_label
 
 from . import texts
 
@@ -76,13 +76,24 @@ def render_answer(answer: Answer) -> str:
         return body
     lines = [body, "", f"<b>{texts.SOURCES_HEADER}</b>"]
     for citation in answer.citations:
-        lines.append(f"[{citation.id}] {escape(title_of(citation.title))}（<code>{escape(citation.source)}</code>）")
+        printed = print_label(citation.publication, citation.published)
+        where = f"{escape(printed)} " if printed else ""
+        lines.append(f"[{citation.id}] {escape(title_of(citation.title))}（{where}<code>{escape(citation.source)}</code>）")
+        if citation.also:
+            copies = "；".join(escape(print_label(c.publication, c.published) or c.source) for c in citation.also)
+            lines.append(f"    {texts.ALSO_LABEL}{copies}")
+    if answer.alternatives:
+        lines += ["", f"<b>{texts.ALTERNATIVES_HEADER}</b>"]
+        for alt in answer.alternatives:
+            printed = print_label(alt.publication, alt.published)
+            lines.append(f"• {escape(alt.value)}：{escape(title_of(alt.title))}（{escape(printed or alt.source)}）")
     return "\n".join(lines)
 
 
 def render_passage(citation: Citation, *, with_score: bool = False) -> str:
     """HTML of one cited passage: "[n] title" in bold, the source file, then the passage as a quote."""
-    meta = f"<i>{escape(citation.source)}</i>"
+    printed = print_label(citation.publication, citation.published)
+    meta = f"<i>{escape(printed + ' ' if printed else '')}{escape(citation.source)}</i>"
     if with_score:
         meta += f" · 相关度 {citation.score:.3f}"
     passage = escape(citation.text.strip())

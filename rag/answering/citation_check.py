@@ -46,6 +46,7 @@ from rag.answering.claims import (
     is_refusal,
     split_units,
 )
+from rag.answering.sources import citation_for
 from rag.models import Citation
 from rag.text.normalize import tokenize
 
@@ -154,13 +155,7 @@ class StreamVerifier:
         """The cited sources as :class:`Citation` objects, numbered in order of first use."""
         out = []
         for index in self.cited:
-            hit = self.nodes[index]
-            meta = hit.node.metadata
-            out.append(Citation(
-                id=self._numbers[index], title=str(meta.get("title", "")), source=str(meta.get("source", "")),
-                article_id=str(meta.get("article_id", "")), chunk_id=hit.node.node_id, text=hit.node.get_content(),
-                score=float(hit.score or 0.0),
-            ))
+            out.append(citation_for(self._numbers[index], self.nodes[index]))
         return out
 
     # --- internals ------------------------------------------------------------------------------------------------

@@ -21,12 +21,15 @@ from rag.answering.question import (
     definition_subject,
     question_type,
 )
-from rag.text.normalize import STOPWORDS, keywords, normalize
+from rag.answering.slots import Entity, question_entities, supported, wanted_unit
+from rag.text.normalize import STOPWORDS, jieba_module, keywords, normalize
 from rag.text.sentences import split_sentences
 
 #: Below this IDF-weighted coverage of the question by the best context, the answer is "not found".
 #: Set by measurement on the dev sets (see README "Evaluation").
 MIN_CONTEXT_COVERAGE = 0.5
+#: Weight (x IDF) of a question token found in no chunk and not in jieba's dictionary: a segmentation guess.
+UNSEEN_GUESS_WEIGHT = 0.3
 #: Below this coverage of the question by the chosen sentence itself, the answer is "not found".
 MIN_SENTENCE_COVERAGE = 0.15
 #: Weight of question words that the article title already contains, when scoring a sentence.
@@ -47,6 +50,8 @@ class Candidate:
     context: float  # of the question by the chunk with its title, 0..1
     score: float
     hit: NodeWithScore
+    #: Normalised text the sentence may lean on for its subject: title, lead, the two sentences before it.
+    frame: str = ""
 
 
 class QuestionAnalysis:
@@ -64,6 +69,15 @@ class QuestionAnalysis:
         # jieba's search mode emits 人口数量 beside 人口 and 数量: the compound would count its words twice.
         terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
         self.weights = {t: idf(t) for t in terms}
+        # A token no chunk has and jieba's dictionary lacks is a segmentation guess (热诱弹 -> 热 + 诱弹, 团由):
+        # at full weight it would decide coverage alone. Real words absent from the corpus keep theirs.
+        unseen = idf("\uffff")
+        frequencies = jieba_module().dt.FREQ
+        for term, weight in self.weights.items():
+            if weight >= unseen and not frequencies.get(term):
+                self.weights[term] = UNSEEN_GUESS_WEIGHT * weight
+        self.entities = question_entities(self.norm)
+        self.unit = wanted_unit(self.norm) if self.qtype is QuestionType.NUMBER else None
         self._term_grams = {t: [t[i : i + 2] for i in range(len(t) - 1)] for t in terms if len(t) >= 3}
         self.total = sum(self.weights.values())
         self.grams = _bigrams(_strip_interrogatives(self.norm))
@@ -113,8 +127,6 @@ class QuestionAnalysis:
         """
         import jieba.posseg as pseg
 
-        from rag.text.normalize import jieba_module
-
         # A Latin-letter term (GDP, CPI, WTO ...) names one specific thing: absent from the whole corpus, no passage
         # can answer a question about it.
         for term in _LATIN_TERM.findall(self.norm):
@@ -141,15 +153,24 @@ class QuestionAnalysis:
         title = normalized(str(hit.node.metadata.get("title", "")))
         text = hit.node.get_content()
         context = self.coverage(title + "\n" + normalized(text))
+        head = title + "\n" + normalized(str(hit.node.metadata.get("lead", "")))
         out = []
+        before: list[str] = []
         for order, sentence in enumerate(split_sentences(text)):
             sentence = sentence.strip()
             if len(sentence) < 4:
                 continue
             norm = normalized(sentence)
+            frame = head + "\n" + "\n".join(before[-2:])
+            before.append(norm)
             cov = self.coverage(norm)
             focused = self.coverage(norm, discount=title) if focus else cov
             score = focused + 0.35 * context + 0.05 / (rank + 1)
             score += 0.3 * _type_score(self.qtype, norm, False, self.subject) * min(1.0, focused * 2)
-            out.append(Candidate(sentence, norm, rank, order, cov, context, score, hit))
+            out.append(Candidate(sentence, norm, rank, order, cov, context, score, hit, frame))
         return out
+
+    def names_subject(self, cand: Candidate, required: list[Entity]) -> bool:
+        """Whether ``cand`` is about every entity in ``required``: named in the sentence or in what it leans on
+        (its frame: title, lead, the sentences before it)."""
+        return all(supported(e, cand.norm) or supported(e, cand.frame) for e in required)

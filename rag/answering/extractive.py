@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from llama_index.core.schema import NodeWithScore
 
+from rag.answering.alternatives import other_values
 from rag.answering.evidence import (
     MIN_CONTEXT_COVERAGE,
     MIN_SENTENCE_COVERAGE,
@@ -28,9 +29,18 @@ from rag.answering.evidence import (
     QuestionAnalysis,
 )
 from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _type_score
-from rag.models import NOT_FOUND_ANSWER, Answer, Citation
+from rag.answering.slots import has_unit, holds_slot, supported
+from rag.answering.sources import citation_for
+from rag.models import NOT_FOUND_ANSWER, Answer, Citation, story_of
+from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
 from rag.text.sentences import split_sentences
+
+#: Candidates (best first) searched for one about the question's subject, and their least score relative to the best.
+SUBJECT_CANDIDATES = 15
+SUBJECT_MIN_SHARE = 0.5
+#: Question types whose answer is a phrase of a known kind (name, place, organisation, number, date).
+SLOT_TYPES = (QuestionType.PERSON, QuestionType.ORG, QuestionType.PLACE, QuestionType.NUMBER, QuestionType.DATE)
 
 
 class ExtractiveAnswerer:
@@ -61,8 +71,8 @@ class ExtractiveAnswerer:
                 if _type_score(analysis.qtype, cand.norm, use_pos=False) == 0.0:
                     cand.score += 0.3 * _type_score(analysis.qtype, cand.norm) * min(1.0, cand.coverage * 2)
             candidates.sort(key=lambda c: c.score, reverse=True)
-        best = candidates[0]
-        if best.context < MIN_CONTEXT_COVERAGE or best.coverage < MIN_SENTENCE_COVERAGE:
+        best = self._subject_match(analysis, candidates, nodes)
+        if best is None or best.context < MIN_CONTEXT_COVERAGE or best.coverage < MIN_SENTENCE_COVERAGE:
             return _not_found(question)
         context = normalize(str(best.hit.node.metadata.get("title", "")) + "\n" + best.hit.node.get_content())
         if analysis.role and analysis.role not in context:
@@ -76,12 +86,12 @@ class ExtractiveAnswerer:
             if len(neighbour.sentence) <= budget:
                 chosen.append(neighbour)
                 budget -= len(neighbour.sentence)
-        for cand in candidates[1:6]:
+        for cand in candidates[:6]:
             if budget <= 0:
                 break
             if (
                 cand.score >= 0.75 * best.score and len(cand.sentence) <= budget
-                and all(cand.sentence != c.sentence for c in chosen)
+                and story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata) and all(cand.sentence != c.sentence for c in chosen)
             ):
                 chosen.append(cand)
                 break
@@ -96,17 +106,34 @@ class ExtractiveAnswerer:
             chunk_id = hit.node.node_id
             if chunk_id not in numbers:
                 numbers[chunk_id] = len(numbers) + 1
-                meta = hit.node.metadata
-                citations.append(Citation(
-                    id=numbers[chunk_id], title=str(meta.get("title", "")), source=str(meta.get("source", "")),
-                    article_id=str(meta.get("article_id", "")), chunk_id=chunk_id, text=hit.node.get_content(),
-                    score=float(hit.score or 0.0),
-                ))
-            text = cand.sentence
+                citations.append(citation_for(numbers[chunk_id], hit))
+            text = strip_lead(cand.sentence)
             if len(text) > self.max_chars:
                 text = self._window(text, analysis)
             parts.append(f"{text}[{numbers[chunk_id]}]")
-        return Answer(question=question, answer="".join(parts), found=True, mode="extractive", citations=citations)
+        return Answer(question=question, answer="".join(parts), found=True, mode="extractive", citations=citations,
+                      alternatives=other_values(analysis, best, candidates))
+
+    @staticmethod
+    def _subject_match(
+        analysis: QuestionAnalysis, candidates: list[Candidate], nodes: list[NodeWithScore]
+    ) -> Candidate | None:
+        """The best candidate that is about the question's entities and, for a count, in its unit.
+
+        Entities no retrieved chunk names at all are not required (the unknown-name rule judges those). The unit is
+        required only when some candidate has it. None when no candidate names the subject.
+        """
+        texts = [normalize(str(h.node.metadata.get("title", "")) + "\n" + h.node.get_content()) for h in nodes]
+        required = [e for e in analysis.entities if any(supported(e, t) for t in texts)]
+        pool = [c for c in candidates[:SUBJECT_CANDIDATES] if c.score >= SUBJECT_MIN_SHARE * candidates[0].score]
+        about = [c for c in pool if analysis.names_subject(c, required)]
+        if analysis.unit:
+            counted = [c for c in about if has_unit(c.norm, analysis.unit)]
+            about = counted or about
+        if analysis.qtype in SLOT_TYPES:
+            # A 谁/哪里/多少/何时 question is answered only by a sentence holding that kind of phrase.
+            about = [c for c in about if holds_slot(analysis.qtype, c.norm)]
+        return about[0] if about else None
 
     @staticmethod
     def _neighbours(best: Candidate) -> list[Candidate]:

@@ -22,12 +22,12 @@ class QuestionType(StrEnum):
 
 
 _QTYPE_PATTERNS: list[tuple[QuestionType, re.Pattern[str]]] = [
-    (QuestionType.REASON, re.compile(r"为什么|为何|什么原因|原因是|怎么会")),
+    (QuestionType.REASON, re.compile(r"(?<![选成作称视列评定改名命升当])为什么|为何|什么原因|原因是|怎么会")),
     (QuestionType.DATE, re.compile(r"哪天|何时|什么时候|哪一?年|几月|几号|几日|什么时间|哪个月|何年|哪一天|日期")),
     (QuestionType.NUMBER, re.compile(r"多少|几[个家位名座项次人年天倍条种所户批件届期]?|多大|多高|多长|多远|多重|多久|百分之几|比例|比重")),
-    (QuestionType.PERSON, re.compile(r"谁|哪位|何人|什么人|叫什么名字|姓名|(?:什么|何种|哪个|哪些)(?:职务|职位|官职|身份)")),
+    (QuestionType.PERSON, re.compile(r"谁|哪位|何人|什么人|叫什么名字|姓名|(?:什么|何种|哪个|哪些)(?:职务|职位|官职|身份)|(?:职务|职位|官职)是什么")),
     (QuestionType.ORG, re.compile(r"哪家|哪个(单位|公司|机构|部门|学校|组织|企业|团队)|什么(单位|公司|机构|部门|组织|企业)")),
-    (QuestionType.PLACE, re.compile(r"哪里|哪儿|何地|何处|在哪|什么地方|哪个(省|市|县|国家|城市|地区|地方|镇|村)")),
+    (QuestionType.PLACE, re.compile(r"哪里|哪儿|何地|何处|在哪(?![些种类])|什么地方|哪个(省|市|县|国家|城市|地区|地方|镇|村)")),
 ]
 
 _NUM = r"(?:\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+)"
@@ -126,9 +126,12 @@ def _has_pos(text: str, tag: str) -> bool:
 
 
 #: "担任什么职务": the frame of a question asking for a post; its words are not in the answer ("区党委书记张毅").
-_ROLE_FRAME = re.compile(r"(?:担任|担当|出任|任)?(?:什么|何种|哪个|哪些)(?:职务|职位|官职|身份)")
+_ROLE_FRAME = re.compile(
+    r"(?:被|获)?(?:选为|选举为|当选为?|任命为|聘为|担任|担当|出任|任)?(?:什么|何种|哪个|哪些)(?:职务|职位|官职|身份)"
+    r"|(?:职务|职位|官职)是什么"
+)
 _INTERROGATIVES = re.compile(
-    r"多少|第几|几[个家位名座项次人年天倍条种所户批件届期股首部岁]?|什么样?|哪一?[些种国条个家位里儿天年座所类样部首]?|谁"
+    r"(?:有|是|为|约)?多少[个家位名座项次人年天倍条种所户批件届期股首部岁]?|第几|几[个家位名座项次人年天倍条种所户批件届期股首部岁]?|什么样?|哪一?[些种国条个家位里儿天年座所类样部首]?|谁"
     r"|何[时地人处]|如何|怎[么样]样?|为什么|为何|吗|呢|[？?！!。，,]"
 )
 

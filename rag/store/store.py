@@ -186,11 +186,32 @@ class Store(ChromaConnection, LeaseRecords):
             ids=[r["article_id"] for r in records],
             embeddings=[_DUMMY] * len(records),
             metadatas=[
-                {"title": r["title"], "source": r["source"], "position": r["position"],
-                 "chunk_ids": json.dumps(r["chunk_ids"]), "text": r["text"]}
+                {**{k: v for k, v in r.items() if k not in ("article_id", "chunk_ids") and v is not None},
+                 "chunk_ids": json.dumps(r["chunk_ids"])}
                 for r in records
             ],
         )
+
+    def articles_where_any(self, conditions: dict[str, list[int]]) -> list[tuple[str, dict[str, Any]]]:
+        """``(article_id, metadata)`` of stored articles whose field ``k`` is in ``conditions[k]`` for some ``k``:
+        one metadata query (used to find near-duplicate candidates by their LSH band keys)."""
+        clauses = [{key: {"$in": values}} for key, values in conditions.items() if values]
+        if not clauses:
+            return []
+        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
+        got = self.articles.get(where=where, include=["metadatas"])
+        return list(zip(got["ids"], got["metadatas"], strict=True))
+
+    def story_members(self, story_ids: list[str]) -> dict[str, list[Article]]:
+        """Stored articles of each story (near-duplicate group), without text or chunk ids, oldest ingest first."""
+        wanted = sorted(set(story_ids))
+        if not wanted:
+            return {}
+        got = self.articles.get(where={"story_id": {"$in": wanted}}, include=["metadatas"])
+        out: dict[str, list[Article]] = {}
+        for article_id, meta in zip(got["ids"], got["metadatas"], strict=True):
+            out.setdefault(str(meta["story_id"]), []).append(_article(article_id, meta, text="", chunk_ids=[]))
+        return out
 
     def article_sources(self, article_ids: list[str]) -> dict[str, str]:
         """``{article_id: source}`` for those ids already stored."""
@@ -205,11 +226,8 @@ class Store(ChromaConnection, LeaseRecords):
         if not got["ids"]:
             return None
         meta = got["metadatas"][0]
-        return Article(
-            article_id=article_id, title=str(meta["title"]), source=str(meta["source"]),
-            position=int(meta["position"]), text=str(meta.get("text") or got["documents"][0] or ""),
-            chunk_ids=json.loads(str(meta["chunk_ids"])),
-        )
+        return _article(article_id, meta, text=str(meta.get("text") or got["documents"][0] or ""),
+                        chunk_ids=json.loads(str(meta["chunk_ids"])))
 
     # --- chunks -----------------------------------------------------------------------------------
     def iter_chunks(self) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]]]]:
@@ -227,3 +245,11 @@ class Store(ChromaConnection, LeaseRecords):
     def counts(self) -> dict[str, int]:
         """``{"chunks", "articles", "files"}`` record counts."""
         return {"chunks": self.chunks.count(), "articles": self.articles.count(), "files": self.files.count()}
+
+
+def _article(article_id: str, meta: dict[str, Any], text: str, chunk_ids: list[str]) -> Article:
+    return Article(
+        article_id=article_id, title=str(meta["title"]), source=str(meta["source"]), position=int(meta["position"]),
+        text=text, chunk_ids=chunk_ids, published=meta.get("published"), publication=meta.get("publication"),
+        story_id=meta.get("story_id"),
+    )

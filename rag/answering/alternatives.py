@@ -1,0 +1,45 @@
+"""Questions that fit several events: other reports that answer with other values.
+
+``有多少家媒体代表出席了活动？`` has one answer per event. When candidates from other stories answer nearly as well as the
+chosen one (score at least :data:`CLOSE_SHARE` of it), are about the question's subject and give a different value
+(:func:`rag.answering.slots.answer_value`: a number in the asked unit, a date), they are listed beside the answer
+instead of being silently dropped, or making the answerer refuse.
+"""
+
+from __future__ import annotations
+
+from rag.answering.evidence import Candidate, QuestionAnalysis
+from rag.answering.slots import answer_value
+from rag.models import Alternative, story_of
+from rag.text.dateline import strip_lead
+
+#: Least score, relative to the chosen candidate, of a competing report.
+CLOSE_SHARE = 0.85
+#: Most alternatives listed.
+MAX_ALTERNATIVES = 3
+
+
+def other_values(analysis: QuestionAnalysis, best: Candidate, candidates: list[Candidate]) -> list[Alternative]:
+    """Up to :data:`MAX_ALTERNATIVES` reports of other stories with another value (one per story, best first);
+    empty when the question has no value slot or ``best`` has no value."""
+    value = answer_value(analysis.qtype, analysis.unit, best.norm)
+    if value is None:
+        return []
+    seen = {story_of(best.hit.node.metadata), value}
+    out: list[Alternative] = []
+    for cand in candidates:
+        if cand.score < CLOSE_SHARE * best.score or len(out) >= MAX_ALTERNATIVES:
+            break
+        story = story_of(cand.hit.node.metadata)
+        other = answer_value(analysis.qtype, analysis.unit, cand.norm)
+        if story in seen or other is None or other in seen or not analysis.names_subject(cand, analysis.entities):
+            continue
+        seen.update((story, other))
+        meta = cand.hit.node.metadata
+        out.append(Alternative(
+            value=other, sentence=strip_lead(cand.sentence), title=str(meta.get("title", "")),
+            source=str(meta.get("source", "")), article_id=str(meta.get("article_id", "")),
+            chunk_id=cand.hit.node.node_id, published=meta.get("published") or None,
+            publication=meta.get("publication") or None,
+        ))
+    return out

@@ -1,0 +1,184 @@
+"""News-archive behaviour: datelines become metadata, reprints group into stories, answers name their subject.
+
+Unit tests of :mod:`rag.text.dateline`, :mod:`ingest.near_duplicates` and :mod:`rag.answering.slots`, and one
+integration test through a real ingest (packaged model, real Chroma store) of a small archive written here.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ingest.near_duplicates import StoryAssigner, StorySignature, same_story, signature
+from rag.answering.question import QuestionType, question_type
+from rag.answering.slots import Entity, answer_value, has_unit, question_entities, supported, wanted_unit
+from rag.evaluation import QAItem, half
+from rag.text.dateline import lead_outlet, parse_dateline, split_headline, strip_lead
+from rag.text.normalize import normalize
+from tests.conftest import SAMPLE_ARTICLES, make_settings
+
+REPORT = (
+    "乌克兰海军无人艇对位于新罗西斯克的俄罗斯黑海海军基地发动夜袭，乌克兰方面称此次袭击重创了一艘俄军舰，"
+    "而俄罗斯方面则称袭击并未造成人员和财产损失。报道称，俄海军登陆舰在袭击中严重受损，无法执行战斗任务。"
+    "俄罗斯国防部通报称，4日凌晨，乌克兰方面利用2艘无人舰艇企图袭击新罗西斯克的一处海军基地，无人舰艇被摧毁。"
+)
+
+
+# --- datelines -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "published", "clock", "publication"),
+    [
+        ("2023-08-16 17:27，正文：8月16日，某地召开会议。", "2023-08-16", "17:27", None),
+        ("来源：中国新闻网 | 2023年08月16日 21:47:11，正文：中新网合肥8月16日电 (记者 张强)记者16日获悉。",
+         "2023-08-16", "21:47:11", "中国新闻网"),
+        ("发布时间：2023-07-26 07:22:40，正文：【环球网报道】综合多家美媒报道，事件发生。", "2023-07-26", "07:22:40", "环球网"),
+        ("7-20 17:56，正文：中新社北京7月20日电 综合消息：俄方宣布。", None, "17:56", "中新社"),
+        ("23-07-25 05:48，正文：沈阳日报讯(记者 梁馨月)7月24日，工作室挂牌。", "2023-07-25", "05:48", "沈阳日报"),
+    ],
+)
+def test_dateline_header_becomes_metadata(text: str, published: str | None, clock: str, publication: str) -> None:
+    dateline = parse_dateline(text)
+    assert dateline.published == published
+    assert dateline.time == clock
+    assert dateline.publication == publication
+    assert "正文" not in dateline.body[:5]
+    assert not dateline.body.startswith(("2023", "来源", "发布", "7-20", "23-"))
+
+
+def test_text_without_header_is_returned_whole() -> None:
+    page = "本报讯（记者 王尧）12月29日上午，郏县召开会议。\n会议强调，要抓好落实。"
+    dateline = parse_dateline(page)
+    assert dateline.body == page
+    assert (dateline.published, dateline.publication, dateline.title) == (None, None, None)
+
+
+def test_a_sentence_with_a_date_is_not_a_header() -> None:
+    text = "2023年上半年，甘肃省发电装机达到7273万千瓦，新能源就有4000万千瓦，占总装机规模的55%，创历史新高。"
+    assert parse_dateline(text).body == text
+
+
+@pytest.mark.parametrize(
+    ("body", "title", "rest_starts"),
+    [
+        ("原标题：年营收达5亿元，蛙声科技完成C轮融资近日，宁波蛙声科技有限公司宣布完成融资。",
+         "年营收达5亿元，蛙声科技完成C轮融资", "近日"),
+        ("原标题：宗汉启动“美美与共”项目建设宗汉启动“美美与共”项目建设 美人之美，美美与共。",
+         "宗汉启动“美美与共”项目建设", "美人之美"),
+        ("乌称重创俄登陆舰，俄方发声据路透社8月4日报道，消息人士4日表示，无人艇发动夜袭。",
+         "乌称重创俄登陆舰，俄方发声", "据路透社"),
+    ],
+)
+def test_headline_run_into_the_text_is_split_off(body: str, title: str, rest_starts: str) -> None:
+    found, rest = split_headline(body)
+    assert found == title
+    assert rest.startswith(rest_starts)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["墨西哥即将上任的外交部长巴尔塞纳7月26日表示，两国正在制定一项计划。", "极目新闻记者 邓波8月17日凌晨，安徽一化工厂突发爆炸。"],
+)
+def test_subject_or_byline_before_a_date_is_no_headline(body: str) -> None:
+    assert split_headline(body) == (None, body)
+
+
+def test_leads_name_the_outlet_and_are_kept_out_of_answers() -> None:
+    assert lead_outlet("中新网合肥8月16日电 (记者 张强)记者16日获悉") == "中新网"
+    assert lead_outlet("IT之家 8 月 16 日消息，海盗船发布键盘") == "IT之家"
+    assert lead_outlet("本报讯 记者获悉") is None
+    assert strip_lead("人民网北京8月16日电 (记者王连香)据中国铁路消息，列车出发。") == "据中国铁路消息，列车出发。"
+    assert strip_lead("，正文：中央政法委日前召开全体会议。") == "中央政法委日前召开全体会议。"
+
+
+# --- near duplicates ------------------------------------------------------------------------------------------------
+def test_reprints_are_one_story_and_template_reports_are_not() -> None:
+    reprint = "参考消息网8月4日报道 " + REPORT.replace("报道称", "另据报道")
+    a, b = signature(normalize(REPORT)), signature(normalize(reprint))
+    assert same_story(a, b)
+    quote = "截至2023年8月14日收盘，美晨生态报收于2.13元，上涨1.43%，换手率1.88%，成交量27.05万手，主力资金净流出163万元。"
+    other_day = "截至2023年7月31日收盘，美晨生态报收于3.15元，上涨10.14%，换手率22.58%，成交量117.89万手，主力资金净流出126万元。"
+    assert not same_story(signature(normalize(quote)), signature(normalize(other_day)))
+    assert not same_story(a, signature(normalize(quote)))
+
+
+def test_signature_round_trips_and_band_keys_are_stable() -> None:
+    sig = signature(normalize(REPORT))
+    back = StorySignature.decode(sig.encode())
+    assert (back.text == sig.text).all() and back.numbers is not None and (back.numbers == sig.numbers).all()
+    assert back.band_keys() == sig.band_keys() and all(0 <= k < 2**63 for k in sig.band_keys())
+    with pytest.raises(ValueError):
+        StorySignature.decode("AAAA")
+
+
+def test_assigner_joins_stored_and_same_batch_copies() -> None:
+    stored = signature(normalize(REPORT))
+    calls: list[list[list[int]]] = []
+
+    def lookup(keys: list[list[int]]) -> list[tuple[str, str, str]]:
+        calls.append(keys)
+        return [("old", "story-old", stored.encode())]
+
+    fresh = "这是一篇完全不同的报道，讲的是某市图书馆暑期举办少儿阅读活动，共有三百名小读者参加。" * 2
+    assigner = StoryAssigner(lookup)
+    got = assigner.assign([("copy", signature(normalize("据路透社报道，" + REPORT))), ("new", signature(normalize(fresh))),
+                           ("new-copy", signature(normalize(fresh + "本报记者")))])
+    assert got == {"copy": "story-old", "new": "new", "new-copy": "new"}
+    assert len(calls) == 1 and len(calls[0]) == 20
+
+
+# --- question slots ---------------------------------------------------------------------------------------------------
+def test_question_entities_units_and_values() -> None:
+    assert [e.text for e in question_entities(normalize("李丰被选为什么职位？"))] == ["李丰"]
+    assert question_type(normalize("李丰被选为什么职位？")) is not QuestionType.REASON
+    assert wanted_unit(normalize("中国有多少家公司上榜？")) == "家"
+    assert wanted_unit(normalize("新增装机规模为多少万千瓦？")) == "万千瓦"
+    assert has_unit("新增发电装机规模7842万千瓦", "万千瓦")
+    assert has_unit("有20余家媒体代表出席", "家") and not has_unit("有20名代表出席", "家")
+    assert answer_value(QuestionType.NUMBER, "家", "共有142家中国公司上榜") == "142家"
+    assert answer_value(QuestionType.DATE, None, "8月16日开始试运行") == "8月16日"
+
+
+def test_entity_support_in_text_glued_names_and_local_places() -> None:
+    assert supported(Entity("李丰"), "广东省侨联主席李丰会见了考察团")
+    assert not supported(Entity("李丰"), "副组长王刚参加了救援")
+    assert supported(Entity("李丰被"), "主席李丰会见")
+    assert supported(Entity("平顶山", place=True), "全市各县生产总值为1214.94亿元")
+    assert not supported(Entity("平顶山"), "全市各县生产总值为1214.94亿元")
+
+
+def test_halves_split_by_gold_source_and_cover_the_set() -> None:
+    items = [QAItem(q=f"问题{i}", a=["x"], src=[f"f{i % 20}.txt"]) for i in range(40)]
+    zero, one = half(items, 0), half(items, 1)
+    assert len(zero) + len(one) == 40 and zero and one
+    assert not {tuple(i.src) for i in zero} & {tuple(i.src) for i in one}
+
+
+# --- through a real ingest ----------------------------------------------------------------------------------------------
+def test_archive_ingest_answers_once_per_story_with_date_and_copies(
+    tmp_path: Path, packaged_model_path: str, packaged_embedder  # noqa: ANN001
+) -> None:
+    from bot.service import build_service
+
+    articles = tmp_path / "articles"
+    shutil.copytree(SAMPLE_ARTICLES, articles)  # the sample pages give the archive realistic word statistics
+    (articles / "a.txt").write_text("来源：中国新闻网 | 2023年08月04日 21:47:11，正文：" + REPORT, "utf-8")
+    (articles / "b.txt").write_text("2023-08-05 09:10，正文：参考消息网8月4日报道 " + REPORT, "utf-8")
+    (articles / "c.txt").write_text(
+        "2023-08-06，正文：原标题：图书馆暑期活动丰富近日，某市图书馆举办少儿阅读活动，共有300名小读者参加。", "utf-8")
+    service = build_service(make_settings(tmp_path, packaged_model_path), embedder=packaged_embedder)
+    assert service.ingest().files_failed == 0
+    answer = service.ask("乌克兰海军无人艇对哪个城市的海军基地发动了夜袭？")
+    assert answer.found and "新罗西斯克" in answer.answer
+    assert len({c.story_id for c in answer.citations}) == len(answer.citations)
+    first = answer.citations[0]
+    assert first.published in ("2023-08-04", "2023-08-05")
+    assert {first.source, *(c.source for c in first.also)} == {"a.txt", "b.txt"}
+    assert not first.title.startswith(("2023", "来源"))
+    hits = service.search("新罗西斯克 海军基地 夜袭", top_k=5)
+    assert len([h for h in hits if h.source in ("a.txt", "b.txt")]) == len({h.article_id for h in hits
+                                                                           if h.source in ("a.txt", "b.txt")})
+    library = service.search("图书馆 少儿阅读", top_k=1)[0]
+    assert library.title == "图书馆暑期活动丰富" and library.published == "2023-08-06"
+    service.close()
