@@ -37,6 +37,8 @@ from ingest.chunk import chunk_text
 from ingest.clean import clean_page
 from ingest.loaders import LoadError, discover_files, load_text
 from ingest.locks import FileIngestLock, IngestLease, IngestLock
+from ingest.ocr import OcrCache, needs_ocr, ocr_files
+from ingest.scans import article_confidence, load_scan
 from ingest.segment import segment_articles
 from rag.embedding import Embedder
 from rag.errors import InputError
@@ -274,6 +276,7 @@ class Ingestor:
             changed_anything = True
 
         if todo:
+            self._ocr(todo, summary, progress)
             changed_anything |= self._embed_and_write(todo, summary, progress)
         if changed_anything:
             redo = self._sharers_to_redo(files)
@@ -290,6 +293,44 @@ class Ingestor:
             self.store.set_state(last_ingest=now, writes_complete=True)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
+
+    def _ocr(self, todo: list[tuple[str, Path, str, bool]], summary: IngestSummary, progress: Progress | None) -> None:
+        """OCR every page of the images and scanned PDFs in ``todo`` not yet in the OCR cache, on
+        ``settings.ocr_workers`` processes, before anything is prepared; ``progress`` is called per page
+        (``"OCR <file> page n"``). A file that cannot be read is a failure in ``summary``."""
+        scans = [(path, sha) for _key, path, sha, _ in todo if needs_ocr(path)]
+        if not scans:
+            return
+        keys = {str(path): key for key, path, _sha, _ in todo}
+
+        def page_progress(done: int, total: int, page: str) -> None:
+            if progress:
+                progress(done, total, f"OCR {page}")
+
+        failed = ocr_files(scans, OcrCache(self.settings.ocr_cache_dir), self.settings.ocr_workers, page_progress)
+        for path, message in failed.items():
+            summary.failures[keys[path]] = f"{keys[path]}: {message}"
+
+    def _load(self, key: str, path: Path, sha: str, summary: IngestSummary) -> _FileWork:
+        """Read, clean, segment and chunk one file; scans (and PDFs) through the OCR cache, with the per-article
+        OCR confidence put on the article records (``ocr_confidence``, ``ocr_low_chars``)."""
+        if not needs_ocr(path):
+            return build_file_work(key, sha, load_text(path), self.settings)
+        scan = load_scan(path, sha, OcrCache(self.settings.ocr_cache_dir), key)
+        work = build_file_work(key, sha, scan.text, self.settings)
+        if scan.ocr_pages:
+            for article, (mean, low) in zip(work.articles, article_confidence(
+                    [a["text"] for a in work.articles], scan.blocks), strict=True):
+                article["ocr_confidence"], article["ocr_low_chars"] = mean, low
+                log.info("%s: article %r: OCR confidence %.3f, %d low-confidence characters",
+                         key, article["title"][:30], mean, low)
+            summary.ocr_pages += scan.ocr_pages
+            summary.ocr_low_confidence_chars += scan.low_chars
+            if scan.warnings:
+                summary.warnings[key] = "; ".join(scan.warnings)
+                for warning in scan.warnings:
+                    log.warning("%s", warning)
+        return work
 
     def _sharers_to_redo(self, files: dict[str, Path]) -> list[tuple[str, Path, str, bool]]:
         """Files in ``files`` whose shared articles (see :class:`rag.store.ManifestEntry`) are no longer stored:
@@ -311,10 +352,12 @@ class Ingestor:
         batch: list[_FileWork] = []
         size = 0
         for done, (key, path, sha, existed) in enumerate(todo, 1):
+            if key in summary.failures:  # its OCR already failed
+                continue
             if progress:
                 progress(done, len(todo), key)
             try:
-                work = build_file_work(key, sha, load_text(path), self.settings)
+                work = self._load(key, path, sha, summary)
                 if not work.nodes:
                     raise LoadError(f"{key}: no article text found")
             except LoadError as exc:
