@@ -13,10 +13,12 @@ Method (measured, not assumed, per page):
 2. *Body size*: the character-weighted median line thickness. A box 1.3x thicker than that, or a box across the
    page's direction (a vertical title on a horizontal page, a horizontal banner on a vertical one), is a headline.
 3. *Recursive XY-cut* (Nagy & Seth, 1984): a region is split at its widest whitespace gap, across or along, that
-   is wider than a fraction of the body size; horizontal cuts are read top-to-bottom, vertical cuts left-to-right
-   (in canonical coordinates: right-to-left on a vertical page), except that a part made only of headline boxes
-   (a vertical title beside its article) is read before its neighbours. A region without a column gap is a
-   column: its boxes are grouped into lines by vertical overlap and read top-to-bottom, left-to-right.
+   is wider than a fraction of the body size (a column gap wins over a wider-or-equal row gap, and only the widest
+   row gaps cut, since line gaps of neighbouring columns line up); horizontal cuts are read top-to-bottom,
+   vertical cuts left-to-right (in canonical coordinates: right-to-left on a vertical page), except that a part
+   made only of headline boxes (a vertical title beside its article) is read before its neighbours. Pieces
+   without a column gap inside, one under the other, form one column: its boxes are grouped into lines by
+   vertical overlap and read top-to-bottom, left-to-right.
 4. *Paragraphs*: a column line opens a paragraph when it is indented by a character or the line above ended a
    character short of the column's right edge; a column that starts without an indent continues the paragraph
    the previous column left unfinished.
@@ -132,10 +134,8 @@ def order_blocks(boxes: Sequence[TextBox]) -> list[Block]:
     pitches = [_pitch(b) for b in boxes if len(b.text) >= 5 and b.vertical == vertical]
     pitch = statistics.median(pitches) if pitches else size
     canon = [_canonical(b, vertical, size, pitch) for b in boxes]
-    columns: list[list[_Box]] = []
-    _xy_cut(canon, size, columns)
     blocks: list[Block] = []
-    for column in columns:
+    for column, _ in _xy_cut(canon, size):
         _column_blocks(column, size, blocks)
     return blocks
 
@@ -167,31 +167,31 @@ def _gaps(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return out
 
 
-def _xy_cut(boxes: list[_Box], size: float, out: list[list[_Box]]) -> None:
-    """Append the region's columns to ``out`` in reading order."""
-    if len(boxes) <= 1:
-        if boxes:
-            out.append(boxes)
-        return
+def _xy_cut(boxes: list[_Box], size: float) -> list[tuple[list[_Box], bool]]:
+    """The region's columns in reading order, each flagged True when no column gap was cut inside it (consecutive
+    such pieces of a horizontal cut are one column, split only by line or paragraph gaps)."""
     col_gaps = [g for g in _gaps([(b.x0, b.x1) for b in boxes]) if g[1] - g[0] >= MIN_COLUMN_GAP * size]
     row_gaps = [g for g in _gaps([(b.y0, b.y1) for b in boxes]) if g[1] - g[0] >= MIN_ROW_GAP * size]
+    if len(boxes) <= 1 or not (col_gaps or row_gaps):
+        return [(boxes, True)]
     widest_col = max((g[1] - g[0] for g in col_gaps), default=0.0)
     widest_row = max((g[1] - g[0] for g in row_gaps), default=0.0)
-    if not col_gaps:
-        # One column. Still split off what a wide gap separates (an article below another), else it is a leaf.
-        big = [g for g in row_gaps if g[1] - g[0] >= 1.2 * size]
-        if not big:
-            out.append(boxes)
-            return
-        row_gaps = big
+    out: list[tuple[list[_Box], bool]] = []
     if col_gaps and widest_col >= widest_row:
         parts = _split(boxes, col_gaps, lambda b: b.x0)
         # A part made only of headlines (a vertical title beside its article) is read first.
         parts.sort(key=lambda p: not all(b.heading for b in p))
-    else:
-        parts = _split(boxes, [g for g in row_gaps if g[1] - g[0] >= 0.9 * widest_row] or row_gaps, lambda b: b.y0)
-    for part in parts:
-        _xy_cut(part, size, out)
+        for part in parts:
+            out.extend((piece, False) for piece, _ in _xy_cut(part, size))
+        return out
+    # Cut at the widest gaps only: across a multi-column body, line gaps line up and must not cut it in rows.
+    for part in _split(boxes, [g for g in row_gaps if g[1] - g[0] >= 0.9 * widest_row], lambda b: b.y0):
+        for piece, simple in _xy_cut(part, size):
+            if simple and out and out[-1][1]:
+                out[-1][0].extend(piece)
+            else:
+                out.append((list(piece), simple))
+    return out
 
 
 def _split(boxes: list[_Box], gaps: list[tuple[float, float]], key) -> list[list[_Box]]:  # noqa: ANN001
@@ -226,8 +226,9 @@ def _join(parts: list[str]) -> str:
 
 def _column_blocks(column: list[_Box], size: float, blocks: list[Block]) -> None:
     """Append the column's headline lines and paragraphs to ``blocks`` (see step 4 of the module docstring)."""
-    left = min(b.x0 for b in column)
-    right = max(b.x1 for b in column)
+    body = [b for b in column if not b.heading] or column
+    left = min(b.x0 for b in body)
+    right = max(b.x1 for b in body)
     slack = INDENT_CHARS * size
     open_para = bool(blocks) and blocks[-1].kind == "paragraph" and blocks[-1].unfinished
     lines = _lines(column)

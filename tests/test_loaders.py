@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from ingest.loaders import IMAGE_SUFFIXES, SUPPORTED_SUFFIXES, LoadError, NeedsOcrError, discover_files, load_text
+from ingest.loaders import (
+    IMAGE_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    LoadError,
+    NeedsOcrError,
+    discover_files,
+    load_text,
+)
 from rag.errors import InputError
 
 SIMPLIFIED = (
@@ -60,7 +67,7 @@ def _pdf(page_streams: list[bytes], cjk: bool = False) -> bytes:
 def test_supported_suffixes_and_error_type() -> None:
     images = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
     assert frozenset({".txt", ".md", ".html", ".htm", ".pdf"} | images) == SUPPORTED_SUFFIXES
-    assert IMAGE_SUFFIXES == images
+    assert images == IMAGE_SUFFIXES
     assert issubclass(LoadError, InputError)
     assert issubclass(NeedsOcrError, LoadError)
 
