@@ -61,9 +61,10 @@ def render_all(n_cmrc: int, n_noisy: int) -> dict[str, dict[str, Any]]:
     index_path = WORK / "renders.json"
     if index_path.exists():
         index = json.loads(index_path.read_text("utf-8"))
-        if (index.get("cmrc"), index.get("noisy")) == (n_cmrc, n_noisy):
+        if (index.get("cmrc"), index.get("noisy"), index.get("format")) == (n_cmrc, n_noisy, 3):
             return index["files"]
-    shutil.rmtree(WORK, ignore_errors=True)
+    for folder in ("seeds", "noisy", "cmrc"):  # renders are deterministic: the OCR cache stays valid
+        shutil.rmtree(WORK / folder, ignore_errors=True)
     files: dict[str, dict[str, Any]] = {}
     for i, src in enumerate(sorted(SAMPLE_ARTICLES.glob("*.txt"))):
         arts = parse_page(src.read_text("utf-8"))
@@ -80,7 +81,7 @@ def render_all(n_cmrc: int, n_noisy: int) -> dict[str, dict[str, Any]]:
         out = WORK / "noisy" / f"{src.stem}.jpg"
         out.parent.mkdir(parents=True, exist_ok=True)
         save(noisy, out, quality=60)
-        files[f"noisy/{out.name}"] = {"truth": "\n".join(noisy.truth), "set": "noisy", "pages": 1}
+        files[f"noisy/{out.name}"] = {"truth": noisy.page_truth(0), "set": "noisy", "pages": 1}
     suffixes = [".png", ".jpg", ".webp", ".tif"]
     for i, src in enumerate(sorted(CMRC_ARTICLES.glob("*.txt"))[:n_cmrc]):
         style = Style(columns=2 + i % 2, vertical_headline=i % 3 == 2, photo=i % 4 == 3, width=1200, height=1700, seed=i)
@@ -90,12 +91,12 @@ def render_all(n_cmrc: int, n_noisy: int) -> dict[str, dict[str, Any]]:
         save(doc, out, quality=90)
         files[f"cmrc/{out.name}"] = {"truth": "\n".join(doc.truth), "set": "cmrc", "pages": len(doc.pages),
                                      "src": src.name}
-    index_path.write_text(json.dumps({"cmrc": n_cmrc, "noisy": n_noisy, "files": files}, ensure_ascii=False), "utf-8")
+    index_path.write_text(json.dumps({"cmrc": n_cmrc, "noisy": n_noisy, "format": 3, "files": files}, ensure_ascii=False), "utf-8")
     return files
 
 
 def _one_page(arts: list[Article], style: Style) -> list[Article]:
-    """The leading articles that fit on one page (at least the first)."""
+    """The leading articles that fit on one page (at least the first, which may run on: only page 1 is kept)."""
     kept = arts[:1]
     for n in range(2, len(arts) + 1):
         if len(render_pages([Article(list(a.headlines), list(a.paragraphs)) for a in arts[:n]], style).pages) > 1:

@@ -40,6 +40,9 @@ HEADLINE_SIZE_RATIO = 1.3
 #: (between columns).
 MIN_ROW_GAP = 0.25
 MIN_COLUMN_GAP = 0.8
+#: A column gap may be crossed by one box, plus one per this many boxes of the region, when only line gaps cut
+#: across the region.
+CROSSING_PER_BOXES = 25
 #: Indent / short-line slack, in body characters, for paragraph breaks.
 INDENT_CHARS = 1.2
 #: A headline's characters are also wider apart than body characters by this factor (quotes and brackets make
@@ -155,15 +158,18 @@ def _canonical(b: TextBox, vertical_page: bool, size: float, pitch: float) -> _B
     return _Box(b.x0, b.y0, b.x1, b.y1, b.text, b.confs, heading)
 
 
-def _gaps(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Uncovered intervals ``(start, end)`` between the union of ``spans``."""
-    spans = sorted(spans)
+def _gaps(spans: list[tuple[float, float]], allowed: int = 0) -> list[tuple[float, float]]:
+    """Intervals ``(start, end)`` inside the extent of ``spans`` covered by at most ``allowed`` of them."""
+    events = sorted([(lo, 1) for lo, _ in spans] + [(hi, -1) for _, hi in spans])
     out: list[tuple[float, float]] = []
-    reach = spans[0][1]
-    for lo, hi in spans[1:]:
-        if lo > reach:
-            out.append((reach, lo))
-        reach = max(reach, hi)
+    cover, start = 0, None
+    for x, step in events:
+        before, cover = cover, cover + step
+        if before > allowed >= cover:
+            start = x
+        elif before <= allowed < cover and start is not None:
+            out.append((start, x))
+            start = None
     return out
 
 
@@ -174,8 +180,13 @@ def _xy_cut(boxes: list[_Box], size: float) -> list[tuple[list[_Box], bool]]:
     row_gaps = [g for g in _gaps([(b.y0, b.y1) for b in boxes]) if g[1] - g[0] >= MIN_ROW_GAP * size]
     if len(boxes) <= 1 or not (col_gaps or row_gaps):
         return [(boxes, True)]
-    widest_col = max((g[1] - g[0] for g in col_gaps), default=0.0)
     widest_row = max((g[1] - g[0] for g in row_gaps), default=0.0)
+    if not col_gaps and widest_row < size and len(boxes) >= 6:
+        # Only line gaps across: a gutter that a few boxes cross (a line merged with the column rule, a spanning
+        # headline) still separates columns.
+        allowed = 1 + len(boxes) // CROSSING_PER_BOXES
+        col_gaps = [g for g in _gaps([(b.x0, b.x1) for b in boxes], allowed) if g[1] - g[0] >= MIN_COLUMN_GAP * size]
+    widest_col = max((g[1] - g[0] for g in col_gaps), default=0.0)
     out: list[tuple[list[_Box], bool]] = []
     if col_gaps and widest_col >= widest_row:
         parts = _split(boxes, col_gaps, lambda b: b.x0)

@@ -15,6 +15,7 @@ returns None when they are missing, and tests skip naming the package.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,11 @@ class Style:
 class RenderedDoc:
     pages: list[Any] = field(default_factory=list)
     truth: list[str] = field(default_factory=list)  # headlines / captions / paragraphs in reading order
+    lines: list[tuple[int, str]] = field(default_factory=list)  # (0-based page, drawn text) in reading order
+
+    def page_truth(self, page: int) -> str:
+        """The text drawn on one page, in reading order (paragraphs cut at the page end)."""
+        return "\n".join(text for p, text in self.lines if p == page)
 
 
 def find_font(bold: bool = False) -> Path | None:
@@ -126,6 +132,7 @@ def render_pages(articles: list[Article], style: Style) -> RenderedDoc:
         if vertical:
             x = margin
             for h in art.headlines:
+                doc.lines.append((len(doc.pages) - 1, h))
                 for i, ch in enumerate(h):
                     draw.text((x, top + i * int(head_px * 1.1)), ch, font=head, fill="black")
                 x += int(head_px * 1.5)
@@ -133,6 +140,7 @@ def render_pages(articles: list[Article], style: Style) -> RenderedDoc:
             doc.truth.extend(art.headlines)
         else:
             for h in art.headlines:
+                doc.lines.append((len(doc.pages) - 1, h))
                 draw.text((margin, y), h, font=head, fill="black")
                 y += int(head_px * 1.5)
             doc.truth.extend(art.headlines)
@@ -173,8 +181,10 @@ def render_pages(articles: list[Article], style: Style) -> RenderedDoc:
                         draw.rectangle(box, fill=(shade, shade, shade))
                     elif len(item) == 3:
                         draw.text((cx, cy), item[0], font=small, fill="black")
+                        doc.lines.append((len(doc.pages) - 1, item[0]))
                     else:
                         draw.text((cx + item[1] * s, cy), item[0], font=body, fill="black")
+                        doc.lines.append((len(doc.pages) - 1, item[0]))
                     cy += line_h
             used = per_col * line_h
             if vertical and first_block:
@@ -201,7 +211,10 @@ def save(doc: RenderedDoc, path: Path, quality: int = 70) -> Path:
     (``.jpg``/``.jpeg`` at ``quality``, ``.png``, ``.webp``)."""
     suffix = path.suffix.lower()
     if suffix == ".pdf":
-        doc.pages[0].save(path, "PDF", resolution=200.0, save_all=True, append_images=doc.pages[1:])
+        # Fixed dates: the same render gives the same bytes, so OCR caches keyed by file hash stay valid.
+        fixed = time.gmtime(1_704_067_200)  # 2024-01-01 UTC
+        doc.pages[0].save(path, "PDF", resolution=200.0, save_all=True, append_images=doc.pages[1:],
+                          creationDate=fixed, modDate=fixed)
     elif suffix in (".tif", ".tiff"):
         doc.pages[0].save(path, save_all=True, append_images=doc.pages[1:], compression="tiff_deflate")
     elif suffix in (".jpg", ".jpeg"):
