@@ -227,6 +227,8 @@ def run_jobs(jobs: list[PageJob], workers: int = 1, progress: PageProgress | Non
                 out.append(run_job(job))
             except OcrError as err:
                 out.append(err)
+            except Exception as err:  # an engine error on one odd page must not stop the ingest
+                out.append(OcrError(f"OCR failed on page {job.index + 1} ({type(err).__name__}: {err})"))
             report(done, job)
         return out
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -237,6 +239,8 @@ def run_jobs(jobs: list[PageJob], workers: int = 1, progress: PageProgress | Non
                 out.append(future.result())
             except OcrError as err:
                 out.append(err)
+            except Exception as err:  # includes a worker process that died (BrokenProcessPool)
+                out.append(OcrError(f"OCR failed on page {job.index + 1} ({type(err).__name__}: {err})"))
             report(done, job)
     return out
 
@@ -299,5 +303,8 @@ def ocr_files(files: list[tuple[Path, str]], cache: OcrCache, workers: int = 1,
             known[job.path][1][job.index] = result
     for name, (sha, pages) in known.items():
         if name not in failures:
-            cache.put(sha, [p or [] for p in pages])
+            try:
+                cache.put(sha, [p or [] for p in pages])
+            except OSError as err:
+                failures[name] = f"cannot write the OCR cache in {cache.folder} ({err.strerror or err})"
     return failures

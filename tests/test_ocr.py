@@ -167,3 +167,19 @@ def test_cache_ignores_other_versions_and_a_page_without_text_is_a_load_error(tm
     cache.path("a" * 64).write_text(json.dumps({**data, "version": -1}), "utf-8")
     assert cache.get("a" * 64) is None
     assert issubclass(OcrError, Exception)
+
+
+def test_an_engine_error_on_one_page_is_that_file_failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    path = tmp_path / "odd.png"
+    Image.new("RGB", (40, 40), "white").save(path)
+
+    def boom(job: object, threads: object = None) -> None:
+        raise RuntimeError("onnxruntime fell over")
+
+    monkeypatch.setattr("ingest.ocr.run_job", boom)
+    cache = OcrCache(tmp_path / "cache")
+    failed = ocr_files([(path, sha(path))], cache)
+    assert failed == {str(path): "OCR failed on page 1 (RuntimeError: onnxruntime fell over)"}
+    assert cache.get(sha(path)) is None
