@@ -180,7 +180,7 @@ def answers(folder: Path, qa: list[dict[str, Any]], ocr_cache: Path | None) -> d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2, help="OCR processes")
-    parser.add_argument("--cmrc", type=int, default=8, help="CMRC passages rendered")
+    parser.add_argument("--cmrc", type=int, default=24, help="CMRC passages rendered")
     parser.add_argument("--noisy", type=int, default=2, help="sample pages also rendered noisy (first page, JPEG)")
     parser.add_argument("--fresh", action="store_true", help="drop cached renders and OCR results first")
     args = parser.parse_args()
