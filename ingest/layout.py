@@ -228,10 +228,12 @@ def _lines(boxes: list[_Box]) -> list[list[_Box]]:
     return [sorted(line, key=lambda b: b.x0) for line in lines]
 
 
-def _join(parts: list[str]) -> str:
+def _join(parts: list[str], spaced: bool = True) -> str:
+    """Concatenate; with ``spaced``, a space between two Latin words (pieces of one line split at a gap). Lines
+    are joined without one: Chinese text wraps anywhere, inside Latin words and numbers too."""
     text = ""
     for part in parts:
-        text += (" " if text and _LATIN_END.search(text) and _LATIN_START.match(part) else "") + part
+        text += (" " if spaced and text and _LATIN_END.search(text) and _LATIN_START.match(part) else "") + part
     return text
 
 
@@ -255,7 +257,7 @@ def _column_blocks(column: list[_Box], size: float, blocks: list[Block]) -> None
             continue
         indented = line[0].x0 - left >= slack
         if open_para and not indented:
-            blocks[-1].text = _join([blocks[-1].text, text])
+            blocks[-1].text = _join([blocks[-1].text, text], spaced=False)
             blocks[-1].confs.extend(confs)
         else:
             blocks.append(Block("paragraph", text, confs))

@@ -28,6 +28,8 @@ LOW_CHAR_CONFIDENCE = 0.8
 #: A page whose mean character confidence is below this is named as a warning (a poor scan or photo).
 LOW_PAGE_CONFIDENCE = 0.85
 _SPACE = re.compile(r"\s+")
+# The recogniser cannot tell a half-width comma or point in a number from a full-width one: 6,476 is read 6，476.
+_DIGIT_PUNCT = re.compile(r"(?<=[0-9])[，．](?=[0-9])")
 _PROBE_CHARS = 12
 
 
@@ -67,6 +69,8 @@ def load_scan(path: Path, sha256: str, cache: OcrCache, name: str | None = None)
     texts: list[str] = []
     for number, boxes in enumerate(pages, 1):
         blocks = order_blocks(boxes)
+        for block in blocks:  # same length: per-character confidences stay aligned
+            block.text = _DIGIT_PUNCT.sub(lambda m: "," if m.group() == "，" else ".", block.text)
         scan.blocks.extend(blocks)
         texts.append(page_text(blocks))
         confs = [c for b in boxes for c in b.confs]

@@ -71,11 +71,13 @@ def test_vertical_page_reads_lines_right_to_left_with_a_horizontal_banner() -> N
     assert "".join(b.text for b in blocks[1:]) == "第一行文字内容第二行文字内容第三行"
 
 
-def test_articles_stacked_in_one_column_and_latin_words_keep_a_space() -> None:
+def test_articles_stacked_in_one_column_and_latin_spacing() -> None:
     first = column(0, 0, ["第一篇文章的内容在这", "里结束了"], indents={0})
     second = column(0, 200, ["第二篇文章", "the end of", "words here"], indents={0})
     assert [b.text for b in order_blocks(second + first)] == [
-        "第一篇文章的内容在这里结束了", "第二篇文章the end of words here"]
+        "第一篇文章的内容在这里结束了", "第二篇文章the end ofwords here"]  # lines join without a space
+    pieces = [TextBox(0, 0, 60, S, "Kaji"), TextBox(72, 0, 132, S, "Dha"), *column(0, 40, ["正文正文正文正文"])]
+    assert order_blocks(pieces)[0].text == "Kaji Dha"  # pieces of one line split at a gap keep it
 
 
 def test_headline_needs_both_a_bigger_size_and_a_wider_pitch() -> None:
