@@ -4,7 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench bench-quick serve bot ingest chroma clean
+.PHONY: setup system-deps run test lint bench bench-quick bench-ocr serve bot ingest chroma clean
+
+# Debian packages: the CJK font that tests and bench/ocr_bench.py render newspaper pages with (dev/test only), and
+# the GL/GLib libraries opencv-python (a RapidOCR dependency) loads. Installed only where apt-get exists and the
+# file is missing; never fails the build (tests that need the font then skip, naming the package).
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -14,14 +20,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	@touch $(STAMP)
 
-setup: $(STAMP)
+system-deps:
+	@missing=""; \
+	test -f $(CJK_FONT) || missing="$$missing fonts-noto-cjk"; \
+	ldconfig -p 2>/dev/null | grep -q 'libGL.so.1 ' || missing="$$missing libgl1"; \
+	ldconfig -p 2>/dev/null | grep -q 'libglib-2.0.so.0 ' || missing="$$missing libglib2.0-0"; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian packages:$$missing"; \
+		(apt-get update -qq && $(APT_INSTALL) $$missing) || echo "warning: could not install$$missing"; \
+	fi
+
+setup: system-deps $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/newsqa ingest
 	$(BIN)/newsqa ask "郏县建成了多少座5G基站？"
 	$(BIN)/newsqa run
 
-test: $(STAMP)
+test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -34,6 +50,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick
+
+# OCR: CER of rendered sample pages, pages per minute, answers over the rendered pages (see docs/benchmarks.md).
+bench-ocr: system-deps $(STAMP)
+	$(BIN)/python bench/ocr_bench.py
 
 ingest: $(STAMP)
 	$(BIN)/newsqa ingest

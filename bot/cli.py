@@ -57,11 +57,15 @@ def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: $NEWSQA_DATA_DIR/articles).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on the last line.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Wipe the store first (after changing the model).")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=64, help="OCR processes for page images and scanned PDFs (default NEWSQA_OCR_WORKERS)."
+    )] = None,
 ) -> None:
-    """Ingest new and changed pages incrementally; removed files lose their chunks."""
+    """Ingest new and changed pages incrementally; removed files lose their chunks. Images and scanned PDF pages
+    are OCR'd (once: the result is cached by file hash)."""
     from bot.service import build_service
 
-    settings = _settings()
+    settings = _settings(**({"ocr_workers": workers} if workers else {}))
     service = build_service(settings)
     try:
         summary = _run_ingest(service, paths, rebuild, progress=sys.stderr.isatty() and not as_json)
@@ -69,13 +73,17 @@ def ingest(
         raise _fail(exc) from exc
     for name, message in summary.failures.items():
         err.print(f"[yellow]skipped[/yellow] {name}: {message}" if not message.startswith(name) else f"[yellow]skipped[/yellow] {message}", highlight=False)
+    for message in summary.warnings.values():
+        err.print(f"[yellow]warning[/yellow] {message}", highlight=False)
     if as_json:
         print(json.dumps(summary.counts(), ensure_ascii=False))
     else:
+        ocr = (f"; OCR: {summary.ocr_pages} pages, {summary.ocr_low_confidence_chars} low-confidence characters"
+               if summary.ocr_pages else "")
         out.print(
             f"files: {summary.files_new} new, {summary.files_changed} changed, {summary.files_unchanged} unchanged, "
             f"{summary.files_removed} removed, {summary.files_failed} failed; chunks: {summary.chunks_added} added, "
-            f"{summary.chunks_removed} removed, {summary.chunks_embedded} embedded; {summary.seconds:.1f} s",
+            f"{summary.chunks_removed} removed, {summary.chunks_embedded} embedded{ocr}; {summary.seconds:.1f} s",
             highlight=False,
         )
     if summary.files_failed:

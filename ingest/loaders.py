@@ -6,7 +6,10 @@ cleanup is :func:`ingest.clean.clean_page`'s job.
 
 Libraries (maintained, not our craft): encoding detection is charset-normalizer
 (https://github.com/jawah/charset_normalizer), HTML is BeautifulSoup 4 with the stdlib ``html.parser``,
-PDF text extraction is pypdf's text layer (``PageObject.extract_text``).
+PDF text comes from PDFium's text layer (pypdfium2, :mod:`ingest.pdf`) with the lines put into reading order by
+:mod:`ingest.layout` (columns, headlines), falling back to pypdf's ``extract_text`` when PDFium finds no text.
+Images and PDF pages without a text layer need OCR: the ingest pipeline reads them with
+:func:`ingest.scans.load_scan` (RapidOCR, cached); here they raise :class:`NeedsOcrError`.
 
 Every failure is a :class:`LoadError` whose message names the file and says why.
 """
@@ -22,7 +25,9 @@ from pathlib import Path
 
 from rag.errors import InputError
 
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", ".pdf"})
+#: Page images, read through OCR (:mod:`ingest.ocr`).
+IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"})
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", ".pdf"}) | IMAGE_SUFFIXES
 
 # Labels that charset-normalizer may report for simplified-Chinese bytes. GB18030 decodes every byte
 # sequence GB2312/GBK do, identically, plus the characters they lack (rare names, 䶮 ...), so it is the
@@ -55,6 +60,10 @@ _WS_RUN = re.compile(r"\s+")
 
 class LoadError(InputError):
     """A source file could not be turned into text. ``str(err)`` names the file and the reason."""
+
+
+class NeedsOcrError(LoadError):
+    """The file is an image, or a PDF without a text layer: its text needs OCR (:func:`ingest.scans.load_scan`)."""
 
 
 def discover_files(paths: list[Path]) -> list[Path]:
@@ -108,19 +117,23 @@ def load_text(path: Path) -> str:
       above; then BeautifulSoup text with block elements on their own lines, ``<h1>``-``<h3>`` as
       ``## `` heading lines, ``<title>`` as a first ``## `` line when there is no ``<h1>``, and
       script/style/nav/footer dropped.
-    * ``.pdf``: pypdf's text layer, pages joined by a blank line.
+    * ``.pdf``: the text layer in reading order (:mod:`ingest.layout`), pages joined by a blank line.
+    * images: :class:`NeedsOcrError` (see :func:`ingest.scans.load_scan`).
 
     Line ends are returned as found (``clean_page`` normalises them).
 
     Raises:
         LoadError: unreadable file (permissions, a folder ...), unsupported suffix, empty or
             whitespace-only content, binary content (NUL bytes, >2% control characters, undecodable),
-            a PDF pypdf cannot parse or that has no text layer (e.g. a scan).
+            a PDF that cannot be parsed. :class:`NeedsOcrError` (a LoadError): an image, or a PDF
+            without a text layer (e.g. a scan).
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise LoadError(f"{path}: unsupported file type {suffix or '(none)'!r}")
+    if suffix in IMAGE_SUFFIXES:
+        raise NeedsOcrError(f"{path}: page image, needs OCR")
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -231,6 +244,18 @@ def _html_text(path: Path, data: bytes) -> str:
 
 
 def _pdf_text(path: Path, data: bytes) -> str:
+    from ingest.layout import order_blocks, page_text
+    from ingest.pdf import PdfError, text_layer
+
+    try:
+        pages = text_layer(data)
+    except PdfError:
+        return _pypdf_text(path, data)  # let pypdf give its (more specific) verdict
+    text = "\n\n".join(t for t in (page_text(order_blocks(p)) for p in pages if p) if t.strip())
+    return text or _pypdf_text(path, data)
+
+
+def _pypdf_text(path: Path, data: bytes) -> str:
     from pypdf import PdfReader
 
     try:
@@ -244,5 +269,5 @@ def _pdf_text(path: Path, data: bytes) -> str:
         raise LoadError(f"{path}: cannot parse PDF ({type(err).__name__}: {err})") from err
     text = "\n\n".join(page.strip() for page in pages if page.strip())
     if not text:
-        raise LoadError(f"{path}: PDF has no text layer (scanned images need OCR first)")
+        raise NeedsOcrError(f"{path}: PDF has no text layer (scanned pages need OCR)")
     return text

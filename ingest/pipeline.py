@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 from llama_index.core.schema import BaseNode
 
-from ingest.loaders import LoadError, discover_files, load_text
+from ingest.loaders import LoadError, discover_files
 from ingest.locks import FileIngestLock, IngestLease, IngestLock
 from ingest.near_duplicates import BAND_KEYS, StoryAssigner, StorySignature
+from ingest.ocr_stage import load_work, ocr_todo
 from ingest.work import _FileWork, _Prefetch, _scope_prefixes, _source_key, article_id_for, build_file_work
 from rag.errors import InputError
 from rag.models import IngestSummary
@@ -158,6 +159,7 @@ class Ingestor:
             changed_anything = True
 
         if todo:
+            ocr_todo(self.settings, todo, summary, progress)
             changed_anything |= self._embed_and_write(todo, summary, progress)
         if changed_anything:
             redo = self._sharers_to_redo(files)
@@ -195,10 +197,12 @@ class Ingestor:
         batch: list[_FileWork] = []
         size = 0
         for done, (key, path, sha, existed) in enumerate(todo, 1):
+            if key in summary.failures:  # its OCR already failed
+                continue
             if progress:
                 progress(done, len(todo), key)
             try:
-                work = build_file_work(key, sha, load_text(path), self.settings)
+                work = load_work(self.settings, key, path, sha, summary)
                 if not work.nodes:
                     raise LoadError(f"{key}: no article text found")
             except LoadError as exc:

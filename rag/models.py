@@ -117,11 +117,16 @@ class IngestSummary(BaseModel):
     chunks_removed: int = 0
     chunks_embedded: int = 0
     seconds: float = 0.0
+    #: Pages read through OCR, and their characters recognised with low confidence (see ingest.scans).
+    ocr_pages: int = 0
+    ocr_low_confidence_chars: int = 0
     failures: dict[str, str] = Field(default_factory=dict)
+    #: Files ingested with a caveat (a page with very low OCR confidence), file -> message.
+    warnings: dict[str, str] = Field(default_factory=dict)
 
     def counts(self) -> dict[str, float | int]:
-        """The summary without ``failures``: the object printed as the last line of ``ingest --json``."""
-        return self.model_dump(exclude={"failures"})
+        """The summary without ``failures`` and ``warnings``: the last line of ``ingest --json``."""
+        return self.model_dump(exclude={"failures", "warnings"})
 
 
 class StoreStats(BaseModel):

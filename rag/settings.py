@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(450, ge=50, description="Maximum chunk length in characters.")
     chunk_min: int = Field(200, ge=0, description="Chunks shorter than this (characters) absorb the next sentence.")
     chunk_overlap_sentences: int = Field(1, ge=0, description="Sentences repeated between consecutive chunks.")
+    ocr_workers: int = Field(1, ge=1, le=64, description="Processes that OCR page images and scanned PDF pages.")
 
     # --- retrieval and answering ------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=20, description="Chunks retrieved per question.")
@@ -91,6 +92,11 @@ class Settings(BaseSettings):
     def articles_dir(self) -> Path:
         """Folder scanned by ``newsqa ingest`` with no paths."""
         return self.data_dir / "articles"
+
+    @property
+    def ocr_cache_dir(self) -> Path:
+        """OCR results by file hash (``<sha256>.json``), so a re-ingest never runs OCR again."""
+        return self.data_dir / "ocr-cache"
 
     @property
     def store_dir(self) -> Path:

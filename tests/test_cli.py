@@ -18,7 +18,7 @@ from tests.conftest import SAMPLE_ARTICLES
 
 SUMMARY_KEYS = {
     "files_new", "files_changed", "files_unchanged", "files_removed", "files_failed",
-    "chunks_added", "chunks_removed", "chunks_embedded", "seconds",
+    "chunks_added", "chunks_removed", "chunks_embedded", "seconds", "ocr_pages", "ocr_low_confidence_chars",
 }
 
 
@@ -97,3 +97,22 @@ def test_eval_on_a_tiny_set_with_temporary_store(cli_env: Path) -> None:
     assert report["hit_at_1"] == 1.0 and report["answer_contains_gold"] == 1.0
     assert report["refusal_accuracy"] == 1.0 and report["latency_p95_ms"] >= report["latency_p50_ms"] > 0
     assert not (cli_env / "store").exists()  # --articles used a temporary store
+
+
+def test_ingest_workers_option_is_validated_and_feeds_the_setting(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.settings import Settings
+
+    result = CliRunner().invoke(app, ["ingest", "--workers", "0"])
+    assert result.exit_code == 2 and "--workers" in result.output
+    monkeypatch.setenv("NEWSQA_OCR_WORKERS", "3")
+    assert Settings(_env_file=None).ocr_workers == 3  # type: ignore[call-arg]
+    seen: list[int] = []
+    monkeypatch.setattr("rag.service.NewsQA.ingest", lambda self, *a, **k: seen.append(self.settings.ocr_workers) or _empty())
+    assert CliRunner().invoke(app, ["ingest", "--workers", "2"]).exit_code == 0
+    assert seen == [2]
+
+
+def _empty():  # noqa: ANN202
+    from rag.models import IngestSummary
+
+    return IngestSummary()

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, discover_files, load_text
+from ingest.loaders import (
+    IMAGE_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    LoadError,
+    NeedsOcrError,
+    discover_files,
+    load_text,
+)
 from rag.errors import InputError
 
 SIMPLIFIED = (
@@ -58,8 +65,11 @@ def _pdf(page_streams: list[bytes], cjk: bool = False) -> bytes:
 
 
 def test_supported_suffixes_and_error_type() -> None:
-    assert frozenset({".txt", ".md", ".html", ".htm", ".pdf"}) == SUPPORTED_SUFFIXES
+    images = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
+    assert frozenset({".txt", ".md", ".html", ".htm", ".pdf"} | images) == SUPPORTED_SUFFIXES
+    assert images == IMAGE_SUFFIXES
     assert issubclass(LoadError, InputError)
+    assert issubclass(NeedsOcrError, LoadError)
 
 
 # --- discover_files -----------------------------------------------------------------------------
@@ -230,8 +240,30 @@ def test_load_text_pdf_with_chinese_text_layer(tmp_path: Path) -> None:
 def test_load_text_pdf_without_text_layer_raises(tmp_path: Path) -> None:
     path = tmp_path / "scan.pdf"
     path.write_bytes(_pdf([b"0 0 1 rg 10 10 100 100 re f"]))  # a filled rectangle, no text
-    with pytest.raises(LoadError, match=r"scan\.pdf: PDF has no text layer"):
+    with pytest.raises(NeedsOcrError, match=r"scan\.pdf: PDF has no text layer"):
         load_text(path)
+
+
+def test_load_text_image_needs_ocr(tmp_path: Path) -> None:
+    path = tmp_path / "page.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n not decoded here")
+    with pytest.raises(NeedsOcrError, match=r"page\.png: page image, needs OCR"):
+        load_text(path)
+
+
+def test_load_text_pdf_columns_in_reading_order(tmp_path: Path) -> None:
+    """A two-column text-layer PDF whose content stream interleaves the columns line by line (as layout
+    programs often write them) comes out column by column."""
+    left = ["郏县建成开通五", "基站一百二十座", "实现城区全覆盖"]
+    right = ["今年该县将实施", "农村网络覆盖工", "程奠定坚实基础"]
+    ops = []
+    for row, (a, b) in enumerate(zip(left, right, strict=True)):
+        for x, text in ((20, a), (160, b)):
+            hex_text = text.encode("utf-16-be").hex().upper().encode()
+            ops.append(b"BT /F1 12 Tf %d %d Td <" % (x, 250 - 16 * row) + hex_text + b"> Tj ET")
+    path = tmp_path / "columns.pdf"
+    path.write_bytes(_pdf([b"\n".join(ops)], cjk=True))
+    assert load_text(path).replace("\n", "") == "".join(left + right)
 
 
 @pytest.mark.parametrize("content", [b"%PDF-1.4\nthis is not really a pdf", b"not a pdf at all"])

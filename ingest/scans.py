@@ -1,0 +1,111 @@
+"""Scanned pages as page text plus a confidence report: ``load_scan(path, sha256, cache) -> ScanText``.
+
+Between :mod:`ingest.ocr` (boxes per page, cached by file hash) and the text pipeline: every page's boxes go
+through :mod:`ingest.layout` for reading order, pages are joined by a blank line, and the result is what
+:func:`ingest.clean.clean_page` gets, exactly like a text file's content.
+
+Confidence (PP-OCRv4's per-character probabilities, in [0, 1]; text-layer PDF characters count as 1.0):
+characters below :data:`LOW_CHAR_CONFIDENCE` are counted per page and per article; a page whose mean is below
+:data:`LOW_PAGE_CONFIDENCE` is named in :attr:`ScanText.warnings`. :func:`article_confidence` maps the reading
+order blocks back to the segmented articles (a block belongs to the first article whose text holds its
+opening characters), so each article gets its own mean and low-character count.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.layout import Block, order_blocks, page_text
+from ingest.loaders import LoadError
+from ingest.ocr import OcrCache, OcrError, ocr_files
+
+#: A character recognised with less probability than this is "low confidence" (correct characters on clean
+#: renders score > 0.95; misreads mostly < 0.8).
+LOW_CHAR_CONFIDENCE = 0.8
+#: A page whose mean character confidence is below this is named as a warning (a poor scan or photo).
+LOW_PAGE_CONFIDENCE = 0.85
+_SPACE = re.compile(r"\s+")
+# The recogniser cannot tell a half-width comma or point in a number from a full-width one: 6,476 is read 6，476.
+_DIGIT_PUNCT = re.compile(r"(?<=[0-9])[，．](?=[0-9])")
+_PROBE_CHARS = 12
+
+
+@dataclass
+class ScanText:
+    """One scanned (or text-layer PDF) file as page text.
+
+    Attributes:
+        text: pages in reading order, joined by a blank line (``## `` headline lines, a paragraph per line).
+        blocks: the reading-order blocks of all pages, for :func:`article_confidence`.
+        ocr_pages: pages that went through OCR (0 for a born-digital PDF).
+        page_confidence: mean character confidence per OCR'd page (1-based page number -> mean).
+        low_chars: characters below :data:`LOW_CHAR_CONFIDENCE` in the file.
+        warnings: human-readable warnings (low-confidence pages).
+    """
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+    ocr_pages: int = 0
+    page_confidence: dict[int, float] = field(default_factory=dict)
+    low_chars: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_scan(path: Path, sha256: str, cache: OcrCache, name: str | None = None) -> ScanText:
+    """Page text of an image or PDF (OCR'd now unless ``cache`` has it). Raises LoadError naming ``name``."""
+    name = name or path.name
+    pages = cache.get(sha256)
+    if pages is None:
+        failed = ocr_files([(path, sha256)], cache)
+        if failed:
+            raise LoadError(f"{name}: {next(iter(failed.values()))}")
+        pages = cache.get(sha256)
+        if pages is None:  # cache folder not writable: OCR again would be wasted work, so say so
+            raise LoadError(f"{name}: OCR result could not be cached in {cache.folder}")
+    scan = ScanText(text="")
+    texts: list[str] = []
+    for number, boxes in enumerate(pages, 1):
+        blocks = order_blocks(boxes)
+        for block in blocks:  # same length: per-character confidences stay aligned
+            block.text = _DIGIT_PUNCT.sub(lambda m: "," if m.group() == "，" else ".", block.text)
+        scan.blocks.extend(blocks)
+        texts.append(page_text(blocks))
+        confs = [c for b in boxes for c in b.confs]
+        if not confs:
+            continue
+        scan.ocr_pages += 1
+        mean = statistics.fmean(confs)
+        scan.page_confidence[number] = round(mean, 4)
+        scan.low_chars += sum(1 for c in confs if c < LOW_CHAR_CONFIDENCE)
+        if mean < LOW_PAGE_CONFIDENCE:
+            scan.warnings.append(f"{name}: page {number}: low OCR confidence (mean {mean:.2f}); check the scan")
+    scan.text = "\n\n".join(t for t in texts if t.strip())
+    if not scan.text.strip():
+        kind = "PDF" if path.suffix.lower() == ".pdf" else "image"
+        raise LoadError(f"{name}: no text found ({kind} without a text layer and OCR found nothing)")
+    return scan
+
+
+def article_confidence(article_texts: list[str], blocks: list[Block]) -> list[tuple[float, int]]:
+    """Per article: ``(mean character confidence, characters below LOW_CHAR_CONFIDENCE)``; (1.0, 0) for an article
+    no block maps to."""
+    flat = [_SPACE.sub("", t) for t in article_texts]
+    sums = [[0.0, 0, 0] for _ in article_texts]
+    for block in blocks:
+        probe = _SPACE.sub("", block.text)[:_PROBE_CHARS]
+        if not probe or not block.confs:
+            continue
+        for i, text in enumerate(flat):
+            if probe in text:
+                sums[i][0] += sum(block.confs)
+                sums[i][1] += len(block.confs)
+                sums[i][2] += sum(1 for c in block.confs if c < LOW_CHAR_CONFIDENCE)
+                break
+    return [(round(s / n, 4) if n else 1.0, int(low)) for s, n, low in sums]
+
+
+__all__ = ["LOW_CHAR_CONFIDENCE", "LOW_PAGE_CONFIDENCE", "OcrCache", "OcrError", "ScanText", "article_confidence",
+           "load_scan"]
