@@ -148,7 +148,7 @@ def _case(item: QAItem, files: list[str], texts: dict[str, str], pools: dict[str
             for sentence in split_sentences(texts[name]):
                 sentence = sentence.strip()
                 norm = normalize(sentence)
-                if gold not in norm or len(sentence) > 200:
+                if gold not in norm or len(sentence) > 200 or len(norm) < len(gold) + 6:  # a title line
                     continue
                 shown = gold_raw.strip(_EDGE) if gold_raw.strip(_EDGE) in sentence else gold
                 text = sentence if shown in sentence else norm
