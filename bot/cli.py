@@ -169,14 +169,20 @@ def evaluate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20)] = 5,
     details: Annotated[Path | None, typer.Option("--details", help="Write per-question rows as JSONL here.")] = None,
-    half: Annotated[int | None, typer.Option("--half", min=0, max=1, help="Only half 0 or 1 of the questions "
-                                                 "(split by their gold sources): tune on one, report on the other.")] = None,
+    holdout_refusal: Annotated[int | None, typer.Option(
+        "--holdout-refusal", min=1, help="Refusal benchmark: leave out the gold files of N sampled questions "
+        "(needs --articles); they should be refused, the others answered.")] = None,
+    half: Annotated[int | None, typer.Option("--half", min=0, max=1, help="Only half 0 or 1: of the questions (split by their gold sources), "
+                                             "or with --holdout-refusal of the articles (stable hash of the file).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="With --holdout-refusal: the sampling seed.")] = 0,
 ) -> None:
     """Measure retrieval (hit@1, hit@5, MRR by file), answers, citations, refusals and latency on a QA set."""
     from bot.service import build_service
     from rag.evaluation import evaluate, load_qa
     from rag.evaluation import half as half_of
 
+    if holdout_refusal is not None:
+        return _holdout_cmd(qa_jsonl, articles, holdout_refusal, half, seed, top_k, as_json, details)
     try:
         items = load_qa(qa_jsonl)
         if half is not None:
@@ -212,6 +218,41 @@ def evaluate_cmd(
         f"refusal accuracy {refusal}  false refusals {s['false_refusals']:.3f}\n"
         f"latency p50 {s['latency_p50_ms']:.1f} ms  p95 {s['latency_p95_ms']:.1f} ms"
         + (f"\nskipped {len(s['skipped'])} invalid question(s)" if s["skipped"] else ""),
+        highlight=False,
+    )
+
+
+def _holdout_cmd(qa_jsonl: Path, articles: Path | None, n: int, half: int | None, seed: int, top_k: int,
+                 as_json: bool, details: Path | None) -> None:
+    """``newsqa eval --holdout-refusal N``: see :mod:`rag.eval_refusal`."""
+    from bot.service import build_service
+    from rag.eval_refusal import run_holdout
+    from rag.evaluation import load_qa
+
+    if articles is None or not articles.is_dir():
+        raise _fail(NewsQAError("--holdout-refusal needs --articles DIR (the corpus to leave the gold files out of)"))
+    try:
+        items = load_qa(qa_jsonl)
+        with tempfile.TemporaryDirectory(prefix="newsqa-holdout-") as tmp:
+            report = run_holdout(lambda data_dir: build_service(_settings(data_dir=data_dir)), items, articles,
+                                 Path(tmp), n, seed, half, top_k)
+    except NewsQAError as exc:
+        raise _fail(exc) from exc
+    if details:
+        details.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.answered_held_out), "utf-8")
+    s = report.summary()
+    if as_json:
+        print(json.dumps(s, ensure_ascii=False))
+        return
+    unanswerable = "" if not s["unanswerable"] else (
+        f"\nunanswerable questions {s['unanswerable']}: refused {s['unanswerable_refused']:.3f}")
+    out.print(
+        f"holdout (seed {s['seed']}, half {'all' if s['half'] is None else s['half']}): {s['held_out']} questions, "
+        f"{s['files_removed']} gold files left out, {s['files_ingested']} files ingested\n"
+        f"held-out questions refused {s['held_out_refused']:.3f}  (target >= 0.90)\n"
+        f"kept questions {s['kept']}: false refusals {s['kept_false_refusals']:.3f} (target <= 0.02)  "
+        f"source hit@1 {s['kept_hit_at_1']:.3f}  answer contains gold {s['kept_answer_contains_gold']:.3f}"
+        + unanswerable + "\nthresholds: " + ", ".join(f"{k} {v}" for k, v in s["thresholds"].items()),
         highlight=False,
     )
 

@@ -260,3 +260,30 @@ def test_bot_follow_up_until_reset(llm: FakeLLM, telegram: FakeTelegram, start_b
     assert final_message(telegram, 1203, reply.result["message_id"])["text"] == NOT_FOUND_ANSWER
     assert len(llm.of("rewrite")) == 1  # after /reset the question is asked as it is
     assert llm.of("answer")[-1].question() == "他主持了什么会议？"
+
+
+def test_a_fabricated_slot_filler_is_never_shown_cited(llm: FakeLLM, llm_server: LiveServer, api: httpx.Client,
+                                                        sample_service: NewsQA) -> None:
+    """Issue 12: a model answering 张三 for 黄道镇's party secretary (the page names 王进伟) gets the extractive
+    answer, over /v1/ask, /v1/ask/stream and the OpenAI-compatible route, streamed or not."""
+    question = "黄道镇党委书记是谁？"
+    fabricated = Reply.text(lambda r: f"黄道镇党委书记是张三[{r.source_number('王进伟')}]。")
+    extractive = sample_service.ask(question).model_dump()
+    assert "张三" not in extractive["answer"]
+
+    llm.script("answer", fabricated)
+    assert api.post("/v1/ask", json={"question": question}).json() == extractive
+
+    llm.script("answer", fabricated)
+    with api.stream("POST", "/v1/ask/stream", json={"question": question}) as response:
+        events = list(iter_sse(response))
+    assert events and events[-1].event == "done" and all("张三" not in e.data for e in events)
+
+    client = openai.OpenAI(base_url=f"{llm_server.base_url}/v1", api_key="unused", max_retries=0, timeout=HTTP_TIMEOUT)
+    for stream in (True, False):
+        llm.script("answer", fabricated)
+        reply = client.chat.completions.create(model="newsqa", stream=stream,  # type: ignore[call-overload]
+                                               messages=[{"role": "user", "content": question}])
+        content = ("".join(c.choices[0].delta.content or "" for c in reply if c.choices) if stream
+                   else reply.choices[0].message.content)
+        assert "张三" not in content and content.startswith(extractive["answer"])

@@ -9,21 +9,26 @@ shown verified piece by piece (:class:`StreamVerifier`):
    ``2023``) occurs in the source or in the question, (b) at least :data:`MIN_BIGRAM_OVERLAP` of its character
    bigrams occur in the source (title + text, normalised as for search), (c) at least :data:`MIN_NEW_WORD_SHARE`
    (weighted by corpus IDF) of its *new words* occur in the source: jieba words of 2+ characters or numbers that
-   the question does not contain, i.e. the answer it gives, and (d) at least :data:`MIN_TOPIC_SHARE` of the
-   bigrams it shares with the question (its subject) occur in the source. Markers of sources that do not support
+   the question does not contain, (d) at least :data:`MIN_TOPIC_SHARE` of the bigrams it shares with the question
+   (its subject) occur in the source, and (e) its *answer-bearing spans* (names, numbers with units, dates,
+   titles, Latin terms: :mod:`rag.answering.claim_spans`) occur in the source near the rest of the clause
+   (``黄道镇党委书记是张三[1]`` is not supported by a page naming 王进伟). Markers of sources that do not support
    the unit are removed; when none supports it, its marker is re-attached to the source that supports it best,
-   and when no source does, the unit is dropped (it states something the sources do not).
+   and when no source does, the unit is dropped.
 3. A unit without markers is kept as it is when some source supports it, when it says the reports do not hold
    the answer, or when it is connective text (fewer than :data:`MIN_CLAIM_CHARS` characters, no digits); else
    it is dropped.
-4. Citations are renumbered 1.. in order of first use; an answer with no supported citation left is not used:
+4. *Slot fillers*: when the question asks for a name, place, organisation, number or date (谁/哪里/哪家/多少/何时),
+   nothing is released before a unit holding such a span is verified, and when a unit holding one is supported
+   by no source before that, the whole answer is not used (it becomes the extractive answer): a wrong name is
+   never shown as cited, not even beside true sentences.
+5. Citations are renumbered 1.. in order of first use; an answer with no supported citation left is not used:
    it becomes the not-found answer when the model said the reports do not hold the answer, and the extractive
    answer otherwise (see :mod:`rag.answering.generate`).
 
 Character n-gram overlap as a cheap attribution check follows the lexical-overlap baselines of citation
-evaluation (e.g. ALCE, Gao et al., EMNLP 2023, and "attributable to identified sources", Rashkin et al. 2023);
-the number and new-word tests catch the typical hallucination of a right-sounding sentence with a wrong figure or
-name. Thresholds were set on the sample pages (see tests/test_llm_citations.py).
+evaluation (ALCE, Gao et al., EMNLP 2023; Rashkin et al. 2023); the span tests catch the typical hallucination of a
+right-sounding sentence with a wrong figure or name (measured: README "LLM answers", fabrication benchmark).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from dataclasses import dataclass, field
 
 from llama_index.core.schema import NodeWithScore
 
+from rag.answering.claim_spans import SLOT_TYPES
 from rag.answering.claims import (
     _CLAUSE,
     _NON_CONTENT,
@@ -46,6 +52,7 @@ from rag.answering.claims import (
     is_refusal,
     split_units,
 )
+from rag.answering.question import question_type
 from rag.answering.sources import citation_for
 from rag.models import Citation
 from rag.text.normalize import tokenize
@@ -60,10 +67,12 @@ class CheckReport:
     reattached: int = 0
     dropped_units: int = 0
     kept_units: int = 0
+    fabricated_slots: int = 0
 
     def __str__(self) -> str:
         return (f"kept {self.kept_units} unit(s), dropped {self.dropped_units}, markers: {self.invalid_markers} to no "
-                f"source, {self.unsupported_markers} unsupported, {self.reattached} re-attached")
+                f"source, {self.unsupported_markers} unsupported, {self.reattached} re-attached"
+                + (", the slot filler unsupported" if self.fabricated_slots else ""))
 
 
 @dataclass
@@ -104,6 +113,12 @@ class StreamVerifier:
         self._question_norm = _prepare(question)
         self._question_words = frozenset(tokenize(self._question_norm, normalized=True, keep_stopwords=True))
         self._question_grams = frozenset(_bigrams(_NON_CONTENT.sub("", self._question_norm)))
+        self._qtype = question_type(self._question_norm)
+        #: The question asks for a name, number or date: hold the text until a unit giving one is verified.
+        self._slotted = self._qtype in SLOT_TYPES
+        self._slot_verified = False
+        self._held_cited = False
+        self.fabricated = False
         self._buffer = ""
         self._held: list[str] = []
         self._suffix = ""
@@ -138,6 +153,8 @@ class StreamVerifier:
         units, self._buffer = split_units(self._buffer, final=complete)
         self._buffer = ""
         out = self._process(units)
+        if self._held_cited and not self.fabricated:  # cited text without the kind of span asked for
+            out += self._flush()
         if self._pieces and _CLAUSE & set(self._suffix):
             self._pieces.append("。")
             out.append("。")
@@ -147,7 +164,7 @@ class StreamVerifier:
     def result(self) -> CheckResult:
         """The outcome; call after :meth:`finish`."""
         text = "".join(self._pieces)
-        if self._pieces:
+        if self._pieces and not self.fabricated:
             return CheckResult("cited", text, self.cited, self.report)
         return CheckResult("not_found" if self._refusal else "unsupported", "", [], self.report)
 
@@ -162,7 +179,25 @@ class StreamVerifier:
     def _process(self, units: list[str]) -> list[str]:
         out: list[str] = []
         for raw in units:
+            if self.fabricated:
+                break  # the answer will not be used
             out += self._check(Unit.parse(raw))
+        return out
+
+    def _unsupported(self, claim: Claim) -> list[str]:
+        """A unit no source supports is dropped; one holding the slot filler condemns the answer."""
+        self.report.dropped_units += 1
+        if claim.has_slot and not self._slot_verified:
+            self.fabricated = True
+            self.report.fabricated_slots += 1
+        return []
+
+    def _flush(self) -> list[str]:
+        held, self._held = self._held, []
+        self._held_cited = False
+        out: list[str] = []
+        for piece in held:
+            out += self._release(piece)
         return out
 
     def _best(self, claim: Claim, candidates: Sequence[int]) -> list[tuple[float, int]]:
@@ -184,7 +219,7 @@ class StreamVerifier:
             self._refusal = True
             report.unsupported_markers += len(valid)
             return self._keep(unit.render([]))
-        claim = Claim(unit.text, self._question_norm, self._question_words, self._question_grams)
+        claim = Claim(unit.text, self._question_norm, self._question_words, self._question_grams, self._qtype)
         if claim.is_connective:
             report.unsupported_markers += len(valid)
             return self._keep(unit.render([]))
@@ -195,22 +230,23 @@ class StreamVerifier:
             if not kept:
                 best = self._best(claim, range(len(self._sources)))
                 if not best:
-                    report.dropped_units += 1
-                    return []
+                    return self._unsupported(claim)
                 kept = [best[0][1]]
                 report.reattached += 1
             for index in kept:
                 self._numbers.setdefault(index, len(self._numbers) + 1)
             report.kept_units += 1
-            held, self._held = self._held, []
-            out: list[str] = []
-            for piece in held:
-                out += self._release(piece)
-            return out + self._release(unit.render([self._numbers[i] for i in kept]))
+            rendered = unit.render([self._numbers[i] for i in kept])
+            self._slot_verified = self._slot_verified or claim.has_slot
+            if self._slotted and not self._slot_verified:
+                self._held.append(rendered)
+                self._held_cited = True
+                return []
+            return self._flush() + self._release(rendered)
         if self._best(claim, range(len(self._sources))):
+            self._slot_verified = self._slot_verified or claim.has_slot
             return self._keep(unit.render([]))
-        report.dropped_units += 1
-        return []
+        return self._unsupported(claim)
 
     def _keep(self, rendered: str) -> list[str]:
         """An unmarked unit: shown after the first cited unit, held until then."""

@@ -1,6 +1,7 @@
 """The pieces of the citation check (:mod:`rag.answering.citation_check`): citation markers, the cutting of LLM
 text into units (a clause or sentence with its markers), the sources as normalised text, and the support of a
-claim by a source (numbers, character bigrams, IDF-weighted new words, subject); refusal phrases.
+claim by a source (numbers, character bigrams, IDF-weighted new words, subject, answer-bearing spans:
+:mod:`rag.answering.claim_spans`); refusal phrases.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 
 from llama_index.core.schema import NodeWithScore
 
+from rag.answering.claim_spans import Span, answer_spans, is_number_word, span_supported
+from rag.answering.question import QuestionType
 from rag.text.normalize import normalize, normalize_cached, tokenize
 
 #: Share of a unit's character bigrams that must occur in the cited source.
@@ -184,20 +187,37 @@ class Claim:
     """What a unit asserts: its content characters, bigrams, numbers and new words (not in ``question``)."""
 
     def __init__(
-        self, text: str, question_norm: str, question_words: frozenset[str], question_grams: frozenset[str] = frozenset()
+        self, text: str, question_norm: str, question_words: frozenset[str], question_grams: frozenset[str] = frozenset(),
+        qtype: QuestionType | None = None,
     ) -> None:
         norm = _prepare(MARKER_RE.sub("", text))
         self.content = _NON_CONTENT.sub("", norm)
         self.grams = _bigrams(self.content)
         self.topic = self.grams & question_grams
         self.numbers = [n for n in _NUMBER.findall(norm) if n not in question_norm]
+        #: Answer-bearing spans (names, numbers with units, dates, titles, Latin terms), slot fillers marked.
+        self.spans: list[Span] = answer_spans(norm, question_norm, qtype) if self.content else []
         words: dict[str, None] = {}
         for word in tokenize(norm, normalized=True):
-            if word in question_words or word in question_norm or word in _FILLER:
+            if word in question_words or word in question_norm or word in _FILLER or is_number_word(word):
                 continue
             if len(word) >= 2 or word.isdigit():
                 words.setdefault(word, None)
         self.new_words = list(words)
+
+    @property
+    def has_slot(self) -> bool:
+        """True when the claim holds a span of the kind the question asks for (谁 -> a name, 多少 -> a number)."""
+        return any(span.slot for span in self.spans)
+
+    def spans_supported(self, source: SourceText) -> bool:
+        """Every answer-bearing span occurs in ``source``, near the rest of the claim."""
+        radius = max(40, len(self.content))
+        return all(
+            span_supported(span, source.norm, (self.grams & source.grams) - _bigrams(_NON_CONTENT.sub("", span.text)),
+                           radius)
+            for span in self.spans
+        )
 
     @property
     def is_connective(self) -> bool:
@@ -219,9 +239,9 @@ class Claim:
         if self.new_words:
             weights = {w: max(idf(w), 1e-6) if idf else 1.0 for w in self.new_words}
             words = sum(v for w, v in weights.items() if w in source.norm) / sum(weights.values())
-        else:
-            words = overlap
-        if overlap >= MIN_BIGRAM_OVERLAP and words >= MIN_NEW_WORD_SHARE:
+        else:  # nothing new but figures (checked as spans, by value) or nothing new at all
+            words = 1.0 if self.spans else overlap
+        if overlap >= MIN_BIGRAM_OVERLAP and words >= MIN_NEW_WORD_SHARE and self.spans_supported(source):
             return (overlap + words) / 2
         return None
 

@@ -1,0 +1,39 @@
+"""The fabrication benchmark (:mod:`rag.eval_fabrication`) on the sample pages, through the fake OpenAI-compatible
+server: every gold answer span of ``seeds_dev.jsonl`` replaced by another of its kind must not come back cited,
+and the correct sentences keep their citation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.eval_fabrication import build_cases, src_files
+from rag.evaluation import load_qa
+from rag.service import NewsQA
+from tests.conftest import ROOT, SAMPLE_ARTICLES
+from tests.llm_fake import FakeLLM
+from tests.llm_fake.fabrication import run_fabrication
+
+pytest_plugins = ["tests.llm_fake.fixtures"]
+
+SEEDS_QA = (ROOT / ".." / "shared" / "eval" / "seeds_dev.jsonl").resolve()
+
+
+def test_src_is_a_file_or_a_list_of_copies() -> None:
+    assert src_files("a.txt") == ["a.txt"]
+    assert src_files(["a.txt", "b.txt"]) == ["a.txt", "b.txt"]
+    assert src_files(None) == [] and src_files("") == []
+
+
+@pytest.mark.skipif(not SEEDS_QA.is_file(), reason="shared/eval is not beside the project")
+def test_no_substituted_span_comes_back_cited(llm: FakeLLM, llm_service: NewsQA) -> None:
+    cases, _skipped = build_cases(load_qa(SEEDS_QA), Path(SAMPLE_ARTICLES), seed=0)
+    assert len(cases) >= 8 and {"number", "person"} <= {c.kind for c in cases}
+    for case in cases:
+        assert case.gold in case.sentence and case.substitute not in case.sentence
+
+    report = run_fabrication(llm_service, llm, cases)
+    assert report.substituted_cited == 0, report.examples
+    assert report.correct_retrieved >= len(cases) - 1
+    assert report.correct_lost_rate <= 0.05, report.examples
