@@ -105,34 +105,38 @@ def build_segment(docs: Iterable[tuple[str, Sequence[str], dict[str, Any]]], voc
     """A segment of ``docs`` (``(chunk id, tokens, metadata)``), adding unseen terms to ``vocab`` (in place)."""
     ids: list[str] = []
     lengths: list[int] = []
-    term_parts: list[np.ndarray] = []
-    row_parts: list[np.ndarray] = []
+    all_terms: list[int] = []
     raw_fields: dict[str, list[Any]] = {k: [] for k in FILTER_FIELDS}
-    for row, (chunk_id, tokens, meta) in enumerate(docs):
+    get = vocab.get
+    for chunk_id, tokens, meta in docs:
         ids.append(chunk_id)
         lengths.append(len(tokens))
-        term_ids = np.fromiter((vocab.setdefault(t, len(vocab)) for t in tokens), dtype=np.int64, count=len(tokens))
-        term_parts.append(term_ids)
-        row_parts.append(np.full(len(term_ids), row, dtype=np.int64))
+        for t in tokens:
+            gid = get(t)
+            if gid is None:
+                gid = vocab[t] = len(vocab)
+            all_terms.append(gid)
         for key in FILTER_FIELDS:
             raw_fields[key].append(meta.get(key))
     n_terms = len(vocab)
-    n = len(ids)
-    if term_parts:
-        terms = np.concatenate(term_parts)
-        rows = np.concatenate(row_parts)
-    else:
-        terms = rows = np.zeros(0, dtype=np.int64)
+    n = max(len(ids), 1)
+    terms = np.array(all_terms, dtype=np.int64)
+    rows = np.repeat(np.arange(len(ids), dtype=np.int64), np.asarray(lengths, dtype=np.int64))
     # unique (term, row) pairs sorted by term then row, with their counts: the CSC postings
-    keys, tf = np.unique(terms * max(n, 1) + rows, return_counts=True)
-    post_terms = keys // max(n, 1)
-    post_docs = (keys % max(n, 1)).astype(np.int32)
-    indptr = np.zeros(n_terms + 1, dtype=np.int64)
-    np.add.at(indptr, post_terms + 1, 1)
-    np.cumsum(indptr, out=indptr)
+    keys, tf = np.unique(terms * n + rows, return_counts=True)
+    post_terms = keys // n
+    post_docs = (keys % n).astype(np.int32)
+    indptr = _indptr(post_terms, n_terms)
     tf_type = np.uint16 if (tf.max(initial=0) < 2**16) else np.int32
     return Segment(new_name(), ids, np.asarray(lengths, dtype=np.int32), indptr, post_docs, tf.astype(tf_type),
                    _encode_fields(raw_fields))
+
+
+def _indptr(terms: np.ndarray, n_terms: int) -> np.ndarray:
+    """CSC column pointers of postings whose term ids are ``terms``."""
+    indptr = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(np.bincount(terms, minlength=n_terms), out=indptr[1:])
+    return indptr
 
 
 def _encode_fields(columns: dict[str, list[Any]]) -> dict[str, tuple[np.ndarray, list[str]]]:
@@ -174,9 +178,7 @@ def merge_segments(parts: list[tuple[Segment, np.ndarray]], n_terms: int) -> Seg
     docs = np.concatenate(docs_all) if docs_all else np.zeros(0, dtype=np.int32)
     tfs = np.concatenate(tfs_all) if tfs_all else np.zeros(0, dtype=np.int32)
     order = np.lexsort((docs, terms))
-    indptr = np.zeros(n_terms + 1, dtype=np.int64)
-    np.add.at(indptr, terms + 1, 1)
-    np.cumsum(indptr, out=indptr)
+    indptr = _indptr(terms, n_terms)
     tf_type = np.uint16 if (tfs.max(initial=0) < 2**16) else np.int32
     return Segment(new_name(), ids, np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int32), indptr,
                    docs[order], tfs[order].astype(tf_type), _encode_fields(dict(field_cols)))
