@@ -143,7 +143,7 @@ def serve(size: int, folder: Path, questions: list[str]) -> dict[str, Any]:
         ms.append(1000 * (time.perf_counter() - t))
     rss_queries = current_rss_mib()
 
-    added = synthetic_docs(_base(), size, 2000, seed=size + 1)
+    added = synthetic_docs(_base(), size, min(2000, size // 2), seed=size + 1)  # more would be a rebuild
     docs = {i: (t, m) for i, t, m in added}
     refresh: dict[str, float] = {}
     work = folder.parent / f"{folder.name}-refresh"

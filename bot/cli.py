@@ -131,9 +131,16 @@ SERVER_FILE = "serve.json"
 
 def _local_server(settings: Settings) -> str | None:
     """The URL of a ``newsqa serve`` running on this data dir (its ``serve.json``, process alive), if any."""
+    marker = Path(settings.data_dir) / SERVER_FILE
     try:
-        info = json.loads((Path(settings.data_dir) / SERVER_FILE).read_text("utf-8"))
+        info = json.loads(marker.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    try:
         os.kill(int(info["pid"]), 0)
+    except ProcessLookupError:  # uvicorn re-raises SIGTERM after shutting down, so serve cannot always clean up
+        marker.unlink(missing_ok=True)
+        return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return str(info["url"])
