@@ -23,6 +23,9 @@ from rag.store.store import Store
 from rag.text.normalize import tokenize
 
 K1, B = 1.5, 0.75
+#: Score arrays of terms with long posting lists are kept per index view, up to this many bytes in all.
+CACHE_MAX_BYTES = 96 * 2**20
+CACHE_MIN_BYTES = 16 * 2**10
 
 #: A keyword-leg filter: given a segment, the boolean mask of its chunks that may be returned.
 RowFilter = Callable[[Segment], np.ndarray]
@@ -77,6 +80,9 @@ class BM25Index:
                                 for seg, d in zip(segments, dead, strict=True))
         self.offsets = np.cumsum([0] + [seg.n for seg in segments]).tolist()
         self._where: dict[str, tuple[int, int]] | None = None
+        self._norms: list[np.ndarray] | None = None
+        self._cache: dict[int, list[np.ndarray]] = {}  # term -> per-segment float32 scores of its postings
+        self._cached_bytes = 0
 
     @property
     def n_rows(self) -> int:
@@ -113,23 +119,42 @@ class BM25Index:
         out = np.zeros(self.n_rows, dtype=np.float32)
         if not self.n_docs:
             return out
-        avgdl = self.total_length / self.n_docs
         for token in tokens:  # repeated query tokens count again, as in bm25s
             gid = self.vocab.get(token)
             if gid is None or gid >= len(self.df_array) or self.df_array[gid] <= 0:
                 continue
-            df = int(self.df_array[gid])
-            idf = np.float32(math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))).astype(np.float64)
-            for seg, dead, offset in zip(self.segments, self.dead, self.offsets, strict=False):
-                docs, tfs = seg.postings(gid)
-                if not len(docs):
-                    continue
-                tf = tfs.astype(np.float64)
-                norm = K1 * ((1 - B) + (B * np.asarray(seg.lengths)[docs]) / avgdl)
-                part = (idf * (tf / (norm + tf))).astype(np.float32)
-                part[dead[docs]] = 0
-                out[offset + docs] += part
+            parts = self._term_scores(gid)
+            for seg, part, offset in zip(self.segments, parts, self.offsets, strict=False):
+                if len(part):
+                    out[offset + seg.postings(gid)[0]] += part
         return out
+
+    def _term_scores(self, gid: int) -> list[np.ndarray]:
+        """Per segment, the float32 score of term ``gid`` in each of its postings (0 for dead chunks), computed as
+        bm25s does: ``float32(float64(idf32) * tf / (k1 * ((1 - b) + b * len / avgdl) + tf))``. Long posting lists
+        are cached for the life of this view (frequent question words recur)."""
+        cached = self._cache.get(gid)
+        if cached is not None:
+            return cached
+        if self._norms is None:
+            avgdl = self.total_length / self.n_docs
+            self._norms = [K1 * ((1 - B) + (B * np.asarray(seg.lengths, dtype=np.float64)) / avgdl)
+                           for seg in self.segments]
+        df = int(self.df_array[gid])
+        idf = np.float32(math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))).astype(np.float64)
+        parts = []
+        for seg, dead, norms in zip(self.segments, self.dead, self._norms, strict=True):
+            docs, tfs = seg.postings(gid)
+            tf = tfs.astype(np.float64)
+            part = (idf * (tf / (norms[docs] + tf))).astype(np.float32)
+            if len(part) and dead.any():
+                part[dead[docs]] = 0
+            parts.append(part)
+        size = sum(p.nbytes for p in parts)
+        if size > CACHE_MIN_BYTES and self._cached_bytes + size <= CACHE_MAX_BYTES:
+            self._cache[gid] = parts
+            self._cached_bytes += size
+        return parts
 
     def search(self, tokens: list[str], top_k: int, allow: RowFilter | set[str] | None = None,
                ) -> list[tuple[str, float]]:
@@ -149,13 +174,14 @@ class BM25Index:
         elif allow is not None:
             for seg, offset in zip(self.segments, self.offsets, strict=False):
                 scores[offset : offset + seg.n][~allow(seg)] = 0
-        k = min(top_k, self.n_rows)
-        if k <= 0:
+        rows = np.flatnonzero(scores > 0)  # few: selecting among them beats argpartition over every row
+        if top_k <= 0 or not len(rows):
             return []
-        top = np.argpartition(scores, -k)[-k:] if k < len(scores) else np.arange(len(scores))
-        floor = scores[top].min()
-        # every row tied with the k-th score competes, so the order never depends on the row layout
-        rows = np.flatnonzero(scores > 0) if floor <= 0 else np.flatnonzero(scores >= floor)
+        if len(rows) > top_k:
+            floor = scores[rows][np.argpartition(scores[rows], -top_k)[-top_k:]].min()
+            # every row tied with the k-th score competes, so the order never depends on the row layout
+            rows = rows[scores[rows] >= floor]
+        k = top_k
         ranked = sorted(((float(scores[r]), self.chunk_id(int(r))) for r in rows.tolist()), reverse=True)
         return [(cid, s) for s, cid in ranked[:k]]
 
