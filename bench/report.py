@@ -198,6 +198,8 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
             f"{b['size']:,} chunks {_f(b['build_s'])} s" + (" (cached from an earlier run)" if b.get("cached") else "")
             + ("" if b.get("same_base_as_this_run", True) else ", built from an earlier version of the corpus chunks")
             for b in built) + ". Cached stores live in `/tmp/newsqa-bench-cache/` (delete it to rebuild)."]
+        lines += archive_tables(scale)
+    lines += keyword_tables(results.get("keyword") or [])
     for s in results.get("scale", []):
         if "error" in s:
             lines.append(f"\nScale {s['size']}: {s['error']}")
@@ -329,6 +331,61 @@ def plot(results: dict[str, Any], out_dir: Path) -> list[str]:
         plt.close(fig)
         names.append("bench_ingest.png")
     return names
+
+
+def archive_tables(scale: list[dict[str, Any]]) -> list[str]:
+    """Start, keyword refresh and Chroma HNSW figures of the serving processes (issue 15)."""
+    rows = [s for s in scale if s.get("keyword_refresh")]
+    if not rows:
+        return []
+    lines = ["", "Per serving process, after the questions: *start to first answer* is the wall time from process "
+             "start (imports, model, store, keyword index opened from disk, first question); *refresh* is the "
+             "keyword index catching up after another store client added 2,000 chunks (copies of stored records) "
+             "and committed a version, then after it removed them again (`LiveKeywordIndex.refresh_now`, what the "
+             "background refresh runs; wall, CPU in brackets); the Chroma columns are that client's writes. Dense: "
+             "50 questions, Chroma top-20 query alone, and recall@20 of HNSW against exact cosine search over every "
+             "stored vector.", "",
+             "| chunks | keyword index open s | start to first answer s | refresh +2,000 s | refresh -2,000 s | "
+             "Chroma add 2,000 s | Chroma delete 2,000 s | dense top-20 p50 / p95 ms | recall@20 (min) | HNSW |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for s in rows:
+        r, d = s["keyword_refresh"], s.get("dense") or {}
+        h = d.get("hnsw") or {}
+        lines.append(
+            f"| {s['chunks']:,} | {_f(s['index_build']['wall_s'], 2)} | {_f(s.get('start_to_first_answer_s'))} | "
+            f"{_f(r['add_refresh_s'], 2)} ({_f(r['add_refresh_cpu_s'], 2)}) | {_f(r['remove_refresh_s'], 2)} "
+            f"({_f(r['remove_refresh_cpu_s'], 2)}) | {_f(r['chroma_add_s'], 1)} | {_f(r['chroma_remove_s'], 1)} | "
+            f"{_f(d['query_ms']['p50'])} / {_f(d['query_ms']['p95'])} | {_f(d['recall_at_20'], 3)} "
+            f"({_f(d['recall_min'], 2)}) | M {h.get('max_neighbors')}, ef_search {h.get('ef_search')}, "
+            f"ef_construction {h.get('ef_construction')} |")
+    return lines
+
+
+def keyword_tables(rows: list[dict[str, Any]]) -> list[str]:
+    """The keyword index alone from 1k to 1M chunks (``bench/keyword_bench.py``)."""
+    rows = [r for r in rows if "serve" in r and "error" not in r["serve"] and "build" in r]
+    if not rows:
+        return []
+    lines = ["", "## Keyword index alone, 1k to 1M chunks", "",
+             "From `bench/keyword_bench.py` (see its docstring): synthetic chunk tokens recombined from the real "
+             "chunks' jieba tokens, no Chroma, no model. *open* is a fresh process loading the persisted index "
+             "(ids and vocabulary read, postings memory-mapped); *query* is the keyword leg's top-20; *+2,000* / "
+             "*-2,000* is `catch_up` plus persisting (wall, CPU in brackets); bm25s is the in-memory index the core "
+             "used before, built over the same chunks.", "",
+             "| chunks | postings | disk MiB | build s (CPU) | open s | RSS after open / queries MiB | query p50 / "
+             "p95 ms | +2,000 s (CPU) | -2,000 s (CPU) | bm25s build s | bm25s index MiB | bm25s p50 / p95 ms |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        b, v, o = r["build"], r["serve"], r.get("bm25s") or {}
+        bm = (f"{_f(o['build_s'], 1)} | {_f(o['rss_index_mib'], 0)} | {_f(o['query_ms']['p50'])} / "
+              f"{_f(o['query_ms']['p95'])}") if "build_s" in o else "not run | | "
+        lines.append(
+            f"| {r['size']:,} | {b['postings']:,} | {_f(b['disk_mib'], 0)} | {_f(b['build_s'], 1)} "
+            f"({_f(b.get('build_cpu_s'), 1)}) | {_f(v['open_s'], 2)} | {_f(v['rss_after_open_mib'], 0)} / "
+            f"{_f(v['rss_after_queries_mib'], 0)} | {_f(v['query_ms']['p50'])} / {_f(v['query_ms']['p95'])} | "
+            f"{_f(v['add_2000_s'], 2)} ({_f(v['add_2000_cpu_s'], 2)}) | {_f(v['remove_2000_s'], 2)} "
+            f"({_f(v['remove_2000_cpu_s'], 2)}) | {bm} |")
+    return lines
 
 
 def write_report(results: dict[str, Any], out_dir: Path) -> None:

@@ -40,6 +40,8 @@ from common import (  # noqa: E402 - after the path set-up above
 
 FULL_SIZES = [1_000, 10_000, 100_000]
 QUICK_SIZES = [1_000]
+#: The keyword index alone (no Chroma, no model) goes to the archive size: ten years of a city daily.
+KEYWORD_SIZES = [1_000, 10_000, 100_000, 300_000, 1_000_000]
 CHILD_TIMEOUT = 900  # seconds; one phase never runs longer
 PROFILE_DIR = Path("/tmp/newsqa-bench-profiles")
 
@@ -172,6 +174,18 @@ def run_untimed(sizes: list[int], size_keys: dict[int, str | None], source_store
     return built, quality
 
 
+def run_keyword(sizes: list[int]) -> list[dict[str, Any]]:
+    """The keyword index alone up to 1M chunks (bench/keyword_bench.py; its indexes are cached like the stores)."""
+    log(f"keyword index alone: {', '.join(f'{s:,}' for s in sizes)} chunks")
+    out = CACHE_DIR / "keyword-results.json"
+    cmd = [sys.executable, str(Path(__file__).resolve().parent / "keyword_bench.py"),
+           "--sizes", ",".join(map(str, sizes)), "--out", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, timeout=7200)
+    if proc.returncode != 0 or not out.exists():
+        return [{"error": f"keyword_bench.py: exit status {proc.returncode}"}]
+    return list(read_json(out))
+
+
 def run_rest(quick: bool) -> dict[str, Any] | None:
     """Figures of bench/bench_rest.py (another engineer's script) when it exists."""
     script = Path(__file__).resolve().parent / "bench_rest.py"
@@ -205,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=str, default=None, help="comma-separated scale sizes in chunks")
     parser.add_argument("--questions", type=int, default=None, help="questions per scale size")
     parser.add_argument("--skip", type=str, default="",
-                        help="comma-separated phases to skip: ingest, quality, scale, rest")
+                        help="comma-separated phases to skip: ingest, quality, scale, keyword, rest")
     parser.add_argument("--rebuild-scale", action="store_true",
                         help="build scale stores from this run's corpus even when stores built from an earlier "
                              "version of the chunks are cached")
@@ -307,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
                                                       "profile_dir": profile_dir}, workdir)
             results["scale"].append({"size": size, **served, "build": build})
     results["load_after_scale"] = os.getloadavg()
+
+    if "keyword" not in skip:
+        results["keyword"] = run_keyword(sizes if args.quick else KEYWORD_SIZES)
 
     if "rest" not in skip:
         results["rest"] = run_rest(args.quick)

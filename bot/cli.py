@@ -7,6 +7,7 @@ traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -142,20 +143,72 @@ def format_answer(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+#: Written by ``newsqa serve`` in the data dir while it runs: lets ``newsqa ask`` on the same data dir use it.
+SERVER_FILE = "serve.json"
+
+
+def _local_server(settings: Settings) -> str | None:
+    """The URL of a ``newsqa serve`` running on this data dir (its ``serve.json``, process alive), if any."""
+    marker = Path(settings.data_dir) / SERVER_FILE
+    try:
+        info = json.loads(marker.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(int(info["pid"]), 0)
+    except ProcessLookupError:  # uvicorn re-raises SIGTERM after shutting down, so serve cannot always clean up
+        marker.unlink(missing_ok=True)
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(info["url"])
+
+
+def _ask_server(url: str, settings: Settings, question: str, top_k: int) -> Answer | None:
+    """The answer of the REST API at ``url``; None when it cannot be reached (the caller answers locally)."""
+    import urllib.error
+    import urllib.request
+
+    headers = {"Content-Type": "application/json"}
+    keys = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
+    if keys:
+        headers["Authorization"] = f"Bearer {keys[0]}"
+    body = json.dumps({"question": question, "top_k": top_k}).encode("utf-8")
+    request = urllib.request.Request(url.rstrip("/") + "/v1/ask", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return Answer.model_validate_json(response.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace")
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            detail = json.loads(detail)["error"]["message"]
+        raise _fail(NewsQAError(f"{url}: {detail}")) from exc
+    except (urllib.error.URLError, OSError):
+        return None
+
+
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="A question in Chinese.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer object as JSON.")] = False,
     top_k: Annotated[int, typer.Option("--top-k", min=1, max=20, help="Chunks to answer from.")] = 5,
+    server: Annotated[str | None, typer.Option(
+        "--server", help="Ask this running `newsqa serve` (URL) instead of loading the model here. Default: the "
+        "one serving this data dir, if any; --server local never uses a server.")] = None,
 ) -> None:
     """Answer a question from the ingested articles, with numbered sources."""
-    from bot.service import build_service
-
     settings = _settings()
-    try:
-        answer = build_service(settings).ask(question, top_k=top_k)
-    except NewsQAError as exc:
-        raise _fail(exc) from exc
+    url = _local_server(settings) if server is None else (None if server == "local" else server)
+    answer = _ask_server(url, settings, question, top_k) if url else None
+    if answer is None and server not in (None, "local"):
+        raise _fail(NewsQAError(f"--server {server}: no answer (is `newsqa serve` running there?)"))
+    if answer is None:
+        from bot.service import build_service
+
+        try:
+            answer = build_service(settings).ask(question, top_k=top_k)
+        except NewsQAError as exc:
+            raise _fail(exc) from exc
     if as_json:
         print(json.dumps(answer.model_dump(), ensure_ascii=False))
     else:
@@ -267,7 +320,19 @@ def serve(
     from bot.rest.server import serve as serve_rest
 
     settings = _settings()
-    serve_rest(settings, host or settings.host, port or settings.port, workers)
+    host, port = host or settings.host, port or settings.port
+    marker = Path(settings.data_dir) / SERVER_FILE
+    connect = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"url": f"http://{connect}:{port}", "pid": os.getpid()}), "utf-8")
+    except OSError:
+        marker = None  # type: ignore[assignment]  # a read-only data dir: `newsqa ask` just answers locally
+    try:
+        serve_rest(settings, host, port, workers)
+    finally:
+        if marker is not None:
+            marker.unlink(missing_ok=True)
 
 
 @app.command("bot")

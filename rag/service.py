@@ -4,16 +4,16 @@ Front-ends (CLI, REST, Telegram) build ``NewsQA(settings, ingest_runner=...)`` o
 :func:`bot.service.build_service`, which wires in the ingest pipeline) and call its methods; the embedding
 model and the BM25 index load once (lazily, or eagerly with :meth:`NewsQA.warm_up`). Methods are blocking and
 thread-safe: async front-ends call them in a worker thread (``anyio.to_thread`` / ``asyncio.to_thread``).
-The BM25 index is derived state: it is rebuilt from the Chroma collection whenever the store's index version
-changes (checked at most every ``settings.index_refresh_seconds``), so a process that never ingested, or that
-runs while another ingests, answers from the current corpus.
+The BM25 index is derived state, persisted on local disk and caught up with the store's change log whenever the
+store's version changes (checked at most every ``settings.index_refresh_seconds``; see
+:mod:`rag.retrieval.keyword_live`), so a process that never ingested, or that runs while another ingests, answers
+from the current corpus without rebuilding the index.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -27,6 +27,7 @@ from rag.models import Answer, Article, IngestSummary, SearchHit, StoreStats
 from rag.retrieval.embedding import Embedder, load_embedder
 from rag.retrieval.fusion import dense_weight_for, hybrid_retriever
 from rag.retrieval.keyword import BM25Index
+from rag.retrieval.keyword_live import LiveKeywordIndex
 from rag.retrieval.rerank import EvidenceReranker
 from rag.retrieval.stories import collapse_stories
 from rag.settings import Settings
@@ -72,10 +73,7 @@ class NewsQA:
         self._ingest_runner = ingest_runner
         self._store: Store | None = None
         self._embedder = embedder
-        self._index: BM25Index | None = None
-        self._index_version: object = None
-        self._checked_at = 0.0
-        self._rebuilding = False
+        self._keyword = LiveKeywordIndex(lambda: self.store, settings.index_refresh_seconds)
         self._model_checked_for: object = None
         self._lock = threading.RLock()
 
@@ -97,50 +95,13 @@ class NewsQA:
             return self._embedder
 
     def _current_index(self) -> BM25Index:
-        """The BM25 index, checking the store's version at most every ``index_refresh_seconds``.
-
-        A changed version (another process ingested) starts a rebuild in a background thread; queries keep using
-        the previous index until the new one is swapped in (a rebuild takes ~30 s at 100k chunks, see
-        docs/benchmarks.md). Only the very first build blocks.
-        """
-        now = time.monotonic()
-        with self._lock:
-            if self._index is not None and now - self._checked_at < self.settings.index_refresh_seconds:
-                return self._index
-            # StoreUnavailableError propagates: the Store reopens its client on the next call (the server may be
-            # back), or self.store retries opening it when it could not be opened at all.
-            version = self.store.state()["version"]
-            self._checked_at = now
-            if self._index is None:
-                self._index, self._index_version = self._build_index(), version
-            elif version != self._index_version and not self._rebuilding:
-                self._rebuilding = True
-                threading.Thread(target=self._rebuild, name="bm25-rebuild", daemon=True).start()
-            return self._index
-
-    def _build_index(self) -> BM25Index:
-        started = time.perf_counter()
-        index = BM25Index(self.store)
-        log.info("BM25 index built: %d chunks in %.0f ms", index.n_docs, 1000 * (time.perf_counter() - started))
-        return index
-
-    def _rebuild(self) -> None:
-        """Build the index for the store's current version and swap it in (runs in a worker thread)."""
-        try:
-            version = self.store.state()["version"]
-            index = self._build_index()
-        except Exception:  # the next check retries; queries keep the previous index meanwhile
-            log.exception("BM25 index rebuild failed")
-        else:
-            with self._lock:
-                self._index, self._index_version = index, version
-        finally:
-            with self._lock:
-                self._rebuilding = False
+        """The keyword index, kept current with the store by :class:`LiveKeywordIndex` (opened from disk on first
+        use, caught up from the change log in the background; see :mod:`rag.retrieval.keyword_sync`)."""
+        return self._keyword.current()
 
     def _check_model(self) -> None:
         """:meth:`Store.check_model` once per index version, not on every query (it reads the state record)."""
-        version = self._index_version
+        version = self._current_index().version
         if self._model_checked_for != version or version is None:
             self.store.check_model(self.embedder.name, self.embedder.dimension)
             self._model_checked_for = version
@@ -269,14 +230,7 @@ class NewsQA:
         if self._ingest_runner is None:
             raise RuntimeError("this NewsQA has no ingest runner: build it with bot.service.build_service")
         summary = self._ingest_runner(self.settings, self.store, lambda: self.embedder, paths, progress, rebuild)
-        with self._lock:
-            had_index = self._index is not None
-        if had_index:
-            # Our own ingest is visible to the next query: build now (queries meanwhile use the old index).
-            version = self.store.state()["version"]
-            index = self._build_index()
-            with self._lock:
-                self._index, self._index_version, self._checked_at = index, version, time.monotonic()
+        self._keyword.refresh_now()  # our own ingest is visible to the next query
         return summary
 
     def stats(self) -> StoreStats:
@@ -294,6 +248,6 @@ class NewsQA:
         """Close the store client and drop the indexes (the embedder stays usable if it was passed in)."""
         with self._lock:
             store, self._store = self._store, None
-            self._index = None
+            self._keyword.close()
         if store is not None:
             store.close()

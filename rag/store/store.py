@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from rag.errors import ModelMismatchError, StoreUnavailableError
 from rag.models import Article
 from rag.settings import Settings
+from rag.store.changes import ChangeLog, LoggedChunks
 from rag.store.connection import ChromaConnection, GuardedCollection
 from rag.store.leases import DUMMY_VECTOR as _DUMMY
 from rag.store.leases import LeaseRecords
@@ -36,7 +37,8 @@ from rag.store.leases import LeaseRecords
 log = logging.getLogger(__name__)
 
 _STATE_ID = "store"
-_STATE_KEYS = ("embedding_model", "dimension", "version", "last_ingest", "writes_complete")
+_STATE_KEYS = ("embedding_model", "dimension", "version", "last_ingest", "writes_complete", "log_epoch", "log_seq",
+               "log_version")
 
 
 class ManifestEntry(NamedTuple):
@@ -69,28 +71,44 @@ class Store(ChromaConnection, LeaseRecords):
         from rag.store.chunk_vectors import ChunkVectorStore
 
         super().__init__(settings)
-        self.chunks = GuardedCollection(self, "chunks")
         self.articles = GuardedCollection(self, "articles")
         self.files = GuardedCollection(self, "files")
         self.state_collection = GuardedCollection(self, "state")
+        self.changes = ChangeLog(self.state_collection)
+        self._fresh_epoch = False
+        self.chunks = LoggedChunks(self, self.changes, lambda: int(self.state()["log_seq"] or 0))
         self.vector_store = ChunkVectorStore(chroma_collection=self.chunks)  # type: ignore[call-arg]  # pydantic init
 
     # --- state ------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        """``{"embedding_model", "dimension", "version", "last_ingest", "writes_complete"}`` (None on a new store).
+        """``{"embedding_model", "dimension", "version", "last_ingest", "writes_complete", "log_epoch",
+        "log_seq"}`` (None on a new store).
 
         ``writes_complete`` is False while an ingest writes and True once it finished; False (or None, on a store
         written before the flag existed) at the start of an ingest means the last one was interrupted and may have
-        left orphan records (see :mod:`ingest.pipeline`).
+        left orphan records (see :mod:`ingest.pipeline`). ``log_epoch`` and ``log_seq`` locate the chunk change
+        log (:mod:`rag.store.changes`).
         """
         result = self.state_collection.get(ids=[_STATE_ID], include=["metadatas"])
         meta = dict(result["metadatas"][0]) if result["ids"] else {}
         return {key: meta.get(key) for key in _STATE_KEYS}
 
     def set_state(self, **values: Any) -> None:
-        """Update some state keys (None values are not stored)."""
-        state = {k: v for k, v in {**self.state(), **values}.items() if v is not None}
+        """Update some state keys (None values are not stored).
+
+        A new ``version`` commits the change log entries written since the last one (``log_seq``); it starts a new
+        log epoch instead when an interrupted ingest may have left entries whose writes never happened.
+        """
+        old = self.state()
+        if values.get("writes_complete") is False and old["writes_complete"] is False:
+            self._fresh_epoch = True  # the last ingest stopped half-way
+        if values.get("version") is not None:
+            values = {**values, **self.changes.commit_values(old, self._fresh_epoch, str(values["version"]))}
+            self._fresh_epoch = False
+        state = {k: v for k, v in {**old, **values}.items() if v is not None}
         self.state_collection.upsert(ids=[_STATE_ID], embeddings=[_DUMMY], metadatas=[state or {"new": True}])
+        if values.get("log_seq"):
+            self.changes.prune(int(values["log_seq"]))
 
     def check_model(self, name: str, dimension: int) -> None:
         """Raise :class:`ModelMismatchError` unless the store is empty or was built with this model and dimension."""
@@ -125,6 +143,7 @@ class Store(ChromaConnection, LeaseRecords):
                     raise StoreUnavailableError(self._message(exc, "cannot wipe")) from exc
             self._open(new_client=False)
         self.state_collection.delete(ids=[_STATE_ID])
+        self.changes.clear()
 
     # --- manifest ---------------------------------------------------------------------------------
     def manifest(self) -> dict[str, dict[str, Any]]:
@@ -241,6 +260,16 @@ class Store(ChromaConnection, LeaseRecords):
     def iter_chunk_tokens(self) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]]]]:
         """Pages of ``(ids, _, metadatas)`` over all chunks without their documents """
         yield from self._pages(self.chunks, include=["metadatas"])
+
+    def chunk_metadatas(self, ids: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
+        """``(ids, metadatas)`` of those chunks that exist (in pages of 5000)."""
+        out_ids: list[str] = []
+        out_metas: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 5000):
+            got = self.chunks.get(ids=ids[start : start + 5000], include=["metadatas"])
+            out_ids.extend(got["ids"])
+            out_metas.extend(got["metadatas"])
+        return out_ids, out_metas
 
     def counts(self) -> dict[str, int]:
         """``{"chunks", "articles", "files"}`` record counts."""
