@@ -235,8 +235,12 @@ def _repeated_title(text: str) -> tuple[str | None, str]:
     for length in range(limit, 3, -1):
         head = text[:length]
         after = text[length:].lstrip(" \u3000\u00a0")
-        if after.startswith(head.strip()) and len(head.strip()) >= 4:
-            return head, after[len(head.strip()):]
+        name = head.strip()
+        # Both copies on one line, the second standing alone (a space or a line end after it): a headline block.
+        # A title line above a sentence that opens with the same words (尤金袋鼠\n\n尤金袋鼠（…）是…) is no repeat.
+        if "\n" not in head and len(name) >= 4 and after.startswith(name) and after[len(name):len(name) + 1] in (
+                " ", "\u3000", "\u00a0", "\n", ""):
+            return head, after[len(name):]
     return None, text
 
 
