@@ -84,7 +84,8 @@ def test_search_returns_ranked_chunks(api: httpx.Client, sample_service: Any) ->
     scores = [h["score"] for h in hits]
     assert scores == sorted(scores, reverse=True)
     for hit in hits:
-        assert {"rank", "score", "chunk_id", "article_id", "title", "source", "text"} == set(hit)
+        assert {"rank", "score", "chunk_id", "article_id", "title", "source", "text", "published", "publication",
+                "story_id"} == set(hit)
         assert hit["article_id"] and hit["source"].endswith(".txt")
     assert "answer" not in body
     assert hits == [h.model_dump() for h in sample_service.search("5G基站", top_k=4)]
@@ -100,7 +101,8 @@ def test_article_by_id(api: httpx.Client, sample_service: Any) -> None:
     response = api.get(f"/v1/articles/{hit['article_id']}")
     assert response.status_code == 200, response.text
     article = response.json()
-    assert set(article) == {"article_id", "title", "source", "position", "text", "chunk_ids"}
+    assert set(article) == {"article_id", "title", "source", "position", "text", "chunk_ids", "published",
+                            "publication", "story_id"}
     assert article["article_id"] == hit["article_id"]
     assert article["source"] == hit["source"] and article["title"] == hit["title"]
     assert hit["chunk_id"] in article["chunk_ids"]

@@ -122,6 +122,7 @@ def test_model_saying_the_reports_do_not_hold_the_answer(llm: FakeLLM, llm_servi
     answer = llm_service.ask("郑州市的市委书记是谁？")
     assert answer.model_dump() == {
         "question": "郑州市的市委书记是谁？", "answer": NOT_FOUND_ANSWER, "found": False, "mode": "llm", "citations": [],
+        "alternatives": [],
     }
 
 

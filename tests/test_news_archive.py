@@ -146,6 +146,8 @@ def test_entity_support_in_text_glued_names_and_local_places() -> None:
     assert supported(Entity("李丰被"), "主席李丰会见")
     assert supported(Entity("平顶山", place=True), "全市各县生产总值为1214.94亿元")
     assert not supported(Entity("平顶山"), "全市各县生产总值为1214.94亿元")
+    assert not supported(Entity("黄道镇", place=True), "全区39个党支部奔赴43个行政村")
+    assert supported(Entity("黄道镇", place=True), "全镇13个行政村")
 
 
 def test_halves_split_by_gold_source_and_cover_the_set() -> None:

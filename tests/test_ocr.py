@@ -92,7 +92,7 @@ def test_noisy_scanned_pdf_with_vertical_headline(pages: dict) -> None:
 @needs_font
 def test_ingest_images_and_scans_through_the_cache(pages: dict, tmp_path: Path, packaged_model_path: str,
                                                    packaged_embedder, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    from rag.service import NewsQA
+    from bot.service import build_service
 
     articles = tmp_path / "articles"
     articles.mkdir()
@@ -106,7 +106,7 @@ def test_ingest_images_and_scans_through_the_cache(pages: dict, tmp_path: Path, 
         raise AssertionError("OCR ran although the page is cached")
 
     monkeypatch.setattr("ingest.ocr.run_job", no_ocr)
-    service = NewsQA(settings, embedder=packaged_embedder)
+    service = build_service(settings, embedder=packaged_embedder)
     summary = service.ingest()
     assert (summary.files_new, summary.files_failed, summary.ocr_pages) == (2, 1, 2)
     assert "torn.jpg" in summary.failures["torn.jpg"] and "cannot read image" in summary.failures["torn.jpg"]
@@ -114,7 +114,7 @@ def test_ingest_images_and_scans_through_the_cache(pages: dict, tmp_path: Path, 
     assert answer.found and "120座" in answer.answer
     assert answer.citations[0].source == "five-g.png"
     # A changed chunk size re-chunks everything and still never re-runs OCR.
-    smaller = NewsQA(make_settings(tmp_path, packaged_model_path, chunk_size=120), embedder=packaged_embedder)
+    smaller = build_service(make_settings(tmp_path, packaged_model_path, chunk_size=120), embedder=packaged_embedder)
     again = smaller.ingest(rebuild=True)
     assert again.files_new == 2 and again.ocr_pages == 2
 

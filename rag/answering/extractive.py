@@ -29,7 +29,7 @@ from rag.answering.evidence import (
     QuestionAnalysis,
 )
 from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _type_score
-from rag.answering.slots import has_unit, holds_slot, supported
+from rag.answering.slots import has_unit, supported
 from rag.answering.sources import citation_for
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation
 from rag.text.dateline import strip_lead
@@ -39,9 +39,6 @@ from rag.text.sentences import split_sentences
 #: Candidates (best first) searched for one about the question's subject, and their least score relative to the best.
 SUBJECT_CANDIDATES = 15
 SUBJECT_MIN_SHARE = 0.5
-#: Question types whose answer is a phrase the cue words and jieba tags recognise well (a name, a number, a date);
-#: places and organisations are left out: 效力于哪里 is answered by a club, 在哪里 often by a landmark.
-SLOT_TYPES = (QuestionType.PERSON, QuestionType.NUMBER, QuestionType.DATE)
 
 
 class ExtractiveAnswerer:
@@ -121,19 +118,18 @@ class ExtractiveAnswerer:
     ) -> Candidate | None:
         """The best candidate that is about the question's entities and, for a count, in its unit.
 
-        Entities no retrieved chunk names at all are not required (the unknown-name rule judges those). The unit is
-        required only when some candidate has it. None when no candidate names the subject.
+        None when a question entity is in no retrieved chunk (the reports are about something else) or no candidate
+        names the subject. The unit is required only when some candidate has it.
         """
         texts = [normalize(str(h.node.metadata.get("title", "")) + "\n" + h.node.get_content()) for h in nodes]
-        required = [e for e in analysis.entities if any(supported(e, t) for t in texts)]
+        if not all(any(supported(e, t) for t in texts) for e in analysis.entities):
+            return None  # a name no retrieved report mentions: they are about something else
+        required = analysis.entities
         pool = [c for c in candidates[:SUBJECT_CANDIDATES] if c.score >= SUBJECT_MIN_SHARE * candidates[0].score]
         about = [c for c in pool if analysis.names_subject(c, required)]
         if analysis.unit:
             counted = [c for c in about if has_unit(c.norm, analysis.unit)]
             about = counted or about
-        if analysis.qtype in SLOT_TYPES:
-            # A 谁/哪里/多少/何时 question is answered only by a sentence holding that kind of phrase.
-            about = [c for c in about if holds_slot(analysis.qtype, c.norm)]
         return about[0] if about else None
 
     @staticmethod

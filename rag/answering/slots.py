@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.answering.question import _DATE, _LATIN_TERM, QuestionType, _type_score
+from rag.answering.question import _DATE, _LATIN_TERM, QuestionType
 
 _ENTITY_TAGS = ("nr", "nrt", "nrfg", "ns", "nt", "nz")
 _QUOTED = re.compile(r"《([^》]{2,30})》|“([^”]{2,20})”|\"([^\"]{2,20})\"")
@@ -36,7 +36,17 @@ _WANTED_UNIT = re.compile(rf"(?:多少|几)\s*(?P<scale>[万亿千百]*)\s*(?P<u
 #: 人数是多少 counts people: the unit a counted noun implies.
 _NOUN_UNITS = {"人数": "人", "人次": "人次", "次数": "次", "户数": "户", "家数": "家", "天数": "天", "年数": "年"}
 _COUNTED_NOUN = re.compile(rf"({'|'.join(_NOUN_UNITS)})[^，,。？?]{{0,6}}?(?:是|为|有|达到?)?(?:多少|几)")
-_LOCAL_PLACE = re.compile(r"(?:全|我|本|该)(?:省|市|县|区|州|镇|乡)|当地")
+_LEVELS = "省市县区州镇乡村"
+_PLACE_SUFFIXES = frozenset("省 市 县 镇 乡 村".split())
+_CJK_ONLY = re.compile(r"^[\u4e00-\u9fff]+$")
+
+
+@lru_cache(maxsize=1024)
+def _local_place(name: str) -> re.Pattern[str]:
+    """How a local paper names ``name``'s own place: 全市/我市/本市 at its level (黄道镇 -> 全镇, never 全区);
+    a name without a level suffix (平顶山) may be a province, city or county."""
+    level = name[-1] if name[-1] in _LEVELS else "省市县"
+    return re.compile(rf"(?:全|我|本)[{level}]")
 _NUM = r"\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+"
 
 
@@ -67,6 +77,11 @@ def _entities(norm_question: str) -> tuple[Entity, ...]:
             found.setdefault(pair.word, pair.flag == "ns")
     for term in _LATIN_TERM.findall(norm_question):
         found.setdefault(term, False)
+    # jieba splits many unseen place names (黄道 + 镇): a word of 2+ characters right before a lone level suffix.
+    words = [p.word for p in pseg.cut(norm_question)]
+    for head, suffix in zip(words, words[1:], strict=False):
+        if suffix in _PLACE_SUFFIXES and len(head) >= 2 and _CJK_ONLY.match(head) and head not in asked:
+            found.setdefault(head + suffix, True)
     # 中国驻英国大使 holds 英国: keep the longer name only.
     names = sorted(found, key=len, reverse=True)
     return tuple(Entity(n, found[n]) for i, n in enumerate(names) if not any(n in longer for longer in names[:i]))
@@ -75,9 +90,9 @@ def _entities(norm_question: str) -> tuple[Entity, ...]:
 def supported(entity: Entity, text: str) -> bool:
     """Whether normalised ``text`` names ``entity``: whole, or (3+ characters, a guessed name glued to the next
     character, such as 李丰被) by all but one of its character bigrams; a place name also by the way a local
-    paper names its own place (全市, 我县, 当地: a city daily seldom repeats its city's name)."""
+    paper names its own place at its level (全市, 我县: a city daily seldom repeats its city's name)."""
     name = entity.text
-    if name in text or (entity.place and _LOCAL_PLACE.search(text)):
+    if name in text or (entity.place and _local_place(name).search(text)):
         return True
     if len(name) < 3:
         return False
@@ -117,10 +132,3 @@ def answer_value(qtype: QuestionType, unit: str | None, norm_sentence: str) -> s
         return match.group(0) if match else None
     return None
 
-
-def holds_slot(qtype: QuestionType, norm_sentence: str) -> bool:
-    """Whether a sentence holds a phrase of the kind the question asks for (a name for 谁 — a person or an
-    organisation: 中央政法委 answers 谁提出了…; a place for 哪里; a number or a date), by cue words and jieba tags."""
-    if _type_score(qtype, norm_sentence, use_pos=True) > 0:
-        return True
-    return qtype is QuestionType.PERSON and _type_score(QuestionType.ORG, norm_sentence, use_pos=True) > 0
