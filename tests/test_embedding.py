@@ -122,3 +122,12 @@ def test_retrieval_modes_select_the_legs(sample_settings, packaged_embedder) -> 
 def test_tests_cannot_reach_the_network() -> None:
     with pytest.raises(RuntimeError, match="network"):
         socket.create_connection(("93.184.216.34", 443), timeout=1)
+
+
+def test_dense_weight_by_model() -> None:
+    from rag.retrieval.fusion import MEASURED_DENSE_WEIGHTS, dense_weight_for
+
+    assert dense_weight_for(OFFLINE_MODEL_NAME, None) == MEASURED_DENSE_WEIGHTS["multilingual-e5-small"]
+    assert dense_weight_for("BAAI/bge-small-zh-v1.5", None) == 1.0
+    assert dense_weight_for(PACKAGED_MODEL_NAME, None) == 0.1
+    assert dense_weight_for(OFFLINE_MODEL_NAME, 0.7) == 0.7
