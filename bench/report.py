@@ -256,6 +256,18 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
             tail = (rest.get("stdout") or "") + (rest.get("stderr") or "") or rest.get("error", "")
             lines += ["", "```text", tail.strip()[-3000:], "```"]
 
+    embed = results.get("embedding_backends")
+    if embed:
+        lines += ["", "## Embedding backends", ""]
+        if "error" in embed:
+            lines.append(f"`bench/embed_bench.py` failed: {embed['error']}")
+        else:
+            from embed_bench import table
+
+            lines += [f"From `{embed['command']}`: ingest encoding (chunks/s) and query embedding latency per "
+                      "backend, as ratios against sentence-transformers all-MiniLM-L6-v2 in the same run.", "",
+                      table(embed)]
+
     if NOTES.exists():
         lines += ["", NOTES.read_text(encoding="utf-8").strip()]
     return "\n".join(lines) + "\n"

@@ -210,6 +210,21 @@ def run_rest(quick: bool) -> dict[str, Any] | None:
             "rows": rows, "stdout": proc.stdout[-6000:], "stderr": proc.stderr[-2000:]}
 
 
+def run_embed(quick: bool, workdir: Path) -> dict[str, Any]:
+    """Figures of bench/embed_bench.py: chunks/s and query p50 per embedding backend, against MiniLM."""
+    log("embedding backends: bench/embed_bench.py")
+    out = workdir / "embed.json"
+    args = ["--chunks", "64", "--queries", "20"] if quick else ["--chunks", "256", "--queries", "40"]
+    cmd = [sys.executable, str(Path(__file__).resolve().parent / "embed_bench.py"), *args, "--json", str(out)]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out after 900 s"}
+    if proc.returncode != 0 or not out.exists():
+        return {"error": f"exit status {proc.returncode}: {proc.stderr[-2000:]}"}
+    return {"command": " ".join(["python bench/embed_bench.py", *args]), **read_json(out)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: small corpus, 1k chunks only")
@@ -219,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=str, default=None, help="comma-separated scale sizes in chunks")
     parser.add_argument("--questions", type=int, default=None, help="questions per scale size")
     parser.add_argument("--skip", type=str, default="",
-                        help="comma-separated phases to skip: ingest, quality, scale, keyword, rest")
+                        help="comma-separated phases to skip: ingest, quality, scale, keyword, rest, embed")
     parser.add_argument("--rebuild-scale", action="store_true",
                         help="build scale stores from this run's corpus even when stores built from an earlier "
                              "version of the chunks are cached")
@@ -327,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if "rest" not in skip:
         results["rest"] = run_rest(args.quick)
+    if "embed" not in skip:
+        results["embedding_backends"] = run_embed(args.quick, workdir)
 
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)

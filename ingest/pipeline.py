@@ -36,6 +36,7 @@ from ingest.ocr_stage import load_work, ocr_todo
 from ingest.work import _FileWork, _Prefetch, _scope_prefixes, _source_key, article_id_for, build_file_work
 from rag.errors import InputError
 from rag.models import IngestSummary
+from rag.retrieval.embedders.cached import embed_cached
 from rag.retrieval.embedding import Embedder
 from rag.settings import Settings
 from rag.store.store import ManifestEntry, Store
@@ -239,8 +240,9 @@ class Ingestor:
                     if self.store.state()["embedding_model"] is None or self.store.counts()["chunks"] == 0:
                         self.store.set_state(embedding_model=embedder.name, dimension=embedder.dimension)
                 texts = [t for w in batch for t in w.embed_texts]
-                vectors = embedder.embed_documents(texts)
-                summary.chunks_embedded += len(texts)
+                vectors, embedded = embed_cached(embedder, self.store.embedding_cache, texts)
+                summary.chunks_embedded += embedded
+                summary.chunks_cached += len(texts) - embedded
                 self._check_lock()
                 self._write(batch, vectors, summary)
                 wrote = True

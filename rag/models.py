@@ -116,6 +116,7 @@ class IngestSummary(BaseModel):
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_embedded: int = 0
+    chunks_cached: int = 0  # chunks whose embedding came from the store's embedding cache
     seconds: float = 0.0
     #: Pages read through OCR, and their characters recognised with low confidence (see ingest.scans).
     ocr_pages: int = 0

@@ -139,7 +139,7 @@ class NewsQA:
         weight = dense_weight_for(self.embedder.name, self.settings.dense_weight)
         retriever = hybrid_retriever(
             self.store, self.embedder, index, max(RERANK_CANDIDATES, top_k), max(FUSION_CANDIDATES, top_k),
-            dense_weight=weight,
+            dense_weight=weight, mode=self.settings.retrieval_mode,
         )
         fused = retriever.retrieve(query)
         reranker = EvidenceReranker(top_n=max(RERANK_CANDIDATES, top_k), idf=index.idf, normalized=normalize_cached)

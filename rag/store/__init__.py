@@ -1,5 +1,6 @@
-"""The Chroma store, the single source of truth: :mod:`rag.store.store` (the four collections: chunks, articles,
-ingest manifest, state), :mod:`rag.store.connection` (embedded or server client, guarded calls, errors),
+"""The Chroma store, the single source of truth: :mod:`rag.store.store` (the five collections: chunks, articles,
+ingest manifest, state, embedding cache), :mod:`rag.store.embedding_cache` (embeddings by model and text hash),
+:mod:`rag.store.connection` (embedded or server client, guarded calls, errors),
 :mod:`rag.store.leases` (lease records: the ingest lock of a server store) and :mod:`rag.store.chunk_vectors`
 (llama-index's ``ChromaVectorStore`` writing lean chunk records, and records back to nodes).
 

@@ -1,4 +1,4 @@
-"""The Chroma connection of a :class:`rag.store.store.Store`: client, four collections, guarded calls.
+"""The Chroma connection of a :class:`rag.store.store.Store`: client, five collections, guarded calls.
 
 Embedded or server: with ``settings.chroma_host`` unset the store is an embedded ``PersistentClient`` in
 ``settings.store_dir``; with it set, a ``chromadb.HttpClient`` to ``chroma_host:chroma_port`` (``chroma run``),
@@ -37,7 +37,7 @@ READ_TIMEOUT_SECONDS = 120.0
 #: Longest part of an underlying error message quoted in a StoreUnavailableError (characters).
 _MAX_DETAIL_CHARS = 300
 
-_ROLES = ("chunks", "articles", "files", "state")
+_ROLES = ("chunks", "articles", "files", "state", "embeddings")  # embeddings: the cache (rag.store.embedding_cache)
 
 #: HNSW settings of new collections (Chroma keeps an existing collection's). Chroma's default sync threshold (1000)
 #: lets up to 1000 records wait unpersisted, and every write then costs more the longer that backlog is: writing
@@ -71,7 +71,7 @@ def _is_auth_error(exc: BaseException) -> bool:
 
 
 class ChromaConnection:
-    """The Chroma client and the four collection handles of one logical store, with guarded calls.
+    """The Chroma client and the five collection handles of one logical store, with guarded calls.
 
     Thread-safe. :meth:`call` runs a collection method, reopening the collections (then the client) and retrying
     once on failure; raises :class:`StoreUnavailableError` when the store cannot be opened or reached.
@@ -106,7 +106,7 @@ class ChromaConnection:
 
     def _names(self) -> dict[str, str]:
         name = self.settings.collection
-        return {"chunks": name, "articles": f"{name}-articles", "files": f"{name}-files", "state": f"{name}-state"}
+        return {"chunks": name, **{role: f"{name}-{role}" for role in _ROLES[1:]}}
 
     def _open_client(self) -> Any:
         import chromadb
@@ -133,7 +133,7 @@ class ChromaConnection:
         return client
 
     def _open(self, new_client: bool = True) -> None:
-        """(Re)open the client (when ``new_client`` or none is open) and the four collections.
+        """(Re)open the client (when ``new_client`` or none is open) and the five collections.
 
         Raises StoreUnavailableError. Call with ``self._lock`` held or from ``__init__``.
         """
@@ -152,7 +152,7 @@ class ChromaConnection:
                     role: self._client.get_or_create_collection(
                         names[role], embedding_function=None, metadata=HNSW_WRITE_TUNING
                     )
-                    for role in ("articles", "files", "state")
+                    for role in _ROLES[1:]
                 },
             }
         except self._input_errors as exc:

@@ -1,6 +1,6 @@
 """The Chroma store: chunks with embeddings, whole articles, the ingest manifest and store state.
 
-Chroma is the single source of truth. One logical store is four collections (names from ``settings.collection``):
+Chroma is the single source of truth. One logical store is five collections (names from ``settings.collection``):
 
 - ``<name>``: one record per chunk, written through llama-index's ``ChromaVectorStore`` (see
   :mod:`rag.store.chunk_vectors`; id ``<article_id>:<n>``; metadata = article id/title/source/position, chunk index, the
@@ -11,7 +11,9 @@ Chroma is the single source of truth. One logical store is four collections (nam
 - ``<name>-files``: the ingest manifest, one record per source file (sha256 of its bytes, counts);
 - ``<name>-state``: one record ``store`` with the embedding model, its dimension, the index version (changes at
   every ingest that changed something) and the time of the last ingest; plus lease records ``lease:<name>`` (the
-  ingest lock of a server store, see :meth:`Store.acquire_lease`).
+  ingest lock of a server store, see :meth:`Store.acquire_lease`);
+- ``<name>-embeddings``: the embedding cache, one record per (model, text) (:mod:`rag.store.embedding_cache`); kept
+  by :meth:`Store.wipe`, so ``ingest --rebuild`` re-embeds nothing it has embedded before.
 
 The auxiliary collections hold no meaningful vectors; Chroma requires one, so they store a 1-d zero vector.
 
@@ -31,6 +33,7 @@ from rag.models import Article
 from rag.settings import Settings
 from rag.store.changes import ChangeLog, LoggedChunks
 from rag.store.connection import ChromaConnection, GuardedCollection
+from rag.store.embedding_cache import EmbeddingCache
 from rag.store.leases import DUMMY_VECTOR as _DUMMY
 from rag.store.leases import LeaseRecords
 
@@ -55,7 +58,7 @@ class ManifestEntry(NamedTuple):
 
 
 class Store(ChromaConnection, LeaseRecords):
-    """Access to the four collections of one logical store (embedded or Chroma server; see the module docstring).
+    """Access to the five collections of one logical store (embedded or Chroma server; see the module docstring).
 
     Thread-safe: one Store may serve many threads (the REST API's thread pool). ``chunks``, ``articles``,
     ``files`` and ``state_collection`` are :class:`GuardedCollection` proxies with the Chroma ``Collection``
@@ -78,6 +81,7 @@ class Store(ChromaConnection, LeaseRecords):
         self._fresh_epoch = False
         self.chunks = LoggedChunks(self, self.changes, lambda: int(self.state()["log_seq"] or 0))
         self.vector_store = ChunkVectorStore(chroma_collection=self.chunks)  # type: ignore[call-arg]  # pydantic init
+        self.embedding_cache = EmbeddingCache(GuardedCollection(self, "embeddings"))
 
     # --- state ------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

@@ -1,0 +1,39 @@
+"""Passage embedding through the store's embedding cache (:mod:`rag.store.embedding_cache`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rag.retrieval.embedders.base import Embedder
+from rag.store.embedding_cache import EmbeddingCache
+
+
+def model_key(embedder: Embedder) -> str:
+    """What the cache keys vectors by: the model name with its variant and, when set, its passage prefix."""
+    prefix = getattr(embedder, "passage_prefix", "")
+    return f"{embedder.name}|{prefix}" if prefix else embedder.name
+
+
+def embed_cached(embedder: Embedder, cache: EmbeddingCache, texts: list[str]) -> tuple[np.ndarray, int]:
+    """``(vectors, embedded)``: one L2-normalised row per text, and how many texts the model had to embed.
+
+    Cached texts are not embedded again; a text repeated in ``texts`` is embedded once; new vectors are cached
+    batch by batch (the embedder's ``batch_size``) as they come, so an ingest stopped by a failing embedder (a
+    server going down) keeps what was embedded.
+    """
+    if not texts:
+        return np.zeros((0, embedder.dimension), dtype=np.float32), 0
+    key = model_key(embedder)
+    found = cache.get(key, texts)
+    missing = [t for t in dict.fromkeys(texts) if t not in found]
+    step = max(int(getattr(embedder, "batch_size", 64) or 64), 1)
+    for start in range(0, len(missing), step):
+        part = missing[start:start + step]
+        fresh = embedder.embed_documents(part)
+        cache.put(key, part, fresh)
+        found.update(zip(part, np.asarray(fresh, dtype=np.float32), strict=True))
+    vectors = np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
+    if vectors.shape[1] != embedder.dimension:
+        raise ValueError(f"cached embeddings of {embedder.name} have dimension {vectors.shape[1]}, "
+                         f"the model {embedder.dimension}")
+    return vectors, len(missing)
