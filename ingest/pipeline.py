@@ -286,8 +286,8 @@ class Ingestor:
         stories = self._stories.assign(list(signatures.items()))
         for article in articles:
             article["story_id"] = stories[article["article_id"]]
-        for node in nodes:
-            node.metadata["story_id"] = stories[node.metadata["article_id"]]
+        for chunk in nodes:
+            chunk.metadata["story_id"] = stories[chunk.metadata["article_id"]]
         self.store.add_articles(articles)
         if nodes:
             self.store.vector_store.add(nodes)
