@@ -89,7 +89,7 @@ class ExtractiveAnswerer:
                 break
             if (
                 cand.score >= 0.75 * best.score and len(cand.sentence) <= budget
-                and all(cand.sentence != c.sentence for c in chosen)
+                and not any(_same_text(cand, c) for c in chosen)
             ):
                 chosen.append(cand)
                 break
@@ -183,3 +183,10 @@ class ExtractiveAnswerer:
 
 def _not_found(question: str) -> Answer:
     return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="extractive", citations=[])
+
+
+def _same_text(a: Candidate, b: Candidate) -> bool:
+    """Whether two sentences say the same thing word for word once leads are set aside (``参考消息网8月4日报道据路透社…``
+    quoting the Reuters sentence another report also quotes): the answer gives it once."""
+    x, y = strip_lead(a.norm), strip_lead(b.norm)
+    return x == y or (min(len(x), len(y)) >= 10 and (x in y or y in x))
