@@ -197,13 +197,13 @@ class NewsQA:
         """The extractive answer to ``question`` (already validated) from ``nodes``: ``mode="extractive"``."""
         index = self._current_index()
         answerer = ExtractiveAnswerer(index.idf, self.settings.answer_max_chars, known=index.df.__contains__)
-        return self.with_story_copies(answerer.answer(question, nodes))
+        return answerer.answer(question, nodes)
 
     def answer_with_nodes(self, question: str, top_k: int | None = None) -> tuple[Answer, list[NodeWithScore]]:
         """The extractive answer plus the retrieved chunks it answered from (for evaluation)."""
         question = self.validate_question(question)
         nodes = self.retrieve(question, top_k or self.settings.top_k)
-        return self.extractive_answer(question, nodes), nodes
+        return self.with_story_copies(self.extractive_answer(question, nodes)), nodes
 
     def search(self, query: str, top_k: int = 10) -> list[SearchHit]:
         """Hybrid retrieval only: the ``top_k`` best chunks, best first."""

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.answering.question import _DATE, _LATIN_TERM, QuestionType
+from rag.answering.question import _DATE, _LATIN_TERM, _NUM, QuestionType
 
 _ENTITY_TAGS = ("nr", "nrt", "nrfg", "ns", "nt", "nz")
 _QUOTED = re.compile(r"《([^》]{2,30})》|“([^”]{2,20})”|\"([^\"]{2,20})\"")
@@ -47,7 +47,6 @@ def _local_place(name: str) -> re.Pattern[str]:
     a name without a level suffix (平顶山) may be a province, city or county."""
     level = name[-1] if name[-1] in _LEVELS else "省市县"
     return re.compile(rf"(?:全|我|本)[{level}]")
-_NUM = r"\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+"
 
 
 @dataclass(frozen=True)
