@@ -21,6 +21,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from bot.cli_archive import (
+    Publication,
+    Since,
+    Until,
+    archive_filter,
+    articles_command,
+    dated_eval,
+    filter_json,
+)
 from rag.errors import NewsQAError
 from rag.models import Answer, print_label
 from rag.settings import Settings
@@ -128,17 +137,17 @@ def format_answer(answer: Answer) -> str:
         lines.append("")
         lines.append("来源：")
         for c in answer.citations:
-            printed = print_label(c.publication, c.published)
+            printed = print_label(c.publication, c.published, c.page)
             lines.append(f"[{c.id}] {c.title} — {printed + ' ' if printed else ''}{c.source}")
             lines.append(f"    {cited_excerpt(answer, c.id, c.text)}")
             if c.also:
-                copies = "；".join(f"{print_label(x.publication, x.published) or x.title} {x.source}" for x in c.also)
+                copies = "；".join(f"{print_label(x.publication, x.published, x.page) or x.title} {x.source}" for x in c.also)
                 lines.append(f"    另见：{copies}")
     if answer.alternatives:
         lines.append("")
         lines.append("其他报道的说法：")
         for alt in answer.alternatives:
-            printed = print_label(alt.publication, alt.published)
+            printed = print_label(alt.publication, alt.published, alt.page)
             lines.append(f"- {alt.value}：{alt.title}（{printed + ' ' if printed else ''}{alt.source}）")
     return "\n".join(lines)
 
@@ -164,7 +173,8 @@ def _local_server(settings: Settings) -> str | None:
     return str(info["url"])
 
 
-def _ask_server(url: str, settings: Settings, question: str, top_k: int) -> Answer | None:
+def _ask_server(url: str, settings: Settings, question: str, top_k: int,
+                filters: dict[str, str] | None = None) -> Answer | None:
     """The answer of the REST API at ``url``; None when it cannot be reached (the caller answers locally)."""
     import urllib.error
     import urllib.request
@@ -173,7 +183,7 @@ def _ask_server(url: str, settings: Settings, question: str, top_k: int) -> Answ
     keys = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
     if keys:
         headers["Authorization"] = f"Bearer {keys[0]}"
-    body = json.dumps({"question": question, "top_k": top_k}).encode("utf-8")
+    body = json.dumps({"question": question, "top_k": top_k, **(filters or {})}).encode("utf-8")
     request = urllib.request.Request(url.rstrip("/") + "/v1/ask", data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -195,24 +205,34 @@ def ask(
     server: Annotated[str | None, typer.Option(
         "--server", help="Ask this running `newsqa serve` (URL) instead of loading the model here. Default: the "
         "one serving this data dir, if any; --server local never uses a server.")] = None,
+    since: Since = None,
+    until: Until = None,
+    publication: Publication = None,
 ) -> None:
-    """Answer a question from the ingested articles, with numbered sources."""
+    """Answer a question from the ingested articles, with numbered sources (and where and when each was printed)."""
     settings = _settings()
+    try:
+        flt = archive_filter(since, until, publication)
+    except NewsQAError as exc:
+        raise _fail(exc) from exc
     url = _local_server(settings) if server is None else (None if server == "local" else server)
-    answer = _ask_server(url, settings, question, top_k) if url else None
+    answer = _ask_server(url, settings, question, top_k, filter_json(flt)) if url else None
     if answer is None and server not in (None, "local"):
         raise _fail(NewsQAError(f"--server {server}: no answer (is `newsqa serve` running there?)"))
     if answer is None:
         from bot.service import build_service
 
         try:
-            answer = build_service(settings).ask(question, top_k=top_k)
+            answer = build_service(settings).ask(question, top_k=top_k, archive_filter=flt)
         except NewsQAError as exc:
             raise _fail(exc) from exc
     if as_json:
         print(json.dumps(answer.model_dump(), ensure_ascii=False))
     else:
         out.print(format_answer(answer), highlight=False, markup=False)
+
+
+app.command("articles")(articles_command(_settings))
 
 
 @app.command("eval")
@@ -228,12 +248,22 @@ def evaluate_cmd(
     half: Annotated[int | None, typer.Option("--half", min=0, max=1, help="Only half 0 or 1: of the questions (split by their gold sources), "
                                              "or with --holdout-refusal of the articles (stable hash of the file).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="With --holdout-refusal: the sampling seed.")] = 0,
+    dated: Annotated[int | None, typer.Option(
+        "--dated", min=1, help="Time-question benchmark: print N facts of the set twice, in two years with other "
+        "figures (needs --articles), and ask by year, for the latest and plainly.")] = None,
 ) -> None:
     """Measure retrieval (hit@1, hit@5, MRR by file), answers, citations, refusals and latency on a QA set."""
     from bot.service import build_service
     from rag.evaluation import evaluate, load_qa
     from rag.evaluation import half as half_of
 
+    if dated is not None:
+        if articles is None or not articles.is_dir():
+            raise _fail(NewsQAError("--dated needs --articles DIR (the corpus to print twice)"))
+        try:
+            return dated_eval(_settings, qa_jsonl, articles, dated, top_k, as_json)
+        except NewsQAError as exc:
+            raise _fail(exc) from exc
     if holdout_refusal is not None:
         return _holdout_cmd(qa_jsonl, articles, holdout_refusal, half, seed, top_k, as_json, details)
     try:

@@ -16,10 +16,11 @@ def story_of(metadata: Mapping[str, Any], fallback: str = "") -> str:
     return str(metadata.get("story_id") or metadata.get("article_id") or fallback)
 
 
-def print_label(publication: str | None, published: str | None) -> str:
-    """Where and when a report was printed, as shown beside a citation: ``《中国新闻网》2023-08-16``; ``""`` when
-    neither is known."""
-    return " ".join(p for p in (f"《{publication}》" if publication else "", published or "") if p)
+def print_label(publication: str | None, published: str | None, page: str | None = None) -> str:
+    """Where and when a report was printed, as shown beside a citation: ``《平顶山日报》2021-12-31 第1版``; ``""`` when
+    none is known."""
+    head = (f"《{publication}》" if publication else "") + (published or "")
+    return " ".join(p for p in (head, page or "") if p)
 
 
 class StoryCopy(BaseModel):
@@ -30,6 +31,7 @@ class StoryCopy(BaseModel):
     source: str = Field(..., description="Source file, relative to the articles folder.")
     published: str | None = Field(None, description="Publication date, ISO YYYY-MM-DD, when known.")
     publication: str | None = Field(None, description="Outlet or newspaper, when known.")
+    page: str | None = Field(None, description="Page or edition label as printed (第1版), when known.")
 
 
 class Citation(BaseModel):
@@ -44,6 +46,7 @@ class Citation(BaseModel):
     score: float = Field(..., description="Retrieval score of the chunk (fused, higher is better).")
     published: str | None = Field(None, description="Publication date of the article, ISO YYYY-MM-DD, when known.")
     publication: str | None = Field(None, description="Outlet or newspaper that printed it, when known.")
+    page: str | None = Field(None, description="Page or edition label as printed (第1版), when known.")
     story_id: str | None = Field(None, description="Near-duplicate group: reprints of one report share it.")
     also: list[StoryCopy] = Field(default_factory=list, description="Other printings of the same story (另见).")
 
@@ -59,6 +62,7 @@ class Alternative(BaseModel):
     chunk_id: str
     published: str | None = None
     publication: str | None = None
+    page: str | None = None
 
 
 class Answer(BaseModel):
@@ -88,6 +92,7 @@ class SearchHit(BaseModel):
     text: str = Field(..., description="Chunk text (original characters, without the title prefix).")
     published: str | None = None
     publication: str | None = None
+    page: str | None = None
     story_id: str | None = None
 
 
@@ -102,7 +107,31 @@ class Article(BaseModel):
     chunk_ids: list[str]
     published: str | None = Field(None, description="Publication date, ISO YYYY-MM-DD, when known.")
     publication: str | None = Field(None, description="Outlet or newspaper, when known.")
+    page: str | None = Field(None, description="Page or edition label as printed (第1版), when known.")
     story_id: str | None = Field(None, description="Near-duplicate group (reprints share it).")
+
+
+class ArticleInfo(BaseModel):
+    """One row of the article listing (``GET /v1/articles``, ``newsqa articles``): an article without its text."""
+
+    article_id: str
+    title: str
+    source: str
+    position: int = Field(0, ge=0)
+    published: str | None = None
+    publication: str | None = None
+    page: str | None = None
+    story_id: str | None = None
+    chunks: int = Field(0, ge=0, description="Number of chunks of the article.")
+
+
+class ArticlePage(BaseModel):
+    """A page of the article listing, newest first (undated articles last)."""
+
+    total: int = Field(..., ge=0, description="Articles matching the filters.")
+    offset: int = Field(..., ge=0)
+    limit: int = Field(..., ge=1)
+    items: list[ArticleInfo]
 
 
 class IngestSummary(BaseModel):

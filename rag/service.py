@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Generator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,8 +23,11 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.sources import citation_for, with_copies
+from rag.answering.timeline import rank_in_scope
+from rag.archive import list_articles
 from rag.errors import InputError
-from rag.models import Answer, Article, IngestSummary, SearchHit, StoreStats
+from rag.filters import ArchiveFilter, parse_day
+from rag.models import Answer, Article, ArticlePage, IngestSummary, SearchHit, StoreStats
 from rag.retrieval.embedding import Embedder, load_embedder
 from rag.retrieval.fusion import dense_weight_for, hybrid_retriever
 from rag.retrieval.keyword import BM25Index
@@ -33,6 +37,7 @@ from rag.retrieval.stories import collapse_stories
 from rag.settings import Settings
 from rag.store.store import Store
 from rag.text.normalize import normalize_cached
+from rag.text.time_expr import Recency, TimeScope, parse_time_expression
 
 if TYPE_CHECKING:
     from rag.answering.generate import AskEvent, Responder
@@ -127,37 +132,57 @@ class NewsQA:
             raise InputError(f"question: at most {MAX_QUESTION_CHARS} characters (got {len(question)})")
         return question
 
-    def retrieve(self, query: str, top_k: int) -> list[NodeWithScore]:
+    def retrieve(self, query: str, top_k: int, archive_filter: ArchiveFilter | None = None) -> list[NodeWithScore]:
         """Hybrid retrieval, reranking, one article per story: ``top_k`` chunks as llama-index nodes, best first.
-        Scores are the reranker's (best sentence evidence + 0.3 x normalised RRF score), higher is better."""
+        Scores are the reranker's (best sentence evidence + 0.3 x normalised RRF score), higher is better.
+        ``archive_filter`` (dates, publication, a question's time scope) runs inside both legs."""
         if not 1 <= top_k <= 100:
             raise InputError(f"top_k: must be between 1 and 100 (got {top_k})")
         index = self._current_index()
         if index.n_docs == 0:
             return []
         self._check_model()
+        flt = archive_filter.resolved(index.distinct("publication")) if archive_filter else None
         weight = dense_weight_for(self.embedder.name, self.settings.dense_weight)
         retriever = hybrid_retriever(
             self.store, self.embedder, index, max(RERANK_CANDIDATES, top_k), max(FUSION_CANDIDATES, top_k),
-            dense_weight=weight, mode=self.settings.retrieval_mode,
+            dense_weight=weight, mode=self.settings.retrieval_mode, archive_filter=flt or None,
         )
         fused = retriever.retrieve(query)
         reranker = EvidenceReranker(top_n=max(RERANK_CANDIDATES, top_k), idf=index.idf, normalized=normalize_cached)
-        return collapse_stories(reranker.postprocess_nodes(fused, query_str=query), top_k)
+        ranked = reranker.postprocess_nodes(fused, query_str=query)
+        return collapse_stories(rank_in_scope(ranked, flt) if flt else ranked, top_k)
+
+    def time_scope(self, question: str) -> TimeScope:
+        """What ``question`` says about time (:mod:`rag.text.time_expr`), relative to ``settings.today`` or else
+        the newest publication date in the corpus (else the calendar date)."""
+        reference = self.settings.today
+        if reference is None:
+            newest = max(self._current_index().distinct("published"), default="")
+            reference = parse_day(newest[:10], "published") if newest else date.today()
+        return parse_time_expression(normalize_cached(question), reference or date.today())
+
+    def articles(self, archive_filter: ArchiveFilter | None = None, offset: int = 0, limit: int = 20) -> ArticlePage:
+        """Stored articles passing ``archive_filter``, newest first, paged (see :func:`rag.archive.list_articles`)."""
+        index = self._current_index()
+        flt = archive_filter.resolved(index.distinct("publication")) if archive_filter else None
+        return list_articles(index, self.store, flt, offset, limit)
 
     def ask(
         self, question: str, top_k: int | None = None, conversation_id: str | None = None,
-        history: Sequence[Turn] | None = None,
+        history: Sequence[Turn] | None = None, archive_filter: ArchiveFilter | None = None,
     ) -> Answer:
         """Answer ``question`` (1..1000 characters) from the top ``top_k`` chunks (default settings.top_k).
 
         With an LLM configured (``settings.llm_enabled``) the answer is generated and its citations verified
         (``mode="llm"``), falling back to the extractive answer on any LLM failure; otherwise it is extractive.
         ``conversation_id`` keeps a bounded history so that follow-ups (``那郏县呢？``) are rewritten into standalone
-        questions; ``history`` passes earlier turns explicitly instead. See :mod:`rag.answering.generate`.
+        questions; ``history`` passes earlier turns explicitly instead. ``archive_filter`` limits the reports by
+        date and publication; a time the question names (``2021年``, ``最新``) is applied too (:meth:`time_scope`).
+        See :mod:`rag.answering.generate`.
         """
         answer = None
-        for event in self.ask_stream(question, top_k, conversation_id, history):
+        for event in self.ask_stream(question, top_k, conversation_id, history, archive_filter):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None  # ask_stream always ends with the answer
@@ -165,11 +190,11 @@ class NewsQA:
 
     def ask_stream(
         self, question: str, top_k: int | None = None, conversation_id: str | None = None,
-        history: Sequence[Turn] | None = None,
+        history: Sequence[Turn] | None = None, archive_filter: ArchiveFilter | None = None,
     ) -> Generator[AskEvent, None, None]:
         """:meth:`ask` as events: ``CitationsUpdate`` first, ``TextDelta`` pieces, the final ``Answer`` last (see
         :mod:`rag.answering.generate`). Errors of the core are raised by the first ``next()``; LLM errors never are."""
-        events = self.responder.events(question, top_k, conversation_id, history)
+        events = self.responder.events(question, top_k, conversation_id, history, archive_filter)
         return (self.with_story_copies(e) if isinstance(e, Answer) else e for e in events)
 
     def with_story_copies(self, answer: Answer) -> Answer:
@@ -193,24 +218,34 @@ class NewsQA:
         """BM25 inverse document frequency of a normalised token in the current corpus (see ``BM25Index.idf``)."""
         return self._current_index().idf
 
-    def extractive_answer(self, question: str, nodes: list[NodeWithScore]) -> Answer:
-        """The extractive answer to ``question`` (already validated) from ``nodes``: ``mode="extractive"``."""
+    def extractive_answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto") -> Answer:
+        """The extractive answer to ``question`` (already validated) from ``nodes``: ``mode="extractive"``;
+        ``recency`` says how newer reports are preferred (:attr:`rag.text.time_expr.TimeScope.recency`)."""
         index = self._current_index()
         answerer = ExtractiveAnswerer(index.idf, self.settings.answer_max_chars, known=index.df.__contains__)
-        return answerer.answer(question, nodes)
+        return answerer.answer(question, nodes, recency)
 
-    def answer_with_nodes(self, question: str, top_k: int | None = None) -> tuple[Answer, list[NodeWithScore]]:
+    def scoped(self, question: str, archive_filter: ArchiveFilter | None) -> tuple[ArchiveFilter | None, TimeScope]:
+        """``archive_filter`` with the time range ``question`` names as its scope, and that :class:`TimeScope`."""
+        scope = self.time_scope(question)
+        if scope.has_range:
+            archive_filter = (archive_filter or ArchiveFilter()).with_scope(scope.since, scope.until)
+        return archive_filter, scope
+
+    def answer_with_nodes(self, question: str, top_k: int | None = None,
+                          archive_filter: ArchiveFilter | None = None) -> tuple[Answer, list[NodeWithScore]]:
         """The extractive answer plus the retrieved chunks it answered from (for evaluation)."""
         question = self.validate_question(question)
-        nodes = self.retrieve(question, top_k or self.settings.top_k)
-        return self.with_story_copies(self.extractive_answer(question, nodes)), nodes
+        flt, scope = self.scoped(question, archive_filter)
+        nodes = self.retrieve(question, top_k or self.settings.top_k, flt)
+        return self.with_story_copies(self.extractive_answer(question, nodes, scope.recency)), nodes
 
-    def search(self, query: str, top_k: int = 10) -> list[SearchHit]:
-        """Hybrid retrieval only: the ``top_k`` best chunks, best first."""
+    def search(self, query: str, top_k: int = 10, archive_filter: ArchiveFilter | None = None) -> list[SearchHit]:
+        """Hybrid retrieval only: the ``top_k`` best chunks passing ``archive_filter``, best first."""
         query = self.validate_question(query)
         fields = set(SearchHit.model_fields) - {"rank"}
         return [SearchHit(rank=rank, **citation_for(rank, hit).model_dump(include=fields))
-                for rank, hit in enumerate(self.retrieve(query, top_k), 1)]
+                for rank, hit in enumerate(self.retrieve(query, top_k, archive_filter), 1)]
 
     def get_article(self, article_id: str) -> Article | None:
         """The whole article with this id, or None when unknown."""

@@ -7,6 +7,7 @@ environment at import time.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -68,6 +69,9 @@ class Settings(BaseSettings):
     )
     retrieval_mode: Literal["hybrid", "dense", "keyword"] = Field(
         "hybrid", description="Retrieval legs: hybrid (dense + BM25, fused), dense only, or keyword (BM25) only."
+    )
+    today: date | None = Field(
+        None, description="Reference day of relative times in questions (今年, 上个月); unset = newest article's date."
     )
     answer_max_chars: int = Field(150, ge=20, description="Maximum extractive answer length in characters.")
 

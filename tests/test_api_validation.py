@@ -100,7 +100,7 @@ class FailingService(NewsQA):
     def warm_up(self) -> None:
         return None
 
-    def ask(self, question: str, top_k: int | None = None, conversation_id: str | None = None) -> Any:
+    def ask(self, question: str, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom: /secret/internal/path password=hunter2")
 
     def close(self) -> None:

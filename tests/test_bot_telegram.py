@@ -247,7 +247,7 @@ def test_sources_and_reset(telegram: FakeTelegram, start_bot: StartBot, sample_s
 class FailingNewsQA(NewsQA):
     """Test double for the failure path: the real service, except that ``ask`` raises."""
 
-    def ask(self, question: str, top_k: int | None = None, conversation_id: str | None = None) -> Answer:
+    def ask(self, question: str, *args: Any, **kwargs: Any) -> Answer:
         raise RuntimeError("answerer exploded: index shard 7 is corrupt")
 
 

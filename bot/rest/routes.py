@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
@@ -23,9 +24,11 @@ from bot.rest.schemas import (
     EXAMPLE_ARTICLE,
     EXAMPLE_QUERY,
     EXAMPLE_QUESTION,
+    PUBLICATION_MAX_CHARS,
     QUESTION_MAX_CHARS,
     TOP_K_MAX,
     Article,
+    ArticleListResponse,
     AskRequest,
     ErrorResponse,
     HealthResponse,
@@ -37,7 +40,9 @@ from bot.rest.schemas import (
     error_responses,
 )
 from bot.rest.streaming import SSE_HEADERS, CitationsEvent, DeltaEvent, DoneEvent, sse_event, stream_answer
+from rag.archive import MAX_LIMIT
 from rag.errors import NewsQAError
+from rag.filters import ArchiveFilter
 from rag.models import Answer
 
 logger = logging.getLogger("newsqa.rest")
@@ -76,7 +81,8 @@ async def ask(
     When the reports hold no answer, ``found`` is false and ``citations`` is empty. Errors: 422 naming the field
     for an empty or over-long question or ``top_k`` outside 1..20; 400 for bad JSON; 413 for a body over the limit.
     """
-    answer = await run_in_threadpool(service.ask, body.question, body.top_k, body.conversation_id)
+    answer = await run_in_threadpool(service.ask, body.question, body.top_k, body.conversation_id, None,
+                                     _filter(body.since, body.until, body.publication))
     return JSONResponse(answer.model_dump(mode="json"))
 
 
@@ -114,7 +120,8 @@ async def ask_stream(
     (cumulative) precedes text citing a new source. Errors before the first event get the usual JSON error status;
     later ones arrive as an ``error`` event.
     """
-    events = stream_answer(service, body.question, body.top_k, body.conversation_id)
+    events = stream_answer(service, body.question, body.top_k, body.conversation_id,
+                           archive_filter=_filter(body.since, body.until, body.publication))
     first = await events.__anext__()
 
     async def sse() -> AsyncIterator[bytes]:
@@ -142,6 +149,41 @@ def _check_query(value: str) -> str:
     return check_text(value)
 
 
+Since = Annotated[date | None, Query(description="只返回此日期（含）之后刊发的报道，YYYY-MM-DD。")]
+Until = Annotated[date | None, Query(description="只返回此日期（含）之前刊发的报道，YYYY-MM-DD。")]
+Publication = Annotated[
+    str | None, AfterValidator(lambda v: check_token(v) if v is not None else v),
+    Query(min_length=1, max_length=PUBLICATION_MAX_CHARS, description="报刊/网站名称（包含即匹配）。"),
+]
+
+
+def _filter(since: date | None, until: date | None, publication: str | None) -> ArchiveFilter | None:
+    """The archive filter of a request (None without one); raises InputError (422) for an empty range."""
+    archive_filter = ArchiveFilter.parse(since, until, publication)
+    return archive_filter if archive_filter else None
+
+
+@v1.get(
+    "/articles",
+    response_model=ArticleListResponse,
+    tags=["检索"],
+    summary="列出报道（按刊发日期，最新在前）",
+    responses=error_responses(401, 422, 500, 503),
+)
+async def list_articles(
+    service: Service,
+    since: Since = None,
+    until: Until = None,
+    publication: Publication = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="跳过的条数。")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"每页条数（1..{MAX_LIMIT}）。")] = 20,
+) -> Any:
+    """Articles of the archive, newest first (undated last), with publication, date and page, paged by
+    ``offset``/``limit`` and filtered like ``/v1/search``; ``total`` counts every match."""
+    page = await run_in_threadpool(service.articles, _filter(since, until, publication), offset, limit)
+    return JSONResponse(page.model_dump(mode="json"))
+
+
 @v1.get(
     "/search",
     response_model=SearchResponse,
@@ -158,9 +200,13 @@ async def search(
               examples=[EXAMPLE_QUERY]),
     ],
     top_k: Annotated[int, Query(ge=1, le=TOP_K_MAX, description="返回的段落数（1..20）。")] = 10,
+    since: Since = None,
+    until: Until = None,
+    publication: Publication = None,
 ) -> Any:
-    """Hybrid retrieval only: the ``top_k`` best chunks with scores, title, source and article id, best first."""
-    hits = await run_in_threadpool(service.search, q, top_k)
+    """Hybrid retrieval only: the ``top_k`` best chunks with scores, title, source and article id, best first;
+    ``since``/``until``/``publication`` filter inside both retrieval legs."""
+    hits = await run_in_threadpool(service.search, q, top_k, _filter(since, until, publication))
     body = SearchResponse(query=q, top_k=top_k, hits=hits)
     return JSONResponse(body.model_dump(mode="json"))
 

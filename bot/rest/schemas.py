@@ -6,14 +6,17 @@ articles are :class:`rag.models.SearchHit` and :class:`rag.models.Article`.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from rag.models import Article, IngestSummary, SearchHit
+from rag.models import Article, ArticlePage, IngestSummary, SearchHit
 
 #: Longest accepted question / search query, in characters.
 QUESTION_MAX_CHARS = 1000
+#: Longest ``publication`` filter accepted (characters).
+PUBLICATION_MAX_CHARS = 100
 #: Largest ``top_k`` accepted by /v1/ask and /v1/search.
 TOP_K_MAX = 20
 
@@ -100,6 +103,22 @@ class AskRequest(BaseModel):
         description="会话 ID（可选，1..128 个字符），用于追问。",
         examples=["web-8f3a"],
     )
+    since: date | None = Field(None, description="只用此日期（含）之后刊发的报道，YYYY-MM-DD。", examples=["2021-01-01"])
+    until: date | None = Field(None, description="只用此日期（含）之前刊发的报道，YYYY-MM-DD。", examples=["2021-12-31"])
+    publication: TokenText | None = Field(
+        None, min_length=1, max_length=PUBLICATION_MAX_CHARS,
+        description="只用此报刊/网站的报道（名称包含即可，如“平顶山”匹配《平顶山日报》）。", examples=["平顶山日报"],
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> AskRequest:
+        if self.since and self.until and self.since > self.until:
+            raise ValueError(f"since {self.since} is after until {self.until}")
+        return self
+
+
+class ArticleListResponse(ArticlePage):
+    """Body of ``GET /v1/articles``: a page of the article listing, newest first (undated articles last)."""
 
 
 class SearchResponse(BaseModel):

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rag.answering.generate import CitationsUpdate, TextDelta
 from rag.conversation import Turn
+from rag.filters import ArchiveFilter
 from rag.models import Answer, Citation
 from rag.service import NewsQA
 
@@ -82,25 +83,25 @@ async def stream_answer(
     top_k: int | None = None,
     conversation_id: str | None = None,
     history: Sequence[Turn] | None = None,
+    archive_filter: ArchiveFilter | None = None,
 ) -> AsyncIterator[AnswerEvent]:
     """Answer ``question`` as a stream of events: citations, text deltas, done (see the module docstring).
 
     ``conversation_id`` (stored history) or ``history`` (earlier turns given by the caller, e.g. the messages of a
-    chat completion) let follow-up questions be rewritten. Blocking work runs in the thread pool. Errors of the
+    chat completion) let follow-up questions be rewritten; ``archive_filter`` limits the reports by date and
+    publication. Blocking work runs in the thread pool. Errors of the
     core (``rag.errors.NewsQAError``) and any other exception propagate from the first ``__anext__`` (before any
     event) or from the one where they happen; LLM failures never do (the core falls back to the extractive answer).
     """
     if not service.settings.llm_enabled:
-        if history:
-            answer = await run_in_threadpool(service.ask, question, top_k, conversation_id, history)
-        else:  # the three-argument call, as before conversations existed
-            answer = await run_in_threadpool(service.ask, question, top_k, conversation_id)
+        answer = await run_in_threadpool(service.ask, question, top_k, conversation_id, history or None,
+                                         archive_filter)
         yield CitationsEvent(question=answer.question, citations=list(answer.citations))
         for piece in answer_text_deltas(answer):
             yield DeltaEvent(text=piece)
         yield DoneEvent(answer=answer)
         return
-    events = service.ask_stream(question, top_k, conversation_id, history or None)
+    events = service.ask_stream(question, top_k, conversation_id, history or None, archive_filter)
     try:
         while True:
             event = await run_in_threadpool(next, events, _END)

@@ -57,7 +57,8 @@ async def produce_answer(ctx: BotContext, state: ChatState, question: str) -> An
 
     Raises whatever :meth:`rag.service.NewsQA.ask` raises (InputError for a bad question, NewsQAError ...).
     """
-    return await asyncio.to_thread(ctx.service.ask, question, None, state.conversation_id)
+    return await asyncio.to_thread(ctx.service.ask, question, None, state.conversation_id, None,
+                                   state.archive_filter)
 
 
 async def deliver_answer(question_message: Message, stored: StoredAnswer) -> None:
@@ -187,7 +188,8 @@ async def stream_reply(ctx: BotContext, state: ChatState, message: Message, ques
     """
     group = message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
     live = LiveReply(message, EDIT_INTERVAL_GROUP if group else EDIT_INTERVAL_PRIVATE)
-    events: Generator[AskEvent, None, None] = ctx.service.ask_stream(question, None, state.conversation_id)
+    events: Generator[AskEvent, None, None] = ctx.service.ask_stream(
+        question, None, state.conversation_id, None, state.archive_filter)
     answer: Answer | None = None
     pending = asyncio.ensure_future(asyncio.to_thread(next, events, _END))
     try:

@@ -76,23 +76,23 @@ def render_answer(answer: Answer) -> str:
         return body
     lines = [body, "", f"<b>{texts.SOURCES_HEADER}</b>"]
     for citation in answer.citations:
-        printed = print_label(citation.publication, citation.published)
+        printed = print_label(citation.publication, citation.published, citation.page)
         where = f"{escape(printed)} " if printed else ""
         lines.append(f"[{citation.id}] {escape(title_of(citation.title))}（{where}<code>{escape(citation.source)}</code>）")
         if citation.also:
-            copies = "；".join(escape(print_label(c.publication, c.published) or c.source) for c in citation.also)
+            copies = "；".join(escape(print_label(c.publication, c.published, c.page) or c.source) for c in citation.also)
             lines.append(f"    {texts.ALSO_LABEL}{copies}")
     if answer.alternatives:
         lines += ["", f"<b>{texts.ALTERNATIVES_HEADER}</b>"]
         for alt in answer.alternatives:
-            printed = print_label(alt.publication, alt.published)
+            printed = print_label(alt.publication, alt.published, alt.page)
             lines.append(f"• {escape(alt.value)}：{escape(title_of(alt.title))}（{escape(printed or alt.source)}）")
     return "\n".join(lines)
 
 
 def render_passage(citation: Citation, *, with_score: bool = False) -> str:
     """HTML of one cited passage: "[n] title" in bold, the source file, then the passage as a quote."""
-    printed = print_label(citation.publication, citation.published)
+    printed = print_label(citation.publication, citation.published, citation.page)
     meta = f"<i>{escape(printed + ' ' if printed else '')}{escape(citation.source)}</i>"
     if with_score:
         meta += f" · 相关度 {citation.score:.3f}"

@@ -28,6 +28,7 @@ from telegram.ext import (
 from . import texts
 from .answering import respond
 from .context import get_context
+from .filters_cmd import FILTER_COMMANDS, filter_command
 from .format import escape, render_article, render_help, render_passage, render_sources, render_start
 from .keyboards import (
     ARTICLE,
@@ -309,6 +310,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     application.add_handler(CommandHandler("help", help_command))
     application.add_handler(CommandHandler("sources", sources_command))
     application.add_handler(CommandHandler("reset", reset_command))
+    application.add_handler(CommandHandler(list(FILTER_COMMANDS), filter_command))
     new_messages = filters.UpdateType.MESSAGE
     application.add_handler(MessageHandler(new_messages & filters.COMMAND, unknown_command))
     application.add_handler(MessageHandler(new_messages & filters.TEXT & ~filters.COMMAND, question_message))

@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from rag.filters import ArchiveFilter
 from rag.models import Answer, Citation
 
 #: Answers per chat whose buttons still work; older buttons answer "expired".
@@ -60,6 +61,8 @@ class ChatState:
         self._counter = 0
         self._answers: OrderedDict[str, StoredAnswer] = OrderedDict()
         self.last_answer: StoredAnswer | None = None
+        #: Dates and newspaper this chat's questions are limited to (/since, /until, /publication); kept by /reset.
+        self.archive_filter: ArchiveFilter | None = None
 
     @property
     def conversation_id(self) -> str:

@@ -28,6 +28,13 @@ NO_LAST_ANSWER = "还没有回答过问题。先问我一个问题吧，例如�
 LAST_ANSWER_NOT_FOUND = "上一个问题没有在已收录的报道中找到答案，因此没有来源。"
 NOTHING_INGESTED = "尚未导入"
 
+FILTER_NONE = "目前不限日期和报刊。可用 /since 2021-01-01、/until 2021-12-31、/publication 报刊名 限定范围。"
+FILTER_CURRENT = "之后的问题只查：{limits}。用 /since off（/until off、/publication off）取消。"
+FILTER_SINCE = "{day} 及以后刊发的报道"
+FILTER_UNTIL = "{day} 及以前刊发的报道"
+FILTER_PUBLICATION = "《{name}》"
+FILTER_BAD = "无法设置：{reason}。示例：/{command} 2021-01-01"
+
 SOURCES_HEADER = "来源"
 #: Before the other printings of a cited story (reprints by other outlets or pages).
 ALSO_LABEL = "另见："
@@ -56,7 +63,9 @@ HELP = (
     "/start 介绍与收录情况\n"
     "/help 本帮助\n"
     "/sources 上一个回答的完整来源\n"
-    "/reset 清空本聊天的对话记录\n\n"
+    "/reset 清空本聊天的对话记录\n"
+    "/since 2021-01-01、/until 2021-12-31、/publication 报刊名 限定报道的日期和报刊（off 取消）\n"
+    "问题里写年份（如“2021年”“去年”）也会按时间查找。\n\n"
     "每人每分钟最多提问 {rate_limit} 次。"
 )
 
@@ -66,4 +75,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("help", "使用帮助"),
     ("sources", "上一个回答的完整来源"),
     ("reset", "清空本聊天的对话记录"),
+    ("since", "只查此日期以后的报道"),
+    ("until", "只查此日期以前的报道"),
+    ("publication", "只查某家报刊的报道"),
 ]

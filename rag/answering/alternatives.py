@@ -40,6 +40,6 @@ def other_values(analysis: QuestionAnalysis, best: Candidate, candidates: list[C
             value=other, sentence=strip_lead(cand.sentence), title=str(meta.get("title", "")),
             source=str(meta.get("source", "")), article_id=str(meta.get("article_id", "")),
             chunk_id=cand.hit.node.node_id, published=meta.get("published") or None,
-            publication=meta.get("publication") or None,
+            publication=meta.get("publication") or None, page=meta.get("page") or None,
         ))
     return out

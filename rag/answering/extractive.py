@@ -29,12 +29,14 @@ from rag.answering.evidence import (
     QuestionAnalysis,
 )
 from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _type_score
-from rag.answering.slots import has_unit, supported
+from rag.answering.slots import answer_value, has_unit, supported
 from rag.answering.sources import citation_for
-from rag.models import NOT_FOUND_ANSWER, Answer, Citation
+from rag.answering.timeline import dated_prefix, newest_answer
+from rag.models import NOT_FOUND_ANSWER, Answer, Citation, story_of
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
 from rag.text.sentences import split_sentences
+from rag.text.time_expr import Recency
 
 #: Candidates (best first) searched for one about the question's subject, and their least score relative to the best.
 SUBJECT_CANDIDATES = 15
@@ -54,8 +56,11 @@ class ExtractiveAnswerer:
         self.max_chars = max_chars
         self.known = known
 
-    def answer(self, question: str, nodes: list[NodeWithScore]) -> Answer:
-        """An :class:`Answer` with ``mode="extractive"``; ``found`` False and no citations when nothing answers."""
+    def answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto") -> Answer:
+        """An :class:`Answer` with ``mode="extractive"``; ``found`` False and no citations when nothing answers.
+        When reports printed at different dates answer (asked for the newest, ``recency="latest"``, or giving
+        different values months apart, ``"auto"``) the newest is given, with its date (:mod:`rag.answering.timeline`);
+        ``"off"`` (the question names its own time) keeps the best-supported report."""
         analysis = QuestionAnalysis(question, self.idf)
         if analysis.total <= 0 or not nodes:
             return _not_found(question)
@@ -77,6 +82,8 @@ class ExtractiveAnswerer:
             return _not_found(question)
         if self.known is not None and analysis.missing_unknown_name(context, self.known):
             return _not_found(question)
+        pool = [c for c in candidates if c.context >= MIN_CONTEXT_COVERAGE and c.coverage >= MIN_SENTENCE_COVERAGE]
+        best, newer = (best, False) if recency == "off" else newest_answer(analysis, best, pool, recency == "latest")
 
         chosen = [best]
         budget = self.max_chars - len(best.sentence)
@@ -84,12 +91,12 @@ class ExtractiveAnswerer:
             if len(neighbour.sentence) <= budget:
                 chosen.append(neighbour)
                 budget -= len(neighbour.sentence)
-        for cand in candidates[:6]:
+        for cand in [] if newer else candidates[:6]:  # a newer report chosen: older figures go to alternatives
             if budget <= 0:
                 break
             if (
                 cand.score >= 0.75 * best.score and len(cand.sentence) <= budget
-                and not any(_same_text(cand, c) for c in chosen)
+                and not any(_same_text(cand, c) for c in chosen) and not _contradicts(analysis, best, cand)
             ):
                 chosen.append(cand)
                 break
@@ -109,8 +116,8 @@ class ExtractiveAnswerer:
             if len(text) > self.max_chars:
                 text = self._window(text, analysis)
             parts.append(f"{text}[{numbers[chunk_id]}]")
-        return Answer(question=question, answer="".join(parts), found=True, mode="extractive", citations=citations,
-                      alternatives=other_values(analysis, best, candidates))
+        return Answer(question=question, answer=(dated_prefix(best) if newer else "") + "".join(parts), found=True,
+                      mode="extractive", citations=citations, alternatives=other_values(analysis, best, candidates))
 
     @staticmethod
     def _subject_match(
@@ -183,6 +190,16 @@ class ExtractiveAnswerer:
 
 def _not_found(question: str) -> Answer:
     return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="extractive", citations=[])
+
+
+def _contradicts(analysis: QuestionAnalysis, best: Candidate, cand: Candidate) -> bool:
+    """Whether ``cand``, from another report, fills the question's slot with another value than ``best`` (two
+    figures side by side would leave the reader to choose: the other one is listed as an alternative instead)."""
+    if story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata):
+        return False
+    mine = answer_value(analysis.qtype, analysis.unit, best.norm)
+    other = answer_value(analysis.qtype, analysis.unit, cand.norm)
+    return mine is not None and other is not None and mine != other
 
 
 def _same_text(a: Candidate, b: Candidate) -> bool:

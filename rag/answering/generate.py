@@ -39,8 +39,10 @@ from rag.answering.prompt import (
     rewrite_messages,
 )
 from rag.conversation import ConversationStore, Turn, looks_like_follow_up, rule_rewrite
+from rag.filters import ArchiveFilter
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation
 from rag.settings import Settings
+from rag.text.time_expr import Recency, TimeScope
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +55,14 @@ class AnswerBackend(Protocol):
 
     def validate_question(self, question: str) -> str: ...
 
-    def retrieve(self, query: str, top_k: int) -> list[NodeWithScore]: ...
+    def retrieve(self, query: str, top_k: int, archive_filter: ArchiveFilter | None = None,
+                 ) -> list[NodeWithScore]: ...
 
-    def extractive_answer(self, question: str, nodes: list[NodeWithScore]) -> Answer: ...
+    def extractive_answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto",
+                          ) -> Answer: ...
+
+    def scoped(self, question: str, archive_filter: ArchiveFilter | None,
+               ) -> tuple[ArchiveFilter | None, TimeScope]: ...
 
     def term_idf(self) -> Callable[[str], float]: ...
 
@@ -115,6 +122,7 @@ class Responder:
         top_k: int | None = None,
         conversation_id: str | None = None,
         history: Sequence[Turn] | None = None,
+        archive_filter: ArchiveFilter | None = None,
     ) -> Generator[AskEvent, None, None]:
         """Answer ``question`` as events (see the module docstring).
 
@@ -124,6 +132,8 @@ class Responder:
             conversation_id: remembers the turn under this id and reads earlier turns from it for follow-ups.
             history: earlier turns given by the caller (the OpenAI-compatible route sends the whole chat); used
                 instead of the stored history when not None.
+            archive_filter: dates and publication the reports must have; the question's own time expression is
+                added as a scope (:meth:`rag.service.NewsQA.scoped`).
 
         Raises:
             rag.errors.InputError, rag.errors.NewsQAError: before the first event.
@@ -135,7 +145,8 @@ class Responder:
         )
         llm = self.llm
         standalone = self.standalone(question, turns, llm)
-        nodes = service.retrieve(standalone, top_k or service.settings.top_k)
+        archive_filter, scope = service.scoped(standalone, archive_filter)
+        nodes = service.retrieve(standalone, top_k or service.settings.top_k, archive_filter)
 
         answer: Answer | None = None
         streamed = False
@@ -145,7 +156,8 @@ class Responder:
             else:
                 log.info("LLM skipped (breaker open after repeated failures); answering extractively")
         if answer is None:
-            answer = service.extractive_answer(standalone, nodes).model_copy(update={"question": question})
+            answer = service.extractive_answer(standalone, nodes, scope.recency).model_copy(
+                update={"question": question})
         if not streamed:
             yield CitationsUpdate(question, list(answer.citations))
             yield TextDelta(answer.answer)

@@ -12,13 +12,14 @@ from rag.models import Article, Citation, StoryCopy
 
 
 def citation_for(number: int, hit: NodeWithScore) -> Citation:
-    """Citation ``number`` for a retrieved chunk, carrying the article's ``published``/``publication``/``story_id``."""
+    """Citation ``number`` for a retrieved chunk, carrying the article's ``published``/``publication``/``page``/``story_id``."""
     meta = hit.node.metadata
     return Citation(
         id=number, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
         article_id=str(meta.get("article_id", "")), chunk_id=hit.node.node_id, text=hit.node.get_content(),
         score=float(hit.score or 0.0), published=_optional(meta.get("published")),
-        publication=_optional(meta.get("publication")), story_id=_optional(meta.get("story_id")),
+        publication=_optional(meta.get("publication")), page=_optional(meta.get("page")),
+        story_id=_optional(meta.get("story_id")),
     )
 
 
@@ -29,7 +30,7 @@ def with_copies(citations: list[Citation], members: dict[str, list[Article]]) ->
     for citation in citations:
         copies = [
             StoryCopy(article_id=a.article_id, title=a.title, source=a.source, published=a.published,
-                      publication=a.publication)
+                      publication=a.publication, page=a.page)
             for a in members.get(citation.story_id or "", []) if a.article_id != citation.article_id
         ]
         copies.sort(key=lambda c: (c.published or "", c.source))

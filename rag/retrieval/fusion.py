@@ -13,6 +13,7 @@ from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
 from llama_index.core.schema import NodeWithScore
 
+from rag.filters import ArchiveFilter
 from rag.retrieval.dense import DenseRetriever
 from rag.retrieval.embedders.base import Embedder, is_chinese_capable
 from rag.retrieval.keyword import BM25Index, BM25Retriever
@@ -68,21 +69,24 @@ class WeightedRRFRetriever(QueryFusionRetriever):
 
 def hybrid_retriever(
     store: Store, embedder: Embedder, index: BM25Index, top_k: int, candidates: int, dense_weight: float = 1.0,
-    mode: str = "hybrid",
+    mode: str = "hybrid", archive_filter: ArchiveFilter | None = None,
 ) -> BaseRetriever:
     """Weighted-RRF ``QueryFusionRetriever`` (one query, no LLM) over the dense and BM25 legs.
 
     ``candidates`` chunks are taken from each leg before fusion; ``top_k`` fused chunks are returned; the BM25 leg
     has weight 1 and the dense leg ``dense_weight``. ``mode`` ``dense`` or ``keyword`` keeps only that leg
-    (``NEWSQA_RETRIEVAL_MODE``, for measuring what each leg is worth).
+    (``NEWSQA_RETRIEVAL_MODE``, for measuring what each leg is worth). ``archive_filter`` (resolved, see
+    :mod:`rag.filters`) runs inside both legs: a Chroma ``where`` and a keyword-index row mask.
     """
+    where = archive_filter.chroma_where() if archive_filter else None
+    allow = archive_filter.row_mask if archive_filter else None
     legs: list[BaseRetriever] = []
     weights: list[float] = []
     if mode in ("hybrid", "dense"):
-        legs.append(DenseRetriever(store, embedder, candidates))
+        legs.append(DenseRetriever(store, embedder, candidates, where))
         weights.append(dense_weight if mode == "hybrid" else 1.0)
     if mode in ("hybrid", "keyword"):
-        legs.append(BM25Retriever(index, candidates))
+        legs.append(BM25Retriever(index, candidates, allow))
         weights.append(1.0)
     if not legs:
         raise ValueError(f"unknown retrieval mode {mode!r}")

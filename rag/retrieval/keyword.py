@@ -75,6 +75,7 @@ class BM25Index:
         self.df_array = df
         self.df = DocFreq(vocab, df)
         self.version, self.epoch, self.seq = version, epoch, seq
+        self._distinct: dict[str, frozenset[str]] = {}
         self.n_docs = sum(seg.n - int(d.sum()) for seg, d in zip(segments, dead, strict=True))
         self.total_length = sum(int(np.asarray(seg.lengths, dtype=np.int64)[~d].sum())
                                 for seg, d in zip(segments, dead, strict=True))
@@ -184,6 +185,13 @@ class BM25Index:
         k = top_k
         ranked = sorted(((float(scores[r]), self.chunk_id(int(r))) for r in rows.tolist()), reverse=True)
         return [(cid, s) for s, cid in ranked[:k]]
+
+    def distinct(self, name: str) -> frozenset[str]:
+        """The values of metadata field ``name`` (one of ``FILTER_FIELDS``) in this view's segments: the stored
+        publication names, the publication dates (removed chunks' values may linger until a merge)."""
+        if name not in self._distinct:
+            self._distinct[name] = frozenset(v for seg in self.segments for v in seg.fields.get(name, ((), []))[1])
+        return self._distinct[name]
 
     def chunk_id(self, row: int) -> str:
         s = int(np.searchsorted(self.offsets, row, side="right")) - 1

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 #: Chunk metadata keys kept per chunk for filters inside the keyword leg (present ones only).
-FILTER_FIELDS = ("source", "published", "publication", "story_id")
+FILTER_FIELDS = ("source", "published", "publication", "story_id", "event_min", "event_max")
 
 
 @dataclass

@@ -284,5 +284,5 @@ def _article(article_id: str, meta: dict[str, Any], text: str, chunk_ids: list[s
     return Article(
         article_id=article_id, title=str(meta["title"]), source=str(meta["source"]), position=int(meta["position"]),
         text=text, chunk_ids=chunk_ids, published=meta.get("published"), publication=meta.get("publication"),
-        story_id=meta.get("story_id"),
+        page=meta.get("page"), story_id=meta.get("story_id"),
     )

@@ -1,0 +1,94 @@
+"""Answers over time: which report answers when several printed different figures at different dates.
+
+A newspaper archive repeats a fact as it changes (``郏县建成5G基站300座`` in 2020, ``1200座`` in 2023). Three rules,
+our own:
+
+- a question that names a time (``2021年``, ``去年``; :mod:`rag.text.time_expr`) retrieves with that range as a
+  lenient scope (:class:`rag.filters.ArchiveFilter`), and reports printed inside the range are ranked
+  before reports that only mention it or have no date (:func:`rank_in_scope`);
+- a question that asks for the newest (``最新``, ``最近``, ``目前``) is answered from the newest report among those
+  that answer about as well as the best one (:data:`LATEST_SHARE` of its score) and name the subject;
+- without either, when another report answers nearly as well (:data:`rag.answering.alternatives.CLOSE_SHARE`), about
+  the same subject, with *another value* and was printed at least :data:`DISAGREE_DAYS` later, the sources disagree
+  over time: the newest is given, with its date (:func:`dated_prefix`), and the older one is listed as an
+  alternative.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from llama_index.core.schema import NodeWithScore
+
+from rag.answering.alternatives import CLOSE_SHARE
+from rag.answering.evidence import Candidate, QuestionAnalysis
+from rag.answering.slots import answer_value
+from rag.filters import ArchiveFilter
+from rag.models import print_label, story_of
+
+#: Least score, relative to the best candidate, of a newer report that a 最新/最近 question prefers.
+LATEST_SHARE = 0.6
+#: Days between two printings that disagree on a value before the newer one is preferred unasked (a figure
+#: reported again months later is an update; within weeks it is more often another event of the same kind).
+DISAGREE_DAYS = 180
+#: Score factor of a chunk printed inside the question's time range (over chunks that only mention it).
+IN_SCOPE_FACTOR = 1.2
+
+
+def _published(cand: Candidate) -> str:
+    return str(cand.hit.node.metadata.get("published") or "")[:10]
+
+
+def rank_in_scope(nodes: list[NodeWithScore], archive_filter: ArchiveFilter) -> list[NodeWithScore]:
+    """``nodes`` re-sorted with chunks printed inside the filter's question scope scored x :data:`IN_SCOPE_FACTOR`."""
+    if not archive_filter.scoped:
+        return nodes
+    lo = archive_filter.scope_since.isoformat() if archive_filter.scope_since else ""
+    hi = archive_filter.scope_until.isoformat() if archive_filter.scope_until else "9999"
+    rescored = []
+    for hit in nodes:
+        published = str(hit.node.metadata.get("published") or "")[:10]
+        factor = IN_SCOPE_FACTOR if published and lo <= published <= hi else 1.0
+        rescored.append(NodeWithScore(node=hit.node, score=(hit.score or 0.0) * factor))
+    rescored.sort(key=lambda n: n.score or 0.0, reverse=True)
+    return rescored
+
+
+def _days_between(a: str, b: str) -> int:
+    try:
+        return (date.fromisoformat(b) - date.fromisoformat(a)).days
+    except ValueError:
+        return 0
+
+
+def newest_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[Candidate],
+                  prefer_latest: bool) -> tuple[Candidate, bool]:
+    """The candidate to answer from, and whether it was chosen for being newer than ``best`` (then the answer
+    says when it was printed). ``candidates`` are best first; each must name the question's subject."""
+    mine = _published(best)
+    value = answer_value(analysis.qtype, analysis.unit, best.norm)
+    share = LATEST_SHARE if prefer_latest else CLOSE_SHARE
+    chosen, chosen_date = best, mine
+    for cand in candidates:
+        if cand.score < share * best.score:
+            break
+        printed = _published(cand)
+        if not printed or printed <= chosen_date or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata):
+            continue
+        if not analysis.names_subject(cand, analysis.entities):
+            continue
+        if not prefer_latest:
+            other = answer_value(analysis.qtype, analysis.unit, cand.norm)
+            if value is None or other is None or other == value or _days_between(mine, printed) < DISAGREE_DAYS:
+                continue
+        chosen, chosen_date = cand, printed
+    return chosen, chosen is not best
+
+
+def dated_prefix(cand: Candidate) -> str:
+    """``据《平顶山日报》2021-12-31第1版报道，`` for the chunk of ``cand``; ``""`` when its date is unknown."""
+    meta = cand.hit.node.metadata
+    if not meta.get("published"):
+        return ""
+    label = print_label(meta.get("publication") or None, str(meta.get("published"))[:10], meta.get("page") or None)
+    return f"据{label}报道，"

@@ -1,0 +1,70 @@
+"""The article listing: which articles the archive holds, newest first, filtered by date and publication.
+
+Listed from the keyword index (:class:`rag.retrieval.keyword.BM25Index`), which keeps each live chunk's id
+(``<article_id>:<n>``), source, publication and date: ordering and paging a ten-year archive need no scan of the
+article records; only the page shown is read from Chroma.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from rag.filters import ArchiveFilter
+from rag.models import ArticleInfo, ArticlePage
+from rag.retrieval.keyword import BM25Index
+from rag.store.store import Store
+
+#: Most articles per page of the listing.
+MAX_LIMIT = 100
+
+
+def list_articles(index: BM25Index, store: Store, archive_filter: ArchiveFilter | None, offset: int = 0,
+                  limit: int = 20) -> ArticlePage:
+    """Articles passing ``archive_filter`` (strict part: since/until/publication, resolved), newest first, then
+    undated ones by source; ``offset``/``limit`` page them (``limit`` 1..:data:`MAX_LIMIT`).
+
+    Raises ValueError for an offset below 0 or a limit outside 1..MAX_LIMIT (front-ends validate first).
+    """
+    if offset < 0 or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"offset >= 0 and 1 <= limit <= {MAX_LIMIT} (got {offset}, {limit})")
+    first: dict[str, tuple[str, str]] = {}
+    chunks: dict[str, int] = {}
+    for seg, dead in zip(index.segments, index.dead, strict=True):
+        keep = ~np.asarray(dead, dtype=bool)
+        if archive_filter is not None and archive_filter.strict:
+            keep &= archive_filter.row_mask(seg)
+        rows = np.flatnonzero(keep)
+        if not len(rows):
+            continue
+        published, sources = seg.field_values("published"), seg.field_values("source")
+        for r in rows.tolist():
+            article_id = seg.ids[r].rpartition(":")[0] or seg.ids[r]
+            chunks[article_id] = chunks.get(article_id, 0) + 1
+            first.setdefault(article_id, ((published[r] or "")[:10], sources[r] or ""))
+    dated = sorted((a for a, (p, _s) in first.items() if p), key=lambda a: (first[a][0], first[a][1], a),
+                   reverse=True)
+    undated = sorted((a for a, (p, _s) in first.items() if not p), key=lambda a: (first[a][1], a))
+    ordered = dated + undated
+    page_ids = ordered[offset : offset + limit]
+    items: list[ArticleInfo] = []
+    if page_ids:
+        got = store.articles.get(ids=page_ids, include=["metadatas"])
+        metas = dict(zip(got["ids"], got["metadatas"], strict=True))
+        for article_id in page_ids:
+            meta = metas.get(article_id)
+            if meta is None:  # removed since the index view was taken
+                continue
+            items.append(ArticleInfo(
+                article_id=article_id, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
+                position=int(meta.get("position") or 0), published=_opt(meta.get("published")),
+                publication=_opt(meta.get("publication")), page=_opt(meta.get("page")),
+                story_id=_opt(meta.get("story_id")),
+                chunks=len(json.loads(str(meta.get("chunk_ids") or "[]"))) or chunks.get(article_id, 0),
+            ))
+    return ArticlePage(total=len(ordered), offset=offset, limit=limit, items=items)
+
+
+def _opt(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None

@@ -1,0 +1,186 @@
+"""Archive filters: publication date range and newspaper, applied inside both retrieval legs.
+
+An :class:`ArchiveFilter` holds what a user asked for explicitly (``since``/``until``/``publication`` from REST, CLI
+or Telegram: *strict*, only dated articles in the range, only that newspaper) and what the question itself says
+(``2021年``, ``去年``: a *scope*, lenient: an article passes when it was printed in the range (or up to
+:data:`SCOPE_GRACE_DAYS` after it), when one of its
+event dates (``event_min``..``event_max``, see :mod:`rag.text.event_dates`) overlaps it, or when its date is
+unknown; a reader's ``2022年他被选为…`` is often printed in 2023, and an undated page must not vanish).
+
+Both legs get the same condition before ranking, never as a post-filter that empties the top-k: the dense leg as a
+Chroma ``where`` clause over the integer ``published_day``/``event_min``/``event_max`` metadata (Chroma compares
+numbers only), the keyword leg as a row mask over the per-chunk fields of the index segments. Publication names
+match by containment after normalisation (``平顶山`` matches ``平顶山日报``), resolved to the exact stored names
+first so that Chroma can use ``$in``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any, Protocol
+
+import numpy as np
+
+from rag.errors import InputError
+from rag.text.normalize import normalize
+
+
+class Segment(Protocol):
+    """What a filter reads of a keyword-index segment (:class:`rag.retrieval.segments.Segment`): its chunk count
+    and per-field ``(codes (n,) int32, sorted distinct values)``."""
+
+    @property
+    def n(self) -> int: ...
+
+    fields: dict[str, tuple[np.ndarray, list[str]]]
+
+
+#: Days after a question's time range in which a report printed still counts as printed "in" it: reports about a
+#: period appear after it (half-year figures in July, the year's review the next spring).
+SCOPE_GRACE_DAYS = 184
+
+
+def day_number(day: date) -> int:
+    """``date(2021, 12, 31)`` -> ``20211231`` (the ``published_day`` metadata of chunks and articles)."""
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def parse_day(value: str | date | None, name: str) -> date | None:
+    """An ISO date (``2021-12-31``; a datetime's date part is taken) or None; raises InputError naming ``name``."""
+    if value is None or isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise InputError(f"{name}: not a date (expected YYYY-MM-DD, got {text[:40]!r})") from None
+
+
+@dataclass(frozen=True)
+class ArchiveFilter:
+    """Which articles retrieval may return (see the module docstring). Dates are inclusive.
+
+    ``publications`` is the set of stored publication names ``publication`` resolved to (:meth:`resolved`);
+    None until resolved.
+    """
+
+    since: date | None = None
+    until: date | None = None
+    publication: str | None = None
+    scope_since: date | None = None
+    scope_until: date | None = None
+    publications: frozenset[str] | None = None
+
+    @classmethod
+    def parse(cls, since: str | date | None = None, until: str | date | None = None,
+              publication: str | None = None) -> ArchiveFilter:
+        """A strict filter from user input; raises InputError naming ``since``/``until`` for a bad date or an empty
+        range."""
+        lo, hi = parse_day(since, "since"), parse_day(until, "until")
+        if lo and hi and lo > hi:
+            raise InputError(f"since: {lo.isoformat()} is after until {hi.isoformat()}")
+        pub = publication.strip() if isinstance(publication, str) else None
+        return cls(lo, hi, pub or None)
+
+    @property
+    def strict(self) -> bool:
+        return bool(self.since or self.until or self.publication)
+
+    @property
+    def scoped(self) -> bool:
+        return bool(self.scope_since or self.scope_until)
+
+    def __bool__(self) -> bool:
+        return self.strict or self.scoped
+
+    def with_scope(self, since: date | None, until: date | None) -> ArchiveFilter:
+        """This filter plus the lenient range a question names."""
+        return replace(self, scope_since=since, scope_until=until)
+
+    def resolved(self, known: Iterable[str]) -> ArchiveFilter:
+        """``publication`` resolved against the stored publication names ``known`` (containment, normalised)."""
+        if not self.publication:
+            return self
+        wanted = normalize(self.publication)
+        return replace(self, publications=frozenset(p for p in known if wanted in normalize(p)))
+
+    # --- the dense leg ----------------------------------------------------------------------------------------
+    def chroma_where(self) -> dict[str, Any] | None:
+        """The Chroma ``where`` clause of this filter (None when it lets everything through)."""
+        clauses: list[dict[str, Any]] = []
+        if self.since or self.until:  # strict: undated articles (published_day 0) never pass
+            clauses.append({"published_day": {"$gte": day_number(self.since) if self.since else 1}})
+        if self.until:
+            clauses.append({"published_day": {"$lte": day_number(self.until)}})
+        if self.publication:
+            names = sorted(self.publications or ())
+            clauses.append({"publication": {"$in": names or ["\0no publication matches"]}})
+        if self.scoped:
+            lo = day_number(self.scope_since) if self.scope_since else 0
+            hi = day_number(self.scope_until) if self.scope_until else 99991231
+            printed = [{"published_day": {"$gte": max(lo, 1)}}, {"published_day": {"$lte": self._printed_until(hi)}}]
+            mentions = [{"event_max": {"$gte": max(lo, 1)}}, {"event_min": {"$lte": hi}}, {"event_min": {"$gt": 0}}]
+            clauses.append({"$or": [{"$and": printed}, {"$and": mentions}, {"published_day": {"$eq": 0}}]})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def _printed_until(self, hi: int) -> int:
+        """Last ``published_day`` counted as printed in the scope ending on day ``hi`` (plus the grace days)."""
+        if self.scope_until is None:
+            return hi
+        return day_number(min(self.scope_until + timedelta(days=SCOPE_GRACE_DAYS), date(9999, 12, 31)))
+
+    # --- the keyword leg --------------------------------------------------------------------------------------
+    def row_mask(self, seg: Segment) -> np.ndarray:
+        """Boolean ``(seg.n,)``: the segment's chunks this filter lets through (the keyword leg's RowFilter).
+        Each predicate runs once per distinct field value, then one gather by the per-chunk value codes."""
+        keep = np.ones(seg.n, dtype=bool)
+        if self.since or self.until:
+            lo = self.since.isoformat() if self.since else ""
+            hi = self.until.isoformat() if self.until else "9999"
+            keep &= _value_mask(seg, "published", lambda p: lo <= p[:10] <= hi, absent=False)
+        if self.publication:
+            names = self.publications or frozenset()
+            keep &= _value_mask(seg, "publication", names.__contains__, absent=False)
+        if self.scoped:
+            lo = self.scope_since.isoformat() if self.scope_since else ""
+            hi = self.scope_until.isoformat() if self.scope_until else "9999"
+            lo_n, hi_n = lo.replace("-", "") or "0", hi.replace("-", "")
+            late = str(self._printed_until(int(hi_n)))
+            late_iso = f"{late[:4]}-{late[4:6]}-{late[6:]}"
+            printed = _value_mask(seg, "published", lambda p: lo <= p[:10] <= late_iso, absent=True)
+            mentions = (_value_mask(seg, "event_max", lambda e: e >= lo_n, absent=False)
+                        & _value_mask(seg, "event_min", lambda e: e != "0" and e <= hi_n, absent=False))
+            keep &= printed | mentions
+        return keep
+
+    # --- stored records (articles listing) --------------------------------------------------------------------
+    def accepts(self, meta: Mapping[str, Any]) -> bool:
+        """Whether an article or chunk record passes the strict part of this filter."""
+        published = str(meta.get("published") or "")[:10]
+        if (self.since or self.until) and not published:
+            return False
+        if self.since and published < self.since.isoformat():
+            return False
+        if self.until and published > self.until.isoformat():
+            return False
+        if self.publication:
+            pub = str(meta.get("publication") or "")
+            if self.publications is not None:
+                return pub in self.publications
+            return bool(pub) and normalize(self.publication) in normalize(pub)
+        return True
+
+
+def _value_mask(seg: Segment, name: str, predicate: Callable[[str], bool], absent: bool) -> np.ndarray:
+    """Boolean ``(seg.n,)``: ``predicate`` of each chunk's value of field ``name``; ``absent`` where it has none."""
+    if name not in seg.fields:
+        return np.full(seg.n, absent, dtype=bool)
+    codes, values = seg.fields[name]
+    table = np.array([bool(v) and predicate(v) if v else absent for v in values] + [absent], dtype=bool)
+    return table[np.asarray(codes)]
