@@ -85,7 +85,7 @@ def test_search_returns_ranked_chunks(api: httpx.Client, sample_service: Any) ->
     assert scores == sorted(scores, reverse=True)
     for hit in hits:
         assert {"rank", "score", "chunk_id", "article_id", "title", "source", "text", "published", "publication",
-                "story_id"} == set(hit)
+                "page", "story_id"} == set(hit)
         assert hit["article_id"] and hit["source"].endswith(".txt")
     assert "answer" not in body
     assert hits == [h.model_dump() for h in sample_service.search("5G基站", top_k=4)]
@@ -102,7 +102,7 @@ def test_article_by_id(api: httpx.Client, sample_service: Any) -> None:
     assert response.status_code == 200, response.text
     article = response.json()
     assert set(article) == {"article_id", "title", "source", "position", "text", "chunk_ids", "published",
-                            "publication", "story_id"}
+                            "publication", "page", "story_id"}
     assert article["article_id"] == hit["article_id"]
     assert article["source"] == hit["source"] and article["title"] == hit["title"]
     assert hit["chunk_id"] in article["chunk_ids"]

@@ -53,7 +53,7 @@ def test_ask_json_and_plain_output(cli_env: Path) -> None:
     assert answer["found"] and answer["mode"] == "extractive" and "120座" in answer["answer"]
     citation = answer["citations"][0]
     assert set(citation) == {"id", "title", "source", "article_id", "chunk_id", "text", "score", "published",
-                             "publication", "story_id", "also"}
+                             "publication", "page", "story_id", "also"}
     assert citation["source"] == "000_a17aea0bf2d75ea6.txt"
 
     plain = runner.invoke(app, ["ask", "郏县建成了多少座5G基站？"])
