@@ -19,6 +19,7 @@ from tests.conftest import SAMPLE_ARTICLES
 SUMMARY_KEYS = {
     "files_new", "files_changed", "files_unchanged", "files_removed", "files_failed",
     "chunks_added", "chunks_removed", "chunks_embedded", "chunks_cached", "seconds", "ocr_pages", "ocr_low_confidence_chars",
+    "articles_total", "articles_dated",
 }
 
 
