@@ -12,7 +12,7 @@ others, and records where it came from in ``<field>_from``:
    the first ``<time datetime=…>``; ``<meta property="og:site_name">`` as the publication.
 3. ``path``: the file's path relative to the articles folder against ``Settings.path_patterns`` (regexes with
    named groups ``publication``, ``date`` or ``year``/``month``/``day``, ``page``; defaults in
-   :data:`rag.settings.DEFAULT_PATH_PATTERNS`); impossible dates (``2021-13-45``) are ignored.
+   :data:`rag.settings.DEFAULT_PATH_PATTERNS`); a match with an impossible date (``2021-13-45``) gives nothing.
 4. ``pdf``: the document information of a PDF (pypdf): custom keys ``/Publication`` (or ``/Newspaper``),
    ``/Published`` (or ``/PublicationDate``, ``/PubDate``), ``/Page`` (or ``/Edition``); then ``/CreationDate`` as
    ``published``. An e-paper's PDF is made for the issue it prints, so its creation day is taken as the
@@ -121,10 +121,13 @@ def _normalise(name: str, value: object) -> str | None:
 
 
 def sidecar_path(path: Path) -> Path | None:
-    """The sidecar of ``path`` (``<file>.meta.json``, else ``<stem>.meta.json``), or None."""
-    for candidate in (path.with_name(path.name + SIDECAR_SUFFIX), path.with_name(path.stem + SIDECAR_SUFFIX)):
-        if candidate.is_file():
-            return candidate
+    """The sidecar of ``path`` (``<file>.meta.json``, else ``<stem>.meta.json``), or None. A symbolic link's
+    sidecar may also sit beside the file it points to (a folder of links to a corpus)."""
+    places = [path] + ([path.resolve()] if path.is_symlink() else [])
+    for place in places:
+        for candidate in (place.with_name(place.name + SIDECAR_SUFFIX), place.with_name(place.stem + SIDECAR_SUFFIX)):
+            if candidate.is_file():
+                return candidate
     return None
 
 
@@ -226,6 +229,8 @@ def path_metadata(relative: str, patterns: Iterable[str]) -> dict[str, str]:
         if published is None and {"year", "month", "day"} <= groups.keys():
             day = make_date(int(groups["year"]), int(groups["month"]), int(groups["day"]))
             published = day.isoformat() if day else None
+        if published is None and groups.keys() & {"date", "year", "month", "day"}:
+            continue  # an impossible date (2021-13-45): the match is no metadata at all
         for key, value in (("published", published), ("publication", groups.get("publication")),
                            ("page", groups.get("page"))):
             if value:
@@ -238,7 +243,7 @@ def pdf_metadata(data: bytes) -> dict[str, str]:
     from pypdf import PdfReader
 
     try:
-        info = PdfReader(io.BytesIO(data)).metadata or {}
+        info: Mapping[Any, Any] = PdfReader(io.BytesIO(data)).metadata or {}
         entries = {str(key).lstrip("/").lower(): str(value) for key, value in info.items() if value is not None}
     except Exception:  # pypdf raises many types on broken files; the text loader names the problem
         return {}
