@@ -90,10 +90,12 @@ def ingest(
     else:
         ocr = (f"; OCR: {summary.ocr_pages} pages, {summary.ocr_low_confidence_chars} low-confidence characters"
                if summary.ocr_pages else "")
+        dated = (f"; dated {summary.articles_dated} of {summary.articles_total} articles"
+                 if summary.articles_total else "")
         out.print(
             f"files: {summary.files_new} new, {summary.files_changed} changed, {summary.files_unchanged} unchanged, "
             f"{summary.files_removed} removed, {summary.files_failed} failed; chunks: {summary.chunks_added} added, "
-            f"{summary.chunks_removed} removed, {summary.chunks_embedded} embedded{ocr}; {summary.seconds:.1f} s",
+            f"{summary.chunks_removed} removed, {summary.chunks_embedded} embedded{ocr}{dated}; {summary.seconds:.1f} s",
             highlight=False,
         )
     if summary.files_failed:

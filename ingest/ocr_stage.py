@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ingest.loaders import load_text
+from ingest.metadata import content_sha, source_metadata
 from ingest.ocr import OcrCache, needs_ocr, ocr_files
 from ingest.scans import article_confidence, load_scan
 from ingest.work import _FileWork, build_file_work
@@ -24,7 +25,7 @@ def ocr_todo(settings: Settings, todo: list[tuple[str, Path, str, bool]], summar
     """OCR every page of the images and scanned PDFs in ``todo`` not yet in the OCR cache, on
     ``settings.ocr_workers`` processes, before anything is prepared; ``progress`` is called per page
     (``"OCR <file> page n"``). A file that cannot be read is a failure in ``summary``."""
-    scans = [(path, sha) for _key, path, sha, _ in todo if needs_ocr(path)]
+    scans = [(path, content_sha(sha)) for _key, path, sha, _ in todo if needs_ocr(path)]
     if not scans:
         return
     keys = {str(path): key for key, path, _sha, _ in todo}
@@ -39,12 +40,15 @@ def ocr_todo(settings: Settings, todo: list[tuple[str, Path, str, bool]], summar
 
 
 def load_work(settings: Settings, key: str, path: Path, sha: str, summary: IngestSummary) -> _FileWork:
-    """Read, clean, segment and chunk one file; scans (and PDFs) through the OCR cache, with the per-article
-    OCR confidence put on the article records (``ocr_confidence``, ``ocr_low_chars``)."""
+    """Read, clean, segment and chunk one file with its metadata (:mod:`ingest.metadata`); scans (and PDFs)
+    through the OCR cache, with the per-article OCR confidence put on the article records (``ocr_confidence``,
+    ``ocr_low_chars``). ``sha``: the file's manifest fingerprint (:func:`ingest.metadata.file_fingerprint`)."""
     if not needs_ocr(path):
-        return build_file_work(key, sha, load_text(path), settings)
-    scan = load_scan(path, sha, OcrCache(settings.ocr_cache_dir), key)
-    work = build_file_work(key, sha, scan.text, settings)
+        meta, text = source_metadata(path, key, load_text(path), settings)
+        return build_file_work(key, sha, text, settings, meta)
+    scan = load_scan(path, content_sha(sha), OcrCache(settings.ocr_cache_dir), key)
+    meta, text = source_metadata(path, key, scan.text, settings)
+    work = build_file_work(key, sha, text, settings, meta)
     if scan.ocr_pages:
         for article, (mean, low) in zip(work.articles, article_confidence(
                 [a["text"] for a in work.articles], scan.blocks), strict=True):

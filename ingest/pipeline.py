@@ -1,6 +1,10 @@
 """Incremental ingest: discover files, diff against the manifest, load/clean/segment/chunk, embed, upsert.
 
-Crash safety: a file's manifest entry (its sha256) is written only after its articles and chunks are stored, and
+A file's manifest entry records its fingerprint: the sha256 of its bytes, with its metadata sidecar's hash folded in
+when it has one (:func:`ingest.metadata.file_fingerprint`), so editing, adding or removing a sidecar re-ingests
+the file (and only the metadata changes: the OCR cache is keyed by the file's own sha256).
+
+Crash safety: a file's manifest entry (its fingerprint) is written only after its articles and chunks are stored, and
 its old records are deleted before new ones are written; so an ingest killed at any point leaves files that the
 next run sees as new or changed and redoes, and chunks whose source is in neither the manifest nor the folder
 (orphans) are deleted. Chunk ids are deterministic (``<article_id>:<n>``), so redoing never duplicates. The
@@ -18,7 +22,6 @@ One ingest at a time per store: see :mod:`ingest.locks`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 import uuid
@@ -31,6 +34,7 @@ from llama_index.core.schema import BaseNode
 
 from ingest.loaders import LoadError, discover_files
 from ingest.locks import FileIngestLock, IngestLease, IngestLock
+from ingest.metadata import file_fingerprint
 from ingest.near_duplicates import BAND_KEYS, StoryAssigner, StorySignature
 from ingest.ocr_stage import load_work, ocr_todo
 from ingest.work import _FileWork, _Prefetch, _scope_prefixes, _source_key, article_id_for, build_file_work
@@ -131,7 +135,7 @@ class Ingestor:
         todo: list[tuple[str, Path, str, bool]] = []
         for key, path in sorted(files.items()):
             try:
-                sha = hashlib.sha256(path.read_bytes()).hexdigest()
+                sha = file_fingerprint(path, path.read_bytes())
             except OSError as exc:
                 summary.failures[key] = f"{key}: cannot read file: {exc.strerror or exc}"
                 continue
@@ -282,6 +286,8 @@ class Ingestor:
             shared = tuple(a["article_id"] for a in work.articles if a["article_id"] not in keep)
             manifests.append(ManifestEntry(work.source, work.sha256, len(kept_articles), len(kept_nodes), shared))
             summary.chunks_added += len(kept_nodes)
+            summary.articles_total += len(kept_articles)
+            summary.articles_dated += sum(1 for a in kept_articles if a.get("published"))
         # Reprints join the story of a stored or earlier copy: one metadata query for the whole batch.
         stories = self._stories.assign(list(signatures.items()))
         for article in articles:

@@ -17,10 +17,13 @@ from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from ingest.chunk import chunk_text
 from ingest.clean import HEADING_PREFIX, clean_page
+from ingest.masthead import read_masthead
+from ingest.metadata import PageMeta
 from ingest.near_duplicates import BAND_KEYS, StorySignature, signature
 from ingest.segment import segment_articles
 from rag.settings import Settings
 from rag.text.dateline import lead_outlet, parse_dateline, strip_lead
+from rag.text.event_dates import event_dates
 from rag.text.normalize import normalize, tokenize
 from rag.text.sentences import split_sentences
 
@@ -66,20 +69,26 @@ def _scope_prefixes(roots: list[Path], articles_dir: Path) -> list[str] | None:
     return prefixes
 
 
-def build_file_work(source: str, sha256: str, text: str, settings: Settings) -> _FileWork:
+def build_file_work(source: str, sha256: str, text: str, settings: Settings,
+                    meta: PageMeta | None = None) -> _FileWork:
     """Clean, segment and chunk one page into article records and (un-embedded) chunk nodes.
 
-    A dateline header (:mod:`rag.text.dateline`) is taken off first: its date and outlet become the articles'
-    ``published`` / ``publication`` metadata (with ``dated_by``, where they came from), its ``原标题`` the first
-    article's headline. Unknown values are left out of the records, never guessed.
+    ``meta``: the file-level metadata (:func:`ingest.metadata.source_metadata`); the page text adds what it still
+    lacks: masthead lines (:mod:`ingest.masthead`), then a dateline header (:mod:`rag.text.dateline`), taken off
+    first, whose date and outlet count as ``dateline``, then per article the outlet its lead names (``lead``).
+    Articles and chunks carry ``published``/``publication``/``page`` with ``<field>_from`` when known and
+    ``published_day`` (``YYYYMMDD``, 0 = unknown); chunks also their event dates (``event_dates``, ``event_min``,
+    ``event_max``: :func:`rag.text.event_dates.event_dates`, month-days resolved against ``published``). The
+    dateline's ``原标题`` becomes the first article's headline. Unknown values are left out, never guessed.
     """
     work = _FileWork(source, sha256)
     seen: set[str] = set()
     dateline = parse_dateline(text)
     page = dateline.body if dateline.title is None else f"{HEADING_PREFIX}{dateline.title}\n{dateline.body}"
-    page_meta: dict[str, Any] = {}
-    if dateline.published:
-        page_meta.update(published=dateline.published, dated_by=dateline.provenance.get("published", "dateline"))
+    page_meta = meta.copy() if meta else PageMeta()
+    page_meta.add("masthead", read_masthead(text))
+    for name in ("published", "publication"):
+        page_meta.add(dateline.provenance.get(name, "dateline"), {name: getattr(dateline, name)})
     for segment in segment_articles(clean_page(page)):
         body = segment.text.strip()
         if not body:
@@ -92,15 +101,15 @@ def build_file_work(source: str, sha256: str, text: str, settings: Settings) -> 
         # The lead names who and what a report is about; later chunks' sentences lean on it (see rag.answering).
         lead = next((s.strip() for s in split_sentences(strip_lead(body)) if s.strip()), "")[:LEAD_MAX_CHARS]
         chunk_ids = [f"{article_id}:{n}" for n in range(len(chunks))]
-        meta = dict(page_meta)
-        # The header names the outlet that printed the page; a lead (中新网…电) is the fallback.
-        publication = dateline.publication or lead_outlet(body)
-        if publication:
-            meta["publication"] = publication
+        # The page names the outlet that printed it; an article's own lead (中新网…电) is the fallback.
+        article_meta = page_meta.copy()
+        article_meta.add("lead", {"publication": lead_outlet(body)})
+        record = article_meta.record()
+        published = article_meta.values.get("published")
         work.signatures[article_id] = sig = signature(normalize(strip_lead(body)))
         work.articles.append({
             "article_id": article_id, "title": segment.title, "source": source,
-            "position": segment.position, "text": body, "chunk_ids": chunk_ids, **meta,
+            "position": segment.position, "text": body, "chunk_ids": chunk_ids, **record,
             "story_sig": sig.encode(), **dict(zip(BAND_KEYS, sig.band_keys(), strict=True)),
         })
         for n, chunk in enumerate(chunks):
@@ -110,7 +119,8 @@ def build_file_work(source: str, sha256: str, text: str, settings: Settings) -> 
                 id_=chunk_ids[n], text=chunk,
                 metadata={
                     "article_id": article_id, "title": segment.title, "source": source,
-                    "position": segment.position, "chunk_index": n, **meta, "lead": lead,
+                    "position": segment.position, "chunk_index": n, **record, "lead": lead,
+                    **event_dates(chunk, published).metadata(),
                     "tokens": " ".join(tokenize(search_text, normalized=True)),
                 },
                 relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"file:{source}")},

@@ -65,16 +65,22 @@ def plan_holdout(items: Sequence[QAItem], n: int, seed: int = 0, half: int | Non
     return HoldoutPlan(held_out, kept, unanswerable, removed)
 
 
+#: Metadata sidecars (``<file>.meta.json``, see ``ingest.metadata``): linked beside their file, not counted as files.
+SIDECAR_SUFFIX = ".meta.json"
+
+
 def link_corpus(articles: Path, removed: set[str], target: Path) -> int:
-    """Fill ``target`` with symbolic links to the files of ``articles`` except ``removed``; returns how many."""
+    """Fill ``target`` with symbolic links to the files of ``articles`` except ``removed`` (and their metadata
+    sidecars); returns how many files (sidecars not counted)."""
     target.mkdir(parents=True, exist_ok=True)
     count = 0
     for path in sorted(articles.rglob("*")):
-        if path.is_file() and path.name not in removed and not path.name.startswith("."):
+        sidecar_of = path.name[: -len(SIDECAR_SUFFIX)] if path.name.endswith(SIDECAR_SUFFIX) else None
+        if path.is_file() and path.name not in removed and sidecar_of not in removed and not path.name.startswith("."):
             link = target / path.relative_to(articles)
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(path.resolve())
-            count += 1
+            count += sidecar_of is None
     return count
 
 

@@ -150,6 +150,9 @@ class IngestSummary(BaseModel):
     #: Pages read through OCR, and their characters recognised with low confidence (see ingest.scans).
     ocr_pages: int = 0
     ocr_low_confidence_chars: int = 0
+    #: Articles written by this ingest, and how many of them have a publication date (``published``).
+    articles_total: int = 0
+    articles_dated: int = 0
     failures: dict[str, str] = Field(default_factory=dict)
     #: Files ingested with a caveat (a page with very low OCR confidence), file -> message.
     warnings: dict[str, str] = Field(default_factory=dict)

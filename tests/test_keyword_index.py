@@ -96,7 +96,7 @@ def test_caught_up_index_equals_a_full_rebuild_on_the_dev_questions(tmp_path: Pa
                                                                    packaged_embedder) -> None:  # noqa: ANN001
     from bot.service import build_service
 
-    pages = sorted(SAMPLE_ARTICLES.iterdir())
+    pages = sorted(SAMPLE_ARTICLES.glob("*.txt"))
     cmrc_files = sorted((CMRC / "articles").iterdir())[:24]
     articles = tmp_path / "articles"
     articles.mkdir()

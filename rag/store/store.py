@@ -8,7 +8,8 @@ Chroma is the single source of truth. One logical store is five collections (nam
   ``_node_content`` holding the chunk text in original characters; no Chroma document, see that module);
 - ``<name>-articles``: one record per article (id = article id; metadata = title, source, position, chunk ids and
   the article ``text``);
-- ``<name>-files``: the ingest manifest, one record per source file (sha256 of its bytes, counts);
+- ``<name>-files``: the ingest manifest, one record per source file (sha256 of its bytes, with
+  its metadata sidecar's hash folded in when it has one: ``ingest.metadata.file_fingerprint``; counts);
 - ``<name>-state``: one record ``store`` with the embedding model, its dimension, the index version (changes at
   every ingest that changed something) and the time of the last ingest; plus lease records ``lease:<name>`` (the
   ingest lock of a server store, see :meth:`Store.acquire_lease`);
@@ -45,7 +46,7 @@ _STATE_KEYS = ("embedding_model", "dimension", "version", "last_ingest", "writes
 
 
 class ManifestEntry(NamedTuple):
-    """One fully ingested file: its ``source`` key, the ``sha256`` of its bytes, the ``articles`` and ``chunks``
+    """One fully ingested file: its ``source`` key, the ``sha256`` of its bytes (and sidecar), the ``articles`` and ``chunks``
     stored from it, and ``shared``: ids of its articles that are stored from another file instead (the same article
     printed on two pages is stored once; when that other copy goes, this file is ingested again)."""
 
