@@ -48,7 +48,8 @@ def start_bot(telegram: FakeTelegram, sample_service: NewsQA, tmp_path: Path, pa
 
 
 def _source_lines(shown: str) -> list[str]:
-    return re.findall(r"^\[\d+\] .+（\S+）$", shown, flags=re.M)
+    # The source file, after where and when it was printed when known (《平顶山日报》 2021-12-31).
+    return re.findall(r"^\[\d+\] .+（(?:《[^》]*》(?: \d{4}-\d{2}-\d{2})? |\d{4}-\d{2}-\d{2} )?\S+）$", shown, flags=re.M)
 
 
 def _ask(telegram: FakeTelegram, text: str, **kwargs: object) -> tuple[dict, ApiCall]:
@@ -74,7 +75,7 @@ def test_private_question_typing_then_cited_html_reply(telegram: FakeTelegram, s
     assert texts.SOURCES_HEADER in shown
     sources = _source_lines(shown)
     assert sources and sources[0].startswith("[1] ")
-    assert all(re.search(r"（\S+\.txt）$", line) for line in sources)
+    assert all(re.search(r"[（ ]\S+\.txt）$", line) for line in sources)
 
     # one button per numbered source, then 👍 / 👎
     labels = [b["text"] for b in reply.buttons]

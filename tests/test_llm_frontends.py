@@ -218,7 +218,7 @@ def test_bot_edits_the_reply_as_the_answer_streams(llm: FakeLLM, telegram: FakeT
     message = final_message(telegram, 1201, partial.result["message_id"])
     shown = message["text"]
     assert shown.startswith(TWO_SOURCES_FINAL + "\n\n" + texts.SOURCES_HEADER + "\n")
-    lines = re.findall(r"^\[(\d)\] (.+)（(\S+)）$", shown, flags=re.M)
+    lines = re.findall(r"^\[(\d)\] (.+)（(?:《[^》]*》(?: \d{4}-\d{2}-\d{2})? |\d{4}-\d{2}-\d{2} )?(\S+)）$", shown, flags=re.M)
     assert [n for n, _, _ in lines] == ["1", "2"] and all(src.endswith(".txt") for _, _, src in lines)
     labels = [b["text"] for row in message["reply_markup"]["inline_keyboard"] for b in row]
     assert [label.split(" ")[0] for label in labels] == ["[1]", "[2]", "👍", "👎"]
