@@ -263,7 +263,7 @@ def evaluate_cmd(
         if articles is None or not articles.is_dir():
             raise _fail(NewsQAError("--dated needs --articles DIR (the corpus to print twice)"))
         try:
-            return dated_eval(_settings, qa_jsonl, articles, dated, top_k, as_json)
+            return dated_eval(_settings, qa_jsonl, articles, dated, top_k, as_json, details)
         except NewsQAError as exc:
             raise _fail(exc) from exc
     if holdout_refusal is not None:

@@ -88,7 +88,7 @@ def articles_command(settings: Callable[[], Settings]) -> Callable[..., None]:
 
 
 def dated_eval(settings: Callable[..., Settings], qa_jsonl: Path, articles: Path, facts: int, top_k: int,
-               as_json: bool) -> None:
+               as_json: bool, details: Path | None = None) -> None:
     """``newsqa eval QA --articles DIR --dated N``: the time-question benchmark of :mod:`rag.eval_dated`."""
     from bot.service import build_service
     from rag.eval_dated import build_dated_corpus, score_dated
@@ -106,6 +106,9 @@ def dated_eval(settings: Callable[..., Settings], qa_jsonl: Path, articles: Path
         report = evaluate(service, questions, top_k)
         scores = score_dated(report.per_question, questions)
         service.close()
+    if details:
+        details.write_text("".join(json.dumps({**r, "tag": q.tag}, ensure_ascii=False) + "\n"
+                                   for r, q in zip(report.per_question, questions, strict=True)), "utf-8")
     if as_json:
         print(json.dumps(scores, ensure_ascii=False))
         return

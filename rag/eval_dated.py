@@ -31,13 +31,15 @@ PUBLICATION = "滨江日报"
 OLD_YEAR, NEW_YEAR = 2019, 2022
 KINDS = ("year_old", "year_new", "latest", "plain")
 
-_NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(?![\d.])(\s*年)?")
+#: A number on its own: not part of a name such as 5G, COVID-19 or H7N9 (Latin letters or a hyphen beside it).
+_NUMBER = re.compile(r"(?<![\d.A-Za-z\-])(\d+(?:\.\d+)?)(?![\d.A-Za-z\-])(\s*年)?")
 _YEAR_IN_QUESTION = re.compile(r"(?:19|20)\d{2}\s*年")
 
 
 def shift_numbers(text: str, years: int = NEW_YEAR - OLD_YEAR) -> str:
     """``text`` with every year (``19xx年``/``20xx年``) ``years`` later and every other number half as large again
-    (integers rounded up, at least +1; decimals keep their places): the same report, printed later."""
+    (integers rounded up, at least +1; decimals keep their places): the same report, printed later. Numbers inside
+    names (``5G``, ``COVID-19``) stay."""
     def shift(m: re.Match[str]) -> str:
         digits, year_mark = m.group(1), m.group(2)
         if year_mark and "." not in digits and 1900 <= int(digits) <= 2100:

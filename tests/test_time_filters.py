@@ -195,4 +195,5 @@ def test_undated_reports_are_never_preferred_for_being_new() -> None:
 def test_shift_numbers_moves_years_and_grows_figures() -> None:
     assert shift_numbers("2019年建成120座，占比12.5%，第1名", 3) == "2022年建成180座，占比18.8%，第2名"
     assert shift_numbers("0人") == "1人"
+    assert shift_numbers("建成5G基站120座，COVID-19") == "建成5G基站180座，COVID-19"
     assert shift_numbers("没有数字") == "没有数字"

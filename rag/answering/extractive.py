@@ -83,7 +83,11 @@ class ExtractiveAnswerer:
         if self.known is not None and analysis.missing_unknown_name(context, self.known):
             return _not_found(question)
         pool = [c for c in candidates if c.context >= MIN_CONTEXT_COVERAGE and c.coverage >= MIN_SENTENCE_COVERAGE]
-        best, newer = (best, False) if recency == "off" else newest_answer(analysis, best, pool, recency == "latest")
+        if recency == "off":  # the question names its time: say when the report answering it was printed
+            dated, over_time = bool(best.hit.node.metadata.get("published")), False
+        else:
+            best, over_time = newest_answer(analysis, best, pool, recency == "latest")
+            dated = over_time
 
         chosen = [best]
         budget = self.max_chars - len(best.sentence)
@@ -91,7 +95,7 @@ class ExtractiveAnswerer:
             if len(neighbour.sentence) <= budget:
                 chosen.append(neighbour)
                 budget -= len(neighbour.sentence)
-        for cand in [] if newer else candidates[:6]:  # a newer report chosen: older figures go to alternatives
+        for cand in [] if over_time else candidates[:6]:  # figures over time: the others go to alternatives
             if budget <= 0:
                 break
             if (
@@ -116,7 +120,7 @@ class ExtractiveAnswerer:
             if len(text) > self.max_chars:
                 text = self._window(text, analysis)
             parts.append(f"{text}[{numbers[chunk_id]}]")
-        return Answer(question=question, answer=(dated_prefix(best) if newer else "") + "".join(parts), found=True,
+        return Answer(question=question, answer=(dated_prefix(best) if dated else "") + "".join(parts), found=True,
                       mode="extractive", citations=citations, alternatives=other_values(analysis, best, candidates))
 
     @staticmethod

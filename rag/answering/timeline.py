@@ -63,26 +63,29 @@ def _days_between(a: str, b: str) -> int:
 
 def newest_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[Candidate],
                   prefer_latest: bool) -> tuple[Candidate, bool]:
-    """The candidate to answer from, and whether it was chosen for being newer than ``best`` (then the answer
-    says when it was printed). ``candidates`` are best first; each must name the question's subject."""
-    mine = _published(best)
+    """The candidate to answer from, and whether the answer should say when it was printed: the sources disagree
+    over time (another dated report answers about as well with another value, :data:`DISAGREE_DAYS` apart), or
+    the newest was asked for. ``candidates`` are best first."""
     value = answer_value(analysis.qtype, analysis.unit, best.norm)
     share = LATEST_SHARE if prefer_latest else CLOSE_SHARE
-    chosen, chosen_date = best, mine
+    chosen, chosen_date = best, _published(best)
+    disagree = False
     for cand in candidates:
         if cand.score < share * best.score:
             break
         printed = _published(cand)
-        if not printed or printed <= chosen_date or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata):
+        if not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata):
             continue
         if not analysis.names_subject(cand, analysis.entities):
             continue
-        if not prefer_latest:
-            other = answer_value(analysis.qtype, analysis.unit, cand.norm)
-            if value is None or other is None or other == value or _days_between(mine, printed) < DISAGREE_DAYS:
-                continue
-        chosen, chosen_date = cand, printed
-    return chosen, chosen is not best
+        other = answer_value(analysis.qtype, analysis.unit, cand.norm)
+        differs = value is not None and other is not None and other != value
+        apart = abs(_days_between(_published(best) or printed, printed)) >= DISAGREE_DAYS
+        if differs and apart and cand.score >= CLOSE_SHARE * best.score:
+            disagree = True
+        if printed > chosen_date and (prefer_latest or (differs and apart and cand.score >= CLOSE_SHARE * best.score)):
+            chosen, chosen_date = cand, printed
+    return chosen, disagree or (prefer_latest and bool(chosen_date))
 
 
 def dated_prefix(cand: Candidate) -> str:
