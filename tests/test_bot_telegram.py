@@ -49,7 +49,8 @@ def start_bot(telegram: FakeTelegram, sample_service: NewsQA, tmp_path: Path, pa
 
 def _source_lines(shown: str) -> list[str]:
     # The source file, after where and when it was printed when known (《平顶山日报》 2021-12-31).
-    return re.findall(r"^\[\d+\] .+（(?:《[^》]*》(?: \d{4}-\d{2}-\d{2})? |\d{4}-\d{2}-\d{2} )?\S+）$", shown, flags=re.M)
+    return re.findall(r"^\[\d+\] .+（(?:《[^》]*》 ?(?:\d{4}-\d{2}-\d{2})?(?: 第?\S+版)? |\d{4}-\d{2}-\d{2} )?\S+）$", shown,
+                      flags=re.M)
 
 
 def _ask(telegram: FakeTelegram, text: str, **kwargs: object) -> tuple[dict, ApiCall]:
@@ -240,6 +241,33 @@ def test_sources_and_reset(telegram: FakeTelegram, start_bot: StartBot, sample_s
     query = telegram.press_button(answer.result["message_id"], 702, answer.buttons[0]["callback_data"], user_id=702)
     expired = telegram.wait_call("answerCallbackQuery", lambda c: c.params["callback_query_id"] == query)
     assert expired.params["text"] == texts.EXPIRED_BUTTON and expired.params.get("show_alert") is True
+
+
+# --- archive filters ---------------------------------------------------------------------------------------------------
+
+
+def test_since_until_publication_limit_the_chat(telegram: FakeTelegram, start_bot: StartBot) -> None:
+    start_bot()
+    _, shown = _ask(telegram, "/since", user_id=1301)
+    assert shown.visible == texts.FILTER_NONE
+    _, bad = _ask(telegram, "/since 2021-13-01", user_id=1301)
+    assert bad.visible.startswith("无法设置") and "since" in bad.visible
+    _, now = _ask(telegram, "/since 2021-01-01", user_id=1301)
+    assert "2021-01-01 及以后" in now.visible
+    # The sample pages print no date: a date limit leaves no report to answer from.
+    _, limited = _ask(telegram, SEED_QUESTION, user_id=1301)
+    assert limited.visible.startswith(NOT_FOUND_ANSWER[:6]) and texts.SOURCES_HEADER not in limited.visible
+    _, other_chat = _ask(telegram, SEED_QUESTION, user_id=1302)  # limits are per chat
+    assert texts.SOURCES_HEADER in other_chat.visible
+    _, cleared = _ask(telegram, "/since off", user_id=1301)
+    assert cleared.visible == texts.FILTER_NONE
+    _, paper = _ask(telegram, "/publication 平顶山", user_id=1301)
+    assert "《平顶山》" in paper.visible
+    _, answered = _ask(telegram, SEED_QUESTION, user_id=1301)
+    assert texts.SOURCES_HEADER in answered.visible and "平顶山日报" in answered.visible
+    _, elsewhere = _ask(telegram, "/publication 焦作", user_id=1301)
+    _, none_there = _ask(telegram, SEED_QUESTION, user_id=1301)
+    assert texts.SOURCES_HEADER not in none_there.visible
 
 
 # --- failures ---------------------------------------------------------------------------------------------------------
