@@ -33,15 +33,18 @@ KINDS = ("year_old", "year_new", "latest", "plain")
 
 #: A number on its own: not part of a name such as 5G, COVID-19 or H7N9 (Latin letters or a hyphen beside it).
 _NUMBER = re.compile(r"(?<![\d.A-Za-z\-])(\d+(?:\.\d+)?)(?![\d.A-Za-z\-])(\s*年)?")
+_NUMBER_ONLY = re.compile(r"\d+(?:\.\d+)?")
 _YEAR_IN_QUESTION = re.compile(r"(?:19|20)\d{2}\s*年")
 
 
-def shift_numbers(text: str, years: int = NEW_YEAR - OLD_YEAR) -> str:
+def shift_numbers(text: str, years: int = NEW_YEAR - OLD_YEAR, keep: frozenset[str] = frozenset()) -> str:
     """``text`` with every year (``19xx年``/``20xx年``) ``years`` later and every other number half as large again
     (integers rounded up, at least +1; decimals keep their places): the same report, printed later. Numbers inside
-    names (``5G``, ``COVID-19``) stay."""
+    names (``5G``, ``COVID-19``) stay, and so do the numbers in ``keep`` (those the question names: ``男子100米跑``)."""
     def shift(m: re.Match[str]) -> str:
         digits, year_mark = m.group(1), m.group(2)
+        if digits in keep:
+            return m.group(0)
         if year_mark and "." not in digits and 1900 <= int(digits) <= 2100:
             return f"{int(digits) + years}{year_mark}"
         if "." in digits:
@@ -69,7 +72,8 @@ def build_dated_corpus(items: Sequence[QAItem], articles: Path, out: Path, facts
         golds = [g for g in item.a if re.search(r"\d", g)]
         if not golds or not item.src or _YEAR_IN_QUESTION.search(item.q) or item.src[0] in used:
             continue
-        if shift_numbers(golds[0]) == golds[0] or not (articles / item.src[0]).is_file():
+        keep = frozenset(_NUMBER_ONLY.findall(item.q))
+        if shift_numbers(golds[0], keep=keep) == golds[0] or not (articles / item.src[0]).is_file():
             continue
         chosen.append(item)
         used.add(item.src[0])
@@ -88,9 +92,10 @@ def build_dated_corpus(items: Sequence[QAItem], articles: Path, out: Path, facts
         (target / f"{old_name}.meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
         new_name = f"{PUBLICATION}/{new_day.isoformat()}/{n % 99 + 1:02d}.txt"
         (target / new_name).parent.mkdir(parents=True, exist_ok=True)
-        (target / new_name).write_text(shift_numbers(text), "utf-8")
+        keep = frozenset(_NUMBER_ONLY.findall(item.q))
+        (target / new_name).write_text(shift_numbers(text, keep=keep), "utf-8")
         old_gold = [g for g in item.a if re.search(r"\d", g)]
-        new_gold = [shift_numbers(g) for g in old_gold]
+        new_gold = [shift_numbers(g, keep=keep) for g in old_gold]
         q = item.q.strip()
         for kind, question, gold, src, other in (
             ("year_old", f"{OLD_YEAR}年，{q}", old_gold, old_name, new_gold),

@@ -237,8 +237,10 @@ class NewsQA:
         """The extractive answer plus the retrieved chunks it answered from (for evaluation)."""
         question = self.validate_question(question)
         flt, scope = self.scoped(question, archive_filter)
-        nodes = self.retrieve(question, top_k or self.settings.top_k, flt)
-        return self.with_story_copies(self.extractive_answer(question, nodes, scope.recency)), nodes
+        query = scope.query or question
+        nodes = self.retrieve(query, top_k or self.settings.top_k, flt)
+        answer = self.extractive_answer(query, nodes, scope.recency).model_copy(update={"question": question})
+        return self.with_story_copies(answer), nodes
 
     def search(self, query: str, top_k: int = 10, archive_filter: ArchiveFilter | None = None) -> list[SearchHit]:
         """Hybrid retrieval only: the ``top_k`` best chunks passing ``archive_filter``, best first."""

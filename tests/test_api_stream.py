@@ -19,8 +19,12 @@ QUESTION = "示范区有几家企业入选专精特新名单？"
 
 
 def expected_content(answer: dict[str, Any]) -> str:
-    """Answer, blank line, then one ``[n] 标题 — source`` line per citation."""
-    lines = [f"[{c['id']}] {c['title']} — {c['source']}" for c in answer["citations"]]
+    """Answer, blank line, then one ``[n] 标题 — 《报刊》日期 版次 source`` line per citation."""
+    lines = []
+    for c in answer["citations"]:
+        printed = (f"《{c['publication']}》" if c["publication"] else "") + (c["published"] or "")
+        printed = " ".join(p for p in (printed, c["page"] or "") if p)
+        lines.append(f"[{c['id']}] {c['title']} — {printed + ' ' if printed else ''}{c['source']}")
     return answer["answer"] + ("\n\n" + "\n".join(lines) if lines else "")
 
 

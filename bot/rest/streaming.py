@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from rag.answering.generate import CitationsUpdate, TextDelta
 from rag.conversation import Turn
 from rag.filters import ArchiveFilter
-from rag.models import Answer, Citation
+from rag.models import Answer, Citation, print_label
 from rag.service import NewsQA
 
 #: Largest answer delta, in characters (a citation marker such as ``[12]`` is never split).
@@ -121,8 +121,13 @@ async def stream_answer(
 
 
 def sources_block(citations: list[Citation]) -> str:
-    """The numbered sources written under an answer: one ``[n] 标题 — source`` line per citation."""
-    return "\n".join(f"[{c.id}] {c.title} — {c.source}" for c in citations)
+    """The numbered sources written under an answer: one ``[n] 标题 — 《报刊》日期 版次 source`` line per citation
+    (where and when it was printed, when known)."""
+    lines = []
+    for c in citations:
+        printed = print_label(c.publication, c.published, c.page)
+        lines.append(f"[{c.id}] {c.title} — {printed + ' ' if printed else ''}{c.source}")
+    return "\n".join(lines)
 
 
 def answer_with_sources(answer: Answer) -> str:

@@ -29,9 +29,9 @@ from rag.answering.evidence import (
     QuestionAnalysis,
 )
 from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _type_score
-from rag.answering.slots import answer_value, has_unit, supported
+from rag.answering.slots import has_unit, supported
 from rag.answering.sources import citation_for
-from rag.answering.timeline import dated_prefix, newest_answer
+from rag.answering.timeline import dated_prefix, newest_answer, other_value
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation, story_of
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
@@ -201,9 +201,7 @@ def _contradicts(analysis: QuestionAnalysis, best: Candidate, cand: Candidate) -
     figures side by side would leave the reader to choose: the other one is listed as an alternative instead)."""
     if story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata):
         return False
-    mine = answer_value(analysis.qtype, analysis.unit, best.norm)
-    other = answer_value(analysis.qtype, analysis.unit, cand.norm)
-    return mine is not None and other is not None and mine != other
+    return other_value(analysis, best, cand)
 
 
 def _same_text(a: Candidate, b: Candidate) -> bool:

@@ -146,7 +146,8 @@ class Responder:
         llm = self.llm
         standalone = self.standalone(question, turns, llm)
         archive_filter, scope = service.scoped(standalone, archive_filter)
-        nodes = service.retrieve(standalone, top_k or service.settings.top_k, archive_filter)
+        query = scope.query or standalone  # without 去年/最新: the range and the recency wish carry them
+        nodes = service.retrieve(query, top_k or service.settings.top_k, archive_filter)
 
         answer: Answer | None = None
         streamed = False
@@ -156,7 +157,7 @@ class Responder:
             else:
                 log.info("LLM skipped (breaker open after repeated failures); answering extractively")
         if answer is None:
-            answer = service.extractive_answer(standalone, nodes, scope.recency).model_copy(
+            answer = service.extractive_answer(query, nodes, scope.recency).model_copy(
                 update={"question": question})
         if not streamed:
             yield CitationsUpdate(question, list(answer.citations))

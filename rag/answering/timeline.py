@@ -16,6 +16,7 @@ our own:
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from llama_index.core.schema import NodeWithScore
@@ -33,6 +34,20 @@ LATEST_SHARE = 0.6
 DISAGREE_DAYS = 180
 #: Score factor of a chunk printed inside the question's time range (over chunks that only mention it).
 IN_SCOPE_FACTOR = 1.2
+
+
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def other_value(analysis: QuestionAnalysis, a: Candidate, b: Candidate) -> bool:
+    """Whether sentence ``b`` answers with another value than ``a``: another number in the asked unit or another
+    date (:func:`rag.answering.slots.answer_value`), or, for any question, the same sentence with other figures
+    (``由麻省理工学院在2002年创始`` / ``在2005年创始``)."""
+    mine = answer_value(analysis.qtype, analysis.unit, a.norm)
+    other = answer_value(analysis.qtype, analysis.unit, b.norm)
+    if mine is not None and other is not None:
+        return mine != other
+    return a.norm != b.norm and _DIGITS.sub("#", a.norm) == _DIGITS.sub("#", b.norm)
 
 
 def _published(cand: Candidate) -> str:
@@ -66,7 +81,6 @@ def newest_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[
     """The candidate to answer from, and whether the answer should say when it was printed: the sources disagree
     over time (another dated report answers about as well with another value, :data:`DISAGREE_DAYS` apart), or
     the newest was asked for. ``candidates`` are best first."""
-    value = answer_value(analysis.qtype, analysis.unit, best.norm)
     share = LATEST_SHARE if prefer_latest else CLOSE_SHARE
     chosen, chosen_date = best, _published(best)
     disagree = False
@@ -78,8 +92,7 @@ def newest_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[
             continue
         if not analysis.names_subject(cand, analysis.entities):
             continue
-        other = answer_value(analysis.qtype, analysis.unit, cand.norm)
-        differs = value is not None and other is not None and other != value
+        differs = other_value(analysis, best, cand)
         apart = abs(_days_between(_published(best) or printed, printed)) >= DISAGREE_DAYS
         if differs and apart and cand.score >= CLOSE_SHARE * best.score:
             disagree = True

@@ -33,6 +33,10 @@ _MONTH = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月(?![份]?\s
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年(?!代)")
 _RECENT_SPAN = re.compile(rf"(?:最近|近|过去|前)\s*{_NUM}\s*(?:个)?\s*(年|月|周|星期|天|日)")
 _LATEST = re.compile(r"最新|最近|近期|目前|现在|如今|当前|眼下|近来")
+#: Recency phrasing removed from the query: 据最新报道，/ 最新报道中 / 最新的 / 目前.
+_LATEST_PHRASE = re.compile(
+    r"(?:据|根据)?(?:最新|最近|近期)(?:的)?(?:报道|消息|数据|统计|通报)?(?:中|称|显示|指出)?[，,：:]?|目前|现在|如今|当前|眼下|近来"
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class TimeScope:
     until: date | None = None
     prefer_latest: bool = False
     expression: str = ""
+    #: The question without its relative time words (``去年``, ``最新报道中``): the words retrieval and answer
+    #: scoring should look for (a report says 2022年 or 今年 relative to its own date, never the reader's 去年).
+    query: str = ""
 
     @property
     def has_range(self) -> bool:
@@ -193,11 +200,14 @@ def parse_time_expression(question: str, reference: date) -> TimeScope:
     relative ones, and several of them (``2011年至2015年间``) make one span; impossible dates (``2021年13月``) are
     ignored. Returns an empty scope when the question names no time."""
     latest = bool(_LATEST.search(question))
+    query = _LATEST_PHRASE.sub("", question).strip(" ，,") or question
     absolute = _absolute(question)
     if absolute is not None:
-        return TimeScope(absolute[0], absolute[1], latest, absolute[2])
+        return TimeScope(absolute[0], absolute[1], latest, absolute[2], query)
     relative = _relative(question, reference)
     if relative is not None:
         since, until, expression = relative
-        return TimeScope(since, until, latest, expression)
-    return TimeScope(prefer_latest=latest, expression=m.group(0) if (m := _LATEST.search(question)) else "")
+        cleaned = query.replace(expression, "", 1).strip(" ，,的") or query
+        return TimeScope(since, until, latest, expression, cleaned)
+    return TimeScope(prefer_latest=latest, expression=m.group(0) if (m := _LATEST.search(question)) else "",
+                     query=query)
