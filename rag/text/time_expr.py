@@ -33,9 +33,10 @@ _MONTH = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月(?![份]?\s
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年(?!代)")
 _RECENT_SPAN = re.compile(rf"(?:最近|近|过去|前)\s*{_NUM}\s*(?:个)?\s*(年|月|周|星期|天|日)")
 _LATEST = re.compile(r"最新|最近|近期|目前|现在|如今|当前|眼下|近来")
-#: Recency phrasing removed from the query: 据最新报道，/ 最新报道中 / 最新的 / 目前.
+#: Recency phrasing about the reports themselves, removed from the query (据最新报道，/ 最新消息称): reports never
+#: say it of themselves. Words such as 目前 or 最新 alone stay: texts say them too (目前支援的语言有…).
 _LATEST_PHRASE = re.compile(
-    r"(?:据|根据)?(?:最新|最近|近期)(?:的)?(?:报道|消息|数据|统计|通报)?(?:中|称|显示|指出)?[，,：:]?|目前|现在|如今|当前|眼下|近来"
+    r"(?:据|根据)?(?:最新|最近|近期)(?:的)?(?:报道|消息|通报)(?:中|称|显示|指出)?[，,：:]?"
 )
 
 
