@@ -172,7 +172,7 @@ def test_chat_completions_use_the_chat_as_conversation(llm: FakeLLM, llm_server:
     content = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     answer, _, sources = content.partition("\n\n")
     assert answer == meeting.format(n=1)
-    assert re.fullmatch(r"\[1\] .*示范区.* — \S+\.txt", sources)
+    assert re.fullmatch(r"\[1\] .*示范区.* — 《平顶山日报》 \S+\.txt", sources)  # the page's sidecar names the paper
     rewrite = llm.of("rewrite")[0]
     assert "用户：示范区党委书记是谁？\n助手：示范区党委书记是张毅。" in rewrite.user  # markers and sources dropped
     assert llm.of("answer")[0].question() == "示范区党委书记张毅主持了什么会议？"

@@ -32,7 +32,7 @@ from rag.answering.prompt import REWRITE_SYSTEM_PROMPT
 from tests.rest_support.live import running_server
 
 MODEL = "fake-model"
-_SOURCE_BLOCK = re.compile(r'<资料 编号="(\d+)" 标题="([^"]*)" 来源="([^"]*)">\n(.*?)\n</资料>', re.S)
+_SOURCE_BLOCK = re.compile(r'<资料 编号="(\d+)" 标题="([^"]*)" 来源="([^"]*)"(?: 刊发="[^"]*")?>\n(.*?)\n</资料>', re.S)
 
 
 @dataclass
