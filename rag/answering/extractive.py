@@ -31,7 +31,7 @@ from rag.answering.evidence import (
 from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _type_score
 from rag.answering.slots import has_unit, supported
 from rag.answering.sources import citation_for
-from rag.answering.timeline import dated_prefix, newest_answer, other_value
+from rag.answering.timeline import dated_prefix, newest_answer, other_value, printed_apart
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation, story_of
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
@@ -197,9 +197,11 @@ def _not_found(question: str) -> Answer:
 
 
 def _contradicts(analysis: QuestionAnalysis, best: Candidate, cand: Candidate) -> bool:
-    """Whether ``cand``, from another report, fills the question's slot with another value than ``best`` (two
-    figures side by side would leave the reader to choose: the other one is listed as an alternative instead)."""
-    if story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata):
+    """Whether ``cand``, from another report printed months away from ``best``'s, fills the question's slot with
+    another value: the same figure at another time (two of them side by side would leave the reader to choose; the
+    other one is listed as an alternative instead). Reports of the same weeks with other figures are usually about
+    other facts (装机达到… beside 新增装机…) and may complete the answer."""
+    if story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata) or not printed_apart(best, cand):
         return False
     return other_value(analysis, best, cand)
 
