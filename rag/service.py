@@ -37,7 +37,7 @@ from rag.retrieval.stories import collapse_stories
 from rag.settings import Settings
 from rag.store.store import Store
 from rag.text.normalize import normalize_cached
-from rag.text.time_expr import Recency, TimeScope, parse_time_expression
+from rag.text.time_expr import TimeScope, parse_time_expression
 
 if TYPE_CHECKING:
     from rag.answering.generate import AskEvent, Responder
@@ -218,12 +218,13 @@ class NewsQA:
         """BM25 inverse document frequency of a normalised token in the current corpus (see ``BM25Index.idf``)."""
         return self._current_index().idf
 
-    def extractive_answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto") -> Answer:
-        """The extractive answer to ``question`` (already validated) from ``nodes``: ``mode="extractive"``;
-        ``recency`` says how newer reports are preferred (:attr:`rag.text.time_expr.TimeScope.recency`)."""
+    def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None) -> Answer:
+        """The extractive answer to ``question`` (already validated) from ``nodes``: ``mode="extractive"``; the
+        question's ``scope`` (:meth:`time_scope`) says how newer reports, or those of its time, are preferred."""
         index = self._current_index()
         answerer = ExtractiveAnswerer(index.idf, self.settings.answer_max_chars, known=index.df.__contains__)
-        return answerer.answer(question, nodes, recency)
+        scope = scope or TimeScope()
+        return answerer.answer(question, nodes, scope.recency, scope.iso_range)
 
     def scoped(self, question: str, archive_filter: ArchiveFilter | None) -> tuple[ArchiveFilter | None, TimeScope]:
         """``archive_filter`` with the time range ``question`` names as its scope, and that :class:`TimeScope`."""
@@ -239,7 +240,7 @@ class NewsQA:
         flt, scope = self.scoped(question, archive_filter)
         query = scope.query or question
         nodes = self.retrieve(query, top_k or self.settings.top_k, flt)
-        answer = self.extractive_answer(query, nodes, scope.recency).model_copy(update={"question": question})
+        answer = self.extractive_answer(query, nodes, scope).model_copy(update={"question": question})
         return self.with_story_copies(answer), nodes
 
     def search(self, query: str, top_k: int = 10, archive_filter: ArchiveFilter | None = None) -> list[SearchHit]:

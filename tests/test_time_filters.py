@@ -186,6 +186,16 @@ def test_a_question_that_names_its_time_keeps_the_best_report() -> None:
     assert "120座" in answer.answer and "860座" not in answer.answer
 
 
+def test_a_question_naming_a_year_is_answered_from_the_report_of_that_year() -> None:
+    later = "截至2020年底，郏县累计建成5G基站860座，实现乡镇以上区域5G网络全覆盖。"  # printed 2023, mentions 2020
+    nodes = [_hit("new", later, "2023-06-01", 1.0), _hit("old", OLD, "2020-12-30", 0.95)]
+    question = "2020年郏县建成了多少座5G基站？"
+    answer = _answerer().answer(question, nodes, recency="off", scope=("2020-01-01", "2020-12-31"))
+    assert "120座" in answer.answer and answer.citations[0].article_id == "old" and "2020-12-30" in answer.answer
+    unscoped = _answerer().answer(question, nodes, recency="off")
+    assert "860座" in unscoped.answer  # without the range the better-worded later report wins
+
+
 def test_a_latest_question_prefers_the_newest_even_weeks_apart() -> None:
     nodes = [_hit("old", OLD, "2023-05-20", 1.0), _hit("new", NEW, "2023-06-01", 0.9)]
     answer = _answerer().answer("郏县最新建成了多少座5G基站？", nodes, recency="latest")

@@ -31,7 +31,7 @@ from rag.answering.evidence import (
 from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _type_score
 from rag.answering.slots import has_unit, supported
 from rag.answering.sources import citation_for
-from rag.answering.timeline import dated_prefix, newest_answer, other_value, printed_apart
+from rag.answering.timeline import dated_prefix, in_scope_answer, newest_answer, other_value, printed_apart
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation, story_of
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
@@ -56,11 +56,13 @@ class ExtractiveAnswerer:
         self.max_chars = max_chars
         self.known = known
 
-    def answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto") -> Answer:
+    def answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto",
+               scope: tuple[str, str] | None = None) -> Answer:
         """An :class:`Answer` with ``mode="extractive"``; ``found`` False and no citations when nothing answers.
         When reports printed at different dates answer (asked for the newest, ``recency="latest"``, or giving
         different values months apart, ``"auto"``) the newest is given, with its date (:mod:`rag.answering.timeline`);
-        ``"off"`` (the question names its own time) keeps the best-supported report."""
+        ``"off"`` (the question names its own time) keeps the best-supported report, or one printed within
+        ``scope`` (ISO since, until) that answers about as well."""
         analysis = QuestionAnalysis(question, self.idf)
         if analysis.total <= 0 or not nodes:
             return _not_found(question)
@@ -84,6 +86,8 @@ class ExtractiveAnswerer:
             return _not_found(question)
         pool = [c for c in candidates if c.context >= MIN_CONTEXT_COVERAGE and c.coverage >= MIN_SENTENCE_COVERAGE]
         if recency == "off":  # the question names its time: say when the report answering it was printed
+            if scope is not None:
+                best = in_scope_answer(analysis, best, pool, *scope)
             dated, over_time = bool(best.hit.node.metadata.get("published")), False
         else:
             best, over_time = newest_answer(analysis, best, pool, recency == "latest")

@@ -42,7 +42,7 @@ from rag.conversation import ConversationStore, Turn, looks_like_follow_up, rule
 from rag.filters import ArchiveFilter
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation
 from rag.settings import Settings
-from rag.text.time_expr import Recency, TimeScope
+from rag.text.time_expr import TimeScope
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class AnswerBackend(Protocol):
     def retrieve(self, query: str, top_k: int, archive_filter: ArchiveFilter | None = None,
                  ) -> list[NodeWithScore]: ...
 
-    def extractive_answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto",
+    def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None,
                           ) -> Answer: ...
 
     def scoped(self, question: str, archive_filter: ArchiveFilter | None,
@@ -157,7 +157,7 @@ class Responder:
             else:
                 log.info("LLM skipped (breaker open after repeated failures); answering extractively")
         if answer is None:
-            answer = service.extractive_answer(query, nodes, scope.recency).model_copy(
+            answer = service.extractive_answer(query, nodes, scope).model_copy(
                 update={"question": question})
         if not streamed:
             yield CitationsUpdate(question, list(answer.citations))

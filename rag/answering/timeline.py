@@ -107,6 +107,22 @@ def newest_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[
     return chosen, disagree or (prefer_latest and bool(chosen_date))
 
 
+def in_scope_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[Candidate], since: str,
+                    until: str) -> Candidate:
+    """For a question naming its time (ISO ``since``..``until``): ``best`` when it was printed in that range, else
+    the best candidate printed in it that answers nearly as well (:data:`LATEST_SHARE` of its score: the words of
+    the year itself favour later reports that mention it) about the subject: a later report that merely mentions
+    the year loses to the report of that year."""
+    if since <= _published(best) <= until:
+        return best
+    for cand in candidates:
+        if cand.score < LATEST_SHARE * best.score:
+            break
+        if since <= _published(cand) <= until and analysis.names_subject(cand, analysis.entities):
+            return cand
+    return best
+
+
 def dated_prefix(cand: Candidate) -> str:
     """``据《平顶山日报》2021-12-31第1版报道，`` for the chunk of ``cand``; ``""`` when its date is unknown."""
     meta = cand.hit.node.metadata

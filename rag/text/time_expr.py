@@ -58,6 +58,13 @@ class TimeScope:
         return self.since is not None or self.until is not None
 
     @property
+    def iso_range(self) -> tuple[str, str] | None:
+        """``(since, until)`` as ISO strings (``""`` / ``"9999"`` for an open end), None without a range."""
+        if not self.has_range:
+            return None
+        return (self.since.isoformat() if self.since else "", self.until.isoformat() if self.until else "9999")
+
+    @property
     def recency(self) -> Recency:
         """How the answerer weighs newer reports: ``latest`` when asked for the newest, ``off`` when the question
         names its own time (its range decides), else ``auto`` (the newest when dated sources disagree)."""
