@@ -196,10 +196,10 @@ class QuestionAnalysis:
             norm = normalized(sentence)
             frame = head + "\n" + "\n".join(before[-2:])
             before.append(norm)
-            cov = self.coverage(norm)
-            if _LEANS_ON_SUBJECT.match(norm):  # 它的面积约为…: the pronoun stands for what the title or lead names
-                cov = max(cov, self.coverage(norm + "\n" + frame))
-            focused = self.coverage(norm, discount=title) if focus else cov
+            plain = self.coverage(norm)
+            focused = self.coverage(norm, discount=title) if focus else plain
+            # 它的面积约为…: the pronoun stands for what the title or lead names; this credit only gates refusal.
+            cov = max(plain, self.coverage(norm + "\n" + frame)) if _LEANS_ON_SUBJECT.match(norm) else plain
             score = focused + 0.35 * context + 0.05 / (rank + 1)
             score += 0.3 * _type_score(self.qtype, norm, False, self.subject) * min(1.0, focused * 2)
             out.append(Candidate(sentence, norm, rank, order, cov, context, score, hit, frame))
