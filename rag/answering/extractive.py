@@ -16,6 +16,7 @@ IDF), the answerer says so (``found: false``) instead of quoting an unrelated se
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from llama_index.core.schema import NodeWithScore
@@ -29,7 +30,7 @@ from rag.answering.evidence import (
     QuestionAnalysis,
 )
 from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _type_score
-from rag.answering.slots import has_unit, supported
+from rag.answering.slots import Entity, has_unit, supported
 from rag.answering.sources import citation_for
 from rag.answering.timeline import dated_prefix, in_scope_answer, newest_answer, other_value, printed_apart
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation, story_of
@@ -81,6 +82,8 @@ class ExtractiveAnswerer:
             return _not_found(question)
         context = normalize(str(best.hit.node.metadata.get("title", "")) + "\n" + best.hit.node.get_content())
         if analysis.role and analysis.role not in context:
+            return _not_found(question)
+        if self.known is not None and not analysis.names_topic(context, self.known):
             return _not_found(question)
         if self.known is not None and analysis.missing_unknown_name(context, self.known):
             return _not_found(question)
@@ -140,6 +143,8 @@ class ExtractiveAnswerer:
         if not all(any(supported(e, t) for t in texts) for e in analysis.entities):
             return None  # a name no retrieved report mentions: they are about something else
         required = analysis.entities
+        if _asks_definition_of(analysis):  # 什么是X: only a sentence about X (or leaning on it) defines it
+            required = [*required, Entity(str(analysis.subject))]
         pool = [c for c in candidates[:SUBJECT_CANDIDATES] if c.score >= SUBJECT_MIN_SHARE * candidates[0].score]
         about = [c for c in pool if analysis.names_subject(c, required)]
         if analysis.unit:
@@ -194,6 +199,17 @@ class ExtractiveAnswerer:
             text = text[: self.max_chars - 2]
         return ("…" if lo > 0 else "") + text + ("…" if hi < len(clauses) - 1 else "")
 
+
+
+#: 什么是X / 什么叫X: the definitional form whose X is one term (速成和仓颉 names two).
+_DEFINITION_OPENING = re.compile(r"^(?:请问)?什么[是叫]")
+_SEVERAL = re.compile(r"[和与及、\"“”]")
+
+
+def _asks_definition_of(analysis: QuestionAnalysis) -> bool:
+    """Whether the question is 什么是X for one term X of 2+ characters (X is then required like a name)."""
+    subject = analysis.subject
+    return bool(subject and len(subject) >= 2 and _DEFINITION_OPENING.match(analysis.norm) and not _SEVERAL.search(subject))
 
 
 def _not_found(question: str) -> Answer:

@@ -68,7 +68,7 @@ def _entities(norm_question: str) -> tuple[Entity, ...]:
 
     found: dict[str, bool] = {}
     # 哪个城市 / 什么机构: the noun after the interrogative names the slot asked for, not a subject.
-    asked = "".join(m.group(1) for m in _ASKED.finditer(norm_question))
+    asked = asked_nouns(norm_question)
     for match in _QUOTED.finditer(norm_question):
         found.setdefault(next(g for g in match.groups() if g), False)
     for pair in pseg.cut(norm_question):
@@ -84,6 +84,12 @@ def _entities(norm_question: str) -> tuple[Entity, ...]:
     # 中国驻英国大使 holds 英国: keep the longer name only.
     names = sorted(found, key=len, reverse=True)
     return tuple(Entity(n, found[n]) for i, n in enumerate(names) if not any(n in longer for longer in names[:i]))
+
+
+def asked_nouns(norm_question: str) -> str:
+    """The nouns right after the question's interrogatives (哪个城市, 什么机构, 哪位帝王), joined: they name the
+    slot asked for, not what the question is about."""
+    return "".join(m.group(1) for m in _ASKED.finditer(norm_question))
 
 
 def supported(entity: Entity, text: str) -> bool:
