@@ -50,6 +50,13 @@ def test_how_big_and_what_are_interrogatives_not_content_words() -> None:
     assert _strip_interrogatives("多大学生") == "多大学生"  # 多大 inside 大学 is no question word
 
 
+def test_a_time_a_question_opens_with_is_not_its_topic() -> None:
+    assert question_topic("2022年,乍都节公园的面积有多大?") == "乍都节公园"
+    assert question_topic("2019年12月,郏县建成了多少座5G基站?") == "郏县"
+    assert question_topic("去年郏县建成了多少座5G基站?") == "郏县"
+    assert question_topic("据最新报道,乍都节公园的面积有多大?") == "乍都节公园"
+
+
 def test_question_topic_is_the_leading_noun_phrase() -> None:
     assert question_topic("六耳铃的花期是什么时候?") == "六耳铃"
     assert question_topic("此剧的制作人是谁?") == ""  # a pronoun: nothing to look for

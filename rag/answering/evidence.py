@@ -47,7 +47,12 @@ _LEANS_ON_SUBJECT = re.compile(r"^(?:它|其|该|此|这|他|她|本|更|并|也
 
 _UNSPACED = re.compile(r"[\s·‧・.．\-—_:：!！,，、\"“”《》'（）()「」]")
 _TOPIC_TAGS = frozenset(("n", "nr", "ns", "nt", "nz", "nrt", "nrfg", "j", "eng", "nl", "ng", "an", "vn"))
-_OPENING = re.compile(r"^(?:请问|在)")
+#: What a question may open with before its topic: 请问, 在, and a time (2022年，/ 2019年12月 / 去年 / 据最新报道，),
+#: which names when, not what (rag.text.time_expr reads it).
+_OPENING = re.compile(
+    r"^(?:请问|在)?\s*(?:(?:19|20)\d{2}\s*年(?:\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?)?(?:上半年|下半年)?"
+    r"|今年|去年|前年|本月|上个?月|本周|上周|(?:据|根据)?(?:最新|最近|近期)的?(?:报道|消息)中?)?\s*[,，:：]?\s*(?:在)?"
+)
 
 
 def question_topic(norm_question: str) -> str:
