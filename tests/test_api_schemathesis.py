@@ -25,6 +25,7 @@ OPERATIONS = [
     ("POST", "/v1/ask"),
     ("POST", "/v1/ask/stream"),
     ("GET", "/v1/search"),
+    ("GET", "/v1/articles"),
     ("GET", "/v1/articles/{article_id}"),
     ("POST", "/v1/ingest"),
     ("GET", "/v1/ingest/{job_id}"),

@@ -217,7 +217,7 @@ def test_start_help_and_command_menu(telegram: FakeTelegram, start_bot: StartBot
     for command in ("/start", "/help", "/sources", "/reset", f"@{BOT_USERNAME}"):
         assert command in help_reply.visible
     menu = telegram.calls_of("setMyCommands")[0].params["commands"]
-    assert [c["command"] for c in menu] == ["start", "help", "sources", "reset"]
+    assert [c["command"] for c in menu] == ["start", "help", "sources", "reset", "since", "until", "publication"]
 
 
 def test_sources_and_reset(telegram: FakeTelegram, start_bot: StartBot, sample_service: NewsQA) -> None:
