@@ -24,7 +24,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from rag.errors import InputError
-from rag.text.normalize import normalize
+from rag.text.event_dates import date_number
+from rag.text.normalize import normalize, normalize_cached
 
 
 class Segment(Protocol):
@@ -42,9 +43,7 @@ class Segment(Protocol):
 SCOPE_GRACE_DAYS = 184
 
 
-def day_number(day: date) -> int:
-    """``date(2021, 12, 31)`` -> ``20211231`` (the ``published_day`` metadata of chunks and articles)."""
-    return day.year * 10000 + day.month * 100 + day.day
+_FIRST_DAY, _LAST_DAY = date(1, 1, 1), date(9999, 12, 31)
 
 
 def parse_day(value: str | date | None, name: str) -> date | None:
@@ -106,34 +105,35 @@ class ArchiveFilter:
         if not self.publication:
             return self
         wanted = normalize(self.publication)
-        return replace(self, publications=frozenset(p for p in known if wanted in normalize(p)))
+        # every query resolves against the same stored names: their normal forms come from the cache
+        return replace(self, publications=frozenset(p for p in known if wanted in normalize_cached(p)))
+
+    def _scope_days(self) -> tuple[date, date, date]:
+        """``(first, last, printed_until)`` of the question's scope: its range (open ends made explicit) and the
+        last publication day counted as printed in it (``last`` plus :data:`SCOPE_GRACE_DAYS`)."""
+        first, last = self.scope_since or _FIRST_DAY, self.scope_until or _LAST_DAY
+        late = _LAST_DAY if last == _LAST_DAY else min(last + timedelta(days=SCOPE_GRACE_DAYS), _LAST_DAY)
+        return first, last, late
 
     # --- the dense leg ----------------------------------------------------------------------------------------
     def chroma_where(self) -> dict[str, Any] | None:
         """The Chroma ``where`` clause of this filter (None when it lets everything through)."""
         clauses: list[dict[str, Any]] = []
         if self.since or self.until:  # strict: undated articles (published_day 0) never pass
-            clauses.append({"published_day": {"$gte": day_number(self.since) if self.since else 1}})
+            clauses.append({"published_day": {"$gte": date_number(self.since or _FIRST_DAY)}})
         if self.until:
-            clauses.append({"published_day": {"$lte": day_number(self.until)}})
+            clauses.append({"published_day": {"$lte": date_number(self.until)}})
         if self.publication:
             names = sorted(self.publications or ())
             clauses.append({"publication": {"$in": names or ["\0no publication matches"]}})
         if self.scoped:
-            lo = day_number(self.scope_since) if self.scope_since else 0
-            hi = day_number(self.scope_until) if self.scope_until else 99991231
-            printed = [{"published_day": {"$gte": max(lo, 1)}}, {"published_day": {"$lte": self._printed_until(hi)}}]
-            mentions = [{"event_max": {"$gte": max(lo, 1)}}, {"event_min": {"$lte": hi}}, {"event_min": {"$gt": 0}}]
+            first, last, late = (date_number(d) for d in self._scope_days())
+            printed = [{"published_day": {"$gte": first}}, {"published_day": {"$lte": late}}]
+            mentions = [{"event_max": {"$gte": first}}, {"event_min": {"$lte": last}}, {"event_min": {"$gt": 0}}]
             clauses.append({"$or": [{"$and": printed}, {"$and": mentions}, {"published_day": {"$eq": 0}}]})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-    def _printed_until(self, hi: int) -> int:
-        """Last ``published_day`` counted as printed in the scope ending on day ``hi`` (plus the grace days)."""
-        if self.scope_until is None:
-            return hi
-        return day_number(min(self.scope_until + timedelta(days=SCOPE_GRACE_DAYS), date(9999, 12, 31)))
 
     # --- the keyword leg --------------------------------------------------------------------------------------
     def row_mask(self, seg: Segment) -> np.ndarray:
@@ -141,21 +141,19 @@ class ArchiveFilter:
         Each predicate runs once per distinct field value, then one gather by the per-chunk value codes."""
         keep = np.ones(seg.n, dtype=bool)
         if self.since or self.until:
-            lo = self.since.isoformat() if self.since else ""
-            hi = self.until.isoformat() if self.until else "9999"
+            lo, hi = (self.since or _FIRST_DAY).isoformat(), (self.until or _LAST_DAY).isoformat()
             keep &= _value_mask(seg, "published", lambda p: lo <= p[:10] <= hi, absent=False)
         if self.publication:
             names = self.publications or frozenset()
             keep &= _value_mask(seg, "publication", names.__contains__, absent=False)
         if self.scoped:
-            lo = self.scope_since.isoformat() if self.scope_since else ""
-            hi = self.scope_until.isoformat() if self.scope_until else "9999"
-            lo_n, hi_n = lo.replace("-", "") or "0", hi.replace("-", "")
-            late = str(self._printed_until(int(hi_n)))
-            late_iso = f"{late[:4]}-{late[4:6]}-{late[6:]}"
+            first, last, late = self._scope_days()
+            lo, late_iso = first.isoformat(), late.isoformat()
+            first_n, last_n = date_number(first), date_number(last)
             printed = _value_mask(seg, "published", lambda p: lo <= p[:10] <= late_iso, absent=True)
-            mentions = (_value_mask(seg, "event_max", lambda e: e >= lo_n, absent=False)
-                        & _value_mask(seg, "event_min", lambda e: e != "0" and e <= hi_n, absent=False))
+            # event fields are stored as the strings of their YYYYMMDD numbers (0 = none)
+            mentions = (_value_mask(seg, "event_max", lambda e: int(e) >= first_n, absent=False)
+                        & _value_mask(seg, "event_min", lambda e: 0 < int(e) <= last_n, absent=False))
             keep &= printed | mentions
         return keep
 

@@ -14,8 +14,9 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.errors import InputError
 from rag.eval_dated import shift_numbers
-from rag.filters import SCOPE_GRACE_DAYS, ArchiveFilter, day_number, parse_day
+from rag.filters import SCOPE_GRACE_DAYS, ArchiveFilter, parse_day
 from rag.retrieval.segments import build_segment
+from rag.text.event_dates import date_number
 from rag.text.time_expr import parse_time_expression
 
 REF = date(2023, 8, 16)
@@ -83,7 +84,7 @@ def test_filter_parse_names_the_bad_field() -> None:
         ArchiveFilter.parse("2022-01-01", "2021-01-01")
     assert not ArchiveFilter.parse(None, None, "  ")
     assert parse_day("2021-12-31T08:00:00+08:00", "published") == date(2021, 12, 31)
-    assert day_number(date(2021, 12, 31)) == 20211231
+    assert date_number(date(2021, 12, 31)) == 20211231
 
 
 def _rows() -> list[tuple[str, dict]]:

@@ -68,7 +68,8 @@ def day_number(iso: str | None) -> int:
     return int(iso.replace("-", ""))
 
 
-def _day(value: date) -> int:
+def date_number(value: date) -> int:
+    """``date(2021, 12, 31)`` -> ``20211231``, the integer of :func:`day_number` for a ``date``."""
     return value.year * 10000 + value.month * 100 + value.day
 
 
@@ -138,5 +139,5 @@ def event_dates(text: str, published: str | None = None) -> EventDates:
     if not spans:
         return EventDates()
     ordered = sorted(days)[:MAX_EVENT_DATES]
-    return EventDates(tuple(d.isoformat() for d in ordered), _day(min(s for s, _ in spans)),
-                      _day(max(e for _, e in spans)))
+    return EventDates(tuple(d.isoformat() for d in ordered), date_number(min(s for s, _ in spans)),
+                      date_number(max(e for _, e in spans)))
