@@ -6,7 +6,14 @@ from datetime import date
 
 import pytest
 
-from rag.text.event_dates import MAX_EVENT_DATES, day_number, event_dates, iso_date, resolve_month_day
+from rag.text.event_dates import (
+    MAX_EVENT_DATES,
+    day_number,
+    event_dates,
+    iso_date,
+    resolve_month_day,
+    spell_out_date,
+)
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -82,3 +89,18 @@ def test_event_dates_are_sorted_unique_and_capped() -> None:
     assert len(found.dates) == MAX_EVENT_DATES and list(found.dates) == sorted(set(found.dates))
     assert found.dates[0] == "2021-01-01" and (found.first, found.last) == (20210101, 20210131)
     assert found.metadata()["event_dates"] == " ".join(found.dates)
+
+
+@pytest.mark.parametrize(("text", "published", "expected"), [
+    ("记者16日从集团获悉，当日开始试运行。", "2023-08-16", "记者16日（2023年8月16日）从集团获悉，当日开始试运行。"),
+    ("8月3日，某地发生事故。", "2023-08-05", "8月3日（2023年8月3日），某地发生事故。"),
+    ("昨日，某地发生事故。", "2023-08-01", "昨日（2023年7月31日），某地发生事故。"),
+    ("30日，某地发生事故。", "2023-08-02", "30日（2023年7月30日），某地发生事故。"),  # a day past the printing's
+    ("宣布将于3日举行罢工。", "2023-08-16", "宣布将于3日（2023年9月3日）举行罢工。"),  # announced: still to come
+    ("2023年8月16日开始试运行。", "2023-08-16", "2023年8月16日开始试运行。"),  # already a full date
+    ("16日开始试运行。", None, "16日开始试运行。"),  # printing date unknown
+    ("持续12小时。", "2023-08-16", "持续12小时。"),
+])
+def test_a_date_without_its_year_is_spelled_out_from_the_printing(text: str, published: str | None,
+                                                                   expected: str) -> None:
+    assert spell_out_date(text, published) == expected

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from llama_index.core.schema import NodeWithScore
 
+from rag.answering.cloze import anchor_score, slot_anchors
 from rag.answering.question import (
     _LATIN_TERM,
     _PERSON_CUE,
@@ -22,7 +23,7 @@ from rag.answering.question import (
     definition_subject,
     question_type,
 )
-from rag.answering.slots import Entity, asked_nouns, question_entities, supported, wanted_unit
+from rag.answering.slots import SLOT_NOUNS, Entity, asked_nouns, question_entities, supported, wanted_unit
 from rag.text.normalize import STOPWORDS, jieba_module, keywords, normalize
 from rag.text.sentences import split_sentences
 
@@ -32,10 +33,15 @@ from rag.text.sentences import split_sentences
 MIN_CONTEXT_COVERAGE = 0.42
 #: Weight (x IDF) of a question token found in no chunk and not in jieba's dictionary: a segmentation guess.
 UNSEEN_GUESS_WEIGHT = 0.3
+#: Weight (x IDF) of a question term that is part of a longer one (jieba's search mode: 无人 in 无人机), or a noun
+#: naming the property asked for (:data:`rag.answering.slots.SLOT_NOUNS`).
+FRAGMENT_WEIGHT = 0.3
 #: Below this coverage of the question by the chosen sentence itself, the answer is "not found".
 MIN_SENTENCE_COVERAGE = 0.15
 #: Weight of question words that the article title already contains, when scoring a sentence.
 TITLE_DISCOUNT = 0.25
+#: Weight of the cloze-anchor match (:mod:`rag.answering.cloze`) in a sentence's score.
+CLOZE_WEIGHT = 0.3
 #: An answer sentence shorter than this (characters) is completed with the sentence it leans on.
 SHORT_SENTENCE = 40
 
@@ -45,6 +51,8 @@ SHORT_SENTENCE = 40
 _LEANS_ON_SUBJECT = re.compile(r"^(?:它|其|该|此|这|他|她|本|更|并|也|又|还|曾|亦|遂|则)")
 
 
+#: Demonstratives (这起事件, 此次会议): they point at something the question does not name, no passage repeats them.
+_DEICTIC = frozenset("这起 这次 此次 这场 这位 这些 那些 这项 这种 该 此 本次 这一 那次".split())
 _UNSPACED = re.compile(r"[\s·‧・.．\-—_:：!！,，、\"“”《》'（）()「」]")
 _TOPIC_TAGS = frozenset(("n", "nr", "ns", "nt", "nz", "nrt", "nrfg", "j", "eng", "nl", "ng", "an", "vn"))
 #: What a question may open with before its topic: 请问, 在, and a time (2022年，/ 2019年12月 / 去年 / 据最新报道，),
@@ -101,10 +109,19 @@ class QuestionAnalysis:
         self.norm = normalize(question)
         self.qtype = question_type(self.norm)
         self.subject = definition_subject(self.norm)
-        terms = [t for t in keywords(_strip_interrogatives(self.norm)) if t not in STOPWORDS]
+        terms = [t for t in keywords(_strip_interrogatives(self.norm)) if t not in STOPWORDS and t not in _DEICTIC]
         # jieba's search mode emits 人口数量 beside 人口 and 数量: the compound would count its words twice.
         terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
         self.weights = {t: idf(t) for t in terms}
+        # 蓍的叶子有什么特点: 特点 names the property asked for; the answer describes it without the word.
+        for term in terms:
+            if term in SLOT_NOUNS:
+                self.weights[term] *= FRAGMENT_WEIGHT
+        # ... and emits 无人 and 人机 inside 无人机: a fragment of a longer term keeps a share of its weight, for
+        # texts that use the short form, without counting one word three times.
+        for term in terms:
+            if any(term != other and term in other for other in terms):
+                self.weights[term] *= FRAGMENT_WEIGHT
         # A token no chunk has and jieba's dictionary lacks is a segmentation guess (热诱弹 -> 热 + 诱弹, 团由):
         # at full weight it would decide coverage alone. Real words absent from the corpus keep theirs.
         unseen = idf("\uffff")
@@ -121,6 +138,7 @@ class QuestionAnalysis:
         role = _PERSON_CUE.search(self.norm) if self.qtype == QuestionType.PERSON else None
         self.role = role.group(0) if role else None
         self.topic = question_topic(self.norm)
+        self.anchors = slot_anchors(self.norm)
 
     def coverage(self, text: str, discount: str = "") -> float:
         """0..1 share of the question found in normalised ``text``: 3/4 IDF-weighted words, 1/4 bigrams.
@@ -207,6 +225,8 @@ class QuestionAnalysis:
             cov = max(plain, self.coverage(norm + "\n" + frame)) if _LEANS_ON_SUBJECT.match(norm) else plain
             score = focused + 0.35 * context + 0.05 / (rank + 1)
             score += 0.3 * _type_score(self.qtype, norm, False, self.subject) * min(1.0, focused * 2)
+            if focus:  # choosing the sentence within retrieved articles; the article ranking stays lexical
+                score += CLOZE_WEIGHT * anchor_score(self.anchors, norm) * min(1.0, focused * 2)
             out.append(Candidate(sentence, norm, rank, order, cov, context, score, hit, frame))
         return out
 

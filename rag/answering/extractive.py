@@ -35,6 +35,7 @@ from rag.answering.sources import citation_for
 from rag.answering.timeline import dated_prefix, in_scope_answer, newest_answer, other_value, printed_apart
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation, story_of
 from rag.text.dateline import strip_lead
+from rag.text.event_dates import iso_date, spell_out_date
 from rag.text.normalize import normalize
 from rag.text.sentences import split_sentences
 from rag.text.time_expr import Recency
@@ -126,6 +127,8 @@ class ExtractiveAnswerer:
             text = strip_lead(cand.sentence)
             if len(text) > self.max_chars:
                 text = self._window(text, analysis)
+            if cand is best and analysis.qtype is QuestionType.DATE:  # 16日 -> 16日（2023年8月16日）
+                text = spell_out_date(text, iso_date(hit.node.metadata.get("published")))
             parts.append(f"{text}[{numbers[chunk_id]}]")
         return Answer(question=question, answer=(dated_prefix(best) if dated else "") + "".join(parts), found=True,
                       mode="extractive", citations=citations, alternatives=other_values(analysis, best, candidates))

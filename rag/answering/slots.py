@@ -27,6 +27,13 @@ _ENTITY_TAGS = ("nr", "nrt", "nrfg", "ns", "nt", "nz")
 _QUOTED = re.compile(r"《([^》]{2,30})》|“([^”]{2,20})”|\"([^\"]{2,20})\"")
 #: Words jieba tags as names that say nothing specific about which report answers.
 _GENERIC = frozenset("中国 我国 全国 国家 世界 全球 国际 中央 政府 地方 全省 全市 全县 当地 国内 海外 城市 地区 省份".split())
+#: Nouns that name the property a question asks for (…的特点是什么, 有多大的面积, 逝世的时间是): the answer gives the
+#: property's value and seldom repeats the noun, so they are neither names nor words a passage must hold. Our list.
+SLOT_NOUNS = frozenset(
+    "特点 特征 外貌 外形 样子 意思 含义 时间 日期 时候 地方 位置 地点 名字 名称 职业 作用 功效 用途 影响 原因 方式 方法"
+    " 情节 内容 面积 长度 高度 宽度 重量 容量 数量 规模 范围 年份 国籍 别名 类型 种类 颜色 形状 结果 目的 意义 主题 风格"
+    " 定义 区别 经历 表现 过程 由来 来历".split()
+)
 _ASKED = re.compile(r"(?:哪[个些一家位种座所]?|什么|何种)([\u4e00-\u9fff]{1,4})")
 _UNITS = (
     "个|家|人|名|位|座|项|次|件|起|元|户|所|条|种|台|辆|吨|米|亩|天|年|倍|批|期|届|轮|场|块|份|处|栋|套|间|张|部|篇"
@@ -37,7 +44,13 @@ _WANTED_UNIT = re.compile(rf"(?:多少|几)\s*(?P<scale>[万亿千百]*)\s*(?P<u
 _NOUN_UNITS = {"人数": "人", "人次": "人次", "次数": "次", "户数": "户", "家数": "家", "天数": "天", "年数": "年"}
 _COUNTED_NOUN = re.compile(rf"({'|'.join(_NOUN_UNITS)})[^，,。？?]{{0,6}}?(?:是|为|有|达到?)?(?:多少|几)")
 _LEVELS = "省市县区州镇乡村"
+_REGION_WORDS = ("地区", "一带", "境内")
 _PLACE_SUFFIXES = frozenset("省 市 县 镇 乡 村".split())
+#: Particles jieba's guesses for unseen names swallow (巴利冈是, 鸡毛松才): cut off; a 2-character guess ending in one
+#: (冈是) holds a 1-character name fragment and is dropped.
+_GLUED = "是才的了在被将也都就"
+_GLUED_PAIR = tuple(_GLUED)
+_INTERROGATIVE = re.compile(r"哪|什么|多少|几|何")
 _CJK_ONLY = re.compile(r"^[\u4e00-\u9fff]+$")
 
 
@@ -72,14 +85,21 @@ def _entities(norm_question: str) -> tuple[Entity, ...]:
     for match in _QUOTED.finditer(norm_question):
         found.setdefault(next(g for g in match.groups() if g), False)
     for pair in pseg.cut(norm_question):
-        if pair.flag in _ENTITY_TAGS and len(pair.word) >= 2 and pair.word not in _GENERIC and pair.word not in asked:
-            found.setdefault(pair.word, pair.flag == "ns")
+        word = pair.word.rstrip(_GLUED) if len(pair.word) > 2 else pair.word  # 冈是, 松才: a name glued to a particle
+        if (
+            pair.flag in _ENTITY_TAGS and len(word) >= 2 and not pair.word.endswith(_GLUED_PAIR)
+            and word not in _GENERIC and word not in asked and word not in SLOT_NOUNS
+        ):
+            found.setdefault(word, pair.flag == "ns")
     for term in _LATIN_TERM.findall(norm_question):
         found.setdefault(term, False)
     # jieba splits many unseen place names (黄道 + 镇): a word of 2+ characters right before a lone level suffix.
     words = [p.word for p in pseg.cut(norm_question)]
     for head, suffix in zip(words, words[1:], strict=False):
-        if suffix in _PLACE_SUFFIXES and len(head) >= 2 and _CJK_ONLY.match(head) and head not in asked:
+        if (
+            suffix in _PLACE_SUFFIXES and len(head) >= 2 and _CJK_ONLY.match(head) and head not in asked
+            and not _INTERROGATIVE.search(head)  # 哪个 + 省 asks for the place
+        ):
             found.setdefault(head + suffix, True)
     # 中国驻英国大使 holds 英国: keep the longer name only.
     names = sorted(found, key=len, reverse=True)
@@ -99,10 +119,13 @@ def supported(entity: Entity, text: str) -> bool:
     name = entity.text
     if name in text or (entity.place and _local_place(name).search(text)):
         return True
+    if entity.place and name.endswith(_REGION_WORDS) and len(name) >= 4 and name[:-2] in text:
+        return True  # 台湾地区 is written 台湾
     if len(name) < 3:
         return False
     grams = [name[i : i + 2] for i in range(len(name) - 1)]
-    return sum(g in text for g in grams) >= len(grams) - 1 and name[:2] in text
+    # The guess may have swallowed the character before the name (后康忠 in 康直病死后康忠) or after it (李丰被).
+    return sum(g in text for g in grams) >= len(grams) - 1 and (name[:2] in text or name[-2:] in text)
 
 
 def wanted_unit(norm_question: str) -> str | None:

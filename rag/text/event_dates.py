@@ -141,3 +141,41 @@ def event_dates(text: str, published: str | None = None) -> EventDates:
     ordered = sorted(days)[:MAX_EVENT_DATES]
     return EventDates(tuple(d.isoformat() for d in ordered), date_number(min(s for s, _ in spans)),
                       date_number(max(e for _, e in spans)))
+
+
+#: A day of the month without its month (``记者16日获悉``), and days named relative to the printing (``当日``).
+_BARE_DAY = re.compile(r"(?<![\d.月年])(\d{1,2})\s*[日号](?![\d])")
+_RELATIVE_DAY = {"当日": 0, "当天": 0, "今天": 0, "今日": 0, "昨日": -1, "昨天": -1, "前日": -2, "前天": -2}
+_RELATIVE = re.compile("|".join(_RELATIVE_DAY))
+#: ``将于28日举行``: a day still to come, in the month of printing or the next.
+_FUTURE = re.compile(r"将|定于|拟于|计划|预计")
+
+
+def spell_out_date(text: str, published: str | None) -> str:
+    """``text`` with its first date that lacks a year spelled out from the publication date ``published`` (ISO):
+    ``记者16日从…获悉`` printed 2023-08-16 -> ``记者16日（2023年8月16日）从…获悉``; ``8月16日`` and ``昨日`` likewise.
+
+    A reporter counts days from the day of printing; a reader weeks later cannot. ``text`` is returned unchanged
+    when it already gives a full date, names none, or ``published`` is unknown. A bare day later in the month
+    than the printing is taken from the month before (a report of the 2nd about ``30日``), unless announced as to
+    come (``将于28日``: this month or the next).
+    """
+    pub = date.fromisoformat(published) if published and iso_date(published) == published else None
+    if pub is None or _FULL.search(text):
+        return text
+    found: list[tuple[int, date]] = []  # (end of the mention, the date it means)
+    if (match := _MONTH_DAY.search(text)) and (day := resolve_month_day(int(match[1]), int(match[2]), pub)):
+        found.append((match.end(), day))
+    if (match := _BARE_DAY.search(text)) and 1 <= int(match[1]) <= 31:
+        ahead = _FUTURE.search(text[max(0, match.start() - 6) : match.start()]) is not None
+        this_month = int(match[1]) >= pub.day if ahead else int(match[1]) <= pub.day
+        first = pub.replace(day=1)
+        month_start = first if this_month else (first + timedelta(days=31 if ahead else -1)).replace(day=1)
+        if (day := make_date(month_start.year, month_start.month, int(match[1]))) is not None:
+            found.append((match.end(), day))
+    if match := _RELATIVE.search(text):
+        found.append((match.end(), pub + timedelta(days=_RELATIVE_DAY[match[0]])))
+    if not found:
+        return text
+    end, day = min(found, key=lambda f: f[0])
+    return f"{text[:end]}（{day.year}年{day.month}月{day.day}日）{text[end:]}"

@@ -1,0 +1,97 @@
+"""Cloze anchors: the words right around a question's interrogative, found again around the answer in a sentence.
+
+A reporter's sentence that answers ``美国债务上限危机阻碍了什么的正常运行？`` says ``…阻碍了全球金融市场的正常运行``:
+the question is the sentence with its answer replaced by 什么. Word coverage alone cannot see this (a lead sentence
+holding the topic words outscores it); the characters next to the interrogative can. Likewise a count:
+``中国有多少家公司上榜`` is answered by ``142家公司上榜`` and not by ``39家新上榜…公司``, both in 家 and both holding
+公司 and 上榜 — only one continues with the question's own words after the unit.
+
+:func:`slot_anchors` gives, per interrogative of a normalised question, its left context (up to
+:data:`ANCHOR_CHARS` characters before it, within the clause) and right context (after it, the measure word of
+多少家 kept, since the sentence writes it after the figure). :func:`anchor_score` is 0..1: characters of the
+longest suffix of a left context and the longest prefix of a right context found in the sentence (each counted
+from 2 characters; a one-character match is chance), in order when both are found, over :data:`FULL_CREDIT_CHARS`.
+The method is the answer-pattern matching of early TREC QA systems (Ravichandran and Hovy, 2002, "Learning surface
+text patterns for a question answering system"), without the learned patterns: the question itself is the pattern.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: Characters of context taken on each side of the interrogative.
+ANCHOR_CHARS = 5
+#: Matched anchor characters (both sides together) that earn the full score.
+FULL_CREDIT_CHARS = 6
+#: Most characters between the end of the left anchor and the start of the right one in the sentence (the answer).
+MAX_GAP = 40
+
+#: Interrogatives with the slot words that follow them and never recur in the sentence (什么时候, 哪一年).
+_WH = re.compile(
+    r"什么时候|什么时间|什么地方|什么样的?|哪一?(?:天|年|月)|几月几日|何时|何地|何处|哪里|哪儿|多少|多久|多大|多长|几"
+    r"|什么|哪[个些一家位种座所国条类]?|谁|如何|怎样|怎么样?"
+)
+_LOOSE = "了的是有为着过"
+_CLAUSE_END = re.compile(r"[，,。？?！!；;：:、\s]")
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The context of one interrogative: ``left`` ends right before it, ``right`` starts right after it."""
+
+    left: str
+    right: str
+
+
+@lru_cache(maxsize=4096)
+def slot_anchors(norm_question: str) -> tuple[Anchor, ...]:
+    """Per interrogative of ``norm_question`` (normalised), its clause context on both sides (see module docstring).
+
+    Empty when the question has no interrogative. ``多少家公司上榜`` gives right ``家公司上榜``: the unit is part of
+    what follows the figure in the sentence.
+    """
+    anchors = []
+    for match in _WH.finditer(norm_question):
+        before = norm_question[: match.start()]
+        after = norm_question[match.end() :]
+        # 建成了多少座 is written 已建成…座: aspect and linking characters next to the interrogative are left out.
+        left = _CLAUSE_END.split(before)[-1].rstrip(_LOOSE)[-ANCHOR_CHARS:]
+        right = _CLAUSE_END.split(after)[0].lstrip(_LOOSE)[:ANCHOR_CHARS]
+        if len(left) >= 2 or len(right) >= 2:
+            anchors.append(Anchor(left, right))
+    return tuple(anchors)
+
+
+def anchor_score(anchors: tuple[Anchor, ...], norm_sentence: str) -> float:
+    """0..1: how much of the interrogatives' contexts ``norm_sentence`` holds around one place (module docstring)."""
+    best = 0
+    for anchor in anchors:
+        left_at, left_len = _longest_suffix(anchor.left, norm_sentence)
+        right_at, right_len = _longest_prefix(anchor.right, norm_sentence, left_at + left_len if left_len else 0)
+        in_order = 0 <= right_at - (left_at + left_len) <= MAX_GAP
+        best = max(best, left_len + right_len if in_order or not (left_len and right_len) else max(left_len, right_len))
+    return min(1.0, best / FULL_CREDIT_CHARS)
+
+
+def _longest_suffix(context: str, text: str) -> tuple[int, int]:
+    """(position, length) of the longest suffix of ``context`` of 2+ characters that occurs in ``text``; (0, 0)."""
+    for size in range(len(context), 1, -1):
+        at = text.find(context[-size:])
+        if at >= 0:
+            return at, size
+    return 0, 0
+
+
+def _longest_prefix(context: str, text: str, start: int) -> tuple[int, int]:
+    """(position, length) of the longest prefix of ``context`` (2+ characters) in ``text``, preferring an
+    occurrence from ``start`` on (after the left anchor); (0, 0) when none occurs."""
+    for size in range(len(context), 1, -1):
+        piece = context[:size]
+        at = text.find(piece, start)
+        if at < 0:
+            at = text.find(piece)
+        if at >= 0:
+            return at, size
+    return 0, 0

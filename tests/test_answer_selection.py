@@ -1,0 +1,81 @@
+"""Sentence selection inside retrieved articles: cloze anchors around the interrogative, jieba fragments and
+property nouns in the question's word weights, and the names a question is about."""
+
+from __future__ import annotations
+
+from llama_index.core.schema import NodeWithScore, TextNode
+
+from rag.answering.cloze import anchor_score, slot_anchors
+from rag.answering.evidence import FRAGMENT_WEIGHT, QuestionAnalysis
+from rag.answering.extractive import ExtractiveAnswerer
+from rag.answering.slots import Entity, question_entities, supported
+from rag.text.normalize import normalize
+
+
+def _idf(term: str) -> float:
+    return 3.0 + 0.1 * len(term)  # every word of these tests is about as rare as the others
+
+
+def test_anchors_are_the_clause_around_the_interrogative() -> None:
+    anchors = slot_anchors(normalize("美国债务上限危机阻碍了什么的正常运行？"))
+    assert [(a.left, a.right) for a in anchors] == [("限危机阻碍", "正常运行")]
+    assert slot_anchors(normalize("中国有多少家公司上榜？"))[0].right == "家公司上榜"
+    assert slot_anchors(normalize("你好。")) == ()
+
+
+def test_the_sentence_continuing_the_question_scores_over_one_sharing_its_words() -> None:
+    anchors = slot_anchors(normalize("中国有多少家公司上榜2023年的世界500强排行榜？"))
+    right = anchor_score(anchors, normalize("今年，中国共有142家公司上榜，数量继续位居各国之首。"))
+    wrong = anchor_score(anchors, normalize("此次排行榜一共有39家新上榜和重新上榜公司，其中有7家中国公司。"))
+    assert right == 1.0 and wrong <= 0.34  # only 中国, before the interrogative
+    assert anchor_score(slot_anchors(normalize("美国债务上限危机阻碍了什么的正常运行？")),
+                        normalize("“美元霸权阻碍了全球金融市场的正常运行。”")) == 1.0
+
+
+def test_anchors_out_of_order_count_once() -> None:
+    anchors = slot_anchors(normalize("危机阻碍了什么的正常运行？"))
+    apart = anchor_score(anchors, normalize("系统的正常运行很重要，但危机阻碍了它。"))
+    together = anchor_score(anchors, normalize("危机阻碍了市场的正常运行。"))
+    assert 0 < apart < together
+
+
+def test_fragments_and_property_nouns_weigh_less() -> None:
+    analysis = QuestionAnalysis("对哪种无人机发射了热诱弹？", _idf)
+    assert analysis.weights["无人机"] == _idf("无人机")
+    for fragment in ("无人", "人机"):
+        if fragment in analysis.weights:
+            assert analysis.weights[fragment] == FRAGMENT_WEIGHT * _idf(fragment)
+    trait = QuestionAnalysis("黄蝉的叶子有什么特点？", _idf)
+    assert trait.weights["特点"] == FRAGMENT_WEIGHT * _idf("特点") and trait.weights["叶子"] == _idf("叶子")
+
+
+def test_question_names_without_slot_words_or_glued_particles() -> None:
+    names = [e.text for e in question_entities(normalize("鲁齐巴齐水电站位于哪个省？"))]
+    assert "哪个省" not in names
+    assert "长度" not in [e.text for e in question_entities(normalize("非洲的猴面包树果实的长度约是多少厘米？"))]
+    assert supported(Entity("后康忠"), "已经隐居的康忠收家康的七男为养子")  # the guess swallowed 后
+    assert not supported(Entity("后康忠"), "已经隐居的康直收家康的七男为养子")
+    assert supported(Entity("台湾地区", place=True), "目前由爱贝克思在台湾代理")
+    assert not supported(Entity("台湾地区"), "目前由爱贝克思在香港代理")
+
+
+def test_answer_is_the_sentence_that_continues_the_question() -> None:
+    text = ("中新网8月11日电，新修订的《山西省科学技术奖励办法》近日正式印发实施，记者从新闻发布会上获悉。"
+            "专家表示，美元霸权阻碍了全球金融市场的正常运行。"
+            "美国债务上限危机反复上演，暴露美元霸权本质，美国债务问题不断。")
+    node = TextNode(text=text, id_="c1", metadata={"title": "美国债务上限危机", "source": "a.txt"})
+    answer = ExtractiveAnswerer(_idf).answer("美国债务上限危机阻碍了什么的正常运行？", [NodeWithScore(node=node, score=1.0)])
+    assert answer.found and answer.answer.startswith("专家表示，美元霸权阻碍了全球金融市场的正常运行")
+
+
+def test_a_date_answer_gives_the_full_date_from_the_printing() -> None:
+    text = "记者16日从集团获悉，当日，引江济淮工程航道江淮沟通段开始试运行。淮河侧为上游，巢湖侧为下游。"
+    node = TextNode(text=text, id_="c1", metadata={"title": "江淮沟通段试运行", "source": "a.txt",
+                                                 "published": "2023-08-16"})
+    answer = ExtractiveAnswerer(_idf).answer("引江济淮工程航道江淮沟通段的试运行开始于哪一天？",
+                                             [NodeWithScore(node=node, score=1.0)])
+    assert answer.found and "16日（2023年8月16日）" in answer.answer
+    undated = TextNode(text=text, id_="c2", metadata={"title": "江淮沟通段试运行", "source": "b.txt"})
+    plain = ExtractiveAnswerer(_idf).answer("引江济淮工程航道江淮沟通段的试运行开始于哪一天？",
+                                            [NodeWithScore(node=undated, score=1.0)])
+    assert plain.found and "（" not in plain.answer
