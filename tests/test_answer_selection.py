@@ -79,3 +79,22 @@ def test_a_date_answer_gives_the_full_date_from_the_printing() -> None:
     plain = ExtractiveAnswerer(_idf).answer("引江济淮工程航道江淮沟通段的试运行开始于哪一天？",
                                             [NodeWithScore(node=undated, score=1.0)])
     assert plain.found and "（" not in plain.answer
+
+
+def _hit(text: str, title: str, source: str, score: float = 1.0) -> NodeWithScore:
+    return NodeWithScore(node=TextNode(text=text, id_=source, metadata={"title": title, "source": source}), score=score)
+
+
+def test_a_report_about_the_questions_topic_answers_before_a_closer_worded_one() -> None:
+    other = _hit("王毅表示，中日两国应坚持和平友好原则，为两国交往确立方向。", "王毅会见日本外相", "jp.txt", 1.0)
+    topical = _hit("郑泽光说，中英经贸合作前景广阔。会上，双方表示坚持互利共赢原则，不断开拓合作新领域。", "中英两国企业论坛在利兹举行",
+                   "uk.txt", 0.9)
+    answer = ExtractiveAnswerer(_idf).answer("中英两国应坚持什么原则？", [other, topical])
+    assert answer.found and answer.citations[0].source == "uk.txt" and "互利共赢" in answer.answer
+
+
+def test_an_organisation_answer_brings_the_sentence_naming_the_organisation() -> None:
+    text = ("近日，公安部交通管理局部署各地优化车辆登记程序。简化新车注册登记手续。"
+            "在前期基础上，进一步扩大预查验试点，在36个城市实行新车出厂提前查验。")
+    answer = ExtractiveAnswerer(_idf).answer("哪个机构扩大了预查验试点？", [_hit(text, "车辆登记新措施", "a.txt")])
+    assert answer.found and "公安部交通管理局" in answer.answer and "扩大预查验试点" in answer.answer

@@ -29,7 +29,7 @@ from rag.answering.evidence import (
     Candidate,
     QuestionAnalysis,
 )
-from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _type_score
+from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _has_pos, _type_score
 from rag.answering.slots import Entity, has_unit, supported
 from rag.answering.sources import citation_for
 from rag.answering.timeline import dated_prefix, in_scope_answer, newest_answer, other_value, printed_apart
@@ -43,6 +43,19 @@ from rag.text.time_expr import Recency
 #: Candidates (best first) searched for one about the question's subject, and their least score relative to the best.
 SUBJECT_CANDIDATES = 15
 SUBJECT_MIN_SHARE = 0.5
+
+
+#: Sentences before the answer searched for the name a 谁/哪个机构/哪里 answer leaves to its context.
+LOOK_BACK = 3
+_NAME_TAG = {QuestionType.PERSON: "nr", QuestionType.ORG: "nt", QuestionType.PLACE: "ns"}  # jieba part of speech
+#: An organisation's name: 2+ characters before an institution suffix (公安部交通管理局, 十堰市公安局); jieba tags
+#: few of them nt.
+_NAMED_ORG = re.compile(r"[\u4e00-\u9fff]{2,}(?:部|局|委|厅|署|公司|集团|银行|大学|学院|医院|协会|委员会|研究院|研究所|法院|检察院|政府)")
+
+
+def _names_kind(qtype: QuestionType, norm: str) -> bool:
+    """Whether a normalised sentence names a person / organisation / place, as a 谁/哪个机构/哪里 answer must."""
+    return bool(qtype is QuestionType.ORG and _NAMED_ORG.search(norm)) or _has_pos(norm, _NAME_TAG[qtype])
 
 
 class ExtractiveAnswerer:
@@ -99,7 +112,7 @@ class ExtractiveAnswerer:
 
         chosen = [best]
         budget = self.max_chars - len(best.sentence)
-        for neighbour in self._neighbours(best):
+        for neighbour in self._neighbours(best, analysis.qtype):
             if len(neighbour.sentence) <= budget:
                 chosen.append(neighbour)
                 budget -= len(neighbour.sentence)
@@ -150,19 +163,29 @@ class ExtractiveAnswerer:
             required = [*required, Entity(str(analysis.subject))]
         pool = [c for c in candidates[:SUBJECT_CANDIDATES] if c.score >= SUBJECT_MIN_SHARE * candidates[0].score]
         about = [c for c in pool if analysis.names_subject(c, required)]
+        if len(analysis.topic) >= 3:  # 中英两国应坚持什么原则: a report about 中日 answers another question
+            topic = Entity(analysis.topic)
+            on_topic = [c for c in about if supported(topic, _chunk_text(c))]
+            about = on_topic or about
         if analysis.unit:
             counted = [c for c in about if has_unit(c.norm, analysis.unit)]
             about = counted or about
         return about[0] if about else None
 
     @staticmethod
-    def _neighbours(best: Candidate) -> list[Candidate]:
-        """Sentences the answer sentence leans on: the one before when it opens with 因此/但/这...; the one
+    def _neighbours(best: Candidate, qtype: QuestionType = QuestionType.OTHER) -> list[Candidate]:
+        """Sentences the answer sentence leans on: the one before when it opens with 因此/但/这...; for a
+        谁/哪个机构/哪里 question whose sentence names no person, organisation or place, the nearest of the
+        ``LOOK_BACK`` sentences before it that does (jieba's nr/nt/ns) (``进一步扩大…试点`` continues ``公安部交通管理局部署…``); the one
         after when it is short (under ``SHORT_SENTENCE`` characters)."""
         sentences = split_sentences(best.hit.node.get_content())
         wanted = []
         if _LEANS_BACK.match(best.sentence):
             wanted.append(best.order - 1)
+        elif qtype in _NAME_TAG and not _names_kind(qtype, best.norm):
+            named = [i for i in range(best.order - 1, max(-1, best.order - 1 - LOOK_BACK), -1)
+                     if i < len(sentences) and _names_kind(qtype, normalize(sentences[i]))]
+            wanted.extend(named[:1])
         if len(best.sentence) < SHORT_SENTENCE:
             wanted.append(best.order + 1)
         out = []
@@ -213,6 +236,12 @@ def _asks_definition_of(analysis: QuestionAnalysis) -> bool:
     """Whether the question is 什么是X for one term X of 2+ characters (X is then required like a name)."""
     subject = analysis.subject
     return bool(subject and len(subject) >= 2 and _DEFINITION_OPENING.match(analysis.norm) and not _SEVERAL.search(subject))
+
+
+def _chunk_text(cand: Candidate) -> str:
+    """The normalised title and text of ``cand``'s chunk (what the sentence's subject may come from)."""
+    meta = cand.hit.node.metadata
+    return normalize(str(meta.get("title", "")) + "\n" + str(meta.get("lead", "")) + "\n" + cand.hit.node.get_content())
 
 
 def _not_found(question: str) -> Answer:
