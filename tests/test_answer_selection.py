@@ -98,3 +98,11 @@ def test_an_organisation_answer_brings_the_sentence_naming_the_organisation() ->
             "在前期基础上，进一步扩大预查验试点，在36个城市实行新车出厂提前查验。")
     answer = ExtractiveAnswerer(_idf).answer("哪个机构扩大了预查验试点？", [_hit(text, "车辆登记新措施", "a.txt")])
     assert answer.found and "公安部交通管理局" in answer.answer and "扩大预查验试点" in answer.answer
+
+
+def test_what_it_looks_like_and_names_asked_for_are_question_words() -> None:
+    flower = QuestionAnalysis("黄蝉的花是什么样子？", _idf)
+    assert "花子" not in flower.weights and "样子" not in flower.weights
+    assert "英文名" not in [e.text for e in question_entities(normalize("西贡商业信用银行的英文名是什么？"))]
+    agent = QuestionAnalysis("此品牌的台湾地区代理人是谁？", _idf)
+    assert agent.missing_unknown_name(normalize("目前由爱贝克思在台湾代理。"), lambda w: False) is None

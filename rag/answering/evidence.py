@@ -23,7 +23,15 @@ from rag.answering.question import (
     definition_subject,
     question_type,
 )
-from rag.answering.slots import SLOT_NOUNS, Entity, asked_nouns, question_entities, supported, wanted_unit
+from rag.answering.slots import (
+    REGION_WORDS,
+    SLOT_NOUNS,
+    Entity,
+    asked_nouns,
+    question_entities,
+    supported,
+    wanted_unit,
+)
 from rag.text.normalize import STOPWORDS, jieba_module, keywords, normalize
 from rag.text.sentences import split_sentences
 
@@ -193,7 +201,8 @@ class QuestionAnalysis:
             word, flag = pair.word, pair.flag
             if (
                 flag in ("nr", "ns", "nt", "nz") and len(word) >= 2 and frequencies.get(word, 0) >= 5
-                and not known(word) and word not in context and word not in asked
+                and not known(word) and word not in context and word not in asked and word not in SLOT_NOUNS
+                and not (word.endswith(REGION_WORDS) and word[:-2] in context)  # 台湾地区: 台湾 on the page
             ):
                 return word
         return None

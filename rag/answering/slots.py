@@ -32,7 +32,7 @@ _GENERIC = frozenset("中国 我国 全国 国家 世界 全球 国际 中央 �
 SLOT_NOUNS = frozenset(
     "特点 特征 外貌 外形 样子 意思 含义 时间 日期 时候 地方 位置 地点 名字 名称 职业 作用 功效 用途 影响 原因 方式 方法"
     " 情节 内容 面积 长度 高度 宽度 重量 容量 数量 规模 范围 年份 国籍 别名 类型 种类 颜色 形状 结果 目的 意义 主题 风格"
-    " 定义 区别 经历 表现 过程 由来 来历".split()
+    " 定义 区别 经历 表现 过程 由来 来历 英文名 中文名 原名 全名 本名 简称 全称 学名".split()
 )
 _ASKED = re.compile(r"(?:哪[个些一家位种座所]?|什么|何种)([\u4e00-\u9fff]{1,4})")
 _UNITS = (
@@ -44,7 +44,7 @@ _WANTED_UNIT = re.compile(rf"(?:多少|几)\s*(?P<scale>[万亿千百]*)\s*(?P<u
 _NOUN_UNITS = {"人数": "人", "人次": "人次", "次数": "次", "户数": "户", "家数": "家", "天数": "天", "年数": "年"}
 _COUNTED_NOUN = re.compile(rf"({'|'.join(_NOUN_UNITS)})[^，,。？?]{{0,6}}?(?:是|为|有|达到?)?(?:多少|几)")
 _LEVELS = "省市县区州镇乡村"
-_REGION_WORDS = ("地区", "一带", "境内")
+REGION_WORDS = ("地区", "一带", "境内")
 _PLACE_SUFFIXES = frozenset("省 市 县 镇 乡 村".split())
 #: Particles jieba's guesses for unseen names swallow (巴利冈是, 鸡毛松才): cut off; a 2-character guess ending in one
 #: (冈是) holds a 1-character name fragment and is dropped.
@@ -119,7 +119,7 @@ def supported(entity: Entity, text: str) -> bool:
     name = entity.text
     if name in text or (entity.place and _local_place(name).search(text)):
         return True
-    if entity.place and name.endswith(_REGION_WORDS) and len(name) >= 4 and name[:-2] in text:
+    if entity.place and name.endswith(REGION_WORDS) and len(name) >= 4 and name[:-2] in text:
         return True  # 台湾地区 is written 台湾
     if len(name) < 3:
         return False
