@@ -106,3 +106,13 @@ def test_what_it_looks_like_and_names_asked_for_are_question_words() -> None:
     assert "英文名" not in [e.text for e in question_entities(normalize("西贡商业信用银行的英文名是什么？"))]
     agent = QuestionAnalysis("此品牌的台湾地区代理人是谁？", _idf)
     assert agent.missing_unknown_name(normalize("目前由爱贝克思在台湾代理。"), lambda w: False) is None
+
+
+def test_a_sentence_leaving_out_the_topic_its_passage_names_is_judged_with_it() -> None:
+    text = ("冷湖行政区是中国青海省海西蒙古族藏族自治州下辖的一个县级行政区。"
+            "以矿业为支柱，其中尤以石油开采为重要，另外还有芒硝、食盐等。")
+    node = TextNode(text=text, id_="c1", metadata={"title": "冷湖行政区", "source": "a.txt",
+                                                 "lead": "冷湖行政区是中国青海省海西蒙古族藏族自治州下辖的一个县级行政区。"})
+    analysis = QuestionAnalysis("冷湖行政区的经济主要是由什么支撑的？", _idf)
+    pillar = next(c for c in analysis.candidates(NodeWithScore(node=node, score=1.0), 0) if "矿业" in c.sentence)
+    assert pillar.coverage > analysis.coverage(pillar.norm)

@@ -231,7 +231,10 @@ class QuestionAnalysis:
             plain = self.coverage(norm)
             focused = self.coverage(norm, discount=title) if focus else plain
             # 它的面积约为…: the pronoun stands for what the title or lead names; this credit only gates refusal.
-            cov = max(plain, self.coverage(norm + "\n" + frame)) if _LEANS_ON_SUBJECT.match(norm) else plain
+            # 分布于…/经济以矿业为支柱: a sentence that leaves out the topic its frame names leans on it the same way.
+            leans = _LEANS_ON_SUBJECT.match(norm) or (
+                self.topic and self.topic not in norm and self.topic in frame)
+            cov = max(plain, self.coverage(norm + "\n" + frame)) if leans else plain
             score = focused + 0.35 * context + 0.05 / (rank + 1)
             score += 0.3 * _type_score(self.qtype, norm, False, self.subject) * min(1.0, focused * 2)
             if focus:  # choosing the sentence within retrieved articles; the article ranking stays lexical
