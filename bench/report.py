@@ -72,6 +72,10 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
                      "measured": "not measured in this run", "met": None})
         rows.append({"goal": f"serving process peak RSS at {GOAL_SIZE:,} chunks", "target": "<= 2 GiB",
                      "measured": "not measured in this run", "met": None})
+    cold = results.get("cold_ask") or {}
+    if "median_wall_s" in cold:
+        rows.append({"goal": "cold `newsqa ask`, sample corpus (median wall)", "target": f"<= {cold['goal_s']:g} s",
+                     "measured": f"{_f(cold['median_wall_s'], 2)} s", "met": bool(cold["met"])})
     return rows
 
 
@@ -267,6 +271,19 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
             lines += [f"From `{embed['command']}`: ingest encoding (chunks/s) and query embedding latency per "
                       "backend, as ratios against sentence-transformers all-MiniLM-L6-v2 in the same run.", "",
                       table(embed)]
+
+    cold = results.get("cold_ask")
+    if cold:
+        lines += ["", "## Cold start: `newsqa ask`", ""]
+        if "error" in cold:
+            lines.append(f"`bench/cold_ask_bench.py` failed: {cold['error']}")
+        else:
+            from cold_ask_bench import table as cold_table
+
+            lines += [f"From `{cold['command']}`: wall seconds of `newsqa ask --server local \"{cold['question']}\"` "
+                      "in a fresh interpreter each run (imports, store, model, keyword index, jieba, answer) over "
+                      "the sample corpus, ingested first; warm OS file cache (see bench/NOTES.md, section 9).", "",
+                      cold_table(cold)]
 
     if NOTES.exists():
         lines += ["", NOTES.read_text(encoding="utf-8").strip()]

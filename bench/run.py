@@ -225,6 +225,21 @@ def run_embed(quick: bool, workdir: Path) -> dict[str, Any]:
     return {"command": " ".join(["python bench/embed_bench.py", *args]), **read_json(out)}
 
 
+def run_cold(quick: bool, workdir: Path) -> dict[str, Any]:
+    """Figures of bench/cold_ask_bench.py: wall time of a fresh ``newsqa ask`` process over the sample corpus."""
+    log("cold start: bench/cold_ask_bench.py")
+    out = workdir / "cold.json"
+    args = ["--runs", "3"] if quick else ["--runs", "7", "--breakdown"]
+    cmd = [sys.executable, str(Path(__file__).resolve().parent / "cold_ask_bench.py"), *args, "--json", str(out)]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out after 900 s"}
+    if proc.returncode != 0 or not out.exists():
+        return {"error": f"exit status {proc.returncode}: {proc.stderr[-2000:]}"}
+    return {"command": " ".join(["python bench/cold_ask_bench.py", *args]), **read_json(out)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: small corpus, 1k chunks only")
@@ -234,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=str, default=None, help="comma-separated scale sizes in chunks")
     parser.add_argument("--questions", type=int, default=None, help="questions per scale size")
     parser.add_argument("--skip", type=str, default="",
-                        help="comma-separated phases to skip: ingest, quality, scale, keyword, rest, embed")
+                        help="comma-separated phases to skip: ingest, quality, scale, keyword, rest, embed, cold")
     parser.add_argument("--rebuild-scale", action="store_true",
                         help="build scale stores from this run's corpus even when stores built from an earlier "
                              "version of the chunks are cached")
@@ -344,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         results["rest"] = run_rest(args.quick)
     if "embed" not in skip:
         results["embedding_backends"] = run_embed(args.quick, workdir)
+    if "cold" not in skip:
+        results["cold_ask"] = run_cold(args.quick, workdir)
 
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -7,7 +7,9 @@ traceback.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -15,6 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -199,6 +202,30 @@ def _ask_server(url: str, settings: Settings, question: str, top_k: int,
         return None
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector kept off what a one-shot answer in a fresh process loads.
+
+    Answering cold means importing llama-index and chromadb and loading jieba's tables: some 190,000 container
+    objects that live until the process exits. The collector walks them again and again while they are made, and
+    once more at interpreter exit, freeing nothing (about 0.7 s of a 2.9 s cold `newsqa ask` on our 2-core machine,
+    see bench/NOTES.md section 9; Mercurial's ``util.nogc`` pauses it for the same reason). So it is paused for the
+    block, and the objects are frozen out of the final collections (``gc.freeze`` from ``atexit``, which runs before
+    them); a long-lived caller such as a test runner collects as usual until it exits. Only one question's garbage
+    waits meanwhile; callers close what holds files or connections themselves.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        atexit.unregister(gc.freeze)  # once, however many questions a test runner asks
+        atexit.register(gc.freeze)
+
+
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="A question in Chinese.")],
@@ -222,12 +249,16 @@ def ask(
     if answer is None and server not in (None, "local"):
         raise _fail(NewsQAError(f"--server {server}: no answer (is `newsqa serve` running there?)"))
     if answer is None:
-        from bot.service import build_service
+        with _collector_paused():
+            from bot.service import build_service
 
-        try:
-            answer = build_service(settings).ask(question, top_k=top_k, archive_filter=flt)
-        except NewsQAError as exc:
-            raise _fail(exc) from exc
+            service = build_service(settings)
+            try:
+                answer = service.ask(question, top_k=top_k, archive_filter=flt)
+            except NewsQAError as exc:
+                raise _fail(exc) from exc
+            finally:
+                service.close()  # the store's client, not left to a collector that may never run
     if as_json:
         print(json.dumps(answer.model_dump(), ensure_ascii=False))
     else:

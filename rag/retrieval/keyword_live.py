@@ -50,12 +50,16 @@ class LiveKeywordIndex:
                 threading.Thread(target=self._refresh_in_background, name="keyword-refresh", daemon=True).start()
             return self._index
 
-    def refresh_now(self) -> BM25Index | None:
-        """Bring an open index up to the store's state now (after this process's own ingest)."""
+    def refresh_now(self) -> BM25Index:
+        """Bring the index up to the store's state now (after this process's own ingest), opening it first when
+        this process has not yet: the index is then persisted at the new version, so the next process (a cold
+        ``newsqa ask`` after ``newsqa ingest``) opens it from disk instead of building it from all chunks."""
         with self._lock:
+            state = self._store().state()
             if self._index is None:
-                return None
-            index = self._advance(self._index, self._store().state())
+                self._index, self._checked_at = self._open(state), time.monotonic()
+                return self._index
+            index = self._advance(self._index, state)
             self._index, self._checked_at = index, time.monotonic()
             return index
 

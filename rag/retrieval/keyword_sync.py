@@ -127,10 +127,12 @@ def catch_up(index: BM25Index, store: Store, state: dict[str, Any]) -> BM25Index
     if got_ids:
         counts = np.diff(np.asarray(segments[-1].indptr))
         new_df[: len(counts)] += counts.astype(np.int32)
-    segments, dead = _merge(segments, dead, len(vocab))
-    out = BM25Index(store, segments, dead, vocab, new_df, version=state["version"], epoch=index.epoch, seq=target)
-    if len(segments) == len(index.segments) + (1 if got_ids else 0):
-        out._where = where  # same layout: the id map carries over
+    merged, dead = _merge(segments, dead, len(vocab))
+    out = BM25Index(store, merged, dead, vocab, new_df, version=state["version"], epoch=index.epoch, seq=target)
+    if merged is segments:
+        # Nothing merged: the old segments plus the delta, so the id map carries over. A segment count alone cannot
+        # say so: compacting one segment keeps the count and moves its rows (and puts it last).
+        out._where = where
     return out
 
 

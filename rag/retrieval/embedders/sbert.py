@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from rag.errors import EmbeddingModelError
 from rag.retrieval.embedders.base import is_chinese_capable, passage_prefix, query_prefix
+
+
+def available_offline(name: str) -> bool:
+    """Whether sentence-transformers could load ``name`` without the network: a local folder, or a hub name with a
+    snapshot in the cache it reads (``SENTENCE_TRANSFORMERS_HOME``, else huggingface_hub's ``HF_HUB_CACHE``).
+
+    False means a ``local_files_only`` load must fail. The check is a few ``stat`` calls; learning the same by trying
+    imports sentence-transformers, transformers and torch first (about 4 s of CPU on our 2-core machine).
+    """
+    if os.path.isdir(name):
+        return True
+    from huggingface_hub.constants import HF_HUB_CACHE  # a few ms; the package's __init__ is lazy
+
+    cache = os.getenv("SENTENCE_TRANSFORMERS_HOME") or HF_HUB_CACHE
+    snapshots = Path(cache) / ("models--" + name.replace("/", "--")) / "snapshots"
+    try:
+        return any(snapshots.iterdir())
+    except OSError:  # no such folder: never downloaded
+        return False
 
 
 class SentenceTransformerEmbedder:
