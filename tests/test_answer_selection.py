@@ -53,8 +53,8 @@ def test_question_names_without_slot_words_or_glued_particles() -> None:
     names = [e.text for e in question_entities(normalize("鲁齐巴齐水电站位于哪个省？"))]
     assert "哪个省" not in names
     assert "长度" not in [e.text for e in question_entities(normalize("非洲的猴面包树果实的长度约是多少厘米？"))]
-    assert supported(Entity("后康忠"), "已经隐居的康忠收家康的七男为养子")  # the guess swallowed 后
-    assert not supported(Entity("后康忠"), "已经隐居的康直收家康的七男为养子")
+    assert supported(Entity("李丰被"), "主席李丰会见了考察团")  # the guess swallowed 被
+    assert not supported(Entity("张进伟"), "镇党委书记王进伟主持会议")  # another person with the same given name
     assert supported(Entity("台湾地区", place=True), "目前由爱贝克思在台湾代理")
     assert not supported(Entity("台湾地区"), "目前由爱贝克思在香港代理")
 

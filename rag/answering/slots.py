@@ -124,8 +124,9 @@ def supported(entity: Entity, text: str) -> bool:
     if len(name) < 3:
         return False
     grams = [name[i : i + 2] for i in range(len(name) - 1)]
-    # The guess may have swallowed the character before the name (后康忠 in 康直病死后康忠) or after it (李丰被).
-    return sum(g in text for g in grams) >= len(grams) - 1 and (name[:2] in text or name[-2:] in text)
+    # The guess may have swallowed the character after the name (李丰被). One swallowed before it (后康忠) is not
+    # matched from the other end: 王进伟 would then support a question about 张进伟.
+    return sum(g in text for g in grams) >= len(grams) - 1 and name[:2] in text
 
 
 def wanted_unit(norm_question: str) -> str | None:
