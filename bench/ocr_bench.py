@@ -1,6 +1,6 @@
 """``make bench-ocr``: OCR quality and cost on rendered newspaper pages, and answers over them.
 
-    .venv/bin/python bench/ocr_bench.py [--workers N] [--cmrc N] [--fresh]
+    .venv/bin/python bench/ocr_bench.py [--workers N] [--cmrc N] [--noisy N] [--fresh] [--no-respace]
 
 1. Renders (tests/newspaper_render.py, Noto CJK from ``make setup``): the five sample pages as image-only PDFs
    (2 or 3 columns, bold or vertical headlines, photo captions; several PDF pages each), the first ``--cmrc``
@@ -11,7 +11,8 @@
 3. Character error rate of the OCR + reading-order text (:func:`ingest.scans.load_scan`) against the truth:
    Levenshtein distance / truth length after NFKC and dropping whitespace and ``## `` markers.
 4. Answers: ``seeds_dev`` over the rendered sample PDFs and CMRC questions about the rendered passages, beside
-   the same questions over the text files (same code, same model).
+   the same questions over the text files (same code, same model); per-question rows in ``WORK/answers.json``.
+   ``--no-respace`` leaves out the spaces put back from ink gaps (:mod:`ingest.ocr_text`), on the same cached OCR.
 """
 
 from __future__ import annotations
@@ -129,7 +130,11 @@ def run_ocr(files: dict[str, dict[str, Any]], workers: int) -> dict[str, Any]:
                 last[0] = time.perf_counter()
                 print(f"  OCR {done}/{total} pages ({name}), {last[0] - started:.0f} s", flush=True)
 
-        failed = ocr_files(missing, cache, workers, progress)
+        failed: dict[str, str] = {}
+        # One call per set, smallest pages first: each set is cached as soon as it is done.
+        for name in ("cmrc", "noisy", "seeds"):
+            part = [(p, s) for p, s in missing if files[str(p.relative_to(WORK))]["set"] == name]
+            failed.update(ocr_files(part, cache, workers, progress) if part else {})
         seconds = time.perf_counter() - started
         timing = {"pages": pages, "chars": chars, "seconds": round(seconds, 1), "workers": workers,
                   "failed": failed}
@@ -159,22 +164,24 @@ def measure_cer(files: dict[str, dict[str, Any]], ocr: dict[str, Any]) -> dict[s
 
 def answers(folder: Path, qa: list[dict[str, Any]], ocr_cache: Path | None) -> dict[str, Any]:
     """Ingest ``folder`` into a temporary store (packaged model, OCR cache pre-filled) and evaluate ``qa``."""
+    from bot.service import build_service
     from rag.evaluation import QAItem, evaluate
-    from rag.service import NewsQA
 
     with tempfile.TemporaryDirectory(prefix="newsqa-ocr-bench-") as tmp:
         settings = settings_for(Path(tmp))
         (Path(tmp) / "articles").symlink_to(folder.resolve(), target_is_directory=True)
         if ocr_cache is not None:
             shutil.copytree(ocr_cache, settings.ocr_cache_dir)
-        service = NewsQA(settings)
+        service = build_service(settings)
         summary = service.ingest()
         service.warm_up()
-        items = [QAItem(q=r["q"], a=list(r["a"]), src=r["src"], tag=r.get("tag", "")) for r in qa]
-        s = evaluate(service, items, 5).summary()
+        items = [QAItem(q=r["q"], a=list(r["a"]), src=r["src"] if isinstance(r["src"], list) else [r["src"]] if r["src"] else [],
+                        tag=r.get("tag", "")) for r in qa]
+        report = evaluate(service, items, 5)
+        s = report.summary()
         return {"hit_at_1": s["hit_at_1"], "answer_contains_gold": s["answer_contains_gold"],
                 "refusal_accuracy": s["refusal_accuracy"], "questions": s["questions"],
-                "ocr_pages": summary.ocr_pages, "failed": summary.files_failed}
+                "ocr_pages": summary.ocr_pages, "failed": summary.files_failed, "per_question": report.per_question}
 
 
 def main() -> None:
@@ -183,7 +190,13 @@ def main() -> None:
     parser.add_argument("--cmrc", type=int, default=24, help="CMRC passages rendered")
     parser.add_argument("--noisy", type=int, default=2, help="sample pages also rendered noisy (first page, JPEG)")
     parser.add_argument("--fresh", action="store_true", help="drop cached renders and OCR results first")
+    parser.add_argument("--no-respace", action="store_true",
+                        help="no spaces from ink gaps (ingest.ocr_text.respace_page): the figures before them")
     args = parser.parse_args()
+    if args.no_respace:
+        import ingest.ocr_text
+
+        ingest.ocr_text.SPACE_GAP = float("inf")
     offline_env()
     if args.fresh:
         shutil.rmtree(WORK, ignore_errors=True)
@@ -215,6 +228,8 @@ def main() -> None:
             "cmrc rendered": answers(WORK / "cmrc", [{**r, "src": rendered[r["src"]]} for r in cmrc_qa],
                                      WORK / "ocr-cache"),
         }
+    (WORK / "answers.json").write_text(json.dumps({k: v.pop("per_question") for k, v in rows.items()},
+                                                  ensure_ascii=False, default=str), "utf-8")
     for name, row in rows.items():
         print(f"answers {name}: {row['questions']} questions, hit@1 {row['hit_at_1']:.3f}, answer contains gold "
               f"{row['answer_contains_gold']:.3f}, refusal accuracy {row['refusal_accuracy']}"

@@ -20,7 +20,7 @@ Method (measured, not assumed, per page):
    without a column gap inside, one under the other, form one column: its boxes are grouped into lines by
    vertical overlap and read top-to-bottom, left-to-right.
 4. *Paragraphs*: a column line opens a paragraph when it is indented by a character or the line above ended a
-   character short of the column's right edge; a column that starts without an indent continues the paragraph
+   character short of the column's right edge (plus the room its half-width characters leave); a column that starts without an indent continues the paragraph
    the previous column left unfinished.
 
 Then :func:`ingest.clean.clean_page` and :func:`ingest.segment.segment_articles` run unchanged on
@@ -45,12 +45,17 @@ MIN_COLUMN_GAP = 0.8
 CROSSING_PER_BOXES = 25
 #: Indent / short-line slack, in body characters, for paragraph breaks.
 INDENT_CHARS = 1.2
+#: Room (body characters) a half-width character leaves at a line's end: Noto Sans CJK's Latin letters and digits
+#: are 0.5-0.6 of a CJK character wide, so 0.4 stays below what a full-width line would have left.
+HALF_WIDTH_ROOM = 0.4
 #: A headline's characters are also wider apart than body characters by this factor (quotes and brackets make
 #: some body lines taller, never wider per character).
 HEADLINE_PITCH_RATIO = 1.25
 # Pieces are joined without a space (Chinese), except two Latin words.
 _LATIN_END = re.compile(r"[A-Za-z][,.;:]?$")
 _LATIN_START = re.compile(r"^[A-Za-z]")
+_HALF_END = re.compile(r"[A-Za-z0-9]$")
+_HALF_START = re.compile(r"^[A-Za-z0-9]")
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class TextBox:
         text: the characters, in their reading order within the box (top-to-bottom for a vertical box).
         confs: per-character recognition confidence in [0, 1], one per character of ``text``; empty for text
             taken from a PDF text layer (certain).
+        gaps: OCR only, horizontal lines: the widest ink-free run (pixels) between each pair of consecutive
+            characters, ``len(text) - 1`` values (:func:`ingest.ocr_text.ink_gaps`); empty when not measured.
     """
 
     x0: float
@@ -70,6 +77,7 @@ class TextBox:
     y1: float
     text: str
     confs: tuple[float, ...] = ()
+    gaps: tuple[float, ...] = ()
 
     @property
     def vertical(self) -> bool:
@@ -245,6 +253,7 @@ def _column_blocks(column: list[_Box], size: float, blocks: list[Block]) -> None
     slack = INDENT_CHARS * size
     open_para = bool(blocks) and blocks[-1].kind == "paragraph" and blocks[-1].unfinished
     lines = _lines(column)
+    cut_word = False
     # Chinese paragraphs open with a two-character indent: where the column shows indents, they alone break
     # paragraphs; else a line ending short of the right edge does.
     by_indent = any(line[0].x0 - left >= slack for line in lines if not all(b.heading for b in line))
@@ -256,10 +265,16 @@ def _column_blocks(column: list[_Box], size: float, blocks: list[Block]) -> None
             open_para = False
             continue
         indented = line[0].x0 - left >= slack
-        if open_para and not indented:
+        if (open_para or cut_word and _HALF_START.match(text)) and not indented:
             blocks[-1].text = _join([blocks[-1].text, text], spaced=False)
             blocks[-1].confs.extend(confs)
         else:
             blocks.append(Block("paragraph", text, confs))
         open_para = by_indent or right - line[-1].x1 < slack
+        # Half-width characters (Latin, digits) take about half a body character each: a line holding them ends
+        # short of the edge by that much. When it ends in a letter or digit and the next line starts with one, it
+        # is a word or number cut at the line end, not a paragraph end (which the cleanup would rejoin with a
+        # space: `10pp m`).
+        half = sum(1 for ch in text if " " < ch < "\x7f")
+        cut_word = bool(_HALF_END.search(text)) and right - line[-1].x1 < slack + HALF_WIDTH_ROOM * size * half
         blocks[-1].unfinished = open_para

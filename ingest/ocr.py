@@ -4,8 +4,10 @@ Engine: RapidOCR (``rapidocr-onnxruntime``, Apache-2.0, https://github.com/Rapid
 the PP-OCRv4 Chinese detection and recognition models (PaddleOCR, Apache-2.0) as ONNX files; it runs offline on
 CPU through onnxruntime. It is imported lazily, so ingesting text files never loads it. We call its detector and
 recogniser ourselves (no angle classifier: pages are upright) to get one box per text line and a confidence per
-character. A vertical line of text (box 1.5x taller than wide) is cut into character cells by its ink profile and
-the cells laid side by side, so the horizontal recogniser reads it top-to-bottom.
+character, plus the ink gaps between consecutive characters (:mod:`ingest.ocr_text`: spaces between Latin
+words are put back from them at load time). A vertical line of text (box 1.5x taller than wide) is cut into
+character cells by its ink profile and the cells laid side by side, so the horizontal recogniser reads it
+top-to-bottom.
 
 Shapes: :func:`ocr_image` takes an RGB ``uint8`` array ``(height, width, 3)`` and returns
 :class:`ingest.layout.TextBox` lines in pixels, ``confs`` per character in [0, 1]. :func:`file_pages` returns,
@@ -29,13 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from ingest.layout import TextBox
+from ingest.layout import VERTICAL_RATIO, TextBox
+from ingest.ocr_text import ink_gaps
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"})
 #: Resolution at which image-only PDF pages are rendered for OCR (body text ~25 px high at 9 pt).
 PDF_DPI = 200
 #: Bump when the cached box format or the OCR procedure changes: older cache files are ignored.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: boxes carry ink gaps
 #: Recognised text with a mean confidence below this is dropped as noise (photo texture, rules).
 MIN_LINE_CONFIDENCE = 0.5
 ENGINE_NAME = "rapidocr-onnxruntime/PP-OCRv4"
@@ -80,7 +83,7 @@ def ocr_image(rgb: np.ndarray, threads: int | None = None) -> list[TextBox]:
     dt_boxes, _ = engine.text_det(bgr)
     if dt_boxes is None or len(dt_boxes) == 0:
         return []
-    crops, rects = [], []
+    crops, rects = [], []  # crops at page scale: gaps measured in them are page pixels
     for quad in dt_boxes:
         crop, rect = _crop(bgr, np.asarray(quad, dtype=np.float32))
         if crop is not None:
@@ -90,12 +93,15 @@ def ocr_image(rgb: np.ndarray, threads: int | None = None) -> list[TextBox]:
         return []
     results, _ = engine.text_rec(crops, True)
     boxes = []
-    for rect, res in zip(rects, results, strict=True):
+    for crop, rect, res in zip(crops, rects, results, strict=True):
         text, mean = str(res[0]), float(res[1])
         if not text.strip() or mean < MIN_LINE_CONFIDENCE:
             continue
         confs = _char_confs(res, text, mean)
-        boxes.append(TextBox(*rect, text=text, confs=confs))
+        x0, y0, x1, y1 = rect
+        # A restacked vertical crop's characters are cells laid out by us: no gaps (no spaces in vertical text).
+        gaps = () if (y1 - y0) >= VERTICAL_RATIO * (x1 - x0) else ink_gaps(crop, res, text)
+        boxes.append(TextBox(*rect, text=text, confs=confs, gaps=gaps))
     return boxes
 
 
@@ -118,7 +124,7 @@ def _crop(bgr: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray | None, tuple[f
     if x1 - x0 < 3 or y1 - y0 < 3:
         return None, rect
     crop = bgr[y0:y1, x0:x1]
-    if (y1 - y0) >= 1.5 * (x1 - x0):
+    if (y1 - y0) >= VERTICAL_RATIO * (x1 - x0):
         crop = _restack_vertical(crop)
     return crop, rect
 
@@ -247,7 +253,8 @@ def run_jobs(jobs: list[PageJob], workers: int = 1, progress: PageProgress | Non
 
 class OcrCache:
     """OCR results by file hash: ``<folder>/<sha256>.json`` = ``{"version", "engine", "pages": [[box...]...]}``,
-    a box ``[x0, y0, x1, y1, text, [conf...]]``. Written atomically (temp file + rename)."""
+    a box ``[x0, y0, x1, y1, text, [conf...], [gap...]]`` (gaps: :attr:`TextBox.gaps`, pixels). Written
+    atomically (temp file + rename)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -263,12 +270,12 @@ class OcrCache:
             return None
         if data.get("version") != CACHE_VERSION:
             return None
-        return [[TextBox(b[0], b[1], b[2], b[3], b[4], tuple(b[5])) for b in page] for page in data["pages"]]
+        return [[TextBox(b[0], b[1], b[2], b[3], b[4], tuple(b[5]), tuple(b[6])) for b in page] for page in data["pages"]]
 
     def put(self, sha256: str, pages: list[list[TextBox]]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         payload = {"version": CACHE_VERSION, "engine": ENGINE_NAME,
-                   "pages": [[[b.x0, b.y0, b.x1, b.y1, b.text, list(b.confs)] for b in page] for page in pages]}
+                   "pages": [[[b.x0, b.y0, b.x1, b.y1, b.text, list(b.confs), list(b.gaps)] for b in page] for page in pages]}
         tmp = self.path(sha256).with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(payload, ensure_ascii=False), "utf-8")
         tmp.replace(self.path(sha256))

@@ -1,7 +1,8 @@
 """Scanned pages as page text plus a confidence report: ``load_scan(path, sha256, cache) -> ScanText``.
 
 Between :mod:`ingest.ocr` (boxes per page, cached by file hash) and the text pipeline: every page's boxes go
-through :mod:`ingest.layout` for reading order, pages are joined by a blank line, and the result is what
+through :func:`ingest.ocr_text.respace_page` (spaces between Latin words from the cached ink gaps) and
+:mod:`ingest.layout` for reading order, pages are joined by a blank line, and the result is what
 :func:`ingest.clean.clean_page` gets, exactly like a text file's content.
 
 Confidence (PP-OCRv4's per-character probabilities, in [0, 1]; text-layer PDF characters count as 1.0):
@@ -21,6 +22,7 @@ from pathlib import Path
 from ingest.layout import Block, order_blocks, page_text
 from ingest.loaders import LoadError
 from ingest.ocr import OcrCache, OcrError, ocr_files
+from ingest.ocr_text import respace_page
 
 #: A character recognised with less probability than this is "low confidence" (correct characters on clean
 #: renders score > 0.95; misreads mostly < 0.8).
@@ -68,7 +70,8 @@ def load_scan(path: Path, sha256: str, cache: OcrCache, name: str | None = None)
     scan = ScanText(text="")
     texts: list[str] = []
     for number, boxes in enumerate(pages, 1):
-        blocks = order_blocks(boxes)
+        # Spaces between Latin words from the cached ink gaps (inserted with a confidence each).
+        blocks = order_blocks(respace_page(boxes))
         for block in blocks:  # same length: per-character confidences stay aligned
             block.text = _DIGIT_PUNCT.sub(lambda m: "," if m.group() == "，" else ".", block.text)
         scan.blocks.extend(blocks)
