@@ -37,10 +37,12 @@ def test_a_pronoun_led_sentence_counts_what_its_title_names() -> None:
     assert answer.found and "0.304平方公里" in answer.answer
 
 
-def test_a_sentence_without_pronoun_gets_no_frame_credit() -> None:
+def test_a_sentence_without_pronoun_gets_frame_credit_only_for_the_topic_its_frame_names() -> None:
     analysis = QuestionAnalysis("乍都节公园的面积有多大？", lambda token: 2.0)
-    plain = next(c for c in analysis.candidates(_hit("乍都节公园", "面积约为0.304平方公里。"), 0))
-    assert plain.coverage == analysis.coverage(plain.norm)
+    plain = next(c for c in analysis.candidates(_hit("火车博物馆", "面积约为0.304平方公里。"), 0))
+    assert plain.coverage == analysis.coverage(plain.norm)  # the frame names something else
+    left_out = next(c for c in analysis.candidates(_hit("乍都节公园", "面积约为0.304平方公里。"), 0))
+    assert left_out.coverage > analysis.coverage(left_out.norm)  # the subject left out is the title's park
 
 
 def test_how_big_and_what_are_interrogatives_not_content_words() -> None:
