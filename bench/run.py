@@ -210,34 +210,30 @@ def run_rest(quick: bool) -> dict[str, Any] | None:
             "rows": rows, "stdout": proc.stdout[-6000:], "stderr": proc.stderr[-2000:]}
 
 
-def run_embed(quick: bool, workdir: Path) -> dict[str, Any]:
-    """Figures of bench/embed_bench.py: chunks/s and query p50 per embedding backend, against MiniLM."""
-    log("embedding backends: bench/embed_bench.py")
-    out = workdir / "embed.json"
-    args = ["--chunks", "64", "--queries", "20"] if quick else ["--chunks", "256", "--queries", "40"]
-    cmd = [sys.executable, str(Path(__file__).resolve().parent / "embed_bench.py"), *args, "--json", str(out)]
+def _run_json_script(script: str, args: list[str], out: Path) -> dict[str, Any]:
+    """Run ``bench/<script> *args --json out`` (15 min at most): its JSON figures with the command, or an error."""
+    cmd = [sys.executable, str(Path(__file__).resolve().parent / script), *args, "--json", str(out)]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     except subprocess.TimeoutExpired:
         return {"error": "timed out after 900 s"}
     if proc.returncode != 0 or not out.exists():
         return {"error": f"exit status {proc.returncode}: {proc.stderr[-2000:]}"}
-    return {"command": " ".join(["python bench/embed_bench.py", *args]), **read_json(out)}
+    return {"command": " ".join([f"python bench/{script}", *args]), **read_json(out)}
+
+
+def run_embed(quick: bool, workdir: Path) -> dict[str, Any]:
+    """Figures of bench/embed_bench.py: chunks/s and query p50 per embedding backend, against MiniLM."""
+    log("embedding backends: bench/embed_bench.py")
+    args = ["--chunks", "64", "--queries", "20"] if quick else ["--chunks", "256", "--queries", "40"]
+    return _run_json_script("embed_bench.py", args, workdir / "embed.json")
 
 
 def run_cold(quick: bool, workdir: Path) -> dict[str, Any]:
     """Figures of bench/cold_ask_bench.py: wall time of a fresh ``newsqa ask`` process over the sample corpus."""
     log("cold start: bench/cold_ask_bench.py")
-    out = workdir / "cold.json"
     args = ["--runs", "3"] if quick else ["--runs", "7", "--breakdown"]
-    cmd = [sys.executable, str(Path(__file__).resolve().parent / "cold_ask_bench.py"), *args, "--json", str(out)]
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    except subprocess.TimeoutExpired:
-        return {"error": "timed out after 900 s"}
-    if proc.returncode != 0 or not out.exists():
-        return {"error": f"exit status {proc.returncode}: {proc.stderr[-2000:]}"}
-    return {"command": " ".join(["python bench/cold_ask_bench.py", *args]), **read_json(out)}
+    return _run_json_script("cold_ask_bench.py", args, workdir / "cold.json")
 
 
 def main(argv: list[str] | None = None) -> int:

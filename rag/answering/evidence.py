@@ -121,14 +121,11 @@ class QuestionAnalysis:
         # jieba's search mode emits 人口数量 beside 人口 and 数量: the compound would count its words twice.
         terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
         self.weights = {t: idf(t) for t in terms}
-        # 蓍的叶子有什么特点: 特点 names the property asked for; the answer describes it without the word.
-        for term in terms:
-            if term in SLOT_NOUNS:
-                self.weights[term] *= FRAGMENT_WEIGHT
         # ... and emits 无人 and 人机 inside 无人机: a fragment of a longer term keeps a share of its weight, for
-        # texts that use the short form, without counting one word three times.
+        # texts that use the short form, without counting one word three times. 蓍的叶子有什么特点: 特点 names the
+        # property asked for; the answer describes it without the word.
         for term in terms:
-            if any(term != other and term in other for other in terms):
+            if term in SLOT_NOUNS or any(term != other and term in other for other in terms):
                 self.weights[term] *= FRAGMENT_WEIGHT
         # A token no chunk has and jieba's dictionary lacks is a segmentation guess (热诱弹 -> 热 + 诱弹, 团由):
         # at full weight it would decide coverage alone. Real words absent from the corpus keep theirs.

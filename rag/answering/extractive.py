@@ -165,8 +165,10 @@ class ExtractiveAnswerer:
         about = [c for c in pool if analysis.names_subject(c, required)]
         if len(analysis.topic) >= 3:  # 中英两国应坚持什么原则: a report about 中日 answers another question
             topic = Entity(analysis.topic)
-            on_topic = [c for c in about if supported(topic, _chunk_text(c))]
-            about = on_topic or about
+            # The lead too: a later chunk of the article may never repeat the topic its first sentence names.
+            naming = {h.node.node_id for h, text in zip(nodes, texts, strict=True)
+                      if supported(topic, text) or supported(topic, normalize(str(h.node.metadata.get("lead", ""))))}
+            about = [c for c in about if c.hit.node.node_id in naming] or about
         if analysis.unit:
             counted = [c for c in about if has_unit(c.norm, analysis.unit)]
             about = counted or about
@@ -236,12 +238,6 @@ def _asks_definition_of(analysis: QuestionAnalysis) -> bool:
     """Whether the question is 什么是X for one term X of 2+ characters (X is then required like a name)."""
     subject = analysis.subject
     return bool(subject and len(subject) >= 2 and _DEFINITION_OPENING.match(analysis.norm) and not _SEVERAL.search(subject))
-
-
-def _chunk_text(cand: Candidate) -> str:
-    """The normalised title and text of ``cand``'s chunk (what the sentence's subject may come from)."""
-    meta = cand.hit.node.metadata
-    return normalize(str(meta.get("title", "")) + "\n" + str(meta.get("lead", "")) + "\n" + cand.hit.node.get_content())
 
 
 def _not_found(question: str) -> Answer:

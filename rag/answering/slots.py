@@ -87,7 +87,7 @@ def _entities(norm_question: str) -> tuple[Entity, ...]:
     for pair in pseg.cut(norm_question):
         word = pair.word.rstrip(_GLUED) if len(pair.word) > 2 else pair.word  # 冈是, 松才: a name glued to a particle
         if (
-            pair.flag in _ENTITY_TAGS and len(word) >= 2 and not pair.word.endswith(_GLUED_PAIR)
+            pair.flag in _ENTITY_TAGS and len(word) >= 2 and not (len(pair.word) == 2 and pair.word.endswith(_GLUED_PAIR))
             and word not in _GENERIC and word not in asked and word not in SLOT_NOUNS
         ):
             found.setdefault(word, pair.flag == "ns")
