@@ -27,6 +27,7 @@ from pathlib import Path
 from rag.answering.claim_spans import Span, answer_spans, numbers_in
 from rag.evaluation import QAItem
 from rag.models import Answer
+from rag.text.dateline import parse_dateline
 from rag.text.normalize import normalize
 from rag.text.sentences import split_sentences
 
@@ -120,7 +121,8 @@ def build_cases(items: Sequence[QAItem], articles: Path, seed: int = 0) -> tuple
         for name in src_files(item.src):
             path = articles / name
             if name not in texts and path.is_file():
-                texts[name] = path.read_text(encoding="utf-8", errors="replace")
+                # The report as stored: its dateline header and headline are metadata, not text a source holds.
+                texts[name] = parse_dateline(path.read_text(encoding="utf-8", errors="replace")).body
     pools = _pools(texts.values())
     cases: list[FabricationCase] = []
     skipped = 0

@@ -35,6 +35,10 @@ def test_sentence_end_characters() -> None:
         ("Is it ok? Yes! 1214.94亿元。", ["Is it ok?", " Yes!", " 1214.94亿元。"]),
         ("句子。  \n\n  下一段", ["句子。  ", "  下一段"]),
         ("  开头有空格。", ["  开头有空格。"]),
+        # A title holds its own ！: one sentence; an unclosed 《 (OCR lost the 》) does not swallow the rest.
+        ("《卡拉OK.LIVE！‧台北‧我》是第六张专辑。好！", ["《卡拉OK.LIVE！‧台北‧我》是第六张专辑。", "好！"]),
+        ("读《你好！》。再读。", ["读《你好！》。", "再读。"]),
+        ("《未闭合！的书名。下一句", ["《未闭合！", "的书名。", "下一句"]),
         ("", []),
         (" \n\t\n", []),
     ],

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rag.eval_fabrication import build_cases, src_files
-from rag.evaluation import load_qa
+from rag.evaluation import QAItem, load_qa
 from rag.service import NewsQA
 from tests.conftest import ROOT, SAMPLE_ARTICLES
 from tests.llm_fake import FakeLLM
@@ -24,6 +24,18 @@ def test_src_is_a_file_or_a_list_of_copies() -> None:
     assert src_files("a.txt") == ["a.txt"]
     assert src_files(["a.txt", "b.txt"]) == ["a.txt", "b.txt"]
     assert src_files(None) == [] and src_files("") == []
+
+
+def test_cases_are_drawn_from_the_report_as_stored(tmp_path: Path) -> None:
+    # The dateline header and the headline are metadata at ingest: a reply quoting them would cite text no
+    # chunk holds, and a correct reply would read as one that lost its citation.
+    (tmp_path / "a.txt").write_text(
+        "2023-07-20 12:24，正文：原标题：美国宣布新一轮军援参考消息网7月20日报道，美国19日宣布一项价值13亿美元的新军事援助计划。"
+        "此前美国已提供价值5亿美元的援助。", encoding="utf-8")
+    items = [QAItem("美国宣布的军事援助计划价值多少？", ["13亿美元"], ["a.txt"])]
+    cases, skipped = build_cases(items, tmp_path, seed=0)
+    assert skipped == 0 and len(cases) == 1
+    assert "13亿美元" in cases[0].sentence and "正文" not in cases[0].sentence and "原标题" not in cases[0].sentence
 
 
 @pytest.mark.skipif(not SEEDS_QA.is_file(), reason="shared/eval is not beside the project")

@@ -98,3 +98,39 @@ def test_the_noun_asked_for_is_not_an_unknown_name() -> None:
     assert analysis.missing_unknown_name("元皇后是北齐孝昭帝高演的皇后。", lambda token: False) is None
     assert QuestionAnalysis("郑州市的市委书记是谁？", lambda token: 2.0).missing_unknown_name(
         "焦作市委书记。", lambda token: False) == "郑州市"
+
+
+def test_a_common_noun_tagged_as_a_name_may_appear_in_a_near_form() -> None:
+    # jieba tags 冰淇淋 nr and 广告语 nz; the pages write 冰淇林 and 广告口号. Neither is on any page.
+    absent = lambda token: False  # noqa: E731
+    question = QuestionAnalysis("冰雪皇后冰淇淋有什么特点？", lambda token: 2.0)
+    assert question.missing_unknown_name("冰雪皇后的冰淇林类产品标榜倒杯不洒。", absent) is None
+    assert question.missing_unknown_name("冰雪皇后是一家快餐厅。", absent) == "冰淇淋"
+    ad = QuestionAnalysis("莎莉公司在东南亚的广告语是什么？", lambda token: 2.0)
+    assert ad.missing_unknown_name("莎莉公司在东南亚广告口号是莎莉多谢您。", absent) is None
+
+
+def test_a_person_name_never_stands_for_a_near_name() -> None:
+    from rag.answering.slots import named_as_word
+
+    assert not named_as_word("王进华", "nr", "黄道镇党委书记王进伟主持会议。")
+    assert named_as_word("王进伟", "nr", "黄道镇党委书记王进伟主持会议。")
+    assert named_as_word("冰淇淋", "nr", "冰淇林")  # 冰 starts no common surname
+    assert named_as_word("郑州", "ns", "郑州市") and not named_as_word("郑州市", "ns", "郑州")  # places: whole
+
+
+def test_the_noun_asked_for_weighs_like_a_property_noun_in_the_refusal_gates() -> None:
+    from rag.answering.evidence import FRAGMENT_WEIGHT
+    from rag.answering.slots import asked_slot_nouns
+
+    assert asked_slot_nouns("在中国,牡蒿分布在哪些省市?") == {"省市"}
+    assert asked_slot_nouns("百老汇至今经历了哪些磨难?") == {"磨难"}
+    assert asked_slot_nouns("为什么李白被贬?") == set()  # 为什么 asks why; 李白 is the topic
+    assert asked_slot_nouns("这个航空团由什么组成?") == set()  # 组成 is a verb: the answer says 由…组成
+    # A token the index has (idf 2.0, below that of an unseen token) keeps its weight; the asked noun does not.
+    analysis = QuestionAnalysis("在中国,牡蒿分布在哪些省市?", lambda token: 3.0 if token == "\uffff" else 2.0)
+    assert analysis.gate_weights["省市"] == 2.0 * FRAGMENT_WEIGHT and analysis.gate_weights["牡蒿"] == 2.0
+    assert analysis.weights["省市"] == 2.0  # ranking: the answer often ends with the noun (第四医院)
+    text = "在中国境内，牡蒿分布于福建、辽宁、河北、四川等地。"
+    answer = _answerer(text).answer("在中国，牡蒿分布在哪些省市？", [_hit("牡蒿", text)])
+    assert answer.found and "福建" in answer.answer

@@ -28,6 +28,8 @@ from rag.answering.slots import (
     SLOT_NOUNS,
     Entity,
     asked_nouns,
+    asked_slot_nouns,
+    named_as_word,
     question_entities,
     supported,
     wanted_unit,
@@ -98,8 +100,8 @@ class Candidate:
     norm: str
     rank: int  # rank of its chunk in retrieval (0 = best)
     order: int  # position of the sentence inside its chunk
-    coverage: float  # of the question by the sentence, 0..1
-    context: float  # of the question by the chunk with its title, 0..1
+    coverage: float  # of the question by the sentence, 0..1 (the higher of ranking and refusal-gate weights)
+    context: float  # of the question by the chunk with its title, 0..1 (likewise)
     score: float
     hit: NodeWithScore
     #: Normalised text the sentence may lean on for its subject: title, lead, the two sentences before it.
@@ -134,6 +136,14 @@ class QuestionAnalysis:
         for term, weight in self.weights.items():
             if weight >= unseen and not frequencies.get(term):
                 self.weights[term] = UNSEEN_GUESS_WEIGHT * weight
+        # 分布在哪些省市 is answered by a list of provinces without the word 省市, 经历了哪些磨难 by the hardships: for the
+        # refusal gates the noun asked for may weigh like a property noun (the higher of the two coverages, so a
+        # sentence that has the noun loses nothing), and so it does when choosing the sentence. Retrieval's reranker
+        # keeps its full weight, since the answer often ends with it (哪个医院 -> 第四医院, 什么协议 -> 外运协议; on
+        # crud_dev a lighter weight there moved two source reports down from rank 1).
+        asked = asked_slot_nouns(self.norm)
+        self.gate_weights = {t: w * (FRAGMENT_WEIGHT if t in asked and t not in SLOT_NOUNS else 1.0)
+                             for t, w in self.weights.items()}
         self.entities = question_entities(self.norm)
         self.unit = wanted_unit(self.norm) if self.qtype is QuestionType.NUMBER else None
         self._term_grams = {t: [t[i : i + 2] for i in range(len(t) - 1)] for t in terms if len(t) >= 3}
@@ -145,15 +155,16 @@ class QuestionAnalysis:
         self.topic = question_topic(self.norm)
         self.anchors = slot_anchors(self.norm)
 
-    def coverage(self, text: str, discount: str = "") -> float:
+    def coverage(self, text: str, discount: str = "", gate: bool = False) -> float:
         """0..1 share of the question found in normalised ``text``: 3/4 IDF-weighted words, 1/4 bigrams.
 
         Words and bigrams also present in ``discount`` (the article title) weigh ``TITLE_DISCOUNT`` as much: the
-        title already names the topic, so a sentence is judged on the rest of the question.
+        title already names the topic, so a sentence is judged on the rest of the question. ``gate`` uses the
+        refusal-gate weights (``gate_weights``: the noun asked for counts less) instead of the ranking ones.
         """
         if self.total <= 0:
             return 0.0
-        weights = self.weights
+        weights = self.gate_weights if gate else self.weights
         grams = self.grams
         if discount:
             weights = {t: w * (TITLE_DISCOUNT if t in discount else 1.0) for t, w in weights.items()}
@@ -182,7 +193,9 @@ class QuestionAnalysis:
 
         Names are jieba part-of-speech nr/ns/nt/nz words of 2+ characters found in jieba's dictionary (frequency
         >= 5), so fragments guessed by its HMM for unseen names do not count, and Latin-letter words (GDP). Such a
-        name (郑州 in a corpus about 焦作) means no passage can answer the question. Checked on CMRC 2018 trial
+        name (郑州 in a corpus about 焦作) means no passage can answer the question. A name that is not a person's
+        counts as in ``context`` in a near form too (:func:`rag.answering.slots.named_as_word`: 冰淇林 for 冰淇淋, which
+        jieba tags nr). Checked on CMRC 2018 trial
         (52 of its questions hold Latin words): no answer changed.
         """
         import jieba.posseg as pseg
@@ -198,7 +211,8 @@ class QuestionAnalysis:
             word, flag = pair.word, pair.flag
             if (
                 flag in ("nr", "ns", "nt", "nz") and len(word) >= 2 and frequencies.get(word, 0) >= 5
-                and not known(word) and word not in context and word not in asked and word not in SLOT_NOUNS
+                and not known(word) and not named_as_word(word, flag, context) and word not in asked
+                and word not in SLOT_NOUNS
                 and not (word.endswith(REGION_WORDS) and word[:-2] in context)  # 台湾地区: 台湾 on the page
             ):
                 return word
@@ -214,7 +228,10 @@ class QuestionAnalysis:
         """
         title = normalized(str(hit.node.metadata.get("title", "")))
         text = hit.node.get_content()
-        context = self.coverage(title + "\n" + normalized(text))
+        whole = title + "\n" + normalized(text)
+        context = self.coverage(whole)
+        gated = self.gate_weights != self.weights  # the refusal gates weigh the question differently
+        gate_context = max(context, self.coverage(whole, gate=True)) if gated else context
         head = title + "\n" + normalized(str(hit.node.metadata.get("lead", "")))
         out = []
         before: list[str] = []
@@ -226,18 +243,25 @@ class QuestionAnalysis:
             frame = head + "\n" + "\n".join(before[-2:])
             before.append(norm)
             plain = self.coverage(norm)
-            focused = self.coverage(norm, discount=title) if focus else plain
+            # Choosing the sentence within retrieved articles, the noun asked for weighs as in the refusal gates.
+            focused = self.coverage(norm, discount=title, gate=gated) if focus else plain
             # 它的面积约为…: the pronoun stands for what the title or lead names; this credit only gates refusal.
             # 分布于…/经济以矿业为支柱: a sentence that leaves out the topic its frame names leans on it the same way.
             leans = _LEANS_ON_SUBJECT.match(norm) or (
                 self.topic and self.topic not in norm and self.topic in frame)
             cov = max(plain, self.coverage(norm + "\n" + frame)) if leans else plain
-            score = focused + 0.35 * context + 0.05 / (rank + 1)
+            if gated:
+                cov = max(cov, self._gate_coverage(norm, frame, bool(leans)))
+            score = focused + 0.35 * (gate_context if focus else context) + 0.05 / (rank + 1)
             score += 0.3 * _type_score(self.qtype, norm, False, self.subject) * min(1.0, focused * 2)
             if focus:  # choosing the sentence within retrieved articles; the article ranking stays lexical
                 score += CLOZE_WEIGHT * anchor_score(self.anchors, norm) * min(1.0, focused * 2)
-            out.append(Candidate(sentence, norm, rank, order, cov, context, score, hit, frame))
+            out.append(Candidate(sentence, norm, rank, order, cov, gate_context, score, hit, frame))
         return out
+
+    def _gate_coverage(self, norm: str, frame: str, leans: bool) -> float:
+        plain = self.coverage(norm, gate=True)
+        return max(plain, self.coverage(norm + "\n" + frame, gate=True)) if leans else plain
 
     def names_topic(self, context: str, known: Callable[[str], bool]) -> bool:
         """False when ``context`` (normalised) does not name the question's topic (:func:`question_topic`; a name

@@ -112,6 +112,48 @@ def asked_nouns(norm_question: str) -> str:
     return "".join(m.group(1) for m in _ASKED.finditer(norm_question))
 
 
+#: About the hundred most common Chinese surnames (by population, as in the Ministry of Public Security's yearly
+#: name reports): a dictionary word tagged nr that starts with none of them (冰淇淋) is seldom a person.
+COMMON_SURNAMES = frozenset(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟"
+    "谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢"
+)
+
+
+def named_as_word(word: str, flag: str, text: str) -> bool:
+    """Whether normalised ``text`` holds the dictionary word ``word`` (jieba part of speech ``flag``) or, for a word
+    that is not a person's name, a near form of it (:func:`supported`): 冰淇林 for 冰淇淋, 广告口号 for 广告语. A person's
+    name (nr starting with a common surname) must be there whole: 王进伟 never stands for 王进华."""
+    if word in text:
+        return True
+    if flag.startswith("nr") and word[0] in COMMON_SURNAMES:
+        return False
+    return flag != "ns" and supported(Entity(word), text)
+
+
+_INTERROGATIVE_WORDS = frozenset("哪个 哪些 哪家 哪位 哪种 哪座 哪所 哪一 何种 什么 哪".split())
+
+
+@lru_cache(maxsize=4096)
+def asked_slot_nouns(norm_question: str) -> frozenset[str]:
+    """The nouns (jieba part of speech n*) right after an interrogative word of the question (省市 in 哪些省市,
+    磨难 in 经历了哪些磨难, 书册 in 哪些书册传世; 哪 + a measure word + noun as in 哪种无人机): the answer lists what
+    they name without naming the kind. Not 组成 in 由什么组成 (a verb), nor what follows 为什么 (its own word)."""
+    import jieba.posseg as pseg
+
+    words = [(pair.word, pair.flag) for pair in pseg.cut(norm_question)]
+    nouns = set()
+    for i, (word, _flag) in enumerate(words):
+        if word not in _INTERROGATIVE_WORDS:
+            continue
+        j = i + 1
+        if word == "哪" and j < len(words) and len(words[j][0]) == 1 and words[j][1][:1] in ("m", "q", "u"):
+            j += 1  # 哪 + 种/所/座 + noun
+        if j < len(words) and words[j][1].startswith("n"):
+            nouns.add(words[j][0])
+    return frozenset(nouns)
+
+
 def supported(entity: Entity, text: str) -> bool:
     """Whether normalised ``text`` names ``entity``: whole, or (3+ characters, a guessed name glued to the next
     character, such as 李丰被) by all but one of its character bigrams; a place name also by the way a local
