@@ -144,6 +144,7 @@ class QuestionAnalysis:
         asked = asked_slot_nouns(self.norm)
         self.gate_weights = {t: w * (FRAGMENT_WEIGHT if t in asked and t not in SLOT_NOUNS else 1.0)
                              for t, w in self.weights.items()}
+        self.gated = self.gate_weights != self.weights  # the refusal gates weigh this question differently
         self.entities = question_entities(self.norm)
         self.unit = wanted_unit(self.norm) if self.qtype is QuestionType.NUMBER else None
         self._term_grams = {t: [t[i : i + 2] for i in range(len(t) - 1)] for t in terms if len(t) >= 3}
@@ -230,7 +231,7 @@ class QuestionAnalysis:
         text = hit.node.get_content()
         whole = title + "\n" + normalized(text)
         context = self.coverage(whole)
-        gated = self.gate_weights != self.weights  # the refusal gates weigh the question differently
+        gated = self.gated
         gate_context = max(context, self.coverage(whole, gate=True)) if gated else context
         head = title + "\n" + normalized(str(hit.node.metadata.get("lead", "")))
         out = []
