@@ -68,6 +68,16 @@ def test_a_sentence_with_a_date_is_not_a_header() -> None:
          "宗汉启动“美美与共”项目建设", "美人之美"),
         ("乌称重创俄登陆舰，俄方发声据路透社8月4日报道，消息人士4日表示，无人艇发动夜袭。",
          "乌称重创俄登陆舰，俄方发声", "据路透社"),
+        # The headline ends at layout padding, a source label or a byline, not at the first sentence end.
+        ("原标题：某市暴雨持续，明天仍有强降雨                    某市报讯（记者张三）受台风影响，全市出现暴雨。",
+         "某市暴雨持续，明天仍有强降雨", "某市报讯"),
+        ("原标题：夜市免费提供晚餐来源：某某都市报 自活动开展以来，夜市每晚都有演出。", "夜市免费提供晚餐", "来源："),
+        ("原标题：这些车将不能上路作者：交警来源：某某视窗8月4日，交警支队发布通告。", "这些车将不能上路", "作者："),
+        ("原标题：公园有了“一米视角”文/某报记者 李四 图/通讯员提供7月23日，公园开放。", "公园有了“一米视角”", "文/"),
+        # A lead or a second dateline left at the headline's end is dropped from it.
+        ("原标题：新区公益园开园某某在线8月3日讯（文/图 记者 王五）孵化56家社会组织。", "新区公益园开园", "文/图"),
+        ("原标题：某厂在某地建厂：建6000个岗位2023-08-01 20:08:01                    据报道，某厂将建厂。",
+         "某厂在某地建厂：建6000个岗位", "据报道"),
     ],
 )
 def test_headline_run_into_the_text_is_split_off(body: str, title: str, rest_starts: str) -> None:

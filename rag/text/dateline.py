@@ -65,10 +65,18 @@ _STRONG_OPENER = re.compile(
 _WEAK_OPENER = re.compile(
     r"近日|日前|昨日|昨天|今天|今日|当地时间|记者[\u4e00-\u9fff]{0,6}(?:获悉|了解|从)|截至|本文转自|[↑▲△]"
 )
-#: A byline or lead left at the end of an ``原标题`` headline: 新京报讯, 【环球网报道 见习记者 X】, …客户端 | 记者 X.
+#: Where a headline printed without punctuation before its text ends at the next block: a run of spaces (layout
+#: padding) or a byline or source label (来源：, 文/, 每经记者：). An outlet's lead run into the headline
+#: (…发展壮大南方日报讯) is left alone: where the outlet's name starts is not known.
+_BLOCK_OPENER = re.compile(
+    r"[ \u3000\u00a0]{3,}"
+    r"|(?:来源|作者)[：:]|(?<![\u4e00-\u9fff])文/|每经(?:记者|编辑)[：:]|本平台"
+)
+#: A byline, lead or second dateline left at the end of an ``原标题`` headline: 新京报讯, 华声在线8月3日讯（,
+#: 【环球网报道 见习记者 X】, …客户端 | 记者 X, 2023-08-01 20:08:01.
 _TRAILING_BYLINE = re.compile(
     r"(?:【[^】]{0,30}】|[\u4e00-\u9fffA-Za-z]{0,10}[|｜\s]*(?:见习|实习|特约)?记者[\u4e00-\u9fff\s·]{0,20}"
-    r"|[\u4e00-\u9fff]{2,8}讯|[\u4e00-\u9fffA-Za-z]{2,10}获悉)$"
+    r"|\d{4}-\d{1,2}-\d{1,2}\s*\d{1,2}:\d{2}(?::\d{2})?|[\u4e00-\u9fff]{2,8}讯|[\u4e00-\u9fff]{2,4}\d{1,2}月\d{1,2}日讯[（(]?|[\u4e00-\u9fffA-Za-z]{2,10}获悉)$"
 )
 #: A prefix that is no headline: a byline (记者 X), a phrase that opens a sentence, a year cut from its date.
 _NOT_A_HEADLINE = re.compile(r"[。！？!?；;：:|｜【】]|来源|消息|记者|通讯员|编辑|摄|^[“\"「]|^(?:当地时间|据|受|这|今天|昨天)"
@@ -164,7 +172,7 @@ def split_headline(body: str) -> tuple[str | None, str]:
         rest = body[marker.end():]
         title, after = _repeated_title(rest)
         if title is None:
-            cut = _opener_at(rest, (_STRONG_OPENER, _WEAK_OPENER), ORIGINAL_TITLE_MAX_CHARS)
+            cut = _opener_at(rest, (_STRONG_OPENER, _WEAK_OPENER, _BLOCK_OPENER), ORIGINAL_TITLE_MAX_CHARS)
             if cut is None:
                 cut = _first_sentence_end(rest, ORIGINAL_TITLE_MAX_CHARS)
             if cut is None:
