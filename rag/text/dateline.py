@@ -76,7 +76,9 @@ _BLOCK_OPENER = re.compile(
 #: 【环球网报道 见习记者 X】, …客户端 | 记者 X, 2023-08-01 20:08:01.
 _TRAILING_BYLINE = re.compile(
     r"(?:【[^】]{0,30}】|[\u4e00-\u9fffA-Za-z]{0,10}[|｜\s]*(?:见习|实习|特约)?记者[\u4e00-\u9fff\s·]{0,20}"
-    r"|\d{4}-\d{1,2}-\d{1,2}\s*\d{1,2}:\d{2}(?::\d{2})?|[\u4e00-\u9fff]{2,8}讯|[\u4e00-\u9fff]{2,4}\d{1,2}月\d{1,2}日讯[（(]?|[\u4e00-\u9fffA-Za-z]{2,10}获悉)$"
+    r"|\d{4}-\d{1,2}-\d{1,2}\s*\d{1,2}:\d{2}(?::\d{2})?"  # a second dateline
+    r"|[\u4e00-\u9fff]{2,8}讯|[\u4e00-\u9fff]{2,4}\d{1,2}月\d{1,2}日讯[（(]?"  # a lead (a dated one names a short outlet)
+    r"|[\u4e00-\u9fffA-Za-z]{2,10}获悉)$"
 )
 #: A prefix that is no headline: a byline (记者 X), a phrase that opens a sentence, a year cut from its date.
 _NOT_A_HEADLINE = re.compile(r"[。！？!?；;：:|｜【】]|来源|消息|记者|通讯员|编辑|摄|^[“\"「]|^(?:当地时间|据|受|这|今天|昨天)"
