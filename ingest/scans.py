@@ -22,6 +22,7 @@ from pathlib import Path
 from ingest.layout import Block, order_blocks, page_text
 from ingest.loaders import LoadError
 from ingest.ocr import OcrCache, OcrError, ocr_files
+from ingest.ocr_correct import correct_confusions, restore_openers, unify_code_variants
 from ingest.ocr_text import respace_page
 
 #: A character recognised with less probability than this is "low confidence" (correct characters on clean
@@ -68,14 +69,15 @@ def load_scan(path: Path, sha256: str, cache: OcrCache, name: str | None = None)
         if pages is None:  # cache folder not writable: OCR again would be wasted work, so say so
             raise LoadError(f"{name}: OCR result could not be cached in {cache.folder}")
     scan = ScanText(text="")
-    texts: list[str] = []
+    page_blocks: list[list[Block]] = []
     for number, boxes in enumerate(pages, 1):
         # Spaces between Latin words from the cached ink gaps (inserted with a confidence each).
         blocks = order_blocks(respace_page(boxes))
         for block in blocks:  # same length: per-character confidences stay aligned
             block.text = _DIGIT_PUNCT.sub(lambda m: "," if m.group() == "，" else ".", block.text)
-        scan.blocks.extend(blocks)
-        texts.append(page_text(blocks))
+        if confs_of(blocks):
+            fix_confusions(blocks)
+        page_blocks.append(blocks)
         confs = [c for b in boxes for c in b.confs]
         if not confs:
             continue
@@ -85,11 +87,38 @@ def load_scan(path: Path, sha256: str, cache: OcrCache, name: str | None = None)
         scan.low_chars += sum(1 for c in confs if c < LOW_CHAR_CONFIDENCE)
         if mean < LOW_PAGE_CONFIDENCE:
             scan.warnings.append(f"{name}: page {number}: low OCR confidence (mean {mean:.2f}); check the scan")
+    unify_code_variants([b for blocks in page_blocks for b in blocks if b.confs])
+    for blocks in page_blocks:
+        scan.blocks.extend(blocks)
+    texts = [page_text(blocks) for blocks in page_blocks]
     scan.text = "\n\n".join(t for t in texts if t.strip())
     if not scan.text.strip():
         kind = "PDF" if path.suffix.lower() == ".pdf" else "image"
         raise LoadError(f"{name}: no text found ({kind} without a text layer and OCR found nothing)")
     return scan
+
+
+def confs_of(blocks: list[Block]) -> bool:
+    """True when the blocks were OCR'd (text-layer PDF blocks carry no confidences)."""
+    return any(b.confs for b in blocks)
+
+
+def fix_confusions(blocks: list[Block]) -> None:
+    """Put right look-alike misreads (:func:`ingest.ocr_correct.correct_confusions`) and corner brackets read as
+    a stroke (:func:`ingest.ocr_correct.restore_openers`) in a page's blocks, in place.
+
+    The page's blocks are corrected as one text in reading order, so a word cut between two columns (自 / 己的)
+    is seen whole; lengths stay, so confidences stay aligned."""
+    joined = "\n".join(b.text for b in blocks)
+    confs: list[float] = []
+    for b in blocks:
+        confs.extend(b.confs if len(b.confs) == len(b.text) else [1.0] * len(b.text))
+        confs.append(1.0)
+    fixed = restore_openers(correct_confusions(joined, confs[:-1]))
+    start = 0
+    for b in blocks:
+        b.text = fixed[start : start + len(b.text)]
+        start += len(b.text) + 1
 
 
 def article_confidence(article_texts: list[str], blocks: list[Block]) -> list[tuple[float, int]]:

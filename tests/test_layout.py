@@ -109,3 +109,15 @@ def test_a_word_cut_at_a_short_line_end_stays_in_its_paragraph() -> None:
     boxes[2] = TextBox(0, S * 3, 12 * S, S * 4, "毫克的亚硫酸盐都必须标明。", (0.99,) * 13)
     assert [b.text for b in order_blocks(boxes)][:2] == ["所有美国出售的葡萄酒，若含有超过国家规定的一二三十二",
                                                        "毫克的亚硫酸盐都必须标明。"]
+
+
+def test_a_column_without_indents_follows_the_pages_indents() -> None:
+    # Column 1 opens its paragraph with an indent; column 2 holds only the paragraph's run-on, with a line that
+    # ends short of the edge (a typesetting quirk, or a word moved to the next line): on a page that indents,
+    # only an indent opens a paragraph.
+    a = column(0, 0, ["甲甲甲甲甲甲", "甲甲甲甲甲甲甲甲", "甲甲甲甲甲甲甲甲"], indents={0})
+    b = column(10 * S, 0, ["乙乙乙乙乙乙乙乙", "乙乙乙乙", "丙丙丙丙丙丙丙丙"])
+    assert [blk.text for blk in order_blocks(a + b)] == ["甲" * 22 + "乙" * 12 + "丙" * 8]
+    # Without an indent anywhere on the page, the short line still ends its paragraph.
+    a_flat = column(0, 0, ["甲甲甲甲甲甲甲甲", "甲甲甲甲甲甲甲甲"])
+    assert [blk.text for blk in order_blocks(a_flat + b)] == ["甲" * 16 + "乙" * 12, "丙" * 8]

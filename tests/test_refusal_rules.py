@@ -134,3 +134,13 @@ def test_the_noun_asked_for_weighs_like_a_property_noun_in_the_refusal_gates() -
     text = "在中国境内，牡蒿分布于福建、辽宁、河北、四川等地。"
     answer = _answerer(text).answer("在中国，牡蒿分布在哪些省市？", [_hit("牡蒿", text)])
     assert answer.found and "福建" in answer.answer
+
+
+def test_a_space_typed_inside_a_quoted_title_does_not_refuse() -> None:
+    text = "《卡美拉大怪兽空中决战》是1995年上映的日本怪兽电影，卡美拉系列电影的第9部作品。"
+    hit = _hit("卡美拉大怪兽空中决战", text)
+    for question in ("《卡美拉 大怪兽空中决战》在哪一年上映的？", "《卡美拉大怪兽空中决战》在哪一年上映的？"):
+        answer = _answerer(text).answer(question, [hit])
+        assert answer.found and "1995年" in answer.answer, question
+    # A title the page does not hold is still not found, spaced or not.
+    assert not _answerer(text).answer("《大怪兽 陆地决战》在哪一年上映的？", [hit]).found

@@ -24,6 +24,7 @@ from functools import lru_cache
 from rag.answering.question import _DATE, _LATIN_TERM, _NUM, QuestionType
 
 _ENTITY_TAGS = ("nr", "nrt", "nrfg", "ns", "nt", "nz")
+_CJK_SPACE = re.compile(r"(?<=[\u3400-\u9fff《》“”])\s+|\s+(?=[\u3400-\u9fff《》“”])")
 _QUOTED = re.compile(r"《([^》]{2,30})》|“([^”]{2,20})”|\"([^\"]{2,20})\"")
 #: Words jieba tags as names that say nothing specific about which report answers.
 _GENERIC = frozenset("中国 我国 全国 国家 世界 全球 国际 中央 政府 地方 全省 全市 全县 当地 国内 海外 城市 地区 省份".split())
@@ -161,6 +162,9 @@ def supported(entity: Entity, text: str) -> bool:
     name = entity.text
     if name in text or (entity.place and _local_place(name).search(text)):
         return True
+    squeezed = _CJK_SPACE.sub("", name)
+    if squeezed != name:  # 《卡美拉 大怪兽空中决战》: a space beside CJK is typing or layout, not part of the name
+        return squeezed in _CJK_SPACE.sub("", text) or supported(Entity(squeezed, entity.place), text)
     if entity.place and name.endswith(REGION_WORDS) and len(name) >= 4 and name[:-2] in text:
         return True  # 台湾地区 is written 台湾
     if len(name) < 3:
