@@ -116,3 +116,14 @@ def test_a_sentence_leaving_out_the_topic_its_passage_names_is_judged_with_it() 
     analysis = QuestionAnalysis("冷湖行政区的经济主要是由什么支撑的？", _idf)
     pillar = next(c for c in analysis.candidates(NodeWithScore(node=node, score=1.0), 0) if "矿业" in c.sentence)
     assert pillar.coverage > analysis.coverage(pillar.norm)
+
+
+def test_which_one_is_answered_by_a_name_not_a_determiner() -> None:
+    from rag.answering.cloze import anchor_score, slot_anchors
+
+    anchors = slot_anchors("被攻击的是哪个海军基地？")
+    named = anchor_score(anchors, "乌克兰海军无人艇对位于新罗西斯克的俄罗斯黑海海军基地发动夜袭。")
+    unnamed = anchor_score(anchors, "乌克兰方面企图袭击俄黑海沿岸城市新罗西斯克的一处海军基地。")
+    assert named > unnamed == 0.0
+    # A count's unit after a figure is not a determiner: 多少家公司 keeps its anchor.
+    assert anchor_score(slot_anchors("中国有多少家公司上榜？"), "中国有142家公司上榜。") > 0

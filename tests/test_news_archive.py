@@ -100,6 +100,14 @@ def test_leads_name_the_outlet_and_are_kept_out_of_answers() -> None:
     assert lead_outlet("本报讯 记者获悉") is None
     assert strip_lead("人民网北京8月16日电 (记者王连香)据中国铁路消息，列车出发。") == "据中国铁路消息，列车出发。"
     assert strip_lead("，正文：中央政法委日前召开全体会议。") == "中央政法委日前召开全体会议。"
+    # A sub-headline run into the sentence after it (the example), and sentences that only look like one.
+    assert strip_lead("乌称重创俄登陆舰，俄方发声据路透社8月4日报道，消息人士4日表示。") == "据路透社8月4日报道，消息人士4日表示。"
+    for kept in ("当地时间3日，据路透社8月3日报道，消息人士表示。", "此前俄罗斯国防部通报称，4日凌晨，乌克兰方面企图袭击。"):
+        assert strip_lead(kept) == kept
+    # A photo caption scraped into the text, up to its credit; a caption without one stays (nothing to cut at).
+    assert strip_lead("▲俄海军登陆舰“戈尔尼亚克”号（美联社）克拉斯诺达尔边疆区行政长官称，俄方无人伤亡。") == "克拉斯诺达尔边疆区行政长官称，俄方无人伤亡。"
+    assert strip_lead("△视频截图 图源：央视新闻客户端报道中发布的视频显示，无人艇进行攻击。") == "报道中发布的视频显示，无人艇进行攻击。"
+    assert strip_lead("▲2022年2月19日，舰艇编队在努库阿洛法港卸载移动板房。") == "▲2022年2月19日，舰艇编队在努库阿洛法港卸载移动板房。"
 
 
 # --- near duplicates ------------------------------------------------------------------------------------------------

@@ -34,15 +34,22 @@ _WH = re.compile(
     r"|什么|哪[个些一家位种座所国条类]?|谁|如何|怎样|怎么样?"
 )
 _LOOSE = "了的是有为着过"
+_NAMING = re.compile(r"哪[个家位种座所国条类]?|什么")
+#: Determiners and quantifiers that stand where a name would (一处 / 这个 / 该 / 某 + noun).
+_DETERMINER_BEFORE = re.compile(r"(?:[一这那每某][处个家位种座所条类名支批项]|[该此某其本])$")
 _CLAUSE_END = re.compile(r"[，,。？?！!；;：:、\s]")
 
 
 @dataclass(frozen=True)
 class Anchor:
-    """The context of one interrogative: ``left`` ends right before it, ``right`` starts right after it."""
+    """The context of one interrogative: ``left`` ends right before it, ``right`` starts right after it.
+
+    ``naming``: the interrogative asks which one (哪个海军基地, 什么机构), so the answer is the name right before
+    ``right`` in the sentence; a determiner there (一处海军基地, 该机构) mentions the noun without filling the slot."""
 
     left: str
     right: str
+    naming: bool = False
 
 
 @lru_cache(maxsize=4096)
@@ -60,7 +67,7 @@ def slot_anchors(norm_question: str) -> tuple[Anchor, ...]:
         left = _CLAUSE_END.split(before)[-1].rstrip(_LOOSE)[-ANCHOR_CHARS:]
         right = _CLAUSE_END.split(after)[0].lstrip(_LOOSE)[:ANCHOR_CHARS]
         if len(left) >= 2 or len(right) >= 2:
-            anchors.append(Anchor(left, right))
+            anchors.append(Anchor(left, right, bool(_NAMING.fullmatch(match.group()))))
     return tuple(anchors)
 
 
@@ -70,9 +77,21 @@ def anchor_score(anchors: tuple[Anchor, ...], norm_sentence: str) -> float:
     for anchor in anchors:
         left_at, left_len = _longest_suffix(anchor.left, norm_sentence)
         right_at, right_len = _longest_prefix(anchor.right, norm_sentence, left_at + left_len if left_len else 0)
+        if anchor.naming and right_len and not _named_before(norm_sentence, anchor.right[:right_len]):
+            right_at, right_len = 0, 0
         in_order = 0 <= right_at - (left_at + left_len) <= MAX_GAP
         best = max(best, left_len + right_len if in_order or not (left_len and right_len) else max(left_len, right_len))
     return min(1.0, best / FULL_CREDIT_CHARS)
+
+
+def _named_before(text: str, noun: str) -> bool:
+    """Whether some occurrence of ``noun`` in ``text`` is not right after a determiner (一处海军基地)."""
+    at = text.find(noun)
+    while at >= 0:
+        if not _DETERMINER_BEFORE.search(text[max(0, at - 2) : at]):
+            return True
+        at = text.find(noun, at + 1)
+    return False
 
 
 def _longest_suffix(context: str, text: str) -> tuple[int, int]:

@@ -57,6 +57,9 @@ _KNOWN_OUTLETS = (
     "|光明网|中国网|国际在线|正义网|中青网|界面新闻|红星新闻|封面新闻|极目新闻|IT之家"
 )
 _RUN_ON_OUTLET = rf"(?:{_KNOWN_OUTLETS}|[\u4e00-\u9fff]{{2,4}}(?:日报|晚报|都市报|商报|新闻网|客户端))"
+# A web page's photo caption (▲/△ ...) scraped into the text before the next sentence, ending at its credit.
+_GLUED_CAPTION = re.compile(
+    r"^[△▲]\s*[^。！？]{0,60}?(?:（[^（）]{1,16}）|图源[:：\s]\s*[^，。]{1,20}?(?:客户端|官网|网站|网|社))\s*")
 _STRONG_OPENER = re.compile(
     rf"{_RUN_ON_OUTLET}[\u4e00-\u9fff]{{0,6}}?\s*\d{{1,2}}\s*月\s*\d{{1,2}}\s*日\s*(?:电|讯|消息|报道)"
     r"|本报讯|据[\u4e00-\u9fffA-Za-z·]{2,16}?(?:\d{1,2}月\d{1,2}日|\d{1,2}日)?(?:报道|消息|介绍|通报|发布)"
@@ -153,12 +156,19 @@ def lead_outlet(text: str) -> str | None:
 
 
 def strip_lead(sentence: str) -> str:
-    """``sentence`` without an opening outlet lead or leftover dateline (``，正文：``): how an answer should read."""
+    """``sentence`` without an opening outlet lead, leftover dateline (``，正文：``), a photo caption run into it up to
+    its credit (``▲俄海军登陆舰…号（美联社）``, ``△视频截图 图源：央视新闻客户端``) or a sub-headline run into it
+    (``乌称重创俄登陆舰，俄方发声据路透社8月4日报道，…``, :func:`split_headline`): how an answer should read."""
+    caption = _GLUED_CAPTION.match(sentence)
+    if caption and caption.end() < len(sentence):
+        sentence = sentence[caption.end():]
     match = _LEAD.match(sentence)
     if match and match.end() < len(sentence) and lead_outlet(sentence):
         sentence = sentence[match.end():]
     header, body = _split_header(sentence)
-    return body if header is not None and body else sentence
+    sentence = body if header is not None and body else sentence
+    headline, rest = split_headline(sentence)
+    return rest if headline and rest else sentence
 
 
 def split_headline(body: str) -> tuple[str | None, str]:
