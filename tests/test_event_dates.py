@@ -104,3 +104,10 @@ def test_event_dates_are_sorted_unique_and_capped() -> None:
 def test_a_date_without_its_year_is_spelled_out_from_the_printing(text: str, published: str | None,
                                                                    expected: str) -> None:
     assert spell_out_date(text, published) == expected
+
+
+def test_a_relative_year_is_spelled_out_unless_a_year_comes_first() -> None:
+    assert spell_out_date("今年，全国计划招录消防员15000名。", "2023-07-24") == "今年（2023年），全国计划招录消防员15000名。"
+    assert spell_out_date("去年招录17625名。", "2023-07-24") == "去年（2022年）招录17625名。"
+    assert spell_out_date("2022年招录17625名，今年有所减少。", "2023-07-24") == "2022年招录17625名，今年有所减少。"
+    assert spell_out_date("记者16日获悉，今年将招录。", "2023-08-16") == "记者16日（2023年8月16日）获悉，今年将招录。"

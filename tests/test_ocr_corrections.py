@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from ingest.layout import Block
-from ingest.ocr import OcrCache, merge_vertical_stacks, vertical_cells
+from ingest.ocr import OcrCache
 from ingest.ocr_correct import MAX_CONFIDENCE, correct_confusions, restore_openers, unify_code_variants
+from ingest.ocr_geometry import merge_vertical_stacks, vertical_cells
 from ingest.scans import fix_confusions, load_scan
 from tests.newspaper_render import FONT_PACKAGE, Article, Style, find_font, render_pages, save
 

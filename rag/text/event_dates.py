@@ -147,13 +147,17 @@ def event_dates(text: str, published: str | None = None) -> EventDates:
 _BARE_DAY = re.compile(r"(?<![\d.月年])(\d{1,2})\s*[日号](?![\d])")
 _RELATIVE_DAY = {"当日": 0, "当天": 0, "今天": 0, "今日": 0, "昨日": -1, "昨天": -1, "前日": -2, "前天": -2}
 _RELATIVE = re.compile("|".join(_RELATIVE_DAY))
+_RELATIVE_YEAR_OFFSET = {"今年": 0, "去年": -1, "前年": -2, "明年": 1}
+_RELATIVE_YEAR = re.compile("|".join(_RELATIVE_YEAR_OFFSET))
+_EXPLICIT_YEAR = re.compile(r"(?:19|20)\d{2}年")
 #: ``将于28日举行``: a day still to come, in the month of printing or the next.
 _FUTURE = re.compile(r"将|定于|拟于|计划|预计")
 
 
 def spell_out_date(text: str, published: str | None) -> str:
     """``text`` with its first date that lacks a year spelled out from the publication date ``published`` (ISO):
-    ``记者16日从…获悉`` printed 2023-08-16 -> ``记者16日（2023年8月16日）从…获悉``; ``8月16日`` and ``昨日`` likewise.
+    ``记者16日从…获悉`` printed 2023-08-16 -> ``记者16日（2023年8月16日）从…获悉``; ``8月16日`` and ``昨日`` likewise, and a
+    relative year not after an explicit one (``今年`` -> ``今年（2023年）``, 去年, 前年, 明年).
 
     A reporter counts days from the day of printing; a reader weeks later cannot. ``text`` is returned unchanged
     when it already gives a full date, names none, or ``published`` is unknown. A bare day later in the month
@@ -175,7 +179,10 @@ def spell_out_date(text: str, published: str | None) -> str:
             found.append((match.end(), day))
     if match := _RELATIVE.search(text):
         found.append((match.end(), pub + timedelta(days=_RELATIVE_DAY[match[0]])))
-    if not found:
+    spelled = [(end, f"{day.year}年{day.month}月{day.day}日") for end, day in found]
+    if (match := _RELATIVE_YEAR.search(text)) and not _EXPLICIT_YEAR.search(text[: match.start()]):
+        spelled.append((match.end(), f"{pub.year + _RELATIVE_YEAR_OFFSET[match[0]]}年"))  # 今年 -> 今年（2023年）
+    if not spelled:
         return text
-    end, day = min(found, key=lambda f: f[0])
-    return f"{text[:end]}（{day.year}年{day.month}月{day.day}日）{text[end:]}"
+    end, full = min(spelled, key=lambda f: f[0])
+    return f"{text[:end]}（{full}）{text[end:]}"
