@@ -40,7 +40,7 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".t
 #: Resolution at which image-only PDF pages are rendered for OCR (body text ~25 px high at 9 pt).
 PDF_DPI = 200
 #: Bump when the cached box format or the OCR procedure changes: older cache files are ignored.
-CACHE_VERSION = 3  # 2: boxes carry ink gaps; 3: stacked detections of a vertical line joined, fixed-pitch cells
+CACHE_VERSION = 4  # 2: boxes carry ink gaps; 3: stacked detections of a vertical line joined, fixed-pitch cells; 4: pitch chosen by fit
 #: Recognised text with a mean confidence below this is dropped as noise (photo texture, rules).
 MIN_LINE_CONFIDENCE = 0.5
 ENGINE_NAME = "rapidocr-onnxruntime/PP-OCRv4"

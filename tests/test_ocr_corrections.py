@@ -48,6 +48,11 @@ def test_cells_follow_the_pitch_not_every_blank_row() -> None:
     assert len(cells) == 4
     assert cells[1][0] <= 42 and cells[1][1] >= 78  # 白 and 王 in one cell
     assert vertical_cells(np.zeros(80, dtype=int), width) == []
+    # Six characters at a 39 px pitch in a 44 px wide box: round(232 / 44) = 5 would put two in one cell.
+    ink = np.zeros(232, dtype=int)
+    for k in range(6):
+        ink[4 + 39 * k : 37 + 39 * k] = 5
+    assert len(vertical_cells(ink, 44)) == 6
 
 
 def test_look_alikes_are_put_right_only_where_a_word_wins_and_the_read_was_unsure() -> None:
