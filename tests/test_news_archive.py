@@ -98,6 +98,9 @@ def test_leads_name_the_outlet_and_are_kept_out_of_answers() -> None:
     assert lead_outlet("中新网合肥8月16日电 (记者 张强)记者16日获悉") == "中新网"
     assert lead_outlet("IT之家 8 月 16 日消息，海盗船发布键盘") == "IT之家"
     assert lead_outlet("本报讯 记者获悉") is None
+    # 据…报道/消息 attributes a source; it is not the outlet that printed the report, nor the start of a name.
+    assert lead_outlet("据央视新闻客户端消息，北京市召开发布会") is None
+    assert strip_lead("他表示据路透社8月4日报道的数字有误。") == "他表示据路透社8月4日报道的数字有误。"
     assert strip_lead("人民网北京8月16日电 (记者王连香)据中国铁路消息，列车出发。") == "据中国铁路消息，列车出发。"
     assert strip_lead("，正文：中央政法委日前召开全体会议。") == "中央政法委日前召开全体会议。"
     # A sub-headline run into the sentence after it (the example), and sentences that only look like one.

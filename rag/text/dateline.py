@@ -40,7 +40,7 @@ _FROM_LABEL = re.compile(r"来自\s*[\u4e00-\u9fff]{2,10}")
 _URL = re.compile(r"(?:https?://|www\.)[\w./\-?=&%#:]+")
 _NOISE = re.compile(r"(?:发布|更新|编辑)?时间\s*[:：]|[\[\]【】()（）|｜>＞/\\\-:：,，.\s\u00a0\u3000]")
 
-_OUTLET = r"[\u4e00-\u9fffA-Za-z]{1,10}?(?:网|社|报|台|之家|客户端|经纬|新闻|消息)"
+_OUTLET = r"(?:(?!据)[\u4e00-\u9fffA-Za-z]){1,10}?(?:网|社|报|台|之家|客户端|经纬|新闻|消息)"  # 据 starts an attribution, never a name
 #: A lead naming the outlet: 中新网合肥8月16日电, 人民网北京8月16日电, IT之家 8 月 16 日消息, 深圳新闻网2023年8月8日讯,
 #: 羊城晚报讯, 【环球网报道】, 央视网消息：. Group ``outlet`` is the outlet's name.
 _LEAD = re.compile(
