@@ -92,20 +92,19 @@ def vertical_cells(ink: np.ndarray, width: int) -> list[tuple[int, int]]:
     guess = h / max(width, 1)
     best: tuple[int, float, list[int]] | None = None
     for n in range(max(1, round(guess) - 1), round(guess) + 3):
-        cuts, crossed = _pitch_cuts(ink, n)
-        pitch = h / n
-        off = sum(abs(cut - i * pitch) for i, cut in enumerate(cuts[1:-1], 1)) / pitch / max(1, n - 1)
+        cuts, crossed, off = _pitch_cuts(ink, n)
         if best is None or (crossed, off) < best[:2]:
             best = (crossed, off, cuts)
     cuts = best[2] if best else [0, h]
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a and ink[a:b].any()]
 
 
-def _pitch_cuts(ink: np.ndarray, n: int) -> tuple[list[int], int]:
-    """Cut rows ``[0, ..., h]`` for ``n`` characters on a fixed pitch, and the ink the cuts cross (pixels)."""
+def _pitch_cuts(ink: np.ndarray, n: int) -> tuple[list[int], int, float]:
+    """Cut rows ``[0, ..., h]`` for ``n`` characters on a fixed pitch, the ink the cuts cross (pixels) and their
+    mean distance from their pitch marks (in pitches)."""
     h = len(ink)
     pitch = h / n
-    cuts, crossed = [0], 0
+    cuts, crossed, off = [0], 0, 0.0
     for i in range(1, n):
         target = i * pitch
         lo, hi = max(cuts[-1] + 1, int(target - pitch / 3)), min(h - 1, int(target + pitch / 3))
@@ -116,9 +115,10 @@ def _pitch_cuts(ink: np.ndarray, n: int) -> tuple[list[int], int]:
         pool = blank if len(blank) else window[ink[lo : hi + 1] == ink[lo : hi + 1].min()]
         cut = int(pool[np.argmin(np.abs(pool - target))])
         crossed += int(ink[cut])
+        off += abs(cut - target) / pitch
         cuts.append(cut)
     cuts.append(h)
-    return cuts, crossed
+    return cuts, crossed, off / max(1, len(cuts) - 2)
 
 
 def _restack_vertical(crop: np.ndarray) -> np.ndarray:

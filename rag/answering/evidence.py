@@ -157,10 +157,10 @@ class QuestionAnalysis:
         self.topic = question_topic(self.norm)
         self.anchors = slot_anchors(self.norm)
 
-    def coverage(self, text: str, discount: str = "", gate: bool = False) -> float:
+    def coverage(self, text: str, title: str = "", gate: bool = False) -> float:
         """0..1 share of the question found in normalised ``text``: 3/4 IDF-weighted words, 1/4 bigrams.
 
-        Words and bigrams that ``text`` lacks but ``discount`` (the article title) holds count ``1 - TITLE_DISCOUNT``
+        Words and bigrams that ``text`` lacks but ``title`` (the article's, normalised) holds count ``1 - TITLE_DISCOUNT``
         as much as found: the title already names the topic, so within an article a sentence repeating it gains only
         ``TITLE_DISCOUNT`` of those words' weight and is judged on the rest of the question, while an article whose
         title holds question words is not scored below one whose title does not (as when the title's words were
@@ -174,12 +174,12 @@ class QuestionAnalysis:
         weights = self.gate_weights if gate else self.weights
         grams = self.grams
         total = sum(weights.values()) or 1.0
-        if discount:
+        if title:
             credit = 1.0 - TITLE_DISCOUNT
-            kw = sum(w * max(self._match(t, text), credit * self._match(t, discount)) for t, w in weights.items()) / total
+            kw = sum(w * max(self._match(t, text), credit * self._match(t, title)) for t, w in weights.items()) / total
             if not grams:
                 return kw
-            in_text, in_title = _bigrams(text), _bigrams(discount)
+            in_text, in_title = _bigrams(text), _bigrams(title)
             gs = sum(1.0 if g in in_text else credit if g in in_title else 0.0 for g in grams) / len(grams)
             return 0.75 * kw + 0.25 * gs
         kw = sum(w * self._match(t, text) for t, w in weights.items()) / total
@@ -256,7 +256,7 @@ class QuestionAnalysis:
             before.append(norm)
             plain = self.coverage(norm)
             # Choosing the sentence within retrieved articles, the noun asked for weighs as in the refusal gates.
-            focused = self.coverage(norm, discount=title, gate=gated) if focus else plain
+            focused = self.coverage(norm, title=title, gate=gated) if focus else plain
             # 它的面积约为…: the pronoun stands for what the title or lead names; this credit only gates refusal.
             # 分布于…/经济以矿业为支柱: a sentence that leaves out the topic its frame names leans on it the same way.
             leans = _LEANS_ON_SUBJECT.match(norm) or (
