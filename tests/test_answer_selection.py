@@ -127,3 +127,25 @@ def test_which_one_is_answered_by_a_name_not_a_determiner() -> None:
     assert named > unnamed == 0.0
     # A count's unit after a figure is not a determiner: 多少家公司 keeps its anchor.
     assert anchor_score(slot_anchors("中国有多少家公司上榜？"), "中国有142家公司上榜。") > 0
+
+
+def test_a_sentence_lead_earns_no_coverage() -> None:
+    """The outlet and place of a lead (某某证券网讯, 中新网北京…电) are metadata: they do not make the sentence after
+    them answer a question that shares those words."""
+    node = TextNode(text="中新网北京7月24日电 (记者 张三)本次拍卖标的评估价8940万元。他估价，这件长袍在北京价值20万英镑。",
+                    metadata={"title": "拍卖会"})
+    analysis = QuestionAnalysis("北京长袍的估价是多少？", _idf)
+    lead, plain = analysis.candidates(NodeWithScore(node=node, score=1.0), 0)
+    assert "中新网" in lead.sentence and "北京" not in lead.norm  # the answer keeps the text, scoring skips the lead
+    assert plain.coverage > lead.coverage
+
+
+def test_a_short_answer_is_not_completed_with_the_sign_off() -> None:
+    node = TextNode(text="平台7月30日上线试运行。该平台由某某交通投资集团有限公司开发建设。(完) 【编辑:张三】 更多精彩内容请进入财经频道",
+                    metadata={"title": "平台上线"})
+    hit = NodeWithScore(node=node, score=1.0)
+    answer = ExtractiveAnswerer(_idf).answer("该平台由谁开发建设？", [hit])
+    assert answer.found and "某某交通投资集团有限公司" in answer.answer
+    # The editor's name would pass for the person asked about: the sign-off is no candidate at all.
+    assert all("编辑" not in c.sentence for c in QuestionAnalysis("谁编辑了该平台的报道？", _idf).candidates(hit, 0))
+    assert "编辑" not in answer.answer and "更多精彩" not in answer.answer

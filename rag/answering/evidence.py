@@ -34,6 +34,7 @@ from rag.answering.slots import (
     supported,
     wanted_unit,
 )
+from rag.text.dateline import strip_lead
 from rag.text.normalize import STOPWORDS, jieba_module, keywords, normalize
 from rag.text.sentences import split_sentences
 
@@ -91,6 +92,16 @@ def question_topic(norm_question: str) -> str:
             break
     topic = "".join(words)
     return topic if len(topic) >= 2 else ""
+
+
+#: A web report's sign-off scraped into its last sentence ((完) 【编辑:X】 更多精彩内容请进入…频道): page furniture
+#: whose editor's name would pass for the person a 谁 question asks about.
+_SIGN_OFF = re.compile(r"^\s*[(（]完[)）]|^\s*【[^】]{0,12}编辑|责任编辑|更多精彩内容|点击进入|扫码关注")
+
+
+def sign_off(sentence: str) -> bool:
+    """Whether ``sentence`` is a report's sign-off (:data:`_SIGN_OFF`): never an answer nor what one leans on."""
+    return bool(_SIGN_OFF.search(sentence))
 
 
 @dataclass
@@ -249,9 +260,10 @@ class QuestionAnalysis:
         before: list[str] = []
         for order, sentence in enumerate(split_sentences(text)):
             sentence = sentence.strip()
-            if len(sentence) < 4:
+            if len(sentence) < 4 or sign_off(sentence):
                 continue
-            norm = normalized(sentence)
+            # A lead (中国证券网讯（记者 X）, 中新网北京7月24日电) is metadata: its outlet and place words answer nothing.
+            norm = normalized(strip_lead(sentence))
             frame = head + "\n" + "\n".join(before[-2:])
             before.append(norm)
             plain = self.coverage(norm)

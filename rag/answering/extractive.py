@@ -28,6 +28,7 @@ from rag.answering.evidence import (
     SHORT_SENTENCE,
     Candidate,
     QuestionAnalysis,
+    sign_off,
 )
 from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _has_pos, _type_score
 from rag.answering.slots import Entity, has_unit, supported
@@ -192,7 +193,7 @@ class ExtractiveAnswerer:
             wanted.append(best.order + 1)
         out = []
         for index in wanted:
-            if 0 <= index < len(sentences) and sentences[index].strip():
+            if 0 <= index < len(sentences) and sentences[index].strip() and not sign_off(sentences[index]):
                 text = sentences[index].strip()
                 out.append(Candidate(text, normalize(text), best.rank, index, 0.0, best.context, 0.0, best.hit))
         return out

@@ -55,8 +55,12 @@ _ORIGINAL_TITLE = re.compile(r"^原标题\s*[:：]\s*")
 _KNOWN_OUTLETS = (
     "新华社|新华网|中新社|中新网|人民网|央视网|央广网|中国新闻网|环球网|海外网|澎湃新闻|新京报|中新经纬|参考消息网"
     "|光明网|中国网|国际在线|正义网|中青网|界面新闻|红星新闻|封面新闻|极目新闻|IT之家"
+    "|中国证券网|中证网|上证报|证券时报|第一财经|财联社|人民日报|光明日报|经济日报|环球时报|南方日报|南都|羊城晚报"
+    "|红网|观点网|华声在线"
 )
 _RUN_ON_OUTLET = rf"(?:{_KNOWN_OUTLETS}|[\u4e00-\u9fff]{{2,4}}(?:日报|晚报|都市报|商报|新闻网|客户端))"
+#: An undated ``…讯`` lead's outlet where its start can be told: a known name or a short one (中证网, 观点网, 甘州融媒).
+_SHORT_OUTLET = rf"(?:{_KNOWN_OUTLETS}|(?:(?!本报)[\u4e00-\u9fff]){{1,2}}[网报]|[\u4e00-\u9fff]{{2}}(?:日报|晚报|融媒|新闻))"
 # A web page's photo caption (▲/△ ...) scraped into the text before the next sentence, ending at its credit.
 _GLUED_CAPTION = re.compile(
     r"^[△▲]\s*[^。！？]{0,60}?(?:（[^（）]{1,16}）|图源[:：\s]\s*[^，。]{1,20}?(?:客户端|官网|网站|网|社))\s*")
@@ -75,12 +79,24 @@ _BLOCK_OPENER = re.compile(
     r"[ \u3000\u00a0]{3,}"
     r"|(?:来源|作者)[：:]|(?<![\u4e00-\u9fff])文/|每经(?:记者|编辑)[：:]|本平台"
 )
+#: Where an ``原标题`` headline printed without punctuation ends at its byline: an outlet's lead or reporter credit
+#: (极目新闻记者 王峻, 本报香港8月10日电, 中证网讯（记者 倪铭娅）, 南都讯记者…, 【环球网报道】, 记者 王文彬 通讯员 …).
+_BYLINE_OPENER = re.compile(
+    rf"(?:{_KNOWN_OUTLETS}|本报)[\u4e00-\u9fff]{{0,4}}?(?:\d{{1,2}}月\d{{1,2}}日)?(?:电|讯|记者|[（(【])"
+    rf"|{_SHORT_OUTLET}讯(?:\s|[（(:：]|记者)"
+    r"|[（(]\s*(?:文/图\s*)?(?:见习|实习|特约)?(?:记者|通讯员)"
+    r"|【[^】]{0,20}(?:报道|记者|讯|电|稿)"
+    r"|(?:见习|实习|特约|全媒体)?记者\s*[\u4e00-\u9fff]{2,3}\s*(?:通讯员|实习生|\s)"
+)
 #: A byline, lead or second dateline left at the end of an ``原标题`` headline: 新京报讯, 华声在线8月3日讯（,
 #: 【环球网报道 见习记者 X】, …客户端 | 记者 X, 2023-08-01 20:08:01.
 _TRAILING_BYLINE = re.compile(
     r"(?:【[^】]{0,30}】|[\u4e00-\u9fffA-Za-z]{0,10}[|｜\s]*(?:见习|实习|特约)?记者[\u4e00-\u9fff\s·]{0,20}"
+    r"|通讯员[\u4e00-\u9fff\s·]{0,20}|[文图、]{1,3}/"
+    rf"|(?:{_KNOWN_OUTLETS}|[\u4e00-\u9fff]{{2}}(?:都市报|日报|晚报))(?:客户端)?[\s|｜\-]*"  # 楚天都市报 |, 河南日报客户端
+    rf"|(?:(?:{_KNOWN_OUTLETS})[\u4e00-\u9fff]{{0,10}})?\d{{1,2}}月\d{{1,2}}日电"  # a dated lead: …共克时艰8月16日电, 新华社澳大利亚…7月27日电
     r"|\d{4}-\d{1,2}-\d{1,2}\s*\d{1,2}:\d{2}(?::\d{2})?"  # a second dateline
-    r"|[\u4e00-\u9fff]{2,8}讯|[\u4e00-\u9fff]{2,4}\d{1,2}月\d{1,2}日讯[（(]?"  # a lead (a dated one names a short outlet)
+    rf"|{_SHORT_OUTLET}讯|[\u4e00-\u9fff]{{2,4}}\d{{1,2}}月\d{{1,2}}日讯[（(]?"  # a lead (a dated one names a short outlet)
     r"|[\u4e00-\u9fffA-Za-z]{2,10}获悉)$"
 )
 #: A prefix that is no headline: a byline (记者 X), a phrase that opens a sentence, a year cut from its date.
@@ -184,13 +200,15 @@ def split_headline(body: str) -> tuple[str | None, str]:
         rest = body[marker.end():]
         title, after = _repeated_title(rest)
         if title is None:
-            cut = _opener_at(rest, (_STRONG_OPENER, _WEAK_OPENER, _BLOCK_OPENER), ORIGINAL_TITLE_MAX_CHARS)
+            cut = _opener_at(rest, (_STRONG_OPENER, _WEAK_OPENER, _BLOCK_OPENER, _BYLINE_OPENER),
+                             ORIGINAL_TITLE_MAX_CHARS)
             if cut is None:
                 cut = _first_sentence_end(rest, ORIGINAL_TITLE_MAX_CHARS)
             if cut is None:
                 return None, rest
+            cut = _snap_to_sentence_end(rest, cut)
             title, after = rest[:cut], rest[cut:]
-        return _TRAILING_BYLINE.sub("", title.strip()).strip(" ，,|｜"), after.lstrip(" ，,\u3000")
+        return _without_byline(title), after.lstrip(" ，,\u3000")
     title, after = _repeated_title(body)
     if title is not None:
         return title.strip(), after.lstrip(" ，,\u3000")
@@ -200,6 +218,24 @@ def split_headline(body: str) -> tuple[str | None, str]:
     if cut is None or cut < GLUED_TITLE_MIN_CHARS or _NOT_A_HEADLINE.search(body[:cut].strip()):
         return None, body
     return body[:cut].strip(" ，,"), body[cut:]
+
+
+def _without_byline(title: str) -> str:
+    """``title`` without the bylines, leads and outlet names left at its end (:data:`_TRAILING_BYLINE`, repeated:
+    ``…楚天都市报 | 极目新闻记者 X`` has two)."""
+    title = title.strip()
+    while (shorter := _TRAILING_BYLINE.sub("", title)) != title:
+        title = shorter.strip(" |｜-")
+    return title.strip(" ，,|｜-")
+
+
+def _snap_to_sentence_end(text: str, cut: int) -> int:
+    """``cut`` moved back to a sentence end 1-2 characters before it: an outlet's name whose start the byline
+    pattern could not tell (``…上线啦！正义之声网讯``) is not left on the headline."""
+    ends = [m.end() for m in re.finditer(r"[。！？!?]", text[:cut])]
+    if not ends or ends[-1] < 4 or not 0 < cut - ends[-1] <= 2 or not text[ends[-1]:cut].strip("”’」』\"'"):
+        return cut
+    return ends[-1]
 
 
 def _split_header(text: str) -> tuple[str | None, str]:
