@@ -20,6 +20,8 @@ others, and records where it came from in ``<field>_from``:
    work instead (a sidecar, HTML or path date wins over it).
 5. page text, read by :mod:`ingest.work`: masthead lines (:mod:`ingest.masthead`: ``masthead``), a report's
    dateline header (``dateline``) and the outlet its lead names (``lead``).
+6. ``archive``: for a dateline with a day but no year (``7-24 19:15``), the year the folder's dated reports around
+   that day agree on (:mod:`ingest.dating`).
 
 Unknown stays unknown: a field no source gives is left out (``published_day`` is then 0), never taken from a date
 mentioned in the text. Sidecar files are not sources of their own: their suffix is not ingested

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from ingest.dating import ArchiveDates
 from ingest.loaders import load_text
 from ingest.metadata import content_sha, source_metadata
 from ingest.ocr import OcrCache, needs_ocr, ocr_files
@@ -39,16 +40,18 @@ def ocr_todo(settings: Settings, todo: list[tuple[str, Path, str, bool]], summar
         summary.failures[keys[path]] = f"{keys[path]}: {message}"
 
 
-def load_work(settings: Settings, key: str, path: Path, sha: str, summary: IngestSummary) -> _FileWork:
+def load_work(settings: Settings, key: str, path: Path, sha: str, summary: IngestSummary,
+              archive: ArchiveDates | None = None) -> _FileWork:
     """Read, clean, segment and chunk one file with its metadata (:mod:`ingest.metadata`); scans (and PDFs)
     through the OCR cache, with the per-article OCR confidence put on the article records (``ocr_confidence``,
-    ``ocr_low_chars``). ``sha``: the file's manifest fingerprint (:func:`ingest.metadata.file_fingerprint`)."""
+    ``ocr_low_chars``). ``sha``: the file's manifest fingerprint (:func:`ingest.metadata.file_fingerprint`);
+    ``archive``: the run's dated reports, for datelines without a year (:mod:`ingest.dating`)."""
     if not needs_ocr(path):
         meta, text = source_metadata(path, key, load_text(path), settings)
-        return build_file_work(key, sha, text, settings, meta)
+        return build_file_work(key, sha, text, settings, meta, archive)
     scan = load_scan(path, content_sha(sha), OcrCache(settings.ocr_cache_dir), key)
     meta, text = source_metadata(path, key, scan.text, settings)
-    work = build_file_work(key, sha, text, settings, meta)
+    work = build_file_work(key, sha, text, settings, meta, archive)
     if scan.ocr_pages:
         for article, (mean, low) in zip(work.articles, article_confidence(
                 [a["text"] for a in work.articles], scan.blocks), strict=True):

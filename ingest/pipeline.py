@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from llama_index.core.schema import BaseNode
 
+from ingest.dating import ArchiveDates
 from ingest.loaders import LoadError, discover_files
 from ingest.locks import FileIngestLock, IngestLease, IngestLock
 from ingest.metadata import file_fingerprint
@@ -133,9 +134,12 @@ class Ingestor:
             return scope is None or any(key == p or key.startswith(p) for p in scope)
 
         todo: list[tuple[str, Path, str, bool]] = []
+        self._archive = ArchiveDates()
         for key, path in sorted(files.items()):
             try:
-                sha = file_fingerprint(path, path.read_bytes())
+                data = path.read_bytes()
+                sha = file_fingerprint(path, data)
+                self._archive.add_head(key, data)
             except OSError as exc:
                 summary.failures[key] = f"{key}: cannot read file: {exc.strerror or exc}"
                 continue
@@ -207,7 +211,7 @@ class Ingestor:
             if progress:
                 progress(done, len(todo), key)
             try:
-                work = load_work(self.settings, key, path, sha, summary)
+                work = load_work(self.settings, key, path, sha, summary, self._archive)
                 if not work.nodes:
                     raise LoadError(f"{key}: no article text found")
             except LoadError as exc:

@@ -17,6 +17,7 @@ from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
 from ingest.chunk import chunk_text
 from ingest.clean import HEADING_PREFIX, clean_page
+from ingest.dating import ArchiveDates
 from ingest.masthead import read_masthead
 from ingest.metadata import PageMeta
 from ingest.near_duplicates import BAND_KEYS, StorySignature, signature
@@ -70,7 +71,7 @@ def _scope_prefixes(roots: list[Path], articles_dir: Path) -> list[str] | None:
 
 
 def build_file_work(source: str, sha256: str, text: str, settings: Settings,
-                    meta: PageMeta | None = None) -> _FileWork:
+                    meta: PageMeta | None = None, archive: ArchiveDates | None = None) -> _FileWork:
     """Clean, segment and chunk one page into article records and (un-embedded) chunk nodes.
 
     ``meta``: the file-level metadata (:func:`ingest.metadata.source_metadata`); the page text adds what it still
@@ -79,7 +80,9 @@ def build_file_work(source: str, sha256: str, text: str, settings: Settings,
     Articles and chunks carry ``published``/``publication``/``page`` with ``<field>_from`` when known and
     ``published_day`` (``YYYYMMDD``, 0 = unknown); chunks also their event dates (``event_dates``, ``event_min``,
     ``event_max``: :func:`rag.text.event_dates.event_dates`, month-days resolved against ``published``). The
-    dateline's ``原标题`` becomes the first article's headline. Unknown values are left out, never guessed.
+    dateline's ``原标题`` becomes the first article's headline. A dateline with a day but no year takes the year
+    the folder's dated reports around that day agree on (``archive``, :mod:`ingest.dating`; ``published_from:
+    archive``); other unknown values are left out, never guessed.
     """
     work = _FileWork(source, sha256)
     seen: set[str] = set()
@@ -89,6 +92,8 @@ def build_file_work(source: str, sha256: str, text: str, settings: Settings,
     page_meta.add("masthead", read_masthead(text))
     for name in ("published", "publication"):
         page_meta.add(dateline.provenance.get(name, "dateline"), {name: getattr(dateline, name)})
+    if archive is not None and dateline.month_day and "published" not in page_meta.values:
+        page_meta.add("archive", {"published": archive.published_for(source, dateline.month_day)})
     for segment in segment_articles(clean_page(page)):
         body = segment.text.strip()
         if not body:

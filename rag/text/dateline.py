@@ -119,6 +119,9 @@ class Dateline:
         title: the report's headline when the text gives one (``原标题：`` or a headline run into the first
             sentence), else None; ``body`` then starts after it.
         provenance: field name -> where it came from (``dateline``, ``lead``, ``original_title``, ``glued``).
+        month_day: ``MM-DD`` when the header (or else the lead, ``中新网北京7月24日电``) gives a day but no year
+            (``7-24 19:15，正文：``) and ``published`` is None: :mod:`ingest.dating` may find the year from the
+            archive.
     """
 
     body: str
@@ -127,6 +130,7 @@ class Dateline:
     publication: str | None = None
     title: str | None = None
     provenance: dict[str, str] = field(default_factory=dict)
+    month_day: str | None = None
 
 
 def parse_dateline(text: str) -> Dateline:
@@ -155,10 +159,23 @@ def parse_dateline(text: str) -> Dateline:
         if lead:
             publication = lead
             provenance["publication"] = "lead"
+    month_day = None
+    if published is None:
+        month_day = _month_day(header) if header is not None else None
+        opening = _LEAD.match(body)
+        month_day = month_day or (_month_day(opening.group(0)) if opening else None)
     if header is None and not title:
-        return Dateline(body=text, publication=publication, provenance=provenance)
+        return Dateline(body=text, publication=publication, provenance=provenance, month_day=month_day)
     return Dateline(body=body, published=published, time=clock, publication=publication, title=title,
-                    provenance=provenance)
+                    provenance=provenance, month_day=month_day)
+
+
+def _month_day(text: str) -> str | None:
+    """``MM-DD`` of the first month-day in ``text`` (``7-24``, ``07/19``, ``7月24日``), or None."""
+    match = _MONTH_DAY.search(text)
+    if not match or not (1 <= int(match[1]) <= 12 and 1 <= int(match[2]) <= 31):
+        return None
+    return f"{int(match[1]):02d}-{int(match[2]):02d}"
 
 
 def lead_outlet(text: str) -> str | None:
