@@ -9,9 +9,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ingest.near_duplicates import StoryAssigner, StorySignature, same_story, signature
+from ingest.near_duplicates import NUMBER_PERM, StoryAssigner, StorySignature, same_story, signature
 from rag.answering.question import QuestionType, question_type
 from rag.answering.slots import Entity, answer_value, has_unit, question_entities, supported, wanted_unit
 from rag.evaluation import QAItem, half
@@ -139,7 +140,7 @@ def test_reprints_are_one_story_and_template_reports_are_not() -> None:
 def test_signature_round_trips_and_band_keys_are_stable() -> None:
     sig = signature(normalize(REPORT))
     back = StorySignature.decode(sig.encode())
-    assert (back.text == sig.text).all() and back.numbers is not None and (back.numbers == sig.numbers).all()
+    assert (back.text == sig.text).all() and back.number_set is not None and (back.number_set == sig.number_set).all()
     assert back.band_keys() == sig.band_keys() and all(0 <= k < 2**63 for k in sig.band_keys())
     with pytest.raises(ValueError):
         StorySignature.decode("AAAA")
@@ -217,3 +218,19 @@ def test_archive_ingest_answers_once_per_story_with_date_and_copies(
     library = service.search("图书馆 少儿阅读", top_k=1)[0]
     assert library.title == "图书馆暑期活动丰富" and library.published == "2023-08-06"
     service.close()
+
+
+def test_a_trimmed_reprint_is_one_story_and_legacy_signatures_still_compare() -> None:
+    intro = ("截至8月16日，已有5000多万观众在影院看过这部反诈电影，但你可能没想到观众里还有嫌疑人。"
+             "黑海沿岸近来局势紧张，多方媒体持续关注港口与航道安全，当地居民表示夜间常听到爆炸声，"
+             "专家分析认为冲突外溢风险正在上升，航运公司纷纷调整航线并提高保险费率。")
+    longer, shorter = signature(normalize(intro + REPORT)), signature(normalize(REPORT))
+    assert float(np.mean(longer.text == shorter.text)) < 0.7 <= 1.0  # below the Jaccard rule ...
+    assert same_story(longer, shorter)  # ... yet the shorter lies inside the longer
+    quote = "截至2023年8月14日收盘，美晨生态报收于2.13元，上涨1.43%，换手率1.88%，成交量27.05万手，主力资金净流出163万元。"
+    assert not same_story(signature(normalize(quote + REPORT)), shorter)  # the other numbers outweigh
+    legacy = StorySignature(shorter.text, np.arange(NUMBER_PERM, dtype=np.uint32))
+    back = StorySignature.decode(legacy.encode())
+    assert back.number_set is None and back.numbers is not None and same_story(back, back)
+    assert not same_story(back, shorter)  # different formats never join
+    assert StorySignature.decode(shorter.encode()).shingles == shorter.shingles
