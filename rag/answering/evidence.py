@@ -36,7 +36,7 @@ from rag.answering.slots import (
 )
 from rag.text.dateline import strip_lead
 from rag.text.normalize import STOPWORDS, jieba_module, keywords, normalize
-from rag.text.sentences import split_sentences
+from rag.text.sentences import sign_off, split_sentences
 
 #: Below this IDF-weighted coverage of the question by the best context, the answer is "not found".
 #: Set by measurement on half 0 of the CMRC refusal benchmark (README "Refusal benchmark"): 0.5 before the topic
@@ -92,16 +92,6 @@ def question_topic(norm_question: str) -> str:
             break
     topic = "".join(words)
     return topic if len(topic) >= 2 else ""
-
-
-#: A web report's sign-off scraped into its last sentence ((完) 【编辑:X】 更多精彩内容请进入…频道): page furniture
-#: whose editor's name would pass for the person a 谁 question asks about.
-_SIGN_OFF = re.compile(r"^\s*[(（]完[)）]|^\s*【[^】]{0,12}编辑|责任编辑|更多精彩内容|点击进入|扫码关注")
-
-
-def sign_off(sentence: str) -> bool:
-    """Whether ``sentence`` is a report's sign-off (:data:`_SIGN_OFF`): never an answer nor what one leans on."""
-    return bool(_SIGN_OFF.search(sentence))
 
 
 @dataclass

@@ -28,7 +28,6 @@ from rag.answering.evidence import (
     SHORT_SENTENCE,
     Candidate,
     QuestionAnalysis,
-    sign_off,
 )
 from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _has_pos, _type_score
 from rag.answering.slots import Entity, has_unit, supported
@@ -38,7 +37,7 @@ from rag.models import NOT_FOUND_ANSWER, Answer, Citation, story_of
 from rag.text.dateline import strip_lead
 from rag.text.event_dates import iso_date, spell_out_date
 from rag.text.normalize import normalize
-from rag.text.sentences import split_sentences
+from rag.text.sentences import sign_off, split_sentences
 from rag.text.time_expr import Recency
 
 #: Candidates (best first) searched for one about the question's subject, and their least score relative to the best.

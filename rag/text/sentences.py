@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import re
+
 # Characters that end a sentence. "…" is included so "……" (the Chinese ellipsis, two characters)
 # closes a sentence as one unit; a line end ("\n") also ends one.
 SENTENCE_END: str = "。！？!?；;…\n"
@@ -84,3 +86,13 @@ def _attach_blanks(pieces: list[str]) -> list[str]:
         sentences.append(leading + piece)
         leading = ""
     return sentences
+
+
+#: A web report's sign-off scraped into its last sentence ((完) 【编辑:X】 更多精彩内容请进入…频道): page furniture
+#: whose editor's name would pass for the person a 谁 question asks about.
+_SIGN_OFF = re.compile(r"^\s*[(（]完[)）]|^\s*【[^】]{0,12}编辑|责任编辑|更多精彩内容|点击进入|扫码关注")
+
+
+def sign_off(sentence: str) -> bool:
+    """Whether ``sentence`` is a report's sign-off (:data:`_SIGN_OFF`): never an answer nor what one leans on."""
+    return bool(_SIGN_OFF.search(sentence))
