@@ -57,7 +57,7 @@ class StorySignature:
     """MinHash values of one article's shingles, ``text`` (TEXT_PERM,) uint32, with their count ``shingles``, and
     the hashes of the distinct numbers it prints, ``number_set`` (k,) uint32 sorted (k = 0: no number).
 
-    Signatures written before number sets existed (:data:`LEGACY_FORMAT`) decode with ``numbers`` (NUMBER_PERM,)
+    Signatures written before number sets existed (no :data:`FORMAT_PREFIX`) decode with ``numbers`` (NUMBER_PERM,)
     uint32, a MinHash of the numbers, instead (``number_set`` None, ``shingles`` 0); they are compared by the
     rule of their time only with each other.
     """
@@ -68,8 +68,8 @@ class StorySignature:
     number_set: np.ndarray | None = None
 
     def encode(self) -> str:
-        """``2:`` then base64 of the uint32 values: text MinHash, shingle count, number hashes (690-1,200
-        characters for a report). A legacy signature encodes as it was read."""
+        """:data:`FORMAT_PREFIX` then base64 of the uint32 values: text MinHash, shingle count, number hashes
+        (690 characters, and 16 more per three distinct numbers). A legacy signature encodes as it was read."""
         if self.number_set is None:
             parts = [self.text] if self.numbers is None else [self.text, self.numbers]
             return base64.b64encode(np.concatenate(parts).astype("<u4").tobytes()).decode("ascii")

@@ -76,6 +76,8 @@ class Ingestor:
         self.get_embedder = get_embedder
         self._held: IngestLock | None = None
         self._stories = StoryAssigner(self._story_candidates)
+        #: Dated reports of the current run's files, for datelines without a year (filled by :meth:`_run`).
+        self._archive = ArchiveDates()
 
     def lock(self) -> IngestLock:
         """The ingest lock: a lease in the store for a Chroma server store (shared by every machine using it), a
