@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rag.text.normalize import jieba_module
+
 #: Characters of context taken on each side of the interrogative.
 ANCHOR_CHARS = 5
 #: Matched anchor characters (both sides together) that earn the full score.
@@ -31,10 +33,19 @@ MAX_GAP = 40
 #: Interrogatives with the slot words that follow them and never recur in the sentence (什么时候, 哪一年).
 _WH = re.compile(
     r"什么时候|什么时间|什么地方|什么样的?|哪一?(?:天|年|月)|几月几日|何时|何地|何处|哪里|哪儿|多少|多久|多大|多长|几"
-    r"|什么|哪[个些一家位种座所国条类]?|谁|如何|怎样|怎么样?"
+    r"|什么型号|什么类型|什么|哪一?[种款类型]|何种|哪[个些一家位座所国条]?|谁|如何|怎样|怎么样?"
 )
 _LOOSE = "了的是有为着过"
-_NAMING = re.compile(r"哪[个家位种座所国条类]?|什么")
+_NAMING = re.compile(r"什么型号|什么类型|哪一?[种款类型]|何种|哪[个家位座所国条]?|什么")
+#: Interrogatives asking for a kind or model (哪种无人机 -> MQ-9“死神”无人机), not for a name of any sort.
+_KIND = re.compile(r"什么型号|什么类型|哪一?[种款类型]|何种")
+#: Words before a noun that say whose it is, not what kind (美国无人机, 俄军战机, 美方无人机).
+_OWNER_END = re.compile(r"[方军]$")
+#: jieba parts of speech of an owner: place, person (it tags 乌克兰 nr), organisation.
+_OWNER_FLAGS = frozenset(("ns", "nr", "nrt", "nt"))
+#: Least jieba dictionary frequency of an owner name (乌克兰 696, 叙利亚 643, 华为 373; kind names such as 彩虹 258
+#: or unseen 翼龙 stay below).
+OWNER_MIN_FREQUENCY = 300
 #: Determiners and quantifiers that stand where a name would (一处 / 这个 / 该 / 某 + noun).
 _DETERMINER_BEFORE = re.compile(r"(?:[一这那每某][处个家位种座所条类名支批项]|[该此某其本])$")
 _CLAUSE_END = re.compile(r"[，,。？?！!；;：:、\s]")
@@ -45,11 +56,13 @@ class Anchor:
     """The context of one interrogative: ``left`` ends right before it, ``right`` starts right after it.
 
     ``naming``: the interrogative asks which one (哪个海军基地, 什么机构), so the answer is the name right before
-    ``right`` in the sentence; a determiner there (一处海军基地, 该机构) mentions the noun without filling the slot."""
+    ``right`` in the sentence; a determiner there (一处海军基地, 该机构) mentions the noun without filling the slot.
+    ``kind``: it asks which kind or model (哪种无人机, 哪款手机); an owner there (美国无人机, 俄军战机) does not fill it."""
 
     left: str
     right: str
     naming: bool = False
+    kind: bool = False
 
 
 @lru_cache(maxsize=4096)
@@ -67,7 +80,8 @@ def slot_anchors(norm_question: str) -> tuple[Anchor, ...]:
         left = _CLAUSE_END.split(before)[-1].rstrip(_LOOSE)[-ANCHOR_CHARS:]
         right = _CLAUSE_END.split(after)[0].lstrip(_LOOSE)[:ANCHOR_CHARS]
         if len(left) >= 2 or len(right) >= 2:
-            anchors.append(Anchor(left, right, bool(_NAMING.fullmatch(match.group()))))
+            word = match.group()
+            anchors.append(Anchor(left, right, bool(_NAMING.fullmatch(word)), bool(_KIND.fullmatch(word))))
     return tuple(anchors)
 
 
@@ -77,21 +91,39 @@ def anchor_score(anchors: tuple[Anchor, ...], norm_sentence: str) -> float:
     for anchor in anchors:
         left_at, left_len = _longest_suffix(anchor.left, norm_sentence)
         right_at, right_len = _longest_prefix(anchor.right, norm_sentence, left_at + left_len if left_len else 0)
-        if anchor.naming and right_len and not _named_before(norm_sentence, anchor.right[:right_len]):
+        if anchor.naming and right_len and not _named_before(norm_sentence, anchor.right[:right_len], anchor.kind):
             right_at, right_len = 0, 0
         in_order = 0 <= right_at - (left_at + left_len) <= MAX_GAP
         best = max(best, left_len + right_len if in_order or not (left_len and right_len) else max(left_len, right_len))
     return min(1.0, best / FULL_CREDIT_CHARS)
 
 
-def _named_before(text: str, noun: str) -> bool:
-    """Whether some occurrence of ``noun`` in ``text`` is not right after a determiner (一处海军基地)."""
+def _named_before(text: str, noun: str, kind: bool = False) -> bool:
+    """Whether some occurrence of ``noun`` in ``text`` is not right after a determiner (一处海军基地); with ``kind``,
+    nor right after an owner: a place, person or organisation name (jieba part of speech: 美国无人机, 乌克兰无人机)
+    or 某方/某军."""
     at = text.find(noun)
     while at >= 0:
-        if not _DETERMINER_BEFORE.search(text[max(0, at - 2) : at]):
+        before = text[max(0, at - 6) : at]
+        if not _DETERMINER_BEFORE.search(before[-2:]) and not (kind and _owner_before(before)):
             return True
         at = text.find(noun, at + 1)
     return False
+
+
+def _owner_before(before: str) -> bool:
+    """Whether ``before`` (the characters right before a noun) ends with a place name or an X方/X军 owner."""
+    if not before:
+        return False
+    if _OWNER_END.search(before):
+        return True
+    import jieba.posseg as pseg
+
+    words = pseg.lcut(before)
+    if not words or words[-1].flag not in _OWNER_FLAGS:
+        return False
+    # jieba's guesses tag unseen words too (翼龙 as a place): only a well-known name is an owner.
+    return jieba_module().dt.FREQ.get(words[-1].word, 0) >= OWNER_MIN_FREQUENCY
 
 
 def _longest_suffix(context: str, text: str) -> tuple[int, int]:

@@ -17,7 +17,6 @@ from rag.answering.question import (
     _PERSON_CUE,
     QuestionType,
     _bigrams,
-    _composed_of,
     _strip_interrogatives,
     _type_score,
     definition_subject,
@@ -34,19 +33,15 @@ from rag.answering.slots import (
     supported,
     wanted_unit,
 )
+from rag.answering.terms import FRAGMENT_WEIGHT, term_weights
 from rag.text.dateline import strip_lead
-from rag.text.normalize import STOPWORDS, jieba_module, keywords, normalize
+from rag.text.normalize import jieba_module, keywords, normalize
 from rag.text.sentences import sign_off, split_sentences
 
 #: Below this IDF-weighted coverage of the question by the best context, the answer is "not found".
 #: Set by measurement on half 0 of the CMRC refusal benchmark (README "Refusal benchmark"): 0.5 before the topic
 #: rule (:meth:`QuestionAnalysis.names_topic`) took over refusing questions about names absent from the corpus.
 MIN_CONTEXT_COVERAGE = 0.42
-#: Weight (x IDF) of a question token found in no chunk and not in jieba's dictionary: a segmentation guess.
-UNSEEN_GUESS_WEIGHT = 0.3
-#: Weight (x IDF) of a question term that is part of a longer one (jieba's search mode: 无人 in 无人机), or a noun
-#: naming the property asked for (:data:`rag.answering.slots.SLOT_NOUNS`).
-FRAGMENT_WEIGHT = 0.3
 #: Below this coverage of the question by the chosen sentence itself, the answer is "not found".
 MIN_SENTENCE_COVERAGE = 0.15
 #: Within an article, what a sentence gains (x the word's weight) by repeating a question word its title already
@@ -63,8 +58,6 @@ SHORT_SENTENCE = 40
 _LEANS_ON_SUBJECT = re.compile(r"^(?:它|其|该|此|这|他|她|本|更|并|也|又|还|曾|亦|遂|则)")
 
 
-#: Demonstratives (这起事件, 此次会议): they point at something the question does not name, no passage repeats them.
-_DEICTIC = frozenset("这起 这次 此次 这场 这位 这些 那些 这项 这种 该 此 本次 这一 那次".split())
 _UNSPACED = re.compile(r"[\s·‧・.．\-—_:：!！,，、\"“”《》'（）()「」]")
 _TOPIC_TAGS = frozenset(("n", "nr", "ns", "nt", "nz", "nrt", "nrfg", "j", "eng", "nl", "ng", "an", "vn"))
 #: What a question may open with before its topic: 请问, 在, and a time (2022年，/ 2019年12月 / 去年 / 据最新报道，),
@@ -121,23 +114,7 @@ class QuestionAnalysis:
         self.norm = normalize(question)
         self.qtype = question_type(self.norm)
         self.subject = definition_subject(self.norm)
-        terms = [t for t in keywords(_strip_interrogatives(self.norm)) if t not in STOPWORDS and t not in _DEICTIC]
-        # jieba's search mode emits 人口数量 beside 人口 and 数量: the compound would count its words twice.
-        terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
-        self.weights = {t: idf(t) for t in terms}
-        # ... and emits 无人 and 人机 inside 无人机: a fragment of a longer term keeps a share of its weight, for
-        # texts that use the short form, without counting one word three times. 蓍的叶子有什么特点: 特点 names the
-        # property asked for; the answer describes it without the word.
-        for term in terms:
-            if term in SLOT_NOUNS or any(term != other and term in other for other in terms):
-                self.weights[term] *= FRAGMENT_WEIGHT
-        # A token no chunk has and jieba's dictionary lacks is a segmentation guess (热诱弹 -> 热 + 诱弹, 团由):
-        # at full weight it would decide coverage alone. Real words absent from the corpus keep theirs.
-        unseen = idf("\uffff")
-        frequencies = jieba_module().dt.FREQ
-        for term, weight in self.weights.items():
-            if weight >= unseen and not frequencies.get(term):
-                self.weights[term] = UNSEEN_GUESS_WEIGHT * weight
+        terms, self.weights = term_weights(self.norm, idf)
         # 分布在哪些省市 is answered by a list of provinces without the word 省市, 经历了哪些磨难 by the hardships: for the
         # refusal gates the noun asked for may weigh like a property noun (the higher of the two coverages, so a
         # sentence that has the noun loses nothing), and so it does when choosing the sentence. Retrieval's reranker

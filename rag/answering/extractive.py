@@ -30,6 +30,7 @@ from rag.answering.evidence import (
     QuestionAnalysis,
 )
 from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _has_pos, _type_score
+from rag.answering.redundancy import corroborate
 from rag.answering.slots import Entity, has_unit, supported
 from rag.answering.sources import citation_for
 from rag.answering.timeline import dated_prefix, in_scope_answer, newest_answer, other_value, printed_apart
@@ -91,6 +92,7 @@ class ExtractiveAnswerer:
                 if _type_score(analysis.qtype, cand.norm, use_pos=False) == 0.0:
                     cand.score += 0.3 * _type_score(analysis.qtype, cand.norm) * min(1.0, cand.coverage * 2)
             candidates.sort(key=lambda c: c.score, reverse=True)
+        corroborate(candidates, analysis)
         best = self._subject_match(analysis, candidates, nodes)
         if best is None or best.context < MIN_CONTEXT_COVERAGE or best.coverage < MIN_SENTENCE_COVERAGE:
             return _not_found(question)
