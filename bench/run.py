@@ -96,6 +96,10 @@ def child_main(name: str, spec_path: Path, result_path: Path) -> None:
         from scale_bench import serve
 
         result = serve(spec)
+    elif name == "scale-start":
+        from scale_bench import first_answer
+
+        result = first_answer(spec)
     else:
         raise SystemExit(f"unknown child {name!r}")
     write_json(result_path, result)
@@ -347,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
             log(f"scale {size}: serving process, {n_questions} questions")
             served = run_child(f"scale-serve@{size}", {"size": size, "key": size_key, "questions": n_questions,
                                                       "profile_dir": profile_dir}, workdir)
+            if "error" not in served:  # start to first answer: a process starting as `newsqa serve` does
+                start = run_child(f"scale-start@{size}", {"size": size, "key": size_key}, workdir)
+                served["start"] = start
+                served["start_with_model_first_s"] = served.get("start_to_first_answer_s")
+                served["start_to_first_answer_s"] = start.get("start_to_first_answer_s")
             results["scale"].append({"size": size, **served, "build": build})
     results["load_after_scale"] = os.getloadavg()
 

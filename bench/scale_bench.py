@@ -41,7 +41,11 @@ from common import (
     write_json,
 )
 
-GENERATOR_VERSION = 3  # 2: no tokens inside _node_content; 3: no Chroma documents (rag.store.chunk_vectors)
+#: 2: no tokens inside _node_content; 3: no Chroma documents (rag.store.chunk_vectors); 4: the date fields an
+#: ingest writes for an undated chunk (without them a question naming a year matched no chunk in the dense leg)
+GENERATOR_VERSION = 4
+#: What an ingest writes for a chunk with no publication or event date (rag.filters reads these in the dense leg).
+UNDATED = {"published_day": 0, "event_min": 0, "event_max": 0}
 CHUNKS_PER_PAGE = 24
 WRITE_BATCH = 2000
 NOISE = 0.02  # standard deviation per dimension of the noise added to summed unit vectors (384-d: norm ~0.4)
@@ -168,7 +172,7 @@ def build_store(spec: dict[str, Any]) -> dict[str, Any]:
             nodes.append(TextNode(
                 id_=chunk_ids[n], text=text, embedding=vector.tolist(),
                 metadata={"article_id": article_id, "title": art["title"], "source": source,
-                          "position": position, "chunk_index": n, "tokens": " ".join(tokens)},
+                          "position": position, "chunk_index": n, "tokens": " ".join(tokens), **UNDATED},
                 relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"file:{source}")},
             ))
         articles.append({"article_id": article_id, "title": art["title"], "source": source, "position": position,
@@ -220,6 +224,24 @@ def questions(n: int, seed: int = 7) -> list[str]:
     pool = [i.q for i in load_qa(CMRC_QA) + load_qa(SEEDS_QA) if i.q.strip()]
     rng = random.Random(seed)
     return rng.sample(pool, min(n, len(pool)))
+
+
+def first_answer(spec: dict[str, Any]) -> dict[str, Any]:
+    """Child: start as a serving process does (``build_service(settings)``, ``NewsQA.warm_up``: the model loads in a
+    thread while the store, keyword index and HNSW index open) and answer one question. Returns the wall time
+    from process start to the answer (s), the warm-up's (s) and the RSS after it (MiB)."""
+    import psutil
+
+    from bot.service import build_service
+
+    process_start = psutil.Process().create_time()
+    service = build_service(settings_for(store_dir_for(int(spec["size"]), spec["key"])))
+    with timed() as warm:
+        service.warm_up()
+    rss_warm = current_rss_mib()
+    answer = service.ask(questions(1)[0])
+    return {"start_to_first_answer_s": time.time() - process_start, "warm_up": warm.as_dict(),
+            "rss_after_warm_up_mib": rss_warm, "found": answer.found, "peak_rss_mib": peak_rss_mib()}
 
 
 def serve(spec: dict[str, Any]) -> dict[str, Any]:

@@ -182,3 +182,36 @@ def _value_mask(seg: Segment, name: str, predicate: Callable[[str], bool], absen
     codes, values = seg.fields[name]
     table = np.array([bool(v) and predicate(v) if v else absent for v in values] + [absent], dtype=bool)
     return table[np.asarray(codes)]
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "$eq": lambda a, b: a == b, "$ne": lambda a, b: a != b, "$gt": lambda a, b: a > b, "$gte": lambda a, b: a >= b,
+    "$lt": lambda a, b: a < b, "$lte": lambda a, b: a <= b, "$in": lambda a, b: a in b, "$nin": lambda a, b: a not in b,
+}
+
+
+def where_matches(where: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
+    """Whether a record's metadata ``meta`` passes the Chroma ``where`` clause ``where`` (``$and``/``$or`` of
+    ``{field: {op: value}}`` or ``{field: value}``, the operators of Chroma's metadata filters); a missing field
+    passes only ``$ne``/``$nin``, as in Chroma. Raises ValueError for an operator it does not know."""
+    for key, cond in where.items():
+        if key in ("$and", "$or"):
+            results = (where_matches(part, meta) for part in cond)
+            if not (all(results) if key == "$and" else any(results)):
+                return False
+            continue
+        ops = cond if isinstance(cond, Mapping) else {"$eq": cond}
+        for op, value in ops.items():
+            if op not in _COMPARE:
+                raise ValueError(f"where clause: unknown operator {op!r}")
+            if key not in meta:
+                if op not in ("$ne", "$nin"):
+                    return False
+                continue
+            try:
+                if not _COMPARE[op](meta[key], value):
+                    return False
+            except TypeError:  # a string compared with a number: Chroma matches neither
+                return False
+    return True
+

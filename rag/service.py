@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -81,6 +82,7 @@ class NewsQA:
         self._keyword = LiveKeywordIndex(lambda: self.store, settings.index_refresh_seconds)
         self._model_checked_for: object = None
         self._lock = threading.RLock()
+        self._embedder_lock = threading.Lock()  # the model loads while the store opens (warm_up)
 
     # --- components (lazy) ------------------------------------------------------------------------
     @property
@@ -94,7 +96,7 @@ class NewsQA:
     @property
     def embedder(self) -> Embedder:
         """The embedding model (loaded on first use)."""
-        with self._lock:
+        with self._embedder_lock:
             if self._embedder is None:
                 self._embedder = load_embedder(self.settings)
             return self._embedder
@@ -112,14 +114,19 @@ class NewsQA:
             self._model_checked_for = version
 
     def warm_up(self) -> None:
-        """Load the embedding model and build the BM25 index now instead of on the first question."""
-        index = self._current_index()
+        """Load the embedding model, open the store, the keyword index and the dense (HNSW) index now instead of
+        on the first question. The model loads in a second thread meanwhile: at 1,000,000 chunks either takes
+        seconds (docs/benchmarks.md). Raises what loading the model or opening the store raises."""
+        with ThreadPoolExecutor(1, thread_name_prefix="newsqa-model") as pool:
+            model = pool.submit(lambda: self.embedder)
+            index = self._current_index()
+            state = self.store.state() if index.n_docs else {}
+            if state.get("dimension"):
+                self.store.warm_dense(int(state["dimension"]))
+            embedder = model.result()
         if index.n_docs:
-            state = self.store.state()
-            self.store.check_model(self.embedder.name, self.embedder.dimension)
+            self.store.check_model(embedder.name, embedder.dimension)
             log.info("store: %d chunks, embedding model %s", index.n_docs, state["embedding_model"])
-        else:
-            _ = self.embedder
 
     # --- queries ----------------------------------------------------------------------------------
     @staticmethod

@@ -44,13 +44,19 @@ def corroborate(candidates: list[Candidate], analysis: QuestionAnalysis) -> None
     close = [c for c in candidates[:CLOSE] if c.score >= top - MARGIN]
     if len(close) < 2:
         return
-    pool = [(c, _story(c)) for c in candidates[:POOL]]
+    pool = [(c, _story(c), _grams(c.norm)) for c in candidates[:POOL]]
     for cand in close:
-        story = _story(cand)
-        support = {other_story for other, other_story in pool
-                   if other_story != story and _shares_run(cand.norm, other.norm, analysis)}
+        story, grams = _story(cand), _grams(cand.norm)
+        # A shared run of SHARED_RUN_CHARS+ characters means a shared gram of that length: most pairs stop here.
+        support = {other_story for other, other_story, other_grams in pool
+                   if other_story != story and not grams.isdisjoint(other_grams)
+                   and _shares_run(cand.norm, other.norm, analysis)}
         cand.score += BONUS * min(MAX_SUPPORT, len(support))
     candidates.sort(key=lambda c: c.score, reverse=True)
+
+
+def _grams(norm: str) -> set[str]:
+    return {norm[i : i + SHARED_RUN_CHARS] for i in range(len(norm) - SHARED_RUN_CHARS + 1)}
 
 
 def _story(cand: Candidate) -> str:

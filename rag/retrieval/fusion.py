@@ -80,10 +80,11 @@ def hybrid_retriever(
     """
     where = archive_filter.chroma_where() if archive_filter else None
     allow = archive_filter.row_mask if archive_filter else None
+    share = index.share(allow) if where and allow else None  # of the chunks, those passing (the keyword index)
     legs: list[BaseRetriever] = []
     weights: list[float] = []
     if mode in ("hybrid", "dense"):
-        legs.append(DenseRetriever(store, embedder, candidates, where))
+        legs.append(DenseRetriever(store, embedder, candidates, where, share))
         weights.append(dense_weight if mode == "hybrid" else 1.0)
     if mode in ("hybrid", "keyword"):
         legs.append(BM25Retriever(index, candidates, allow))

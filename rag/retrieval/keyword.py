@@ -186,6 +186,14 @@ class BM25Index:
         ranked = sorted(((float(scores[r]), self.chunk_id(int(r))) for r in rows.tolist()), reverse=True)
         return [(cid, s) for s, cid in ranked[:k]]
 
+    def share(self, allow: RowFilter) -> float:
+        """The fraction (0..1) of live chunks that ``allow`` lets through (0 for an empty index)."""
+        if not self.n_docs:
+            return 0.0
+        passing = sum(int(np.count_nonzero(allow(seg) & ~dead)) for seg, dead in zip(self.segments, self.dead,
+                                                                                    strict=True))
+        return passing / self.n_docs
+
     def distinct(self, name: str) -> frozenset[str]:
         """The values of metadata field ``name`` (one of ``FILTER_FIELDS``) in this view's segments: the stored
         publication names, the publication dates (removed chunks' values may linger until a merge)."""
