@@ -44,9 +44,8 @@ def corroborate(candidates: list[Candidate], analysis: QuestionAnalysis) -> None
     close = [c for c in candidates[:CLOSE] if c.score >= top - MARGIN]
     if len(close) < 2:
         return
-    pool = [(c, _story(c), _grams(c.norm)) for c in candidates[:POOL]]
-    for cand in close:
-        story, grams = _story(cand), _grams(cand.norm)
+    pool = [(c, _story(c), _grams(c.norm)) for c in candidates[:POOL]]  # close is its head: POOL >= CLOSE
+    for cand, story, grams in pool[: len(close)]:
         # A shared run of SHARED_RUN_CHARS+ characters means a shared gram of that length: most pairs stop here.
         support = {other_story for other, other_story, other_grams in pool
                    if other_story != story and not grams.isdisjoint(other_grams)

@@ -2,7 +2,8 @@
 
 With an archive filter the leg needs the chunks passing a Chroma ``where`` clause. Chroma evaluates such a clause
 over every chunk's metadata before its HNSW search: at 1,000,000 chunks a question naming a year (a lenient
-scope that nearly every chunk passes) took 200-2,000 ms against 3 ms unfiltered (docs/benchmarks.md). So when the
+scope that nearly every chunk passes) took 6.5 s against 13-21 ms for the wider unfiltered query (docs/deploy.md,
+"Archive sizing"). So when the
 keyword index says that most chunks pass (``share``), the leg asks HNSW for more results without the clause and
 applies it to the results' metadata itself (:func:`rag.filters.where_matches`, the clause's own semantics); only if
 fewer than ``top_k`` of them pass does it run the filtered query.
@@ -61,5 +62,3 @@ class DenseRetriever(BaseRetriever):
         nodes = result.nodes or []
         similarities = result.similarities or [0.0] * len(nodes)
         return [NodeWithScore(node=n, score=float(s)) for n, s in zip(nodes, similarities, strict=True)]
-
-

@@ -8,6 +8,7 @@ llama-index's own BM25 retriever is not used: its default tokenizer pattern drop
 
 from __future__ import annotations
 
+import numpy as np
 from llama_index.core.llms import MockLLM
 from llama_index.core.retrievers import BaseRetriever, QueryFusionRetriever
 from llama_index.core.retrievers.fusion_retriever import FUSION_MODES
@@ -16,7 +17,8 @@ from llama_index.core.schema import NodeWithScore
 from rag.filters import ArchiveFilter
 from rag.retrieval.dense import DenseRetriever
 from rag.retrieval.embedders.base import Embedder, is_chinese_capable
-from rag.retrieval.keyword import BM25Index, BM25Retriever
+from rag.retrieval.keyword import BM25Index, BM25Retriever, RowFilter
+from rag.retrieval.segments import Segment
 from rag.store.store import Store
 
 #: RRF constant from Cormack et al. 2009 (also llama-index's).
@@ -67,6 +69,19 @@ class WeightedRRFRetriever(QueryFusionRetriever):
         return [NodeWithScore(node=nodes[i].node, score=fused[i]) for i in order]
 
 
+def _once_per_segment(row_mask: RowFilter) -> RowFilter:
+    """``row_mask`` computed once per segment: the dense leg's share of passing chunks and the keyword leg's mask
+    read the same masks."""
+    masks: dict[int, np.ndarray] = {}  # by id: a query's segments live as long as its retriever
+
+    def cached(seg: Segment) -> np.ndarray:
+        if id(seg) not in masks:
+            masks[id(seg)] = row_mask(seg)
+        return masks[id(seg)]
+
+    return cached
+
+
 def hybrid_retriever(
     store: Store, embedder: Embedder, index: BM25Index, top_k: int, candidates: int, dense_weight: float = 1.0,
     mode: str = "hybrid", archive_filter: ArchiveFilter | None = None,
@@ -79,8 +94,8 @@ def hybrid_retriever(
     :mod:`rag.filters`) runs inside both legs: a Chroma ``where`` and a keyword-index row mask.
     """
     where = archive_filter.chroma_where() if archive_filter else None
-    allow = archive_filter.row_mask if archive_filter else None
-    share = index.share(allow) if where and allow else None  # of the chunks, those passing (the keyword index)
+    allow = _once_per_segment(archive_filter.row_mask) if archive_filter else None
+    share = index.share(allow) if where and allow and mode != "keyword" else None  # passing chunks, for the dense leg
     legs: list[BaseRetriever] = []
     weights: list[float] = []
     if mode in ("hybrid", "dense"):
