@@ -62,6 +62,22 @@ def current_rss_mib() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
+def rss_parts_mib() -> dict[str, float]:
+    """This process's resident memory now by kind, in MiB (Linux ``/proc/self/status``): ``anon`` (heap, the
+    HNSW index, arrays), ``file`` (clean file-backed pages: memory-mapped keyword postings, shared libraries and
+    weights, which the kernel can drop and re-read under memory pressure) and ``shmem``. Empty off Linux."""
+    parts: dict[str, float] = {}
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return parts
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("RssAnon", "RssFile", "RssShmem"):
+            parts[key[3:].lower()] = int(value.split()[0]) / 1024.0
+    return parts
+
+
 @dataclass
 class Timer:
     """Wall and process-CPU seconds of a block (CPU time sums all threads: a check against a noisy machine)."""

@@ -368,20 +368,29 @@ def archive_tables(scale: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     lines = ["", "Per serving process, after the questions: *start to first answer* is the wall time from process "
-             "start (imports, model, store, keyword index opened from disk, first question); *refresh* is the "
+             "start (imports, model, store, keyword index opened from disk, first question) of a process started "
+             "as `newsqa serve` is, on a warm page cache (in brackets: the same right after the serving child, "
+             "whose exact-search pass read every stored vector); *RSS anon / file* splits the serving process's "
+             "resident memory after its questions into anonymous memory and clean file-backed pages (memory-mapped "
+             "postings, libraries, weights: the kernel drops and re-reads those under pressure); *refresh* is the "
              "keyword index catching up after another store client added 2,000 chunks (copies of stored records) "
              "and committed a version, then after it removed them again (`LiveKeywordIndex.refresh_now`, what the "
              "background refresh runs; wall, CPU in brackets); the Chroma columns are that client's writes. Dense: "
              "50 questions, Chroma top-20 query alone, and recall@20 of HNSW against exact cosine search over every "
              "stored vector.", "",
-             "| chunks | keyword index open s | start to first answer s | refresh +2,000 s | refresh -2,000 s | "
-             "Chroma add 2,000 s | Chroma delete 2,000 s | dense top-20 p50 / p95 ms | recall@20 (min) | HNSW |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| chunks | warm-up s | start to first answer s | RSS anon / file MiB | refresh +2,000 s | "
+             "refresh -2,000 s | Chroma add 2,000 s | Chroma delete 2,000 s | dense top-20 p50 / p95 ms | "
+             "recall@20 (min) | HNSW |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in rows:
         r, d = s["keyword_refresh"], s.get("dense") or {}
         h = d.get("hnsw") or {}
+        parts = s.get("rss_parts_mib") or {}
+        after = s.get("start_after_serving_run_s")
         lines.append(
-            f"| {s['chunks']:,} | {_f(s['index_build']['wall_s'], 2)} | {_f(s.get('start_to_first_answer_s'))} | "
+            f"| {s['chunks']:,} | {_f(s['index_build']['wall_s'], 2)} | {_f(s.get('start_to_first_answer_s'))}"
+            f"{f' ({_f(after)})' if after is not None else ''} | {_f(parts.get('anon'), 0)} / "
+            f"{_f(parts.get('file'), 0)} | "
             f"{_f(r['add_refresh_s'], 2)} ({_f(r['add_refresh_cpu_s'], 2)}) | {_f(r['remove_refresh_s'], 2)} "
             f"({_f(r['remove_refresh_cpu_s'], 2)}) | {_f(r['chroma_add_s'], 1)} | {_f(r['chroma_remove_s'], 1)} | "
             f"{_f(d['query_ms']['p50'])} / {_f(d['query_ms']['p95'])} | {_f(d['recall_at_20'], 3)} "

@@ -352,10 +352,15 @@ def main(argv: list[str] | None = None) -> int:
             served = run_child(f"scale-serve@{size}", {"size": size, "key": size_key, "questions": n_questions,
                                                       "profile_dir": profile_dir}, workdir)
             if "error" not in served:  # start to first answer: a process starting as `newsqa serve` does
+                # Twice: right after the serving child, whose exact-search pass read every stored vector and so
+                # pushed much of the store out of the page cache, then again as a restart finds it (warm).
+                after = run_child(f"scale-start@{size}", {"size": size, "key": size_key}, workdir)
                 start = run_child(f"scale-start@{size}", {"size": size, "key": size_key}, workdir)
                 served["start"] = start
+                served["start_after_serving_run"] = after
                 served["start_with_model_first_s"] = served.get("start_to_first_answer_s")
                 served["start_to_first_answer_s"] = start.get("start_to_first_answer_s")
+                served["start_after_serving_run_s"] = after.get("start_to_first_answer_s")
             results["scale"].append({"size": size, **served, "build": build})
     results["load_after_scale"] = os.getloadavg()
 

@@ -36,6 +36,7 @@ from common import (
     peak_rss_mib,
     percentiles,
     read_json,
+    rss_parts_mib,
     settings_for,
     timed,
     write_json,
@@ -241,7 +242,8 @@ def first_answer(spec: dict[str, Any]) -> dict[str, Any]:
     rss_warm = current_rss_mib()
     answer = service.ask(questions(1)[0])
     return {"start_to_first_answer_s": time.time() - process_start, "warm_up": warm.as_dict(),
-            "rss_after_warm_up_mib": rss_warm, "found": answer.found, "peak_rss_mib": peak_rss_mib()}
+            "rss_after_warm_up_mib": rss_warm, "found": answer.found, "peak_rss_mib": peak_rss_mib(),
+            "rss_parts_mib": rss_parts_mib()}
 
 
 def serve(spec: dict[str, Any]) -> dict[str, Any]:
@@ -300,6 +302,7 @@ def serve(spec: dict[str, Any]) -> dict[str, Any]:
         (folder / f"serve_{size}.txt").write_text(profiler.output_text(unicode=True, color=False), "utf-8")
         (folder / f"serve_{size}.html").write_text(profiler.output_html(), "utf-8")
     peak_ours = peak_rss_mib()
+    rss_parts = rss_parts_mib()
     refresh = refresh_after_writes(service, 2000)
     dense = dense_costs(service, embedder, qs[:50])
 
@@ -317,7 +320,7 @@ def serve(spec: dict[str, Any]) -> dict[str, Any]:
         "stock_retrieve_ms": percentiles(stock_ms), "answers_found": found / max(len(qs), 1),
         "start_to_first_answer_s": first_answer_s, "keyword_refresh": refresh, "dense": dense,
         "rss_start_mib": rss_start, "rss_after_model_mib": rss_model, "rss_after_index_mib": rss_index,
-        "peak_rss_mib": peak_ours, "peak_rss_with_stock_mib": peak_rss_mib(),
+        "peak_rss_mib": peak_ours, "rss_parts_mib": rss_parts, "peak_rss_with_stock_mib": peak_rss_mib(),
     }
 
 

@@ -37,7 +37,7 @@ from rag.retrieval.rerank import EvidenceReranker
 from rag.retrieval.stories import collapse_stories
 from rag.settings import Settings
 from rag.store.store import Store
-from rag.text.normalize import normalize_cached
+from rag.text.normalize import normalize_cached, warm_text_tools
 from rag.text.time_expr import TimeScope, parse_time_expression
 
 if TYPE_CHECKING:
@@ -114,16 +114,17 @@ class NewsQA:
             self._model_checked_for = version
 
     def warm_up(self) -> None:
-        """Load the embedding model, open the store, the keyword index and the dense (HNSW) index now instead of
-        on the first question. The model loads in a second thread meanwhile: at 1,000,000 chunks either takes
-        seconds (docs/benchmarks.md). Raises what loading the model or opening the store raises."""
-        with ThreadPoolExecutor(1, thread_name_prefix="newsqa-model") as pool:
+        """Load the model, open the store, keyword and HNSW indexes, load jieba and OpenCC (~1.6 s) now, not on
+        the first question; model and text tools in two threads (docs/benchmarks.md). Raises what they raise."""
+        with ThreadPoolExecutor(2, thread_name_prefix="newsqa-warm-up") as pool:
             model = pool.submit(lambda: self.embedder)
+            text = pool.submit(warm_text_tools)
             index = self._current_index()
             state = self.store.state() if index.n_docs else {}
             if state.get("dimension"):
                 self.store.warm_dense(int(state["dimension"]))
             embedder = model.result()
+            text.result()
         if index.n_docs:
             self.store.check_model(embedder.name, embedder.dimension)
             log.info("store: %d chunks, embedding model %s", index.n_docs, state["embedding_model"])

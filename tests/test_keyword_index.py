@@ -70,6 +70,21 @@ def test_scores_are_bm25s_scores_bit_for_bit_across_segments_and_deletions() -> 
     assert one.search(["w1", "w7"], 10) == split.search(["w1", "w7"], 10)
 
 
+def test_postings_are_stored_narrow_and_score_past_the_uint16_row_range() -> None:
+    big = [(f"a:{n}", ["a"] * (1 + n % 3)) for n in range(2**16 + 1)]  # one row more than uint16 can number
+    small = [("b:0", ["b", "a"]), ("b:1", ["b"] * 300), ("b:2", ["c"])]
+    index = _index([big, small])
+    wide, narrow = index.segments
+    assert wide.docs.dtype == np.int32 and wide.tfs.dtype == np.uint8
+    assert narrow.docs.dtype == np.uint16 and narrow.tfs.dtype == np.uint16  # a term 300 times in one chunk
+    scores = index.scores(["b"])
+    assert np.flatnonzero(scores).tolist() == [len(big), len(big) + 1]  # the small segment's rows, after the big one's
+    assert scores[len(big) + 1] > scores[len(big)]
+    assert index.search(["b"], 1) == [("b:1", float(scores[len(big) + 1]))]
+    merged = merge_segments([(narrow, np.zeros(narrow.n, dtype=bool))], len(index.vocab))
+    assert merged.docs.dtype == np.uint16 and np.array_equal(merged.docs, narrow.docs)
+
+
 def test_filters_apply_inside_the_keyword_leg() -> None:
     docs = [(f"s{n % 3}:{n}", ["news", f"x{n}"]) for n in range(30)]
     index = _index([docs[:10], docs[10:]])

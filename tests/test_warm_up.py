@@ -1,5 +1,5 @@
-"""``NewsQA.warm_up``: the embedding model loads in a second thread while the store, the keyword index and the
-dense index open, and what either raises reaches the caller."""
+"""``NewsQA.warm_up``: the embedding model and the text tools (jieba, OpenCC) load in other threads while the store,
+the keyword index and the dense index open, and what either raises reaches the caller."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import rag.service
 from bot.service import build_service
 from rag.errors import EmbeddingModelError
+from rag.text.normalize import warm_text_tools
 
 
 def test_the_model_loads_while_the_store_opens(sample_settings, packaged_embedder, monkeypatch) -> None:  # noqa: ANN001
@@ -25,11 +26,17 @@ def test_the_model_loads_while_the_store_opens(sample_settings, packaged_embedde
         seen["store_open_meanwhile"] = service._store is not None
         return packaged_embedder
 
+    def text_tools() -> None:
+        seen["text_thread"] = threading.current_thread().name
+        warm_text_tools()
+
     monkeypatch.setattr(rag.service, "load_embedder", load)
+    monkeypatch.setattr(rag.service, "warm_text_tools", text_tools)
     try:
         service.warm_up()
-        assert seen == {"thread": seen["thread"], "store_open_meanwhile": True}
-        assert str(seen["thread"]).startswith("newsqa-model")
+        assert seen == {"thread": seen["thread"], "store_open_meanwhile": True, "text_thread": seen["text_thread"]}
+        assert str(seen["thread"]).startswith("newsqa-warm-up")
+        assert str(seen["text_thread"]).startswith("newsqa-warm-up")
         assert service.embedder is packaged_embedder
         assert service.ask("郏县建成了多少座5G基站？").found
     finally:

@@ -126,8 +126,8 @@ class BM25Index:
                 continue
             parts = self._term_scores(gid)
             for seg, part, offset in zip(self.segments, parts, self.offsets, strict=False):
-                if len(part):
-                    out[offset + seg.postings(gid)[0]] += part
+                if len(part):  # through the segment's view: row numbers may be uint16, offsets exceed it
+                    out[offset : offset + seg.n][seg.postings(gid)[0]] += part
         return out
 
     def _term_scores(self, gid: int) -> list[np.ndarray]:
