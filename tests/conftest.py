@@ -126,7 +126,8 @@ def make_settings(data_dir: Path, model: str, **overrides: object):  # noqa: ANN
     collection on the test Chroma server (``overrides`` win)."""
     from rag.settings import Settings
 
-    values = {**server_store_overrides(data_dir), **overrides}
+    # The ONNX query export (~2 s per ingest) is tested on its own (tests/test_onnx_query.py).
+    values = {"query_onnx": False, **server_store_overrides(data_dir), **overrides}
     return Settings(_env_file=None, data_dir=data_dir, embedding_model=model, **values)  # type: ignore[call-arg]
 
 

