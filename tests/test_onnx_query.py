@@ -101,3 +101,24 @@ def test_ingest_exports_and_a_serving_process_answers_without_torch(tmp_path: Pa
     finally:
         with_torch.close()
         with_onnx.close()
+
+
+def test_a_model_the_exporter_cannot_handle_is_recorded_not_loaded_at_every_ingest(
+        tmp_path: Path, packaged_model_path: str) -> None:
+    from sentence_transformers import SentenceTransformer, models
+
+    from rag.retrieval.embedders.onnx_query import ensure_query_model
+
+    encoder = models.Transformer(packaged_model_path)
+    folder = tmp_path / "max-pooled"
+    SentenceTransformer(modules=[encoder, models.Pooling(encoder.get_embedding_dimension(), "max")]).save(str(folder))
+    loads: list[str] = []
+
+    def get_embedder() -> SentenceTransformerEmbedder:
+        loads.append("load")
+        return SentenceTransformerEmbedder(str(folder), str(folder))
+
+    for _ in range(2):
+        assert ensure_query_model(tmp_path / "data", str(folder), get_embedder) is None
+    assert loads == ["load"]  # the refusal is remembered
+    assert not (query_model_dir(tmp_path / "data", str(folder)) / "meta.json").exists()

@@ -37,6 +37,11 @@ FORMAT = 1
 _PROBES = ("郏县建成了多少座5G基站？", "How many 5G base stations were built?", "長谷川町子從師於哪位漫畫家", "x")
 
 
+class UnsupportedModelError(EmbeddingModelError):
+    """The model cannot be exported as a query encoder (module stack, or vectors unlike torch's); deterministic,
+    so :func:`ensure_query_model` records it instead of trying at every ingest."""
+
+
 def query_model_dir(data_dir: Path, name: str) -> Path:
     """Folder of the exported query model for embedding model ``name`` under ``data_dir/query-models``."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[-60:]
@@ -58,7 +63,7 @@ def export_query_model(embedder: Any, folder: Path) -> Path:
     kinds = [type(m).__name__ for m in model]
     pooling = getattr(model[1], "pooling_mode", None) if len(kinds) > 1 else None
     if kinds[:2] != ["Transformer", "Pooling"] or set(kinds[2:]) - {"Normalize"} or pooling not in ("mean", "cls"):
-        raise EmbeddingModelError(f"{embedder.name}: modules {kinds} (pooling {pooling}) have no ONNX query export")
+        raise UnsupportedModelError(f"{embedder.name}: modules {kinds} (pooling {pooling}) have no ONNX query export")
     tokenizer = model.tokenizer
     names = [n for n in tokenizer.model_input_names if n in ("input_ids", "attention_mask", "token_type_ids")]
     encoder = model[0].auto_model.eval()
@@ -91,7 +96,7 @@ def export_query_model(embedder: Any, folder: Path) -> Path:
         exported = OnnxQueryEmbedder(tmp, lambda: embedder)
         diff = max(float(np.abs(exported.embed_query(t) - embedder.embed_query(t)).max()) for t in _PROBES)
         if diff > MAX_EXPORT_DIFF:
-            raise EmbeddingModelError(f"{embedder.name}: ONNX query vectors differ from torch's by {diff:.2g}")
+            raise UnsupportedModelError(f"{embedder.name}: ONNX query vectors differ from torch's by {diff:.2g}")
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)
@@ -115,14 +120,21 @@ def ensure_query_model(data_dir: Path, name: str | None, get_embedder: Callable[
     folder = query_model_dir(data_dir, name)
     if (folder / "meta.json").exists():
         return folder
+    refused = folder.with_name(folder.name + f".refused-v{FORMAT}")
+    if refused.exists():  # a model this exporter cannot handle: not loaded again at every ingest
+        return None
     try:
         embedder = get_embedder()
         if not isinstance(embedder, SentenceTransformerEmbedder) or embedder.name != name:
             return None
         return export_query_model(embedder, folder)
-    except EmbeddingModelError as exc:
+    except UnsupportedModelError as exc:
+        refused.parent.mkdir(parents=True, exist_ok=True)
+        refused.write_text(str(exc), "utf-8")
         log.warning("queries keep using torch: %s", exc)
-        return None
+    except EmbeddingModelError as exc:  # e.g. the onnx package missing: tried again at the next ingest
+        log.warning("queries keep using torch: %s", exc)
+    return None
 
 
 class OnnxQueryEmbedder:
