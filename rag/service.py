@@ -230,7 +230,8 @@ class NewsQA:
         """The extractive answer to ``question`` (already validated) from ``nodes``: ``mode="extractive"``; the
         question's ``scope`` (:meth:`time_scope`) says how newer reports, or those of its time, are preferred."""
         index = self._current_index()
-        answerer = ExtractiveAnswerer(index.idf, self.settings.answer_max_chars, known=index.df.__contains__)
+        answerer = ExtractiveAnswerer(index.idf, self.settings.answer_max_chars, known=index.df.__contains__,
+                                      article_text=lambda i: a.text if i and (a := self.get_article(i)) else "")
         scope = scope or TimeScope()
         return answerer.answer(question, nodes, scope.recency, scope.iso_range)
 

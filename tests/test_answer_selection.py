@@ -149,3 +149,19 @@ def test_a_short_answer_is_not_completed_with_the_sign_off() -> None:
     # The editor's name would pass for the person asked about: the sign-off is no candidate at all.
     assert all("编辑" not in c.sentence for c in QuestionAnalysis("谁编辑了该平台的报道？", _idf).candidates(hit, 0))
     assert "编辑" not in answer.answer and "更多精彩" not in answer.answer
+
+
+def test_a_long_answer_sentence_makes_room_for_the_name_and_a_later_passage_uses_the_lead() -> None:
+    long_tail = ("，在36个城市33家生产企业实行新车出厂提前查验车辆，群众上牌免交验车辆，减少群众办事排队等候时间，"
+                 "适应互联网线上售车等汽车销售新模式，更好促进汽车消费，便利群众企业办事，促进汽车消费流通，更好地服务保障高质量发展")
+    text = "今天，公安部交管局部署各地细化措施、优化流程。简化新车注册登记手续。在前期基础上，进一步扩大预查验试点" + long_tail + "。"
+    answer = ExtractiveAnswerer(_idf).answer("哪个机构扩大了预查验试点？", [_hit(text, "车辆登记新措施", "a.txt")])
+    assert answer.found and "公安部交管局" in answer.answer and "扩大预查验试点" in answer.answer
+    assert len(answer.answer.replace("[1]", "")) <= 150 + len("…")
+    # The passage is the article's second: the naming sentence is not in it, the report's lead is.
+    later = "在前期基础上，进一步扩大预查验试点" + long_tail + "。便利办理二手车转让登记。"
+    node = TextNode(text=later, id_="b.txt", metadata={
+        "title": "车辆登记新措施", "source": "b.txt", "chunk_index": 1,
+        "lead": "记者从公安部交通管理局获悉，公安部近日推出若干措施。"})
+    answer = ExtractiveAnswerer(_idf).answer("哪个机构扩大了预查验试点？", [NodeWithScore(node=node, score=1.0)])
+    assert answer.found and answer.answer.startswith("记者从公安部交通管理局获悉") and "扩大预查验试点" in answer.answer

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from llama_index.core.schema import NodeWithScore
 
+from rag.answering.abbreviations import asks_for_a_name, expand_abbreviations
 from rag.answering.alternatives import other_values
 from rag.answering.evidence import (
     MIN_CONTEXT_COVERAGE,
@@ -48,6 +49,8 @@ SUBJECT_MIN_SHARE = 0.5
 
 #: Sentences before the answer searched for the name a 谁/哪个机构/哪里 answer leaves to its context.
 LOOK_BACK = 3
+#: Longest share of the answer that sentence may take; the answer sentence is windowed to leave it room.
+NAME_SENTENCE_SHARE = 0.6
 _NAME_TAG = {QuestionType.PERSON: "nr", QuestionType.ORG: "nt", QuestionType.PLACE: "ns"}  # jieba part of speech
 #: An organisation's name: 2+ characters before an institution suffix (公安部交通管理局, 十堰市公安局); jieba tags
 #: few of them nt.
@@ -66,11 +69,14 @@ class ExtractiveAnswerer:
     """
 
     def __init__(
-        self, idf: Callable[[str], float], max_chars: int = 150, known: Callable[[str], bool] | None = None
+        self, idf: Callable[[str], float], max_chars: int = 150, known: Callable[[str], bool] | None = None,
+        article_text: Callable[[str], str] | None = None,
     ) -> None:
         self.idf = idf
         self.max_chars = max_chars
         self.known = known
+        #: article id -> its whole text ("" when unknown): where a short form's full name is looked up.
+        self.article_text = article_text
 
     def answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto",
                scope: tuple[str, str] | None = None) -> Answer:
@@ -114,10 +120,16 @@ class ExtractiveAnswerer:
 
         chosen = [best]
         budget = self.max_chars - len(best.sentence)
+        best_chars = self.max_chars  # the answer sentence is windowed to this many characters
         for neighbour in self._neighbours(best, analysis.qtype):
             if len(neighbour.sentence) <= budget:
                 chosen.append(neighbour)
                 budget -= len(neighbour.sentence)
+            elif neighbour.order < best.order and analysis.qtype in _NAME_TAG and (
+                    len(neighbour.sentence) <= NAME_SENTENCE_SHARE * self.max_chars):
+                # The name a 谁/哪个机构 answer needs: room is made by windowing the answer sentence.
+                chosen.append(neighbour)
+                best_chars, budget = self.max_chars - len(neighbour.sentence), 0
         for cand in [] if over_time else candidates[:6]:  # figures over time: the others go to alternatives
             if budget <= 0:
                 break
@@ -130,6 +142,7 @@ class ExtractiveAnswerer:
         # Sentences of one chunk read best in their original order.
         chosen.sort(key=lambda c: (0, c.order) if c.rank == best.rank else (1, 0))
 
+        names_asked = asks_for_a_name(analysis.norm, analysis.qtype in _NAME_TAG)
         citations: list[Citation] = []
         numbers: dict[str, int] = {}
         parts: list[str] = []
@@ -140,10 +153,13 @@ class ExtractiveAnswerer:
                 numbers[chunk_id] = len(numbers) + 1
                 citations.append(citation_for(numbers[chunk_id], hit))
             text = strip_lead(cand.sentence)
-            if len(text) > self.max_chars:
-                text = self._window(text, analysis)
+            limit = best_chars if cand is best else self.max_chars
+            if len(text) > limit:
+                text = self._window(text, analysis, limit)
             if cand is best and analysis.qtype is QuestionType.DATE:  # 16日 -> 16日（2023年8月16日）
                 text = spell_out_date(text, iso_date(hit.node.metadata.get("published")))
+            if names_asked:  # 哪个展会: 进博会 -> 进博会（第六届中国国际进口博览会）
+                text = expand_abbreviations(text, self._report_text(hit), analysis.norm)
             parts.append(f"{text}[{numbers[chunk_id]}]")
         return Answer(question=question, answer=(dated_prefix(best) if dated else "") + "".join(parts), found=True,
                       mode="extractive", citations=citations, alternatives=other_values(analysis, best, candidates))
@@ -180,27 +196,43 @@ class ExtractiveAnswerer:
     def _neighbours(best: Candidate, qtype: QuestionType = QuestionType.OTHER) -> list[Candidate]:
         """Sentences the answer sentence leans on: the one before when it opens with 因此/但/这...; for a
         谁/哪个机构/哪里 question whose sentence names no person, organisation or place, the nearest of the
-        ``LOOK_BACK`` sentences before it that does (jieba's nr/nt/ns) (``进一步扩大…试点`` continues ``公安部交通管理局部署…``); the one
-        after when it is short (under ``SHORT_SENTENCE`` characters)."""
+        ``LOOK_BACK`` sentences before it that does (jieba's nr/nt/ns) (``进一步扩大…试点`` continues
+        ``公安部交通管理局部署…``), or the report's lead when the passage starts before any does; the one after when
+        it is short (under ``SHORT_SENTENCE`` characters)."""
         sentences = split_sentences(best.hit.node.get_content())
         wanted = []
+        lead = ""
         if _LEANS_BACK.match(best.sentence):
             wanted.append(best.order - 1)
         elif qtype in _NAME_TAG and not _names_kind(qtype, best.norm):
             named = [i for i in range(best.order - 1, max(-1, best.order - 1 - LOOK_BACK), -1)
                      if i < len(sentences) and _names_kind(qtype, normalize(sentences[i]))]
             wanted.extend(named[:1])
+            meta = best.hit.node.metadata
+            # The look-back stopped at the passage's start (a later chunk): the report's lead often names the actor.
+            if not named and best.order < LOOK_BACK and int(meta.get("chunk_index") or 0) > 0:
+                lead = str(meta.get("lead") or "").strip()
+                lead = lead if lead and _names_kind(qtype, normalize(lead)) else ""
         if len(best.sentence) < SHORT_SENTENCE:
             wanted.append(best.order + 1)
-        out = []
+        out = [Candidate(lead, normalize(lead), best.rank, -1, 0.0, best.context, 0.0, best.hit)] if lead else []
         for index in wanted:
             if 0 <= index < len(sentences) and sentences[index].strip() and not sign_off(sentences[index]):
                 text = sentences[index].strip()
                 out.append(Candidate(text, normalize(text), best.rank, index, 0.0, best.context, 0.0, best.hit))
         return out
 
-    def _window(self, sentence: str, analysis: QuestionAnalysis) -> str:
-        """The run of clauses of an over-long sentence that best covers the question, within ``max_chars``."""
+    def _report_text(self, hit: NodeWithScore) -> str:
+        """The answer's report: title, lead and the whole article when ``article_text`` knows it, else the passage
+        (a name is given in full once, anywhere in the report: 图片来源：公安部交通管理局)."""
+        meta = hit.node.metadata
+        whole = self.article_text(str(meta.get("article_id", ""))) if self.article_text else ""
+        return f"{meta.get('title', '')}\n{meta.get('lead', '')}\n{whole or hit.node.get_content()}"
+
+    def _window(self, sentence: str, analysis: QuestionAnalysis, max_chars: int | None = None) -> str:
+        """The run of clauses of an over-long sentence that best covers the question, within ``max_chars``
+        (default: the answerer's)."""
+        max_chars = max_chars or self.max_chars
         clauses = [c for c in _CLAUSE_SPLIT.split(sentence) if c]
         scores = []
         for clause in clauses:
@@ -211,9 +243,9 @@ class ExtractiveAnswerer:
         length = len(clauses[best_i])
         while True:
             options = []
-            if lo > 0 and length + len(clauses[lo - 1]) <= self.max_chars - 2:
+            if lo > 0 and length + len(clauses[lo - 1]) <= max_chars - 2:
                 options.append((scores[lo - 1] + 0.01, -1))
-            if hi + 1 < len(clauses) and length + len(clauses[hi + 1]) <= self.max_chars - 2:
+            if hi + 1 < len(clauses) and length + len(clauses[hi + 1]) <= max_chars - 2:
                 options.append((scores[hi + 1] + 0.02, 1))  # prefer what follows: answers come after the subject
             if not options:
                 break
@@ -225,8 +257,8 @@ class ExtractiveAnswerer:
                 hi += 1
                 length += len(clauses[hi])
         text = "".join(clauses[lo : hi + 1])
-        if len(text) > self.max_chars - 2:
-            text = text[: self.max_chars - 2]
+        if len(text) > max_chars - 2:
+            text = text[: max_chars - 2]
         return ("…" if lo > 0 else "") + text + ("…" if hi < len(clauses) - 1 else "")
 
 

@@ -26,8 +26,8 @@ _QTYPE_PATTERNS: list[tuple[QuestionType, re.Pattern[str]]] = [
     (QuestionType.DATE, re.compile(r"哪天|何时|什么时候|哪一?年|几月|几号|几日|什么时间|哪个月|何年|哪一天|日期")),
     (QuestionType.NUMBER, re.compile(r"多少|几[个家位名座项次人年天倍条种所户批件届期]?|多大|多高|多长|多远|多重|多久|百分之几|比例|比重")),
     (QuestionType.PERSON, re.compile(r"谁|哪位|何人|什么人|叫什么名字|姓名|(?:什么|何种|哪个|哪些)(?:职务|职位|官职|身份)|(?:职务|职位|官职)是什么")),
-    (QuestionType.ORG, re.compile(r"哪家|哪个(单位|公司|机构|部门|学校|组织|企业|团队)|什么(单位|公司|机构|部门|组织|企业)")),
-    (QuestionType.PLACE, re.compile(r"哪里|哪儿|何地|何处|在哪(?![些种类])|什么地方|哪个(省|市|县|国家|城市|地区|地方|镇|村)")),
+    (QuestionType.ORG, re.compile(r"哪家|哪个(单位|公司|机构|部门|学校|组织|企业|团队|医院)|什么(单位|公司|机构|部门|组织|企业)")),
+    (QuestionType.PLACE, re.compile(r"哪里|哪儿|何地|何处|在哪(?![些种类个一])|什么地方|哪个(省|市|县|国家|城市|地区|地方|镇|村|区域|省份)")),
 ]
 
 _NUM = r"(?:\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+)"
