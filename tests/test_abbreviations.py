@@ -28,6 +28,9 @@ def test_short_forms_starting_inside_the_name_and_explicit_definitions() -> None
     assert expand_abbreviations("交管局将进一步扩大试点。", report) == "交管局（公安部交通管理局）将进一步扩大试点。"
     assert expand_abbreviations("公司持有的镇江大白鲸15.1%股权被拍卖。", report) == (
         "公司持有的镇江大白鲸（镇江大白鲸海洋世界有限公司）15.1%股权被拍卖。")
+    # An explicit definition needs no name ending in the answer (世卫 ends with none).
+    defined = "世界卫生组织（以下简称为“世卫”）发布报告。世卫表示，疫情仍在蔓延。"
+    assert expand_abbreviations("世卫表示，疫情仍在蔓延。", defined) == "世卫（世界卫生组织）表示，疫情仍在蔓延。"
 
 
 def test_nothing_is_added_without_a_true_short_form() -> None:

@@ -27,14 +27,14 @@ from functools import lru_cache
 #: Characters an explicit definition may wrap the short form in.
 _QUOTES = "“”\"'《》「」"
 _EXPLICIT = re.compile(
-    r"(?P<full>[\u4e00-\u9fff《》A-Za-z0-9·]{4,40})[（(](?:以下|下文)?(?:简称|下称|简称为)[：:]?"
+    r"(?P<full>[\u4e00-\u9fff《》A-Za-z0-9·]{4,40})[（(](?:以下|下文)?(?:简称为|简称|下称)[：:]?"
     r"[“\"《「]?(?P<short>[\u4e00-\u9fffA-Za-z0-9·]{2,12})[”\"》」]?[）)]"
 )
 _NAME_FLAGS = frozenset("n nt ns nz nr nrt nrfg vn j".split())
 _ORDINAL = re.compile(r"^(?:第[0-9零一二三四五六七八九十百]+|首)届$|^第[0-9零一二三四五六七八九十百]+$|^届$")
 _JOINERS = frozenset("和与")
 _CJK = re.compile(r"^[\u4e00-\u9fff]+$")
-_DEFINED_BEFORE = re.compile(r"(?:简称|下称|简称为)[：:]?[“\"《「]?$")
+_DEFINED_BEFORE = re.compile(r"(?:简称为|简称|下称)[：:]?[“\"《「]?$")
 _ORDINAL_BEFORE = re.compile(r"(?:第[0-9零一二三四五六七八九十百]+|首|本|上|下|历)届$")
 SHORTEST, LONGEST = 3, 6  # characters of a short form (implicit pairs)
 NAME_REACH = 20  # characters before a name's last one where the name may start
@@ -66,8 +66,6 @@ def expand_abbreviations(answer: str, context: str, question: str = "") -> str:
     report: title, lead, passage; original characters) defines or implies. Unchanged when none is found, when the
     answer already holds the full name, for a short form the ``question`` itself uses (its reader knows it) and
     where the answer is the definition itself (``简称：台视``)."""
-    if not any(ch in NAME_ENDINGS or ch in "）)" for ch in answer):
-        return answer  # no short form of a name, nor an explicit definition's bracket
     # A short form ends with a name's last character and shares 2+ characters with it: only sentences of the
     # report holding such a character and two of the five before it in the answer can name what it stands for.
     windows = frozenset((ch, answer[max(0, at - 5) : at]) for at, ch in enumerate(answer) if ch in NAME_ENDINGS)
