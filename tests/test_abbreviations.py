@@ -33,6 +33,12 @@ def test_short_forms_starting_inside_the_name_and_explicit_definitions() -> None
     assert expand_abbreviations("世卫表示，疫情仍在蔓延。", defined) == "世卫（世界卫生组织）表示，疫情仍在蔓延。"
 
 
+def test_one_character_per_word_and_names_jieba_keeps_whole() -> None:
+    report = "第十四届全国人民代表大会第一次会议在北京开幕。人代会期间，代表们审议了政府工作报告。"
+    assert expand_abbreviations("人代会期间，代表们审议了政府工作报告。", report) == (
+        "人代会（第十四届全国人民代表大会）期间，代表们审议了政府工作报告。")
+
+
 def test_nothing_is_added_without_a_true_short_form() -> None:
     report = "科学技术奖励办法规定，技术发明奖和科学技术进步奖不再设三等奖。乌克兰海军无人舰艇发动袭击，无人艇受损。"
     for answer in ("新修订的《山西省科学技术奖励办法》共6章41条。",  # 技术奖 only inside a longer word

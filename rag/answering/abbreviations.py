@@ -6,14 +6,16 @@ by its short form (``进博会``, ``交管局``). An answer sentence lifted from
 the name. :func:`expand_abbreviations` adds the full form in brackets after the first use of each short form:
 ``在今年的进博会（第六届中国国际进口博览会）上…``.
 
-Two sources of pairs, both from the answer's own report (its title, lead and passage):
+Two sources of pairs, both from the answer's own report (its title, lead and whole article, or the passage):
 
-- explicit definitions: ``X（以下简称“Y”）``, ``X（简称Y）``, ``X（下称Y）``;
+- explicit definitions: ``X（以下简称“Y”）``, ``X（简称Y）``, ``X（下称Y）`` (国家发展和改革委员会（以下简称“国家发改委”）);
 - implicit ones: ``Y`` is formed the usual Chinese way from a name ``X`` of 2+ words (jieba segmentation): a prefix
-  of each word in order, the last word giving at least its last character (交通/管理局 -> 交管局, 进口/博览会 ->
-  进博会, 国家/发展/和/改革/委员会 -> 发改委). ``Y`` must be 3+ characters, 2+ shorter than ``X``, end with ``X``'s
-  last character and not be a substring of ``X`` (博览会 is a word of the name, not a short form of it). Names are
-  runs of noun-like jieba words (n, nt, ns, nz, nr, vn, j and ordinals such as 第六届), ``和``/``与`` allowed inside.
+  of each word in order, the last word giving a prefix and its last character (交通/管理局 -> 交管局, 进口/博览会 ->
+  进博会), or the first character of each word and the last one of the last (人民/代表/大会 -> 人代会). ``Y`` must
+  be 3-6 characters, 2+ shorter than ``X``, end with ``X``'s last character, which must end an organisation's,
+  meeting's or contest's name (:data:`NAME_ENDINGS`), and not be a substring of ``X`` (博览会 is a word of the
+  name, not a short form of it); in the answer it must start a word. Names are runs of noun-like jieba words (n, nt,
+  ns, nz, nr, vn, j and ordinals such as 第六届), ``和``/``与`` allowed inside.
 
 An ordinal in the full name (``第六届``) is left out when the answer gives its own before the short form
 (``首届进博会`` is not the sixth). Rules are our own, measured on the CRUD-RAG news archive (README, "Evaluation").
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+
+from rag.answering.slots import SLOT_NOUNS, asked_slot_nouns
 
 #: Characters an explicit definition may wrap the short form in.
 _QUOTES = "“”\"'《》「」"
@@ -51,8 +55,6 @@ def asks_for_a_name(norm_question: str, names_kind: bool = False) -> bool:
     """Whether a normalised question asks for a name, which a short form answers only for a reader who knows it:
     ``names_kind`` (a 谁/哪个机构/哪里 question), or a noun after the interrogative that is no property noun such
     as 意思 or 特点 (哪个展会, 什么协议)."""
-    from rag.answering.slots import SLOT_NOUNS, asked_slot_nouns
-
     if names_kind or asked_slot_nouns(norm_question) - SLOT_NOUNS:
         return True
     import jieba
@@ -195,6 +197,8 @@ def _names(text: str, cut: bool = False) -> list[tuple[tuple[str, ...], str, int
         end = offset
         while words and words[-1] in _JOINERS:
             end -= len(words.pop())
+        if len(words) == 1 and len(words[0]) >= 5:  # one dictionary name: 全国人民代表大会 -> 全国/人民/代表/大会
+            words[:] = _sub_words(words[0])
         if len(words) >= 2:
             runs.append((tuple(words), ordinal, end))
 
@@ -220,13 +224,31 @@ def _names(text: str, cut: bool = False) -> list[tuple[tuple[str, ...], str, int
     return runs
 
 
+def _sub_words(word: str) -> list[str]:
+    """``word`` tiled left to right by the shortest of jieba's search-mode words (2+ characters) starting at each
+    place, else one character."""
+    import jieba
+
+    starts: dict[int, int] = {}
+    for _, start, end in jieba.tokenize(word, mode="search"):
+        if end - start >= 2 and end - start < len(word):
+            starts[start] = min(starts.get(start, len(word)), end - start)
+    out, at = [], 0
+    while at < len(word):
+        size = starts.get(at, 1)
+        out.append(word[at : at + size])
+        at += size
+    return out
+
+
 def _short_forms(words: tuple[str, ...], context: str) -> list[str]:
     """Short forms of the name ``words`` that occur in ``context`` (see the module docstring), longest first."""
     full = "".join(words)
     if full[-1] not in NAME_ENDINGS:
         return []
     # 交管局 abbreviates the 交通管理局 of 公安部交通管理局: the short form may start at any word but the last.
-    patterns = [_pattern(words[j:]) for j in range(len(words) - 1) if words[j] not in _JOINERS]
+    patterns = [p for j in range(len(words) - 1) if words[j] not in _JOINERS
+                for p in (_pattern(words[j:]), _initials(words[j:]))]
     found: list[str] = []
     for at in (m.start() for m in re.finditer(re.escape(full[-1]), context)):
         for size in range(min(LONGEST, len(full) - 2), SHORTEST - 1, -1):
@@ -256,3 +278,11 @@ def _pattern(words: tuple[str, ...]) -> re.Pattern[str]:
         else:
             parts.append("(?:" + "|".join(re.escape(word[:k]) for k in range(len(word), 0, -1)) + ")")
     return re.compile("".join(parts))
+
+
+@lru_cache(maxsize=1024)
+def _initials(words: tuple[str, ...]) -> re.Pattern[str]:
+    """The first character of each word but the last, then the last word's last character (人民/代表/大会 ->
+    人代会); joiners may be skipped. With a word given whole instead, 技术 + 发明奖 would give 技术奖."""
+    parts = [f"(?:{re.escape(w[0])})?" if w in _JOINERS else re.escape(w[0]) for w in words[:-1]]
+    return re.compile("".join(parts) + re.escape(words[-1][-1]))

@@ -143,6 +143,7 @@ class ExtractiveAnswerer:
         chosen.sort(key=lambda c: (0, c.order) if c.rank == best.rank else (1, 0))
 
         names_asked = asks_for_a_name(analysis.norm, analysis.qtype in _NAME_TAG)
+        reports: dict[str, str] = {}  # article id -> the report's text, fetched once per answer
         citations: list[Citation] = []
         numbers: dict[str, int] = {}
         parts: list[str] = []
@@ -159,7 +160,7 @@ class ExtractiveAnswerer:
             if cand is best and analysis.qtype is QuestionType.DATE:  # 16日 -> 16日（2023年8月16日）
                 text = spell_out_date(text, iso_date(hit.node.metadata.get("published")))
             if names_asked:  # 哪个展会: 进博会 -> 进博会（第六届中国国际进口博览会）
-                text = expand_abbreviations(text, self._report_text(hit), analysis.norm)
+                text = expand_abbreviations(text, self._report_text(hit, reports), analysis.norm)
             parts.append(f"{text}[{numbers[chunk_id]}]")
         return Answer(question=question, answer=(dated_prefix(best) if dated else "") + "".join(parts), found=True,
                       mode="extractive", citations=citations, alternatives=other_values(analysis, best, candidates))
@@ -222,12 +223,15 @@ class ExtractiveAnswerer:
                 out.append(Candidate(text, normalize(text), best.rank, index, 0.0, best.context, 0.0, best.hit))
         return out
 
-    def _report_text(self, hit: NodeWithScore) -> str:
+    def _report_text(self, hit: NodeWithScore, reports: dict[str, str]) -> str:
         """The answer's report: title, lead and the whole article when ``article_text`` knows it, else the passage
-        (a name is given in full once, anywhere in the report: 图片来源：公安部交通管理局)."""
+        (a name is given in full once, anywhere in the report: 图片来源：公安部交通管理局); memoised in ``reports``."""
         meta = hit.node.metadata
-        whole = self.article_text(str(meta.get("article_id", ""))) if self.article_text else ""
-        return f"{meta.get('title', '')}\n{meta.get('lead', '')}\n{whole or hit.node.get_content()}"
+        key = str(meta.get("article_id", "")) or hit.node.node_id
+        if key not in reports:
+            whole = self.article_text(key) if self.article_text and meta.get("article_id") else ""
+            reports[key] = f"{meta.get('title', '')}\n{meta.get('lead', '')}\n{whole or hit.node.get_content()}"
+        return reports[key]
 
     def _window(self, sentence: str, analysis: QuestionAnalysis, max_chars: int | None = None) -> str:
         """The run of clauses of an over-long sentence that best covers the question, within ``max_chars``
