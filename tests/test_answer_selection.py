@@ -165,3 +165,13 @@ def test_a_long_answer_sentence_makes_room_for_the_name_and_a_later_passage_uses
         "lead": "记者从公安部交通管理局获悉，公安部近日推出若干措施。"})
     answer = ExtractiveAnswerer(_idf).answer("哪个机构扩大了预查验试点？", [NodeWithScore(node=node, score=1.0)])
     assert answer.found and answer.answer.startswith("记者从公安部交通管理局获悉") and "扩大预查验试点" in answer.answer
+
+
+def test_the_sentence_of_the_date_the_question_names_answers_it() -> None:
+    text = ("1963年12月至1967年4月为陆军战士。1967年4月至1969年9月任陆军排长。1990年6月至1993年4月任北京军区副参谋长。"
+            "1993年4月至1996年2月任武警部队参谋长、武警部队党委委员。1996年2月至4月任武警部队副司令员兼参谋长（正军职）、"
+            "武警部队党委委员。1996年4月至1999年12月任武警部队副司令员兼参谋长、武警部队党委委员。"
+            "1999年12月至2009年12月任武警部队司令员、武警部队党委副书记。")
+    answer = ExtractiveAnswerer(_idf).answer("1996年2月至4月，吴双战担任什么职务？", [_hit(text, "吴双战", "a.txt")])
+    assert answer.found and "1996年2月至4月任武警部队副司令员兼参谋长" in answer.answer
+    assert "1999年12月至2009年12月" not in answer.answer  # the post held later, with a 书记 in it

@@ -146,3 +146,21 @@ def _longest_prefix(context: str, text: str, start: int) -> tuple[int, int]:
         if at >= 0:
             return at, size
     return 0, 0
+
+
+#: A date or period a question is anchored in: 1973年10月, 1996年2月至4月, 2008年, 7月28日.
+_QUESTION_TIME = re.compile(
+    r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?(?:(?:至|到|-|—|~)(?:\d{4}年)?(?:\d{1,2}月)?(?:\d{1,2}日)?)?"
+    r"|\d{1,2}月\d{1,2}日"
+)
+
+
+def question_times(norm_question: str) -> tuple[str, ...]:
+    """The dates and periods a normalised question names (``1973年10月，王家瑞担任什么职务？``): a biography or a
+    chronicle answers it with the sentence that starts from the same date, which word coverage weighs little."""
+    return tuple(m.group(0).rstrip("至到-—~") for m in _QUESTION_TIME.finditer(norm_question))
+
+
+def time_score(times: tuple[str, ...], norm_sentence: str) -> float:
+    """1.0 when ``norm_sentence`` holds one of the question's ``times`` as written, else 0.0."""
+    return 1.0 if any(t in norm_sentence for t in times) else 0.0

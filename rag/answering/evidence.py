@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.cloze import anchor_score, slot_anchors
+from rag.answering.cloze import anchor_score, question_times, slot_anchors, time_score
 from rag.answering.question import (
     _LATIN_TERM,
     _PERSON_CUE,
@@ -49,6 +49,8 @@ MIN_SENTENCE_COVERAGE = 0.15
 TITLE_DISCOUNT = 0.25
 #: Weight of the cloze-anchor match (:mod:`rag.answering.cloze`) in a sentence's score.
 CLOZE_WEIGHT = 0.3
+#: Score added to a sentence holding the date the question names (:func:`rag.answering.cloze.time_score`).
+TIME_WEIGHT = 0.2
 #: An answer sentence shorter than this (characters) is completed with the sentence it leans on.
 SHORT_SENTENCE = 40
 
@@ -134,6 +136,7 @@ class QuestionAnalysis:
         self.role = role.group(0) if role else None
         self.topic = question_topic(self.norm)
         self.anchors = slot_anchors(self.norm)
+        self.times = question_times(self.norm)
 
     def coverage(self, text: str, title: str = "", gate: bool = False) -> float:
         """0..1 share of the question found in normalised ``text``: 3/4 IDF-weighted words, 1/4 bigrams.
@@ -247,6 +250,7 @@ class QuestionAnalysis:
             score += 0.3 * _type_score(self.qtype, norm, False, self.subject) * min(1.0, focused * 2)
             if focus:  # choosing the sentence within retrieved articles; the article ranking stays lexical
                 score += CLOZE_WEIGHT * anchor_score(self.anchors, norm) * min(1.0, focused * 2)
+                score += TIME_WEIGHT * time_score(self.times, norm) * min(1.0, focused * 2)
             out.append(Candidate(sentence, norm, rank, order, cov, gate_context, score, hit, frame))
         return out
 
