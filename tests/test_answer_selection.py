@@ -175,3 +175,11 @@ def test_the_sentence_of_the_date_the_question_names_answers_it() -> None:
     answer = ExtractiveAnswerer(_idf).answer("1996年2月至4月，吴双战担任什么职务？", [_hit(text, "吴双战", "a.txt")])
     assert answer.found and "1996年2月至4月任武警部队副司令员兼参谋长" in answer.answer
     assert "1999年12月至2009年12月" not in answer.answer  # the post held later, with a 书记 in it
+
+
+def test_posts_of_every_kind_answer_a_post_question() -> None:
+    from rag.answering.question import QuestionType, _type_score
+
+    for sentence in ("万历二十年进士及第，授九江推官，后任西华知县。", "他担任了外交部国务秘书和政务司司长。", "1996年任武警部队副司令员兼参谋长。"):
+        assert _type_score(QuestionType.PERSON, normalize(sentence), use_pos=False) == 1.0
+    assert _type_score(QuestionType.PERSON, normalize("委员会于1990年成立。"), use_pos=False) == 0.0
