@@ -30,7 +30,7 @@ from rag.answering.evidence import (
     Candidate,
     QuestionAnalysis,
 )
-from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, QuestionType, _has_pos, _type_score
+from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, _ROLE_FRAME, QuestionType, _has_pos, _type_score
 from rag.answering.redundancy import corroborate
 from rag.answering.slots import Entity, has_unit, supported
 from rag.answering.sources import citation_for
@@ -121,7 +121,8 @@ class ExtractiveAnswerer:
         chosen = [best]
         budget = self.max_chars - len(best.sentence)
         best_chars = self.max_chars  # the answer sentence is windowed to this many characters
-        for neighbour in self._neighbours(best, analysis.qtype):
+        kind = QuestionType.OTHER if _ROLE_FRAME.search(analysis.norm) else analysis.qtype  # 担任什么职务: no 谁
+        for neighbour in self._neighbours(best, kind):
             if len(neighbour.sentence) <= budget:
                 chosen.append(neighbour)
                 budget -= len(neighbour.sentence)
