@@ -30,7 +30,15 @@ from rag.answering.evidence import (
     Candidate,
     QuestionAnalysis,
 )
-from rag.answering.question import _CLAUSE_SPLIT, _LEANS_BACK, _ROLE_FRAME, QuestionType, _has_pos, _type_score
+from rag.answering.question import (
+    _CLAUSE_SPLIT,
+    _LEANS_BACK,
+    _ROLE_FRAME,
+    QuestionType,
+    _has_pos,
+    _type_score,
+    asks_definition_of,
+)
 from rag.answering.redundancy import corroborate
 from rag.answering.slots import Entity, has_unit, supported
 from rag.answering.sources import citation_for
@@ -179,7 +187,7 @@ class ExtractiveAnswerer:
         if not all(any(supported(e, t) for t in texts) for e in analysis.entities):
             return None  # a name no retrieved report mentions: they are about something else
         required = analysis.entities
-        if _asks_definition_of(analysis):  # 什么是X: only a sentence about X (or leaning on it) defines it
+        if asks_definition_of(analysis.subject, analysis.norm):  # 什么是X: only a sentence about X (or leaning on it) defines it
             required = [*required, Entity(str(analysis.subject))]
         pool = [c for c in candidates[:SUBJECT_CANDIDATES] if c.score >= SUBJECT_MIN_SHARE * candidates[0].score]
         about = [c for c in pool if analysis.names_subject(c, required)]
@@ -266,17 +274,6 @@ class ExtractiveAnswerer:
             text = text[: max_chars - 2]
         return ("…" if lo > 0 else "") + text + ("…" if hi < len(clauses) - 1 else "")
 
-
-
-#: 什么是X / 什么叫X: the definitional form whose X is one term (速成和仓颉 names two).
-_DEFINITION_OPENING = re.compile(r"^(?:请问)?什么[是叫]")
-_SEVERAL = re.compile(r"[和与及、\"“”]")
-
-
-def _asks_definition_of(analysis: QuestionAnalysis) -> bool:
-    """Whether the question is 什么是X for one term X of 2+ characters (X is then required like a name)."""
-    subject = analysis.subject
-    return bool(subject and len(subject) >= 2 and _DEFINITION_OPENING.match(analysis.norm) and not _SEVERAL.search(subject))
 
 
 def _not_found(question: str) -> Answer:

@@ -149,3 +149,14 @@ def _composed_of(term: str, parts: list[str]) -> bool:
 
 def _strip_interrogatives(question: str) -> str:
     return _INTERROGATIVES.sub("", _ROLE_FRAME.sub("", question))
+
+
+#: 什么是X / 什么叫X: the definitional form whose X is one term (速成和仓颉 names two).
+_DEFINITION_OPENING = re.compile(r"^(?:请问)?什么[是叫]")
+_SEVERAL = re.compile(r"[和与及、\"“”]")
+
+
+def asks_definition_of(subject: str | None, norm_question: str) -> bool:
+    """Whether the normalised question is 什么是X for one term X (``subject``, :func:`definition_subject`) of 2+
+    characters: X is then required like a name."""
+    return bool(subject and len(subject) >= 2 and _DEFINITION_OPENING.match(norm_question) and not _SEVERAL.search(subject))
