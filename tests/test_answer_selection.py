@@ -183,3 +183,10 @@ def test_posts_of_every_kind_answer_a_post_question() -> None:
     for sentence in ("万历二十年进士及第，授九江推官，后任西华知县。", "他担任了外交部国务秘书和政务司司长。", "1996年任武警部队副司令员兼参谋长。"):
         assert _type_score(QuestionType.PERSON, normalize(sentence), use_pos=False) == 1.0
     assert _type_score(QuestionType.PERSON, normalize("委员会于1990年成立。"), use_pos=False) == 0.0
+
+
+def test_a_sentence_opening_on_this_background_brings_the_one_before() -> None:
+    text = ("1791年，助理财政部长威廉·杜尔投机案发生，许多纽约市民遭到财产损失。"
+            "在此背景下，各家经纪商决定通过协商的方式制定公共管理条例，实现金融市场的自我规范。")
+    answer = ExtractiveAnswerer(_idf).answer("决定协商制定公共管理条例的背景是什么？", [_hit(text, "纽约证券交易所", "a.txt")])
+    assert answer.found and answer.answer.startswith("1791年，助理财政部长威廉·杜尔投机案发生")

@@ -57,7 +57,7 @@ _REASON_CUE = re.compile(r"因为|由于|因此|所以|导致|原因|为了|以�
 _DEFINITION_CUE = re.compile(r"[，,]?\s*(?:是|指|为|即|又称|亦称|也称|简称|全称)")
 _LEADING_PARENS = re.compile(r"^\s*(?:[（(][^）)]{0,60}[）)]\s*)+")
 #: Sentence openings that lean on the sentence before (因此 ... needs its cause).
-_LEANS_BACK = re.compile(r"^(?:因此|所以|于是|但是?|而且|并且|此外|其中|这|该|此|同时|然而|故)")
+_LEANS_BACK = re.compile(r"^(?:因此|所以|于是|但是?|而且|并且|此外|其中|这|该|此|同时|然而|故|在此|在这|为此|对此|鉴于此|基于此)")
 
 
 def _defines(sentence: str, subject: str) -> bool:
