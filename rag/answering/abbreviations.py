@@ -42,6 +42,7 @@ _DEFINED_BEFORE = re.compile(r"(?:简称为|简称|下称)[：:]?[“\"《「]?$
 _ORDINAL_BEFORE = re.compile(r"(?:第[0-9零一二三四五六七八九十百]+|首|本|上|下|历)届$")
 SHORTEST, LONGEST = 3, 6  # characters of a short form (implicit pairs)
 NAME_REACH = 20  # characters before a name's last one where the name may start
+MAX_SNIPPETS = 24  # places of a report segmented per answer (each costs ~0.5-1 ms of jieba's tagger)
 #: Last characters of the names whose short forms are implied (organisations, meetings and fairs, contests): a
 #: common noun shortened (无人艇 for 无人舰艇) tells the reader nothing new.
 NAME_ENDINGS = frozenset("会局委部院办厅署所团队社赛展节组盟司校馆站")
@@ -71,7 +72,7 @@ def expand_abbreviations(answer: str, context: str, question: str = "") -> str:
     # A short form ends with a name's last character and shares 2+ characters with it: only sentences of the
     # report holding such a character and two of the five before it in the answer can name what it stands for.
     windows = frozenset((ch, answer[max(0, at - 5) : at]) for at, ch in enumerate(answer) if ch in NAME_ENDINGS)
-    pairs = _pairs(context, windows)
+    pairs = _pairs(context, windows, answer)
     if not pairs:
         return answer
     done: set[str] = set()
@@ -114,11 +115,12 @@ _SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
 
 
 @lru_cache(maxsize=256)
-def _pairs(context: str, windows: frozenset[tuple[str, str]]) -> tuple[tuple[str, str, str], ...]:
+def _pairs(context: str, windows: frozenset[tuple[str, str]], answer: str) -> tuple[tuple[str, str, str], ...]:
     """(short form, full name without its ordinal, the ordinal or ``""``) pairs of ``context``, explicit ones
-    first, then implicit ones longest full name first. ``windows`` are (last character, the characters before it)
-    of possible short forms: only sentences that could hold their names are segmented (jieba's tagger costs
-    ~30 ms per 1,000 characters)."""
+    first, then implicit ones whose short form ``answer`` uses, longest full name first. ``windows`` are (last
+    character, the characters before it) of possible short forms in ``answer``: only the places of ``context`` that
+    could end their names are segmented (jieba's tagger costs ~30 ms per 1,000 characters), so the work grows with
+    the answer, not with the article."""
     out: list[tuple[str, str, str]] = []
     for match in _EXPLICIT.finditer(context):
         full, short = match.group("full"), match.group("short")
@@ -128,13 +130,17 @@ def _pairs(context: str, windows: frozenset[tuple[str, str]]) -> tuple[tuple[str
     seen = {short for short, _, _ in out}
     endings = {ch for ch, _ in windows}
     names = set()
-    for part in _SENTENCE_END.split(context):
-        for at, ch in enumerate(part):
-            if ch not in endings:
-                continue
+    budget = MAX_SNIPPETS
+    ending_chars = re.compile("|".join(map(re.escape, sorted(endings))) or "(?!)")  # (?!): no ending, no match
+    for part in _SENTENCE_END.split(context) if endings else ():
+        for hit in ending_chars.finditer(part):
+            at, ch = hit.start(), hit.group(0)
             start = max(0, at - NAME_REACH)
             if not any(c == ch and sum(x in part[start:at] for x in set(before)) >= 2 for c, before in windows):
                 continue
+            budget -= 1
+            if budget < 0:  # a long report full of 会/部: the names given first are the ones looked for
+                break
             # The name ending here, segmented alone with two characters on (a word going on past it, 部 of 部门,
             # ends no name); the snippet's first word may be cut, and is dropped.
             for words, ordinal, end in _names(part[start : at + 3], start > 0):
@@ -142,9 +148,11 @@ def _pairs(context: str, windows: frozenset[tuple[str, str]]) -> tuple[tuple[str
                              if end - sum(map(len, words[k:])) == at + 1 - start), 0)
                 if stop:
                     names.add((words[:stop], ordinal))
+        if budget < 0:
+            break
     for words, ordinal in sorted(names, key=lambda n: (-sum(map(len, n[0])), n)):
         full = "".join(words)
-        for short in _short_forms(words, context):
+        for short in _short_forms(words, answer):
             if short not in seen:
                 seen.add(short)
                 out.append((short, full, ordinal))
@@ -242,7 +250,8 @@ def _sub_words(word: str) -> list[str]:
 
 
 def _short_forms(words: tuple[str, ...], context: str) -> list[str]:
-    """Short forms of the name ``words`` that occur in ``context`` (see the module docstring), longest first."""
+    """Short forms of the name ``words`` that occur in ``context`` (the answer; see the module docstring), longest
+    first."""
     full = "".join(words)
     if full[-1] not in NAME_ENDINGS:
         return []

@@ -59,6 +59,7 @@ SUBJECT_MIN_SHARE = 0.5
 LOOK_BACK = 3
 #: Longest share of the answer that sentence may take; the answer sentence is windowed to leave it room.
 NAME_SENTENCE_SHARE = 0.6
+REPORT_CHARS = 3000  # characters of an article searched for the full names of short forms (bounds the cost)
 _NAME_TAG = {QuestionType.PERSON: "nr", QuestionType.ORG: "nt", QuestionType.PLACE: "ns"}  # jieba part of speech
 #: An organisation's name: 2+ characters before an institution suffix (公安部交通管理局, 十堰市公安局); jieba tags
 #: few of them nt.
@@ -233,13 +234,13 @@ class ExtractiveAnswerer:
         return out
 
     def _report_text(self, hit: NodeWithScore, reports: dict[str, str]) -> str:
-        """The answer's report: title, lead and the whole article when ``article_text`` knows it, else the passage
-        (a name is given in full once, anywhere in the report: 图片来源：公安部交通管理局); memoised in ``reports``."""
+        """The answer's report: title, lead, the article's first ``REPORT_CHARS`` when ``article_text`` knows it (a name
+        is given in full once, anywhere: 图片来源：公安部交通管理局) and the passage; memoised in ``reports``."""
         meta = hit.node.metadata
         key = str(meta.get("article_id", "")) or hit.node.node_id
-        if key not in reports:
-            whole = self.article_text(key) if self.article_text and meta.get("article_id") else ""
-            reports[key] = f"{meta.get('title', '')}\n{meta.get('lead', '')}\n{whole or hit.node.get_content()}"
+        if key not in reports:  # the article's opening (names are given in full first) and the passage itself
+            whole = self.article_text(key)[:REPORT_CHARS] if self.article_text and meta.get("article_id") else ""
+            reports[key] = f"{meta.get('title', '')}\n{meta.get('lead', '')}\n{whole}\n{hit.node.get_content()}"
         return reports[key]
 
     def _window(self, sentence: str, analysis: QuestionAnalysis, max_chars: int | None = None) -> str:
