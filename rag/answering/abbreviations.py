@@ -130,26 +130,24 @@ def _pairs(context: str, windows: frozenset[tuple[str, str]], answer: str) -> tu
     seen = {short for short, _, _ in out}
     endings = {ch for ch, _ in windows}
     names = set()
-    budget = MAX_SNIPPETS
     ending_chars = re.compile("|".join(map(re.escape, sorted(endings))) or "(?!)")  # (?!): no ending, no match
+    places: list[tuple[int, int, str, int]] = []  # (-characters shared, order, sentence, offset)
     for part in _SENTENCE_END.split(context) if endings else ():
         for hit in ending_chars.finditer(part):
             at, ch = hit.start(), hit.group(0)
-            start = max(0, at - NAME_REACH)
-            if not any(c == ch and sum(x in part[start:at] for x in set(before)) >= 2 for c, before in windows):
-                continue
-            budget -= 1
-            if budget < 0:  # a long report full of 会/部: the names given first are the ones looked for
-                break
-            # The name ending here, segmented alone with two characters on (a word going on past it, 部 of 部门,
-            # ends no name); the snippet's first word may be cut, and is dropped.
-            for words, ordinal, end in _names(part[start : at + 3], start > 0):
-                stop = next((k for k in range(len(words), 1, -1)
-                             if end - sum(map(len, words[k:])) == at + 1 - start), 0)
-                if stop:
-                    names.add((words[:stop], ordinal))
-        if budget < 0:
-            break
+            before_text = part[max(0, at - NAME_REACH) : at]
+            found = max((sum(x in before_text for x in set(before)) for c, before in windows if c == ch), default=0)
+            if found >= 2:
+                places.append((-found, len(places), part, at))
+    # A long report full of 会/部: the places sharing most characters with the short forms are segmented first.
+    for _, _, part, at in sorted(places)[:MAX_SNIPPETS]:
+        start = max(0, at - NAME_REACH)
+        # The name ending here, segmented alone with two characters on (a word going on past it, 部 of 部门, ends
+        # no name); the snippet's first word may be cut, and is dropped.
+        for words, ordinal, end in _names(part[start : at + 3], start > 0):
+            stop = next((k for k in range(len(words), 1, -1) if end - sum(map(len, words[k:])) == at + 1 - start), 0)
+            if stop:
+                names.add((words[:stop], ordinal))
     for words, ordinal in sorted(names, key=lambda n: (-sum(map(len, n[0])), n)):
         full = "".join(words)
         for short in _short_forms(words, answer):
