@@ -26,7 +26,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from rag.answering.slots import _CJK_ONLY as _CJK
 from rag.answering.slots import SLOT_NOUNS, asked_slot_nouns
+from rag.text.normalize import jieba_module
 
 #: Characters an explicit definition may wrap the short form in.
 _QUOTES = "“”\"'《》「」"
@@ -37,7 +39,6 @@ _EXPLICIT = re.compile(
 _NAME_FLAGS = frozenset("n nt ns nz nr nrt nrfg vn j".split())
 _ORDINAL = re.compile(r"^(?:第[0-9零一二三四五六七八九十百]+|首)届$|^第[0-9零一二三四五六七八九十百]+$|^届$")
 _JOINERS = frozenset("和与")
-_CJK = re.compile(r"^[\u4e00-\u9fff]+$")
 _DEFINED_BEFORE = re.compile(r"(?:简称为|简称|下称)[：:]?[“\"《「]?$")
 _ORDINAL_BEFORE = re.compile(r"(?:第[0-9零一二三四五六七八九十百]+|首|本|上|下|历)届$")
 SHORTEST, LONGEST = 3, 6  # characters of a short form (implicit pairs)
@@ -45,11 +46,8 @@ NAME_REACH = 20  # characters before a name's last one where the name may start
 MAX_SNIPPETS = 24  # places of a report segmented per answer (each costs ~0.5-1 ms of jieba's tagger)
 #: Last characters of the names whose short forms are implied (organisations, meetings and fairs, contests): a
 #: common noun shortened (无人艇 for 无人舰艇) tells the reader nothing new.
-NAME_ENDINGS = frozenset("会局委部院办厅署所团队社赛展节组盟司校馆站")
-
-
 _WHICH = frozenset("哪个 哪些 哪家 哪位 哪种 哪座 哪所 哪款 哪一".split())
-_CJK_WORD = re.compile(r"^[\u4e00-\u9fff]{2,}$")
+NAME_ENDINGS = frozenset("会局委部院办厅署所团队社赛展节组盟司校馆站")
 
 
 def asks_for_a_name(norm_question: str, names_kind: bool = False) -> bool:
@@ -58,10 +56,10 @@ def asks_for_a_name(norm_question: str, names_kind: bool = False) -> bool:
     as 意思 or 特点 (哪个展会, 什么协议)."""
     if names_kind or asked_slot_nouns(norm_question) - SLOT_NOUNS:
         return True
-    import jieba
-
-    words = jieba.lcut(norm_question)  # 哪个 + a word is a noun whatever jieba tags it (展会: v)
-    return any(w in _WHICH and n not in SLOT_NOUNS and _CJK_WORD.match(n) for w, n in zip(words, words[1:], strict=False))
+    # 哪个 + a word names the kind asked for whatever jieba tags it (展会: v). Not in asked_slot_nouns: there such
+    # a word would weigh less in sentence choice, which measured worse (哪种无人机, 无人机 tagged l: crud_dev -1).
+    words = jieba_module().lcut(norm_question)
+    return any(w in _WHICH and n not in SLOT_NOUNS and len(n) >= 2 and _CJK.match(n) for w, n in zip(words, words[1:], strict=False))
 
 
 def expand_abbreviations(answer: str, context: str, question: str = "") -> str:
@@ -69,10 +67,7 @@ def expand_abbreviations(answer: str, context: str, question: str = "") -> str:
     report: title, lead, passage; original characters) defines or implies. Unchanged when none is found, when the
     answer already holds the full name, for a short form the ``question`` itself uses (its reader knows it) and
     where the answer is the definition itself (``简称：台视``)."""
-    # A short form ends with a name's last character and shares 2+ characters with it: only sentences of the
-    # report holding such a character and two of the five before it in the answer can name what it stands for.
-    windows = frozenset((ch, answer[max(0, at - 5) : at]) for at, ch in enumerate(answer) if ch in NAME_ENDINGS)
-    pairs = _pairs(context, windows, answer)
+    pairs = _pairs(context, answer)
     if not pairs:
         return answer
     done: set[str] = set()
@@ -95,9 +90,7 @@ def expand_abbreviations(answer: str, context: str, question: str = "") -> str:
 @lru_cache(maxsize=256)
 def _word_starts(text: str) -> frozenset[int]:
     """Offsets where a jieba word of ``text`` starts."""
-    import jieba
-
-    return frozenset(start for _, start, _ in jieba.tokenize(text))
+    return frozenset(start for _, start, _ in jieba_module().tokenize(text))
 
 
 def _first_use(answer: str, short: str, full: str) -> int:
@@ -115,12 +108,11 @@ _SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
 
 
 @lru_cache(maxsize=256)
-def _pairs(context: str, windows: frozenset[tuple[str, str]], answer: str) -> tuple[tuple[str, str, str], ...]:
+def _pairs(context: str, answer: str) -> tuple[tuple[str, str, str], ...]:
     """(short form, full name without its ordinal, the ordinal or ``""``) pairs of ``context``, explicit ones
-    first, then implicit ones whose short form ``answer`` uses, longest full name first. ``windows`` are (last
-    character, the characters before it) of possible short forms in ``answer``: only the places of ``context`` that
-    could end their names are segmented (jieba's tagger costs ~30 ms per 1,000 characters), so the work grows with
-    the answer, not with the article."""
+    first, then implicit ones whose short form ``answer`` uses, longest full name first. Only the places of
+    ``context`` that could end their names are segmented, at most :data:`MAX_SNIPPETS` (jieba's tagger costs ~30 ms
+    per 1,000 characters), so the work grows with the answer, not with the article."""
     out: list[tuple[str, str, str]] = []
     for match in _EXPLICIT.finditer(context):
         full, short = match.group("full"), match.group("short")
@@ -128,6 +120,9 @@ def _pairs(context: str, windows: frozenset[tuple[str, str]], answer: str) -> tu
         if name and name != short:
             out.append((short, name, ""))
     seen = {short for short, _, _ in out}
+    # A short form ends with a name's last character and shares 2+ characters with it: windows are (that
+    # character, the five before it) in the answer; only places of the report matching one can name it.
+    windows = {(ch, answer[max(0, at - 5) : at]) for at, ch in enumerate(answer) if ch in NAME_ENDINGS}
     endings = {ch for ch, _ in windows}
     names = set()
     ending_chars = re.compile("|".join(map(re.escape, sorted(endings))) or "(?!)")  # (?!): no ending, no match
@@ -233,10 +228,8 @@ def _names(text: str, cut: bool = False) -> list[tuple[tuple[str, ...], str, int
 def _sub_words(word: str) -> list[str]:
     """``word`` tiled left to right by the shortest of jieba's search-mode words (2+ characters) starting at each
     place, else one character."""
-    import jieba
-
     starts: dict[int, int] = {}
-    for _, start, end in jieba.tokenize(word, mode="search"):
+    for _, start, end in jieba_module().tokenize(word, mode="search"):
         if end - start >= 2 and end - start < len(word):
             starts[start] = min(starts.get(start, len(word)), end - start)
     out, at = [], 0

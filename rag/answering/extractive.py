@@ -240,7 +240,9 @@ class ExtractiveAnswerer:
         key = str(meta.get("article_id", "")) or hit.node.node_id
         if key not in reports:  # the article's opening (names are given in full first) and the passage itself
             whole = self.article_text(key)[:REPORT_CHARS] if self.article_text and meta.get("article_id") else ""
-            reports[key] = f"{meta.get('title', '')}\n{meta.get('lead', '')}\n{whole}\n{hit.node.get_content()}"
+            passage = hit.node.get_content()
+            reports[key] = f"{meta.get('title', '')}\n{meta.get('lead', '')}\n{whole}" + (
+                "" if passage in whole else f"\n{passage}")
         return reports[key]
 
     def _window(self, sentence: str, analysis: QuestionAnalysis, max_chars: int | None = None) -> str:
