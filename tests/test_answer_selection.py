@@ -190,3 +190,15 @@ def test_a_sentence_opening_on_this_background_brings_the_one_before() -> None:
             "在此背景下，各家经纪商决定通过协商的方式制定公共管理条例，实现金融市场的自我规范。")
     answer = ExtractiveAnswerer(_idf).answer("决定协商制定公共管理条例的背景是什么？", [_hit(text, "纽约证券交易所", "a.txt")])
     assert answer.found and answer.answer.startswith("1791年，助理财政部长威廉·杜尔投机案发生")
+
+
+def test_a_paraphrase_of_a_question_word_counts_almost_as_the_word() -> None:
+    analysis = QuestionAnalysis("林永康有几个孩子？", _idf)
+    paraphrase = analysis.coverage(normalize("林永康已婚，育有3名子女。"))
+    unrelated = analysis.coverage(normalize("林永康于1996年加入公署。"))
+    verbatim = analysis.coverage(normalize("林永康有3个孩子。"))
+    assert unrelated < paraphrase < verbatim
+    text = ("魏玩，字玉汝，北宋襄阳邓城人，著名女词人，人称魏夫人。自幼博览群书，以诗词见长。"
+            "魏氏著有《魏夫人集》，词作多写闺情及吟咏景物。")
+    answer = ExtractiveAnswerer(_idf).answer("魏玩的著作有哪些？", [_hit(text, "魏玩", "a.txt")])
+    assert answer.found and "著有《魏夫人集》" in answer.answer

@@ -33,6 +33,7 @@ from rag.answering.slots import (
     supported,
     wanted_unit,
 )
+from rag.answering.synonyms import SYNONYM_CREDIT, paraphrased
 from rag.answering.terms import FRAGMENT_WEIGHT, term_weights
 from rag.text.dateline import strip_lead
 from rag.text.normalize import jieba_module, keywords, normalize
@@ -176,6 +177,8 @@ class QuestionAnalysis:
         """
         if term in text:
             return 1.0
+        if paraphrased(term, text):
+            return SYNONYM_CREDIT
         grams = self._term_grams.get(term)
         if not grams:
             return 0.0
