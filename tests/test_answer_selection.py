@@ -202,3 +202,17 @@ def test_a_paraphrase_of_a_question_word_counts_almost_as_the_word() -> None:
             "魏氏著有《魏夫人集》，词作多写闺情及吟咏景物。")
     answer = ExtractiveAnswerer(_idf).answer("魏玩的著作有哪些？", [_hit(text, "魏玩", "a.txt")])
     assert answer.found and "著有《魏夫人集》" in answer.answer
+
+
+def test_a_colour_or_shape_question_is_answered_by_the_sentence_describing_one() -> None:
+    cases = [
+        ("蓝线裸顶鲷的身体是什么颜色的？", "蓝线裸顶鲷，又称蓝线白鲷，为辐鳍鱼纲鲈形目龙占鱼科的其中一个种。本鱼体呈银灰色，有若干不规则污斑。",
+         "本鱼体呈银灰色"),
+        ("纽西兰鸡毛松的树叶是什么形状的？", "纽西兰鸡毛松是罗汉松科鸡毛松属的一种，纽西兰的特有种。其叶螺旋状排列，幼树的叶呈尖锥状。",
+         "其叶螺旋状排列"),
+        ("牛佬的职业是什么？", "牛佬重视培育人材，曾成立「牛家班」。牛佬，香港漫画家，原名文启明，1961年出生。", "牛佬，香港漫画家"),
+    ]
+    for question, text, answer in cases:
+        title = question.split("的")[0]
+        candidates = QuestionAnalysis(question, _idf).candidates(_hit(text, title, "a.txt"), 0)
+        assert max(candidates, key=lambda c: c.score).sentence.startswith(answer)

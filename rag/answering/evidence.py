@@ -20,6 +20,7 @@ from rag.answering.question import (
     _strip_interrogatives,
     _type_score,
     definition_subject,
+    property_cue,
     question_type,
 )
 from rag.answering.slots import (
@@ -138,6 +139,7 @@ class QuestionAnalysis:
         self.topic = question_topic(self.norm)
         self.anchors = slot_anchors(self.norm)
         self.times = question_times(self.norm)
+        self.property = property_cue(self.norm)
 
     def coverage(self, text: str, title: str = "", gate: bool = False) -> float:
         """0..1 share of the question found in normalised ``text``: 3/4 IDF-weighted words, 1/4 bigrams.
@@ -251,6 +253,8 @@ class QuestionAnalysis:
                 cov = max(cov, self._gate_coverage(norm, frame, bool(leans)))
             score = focused + 0.35 * (gate_context if focus else context) + 0.05 / (rank + 1)
             score += 0.3 * _type_score(self.qtype, norm, False, self.subject) * min(1.0, focused * 2)
+            if self.property is not None and self.property.search(norm):
+                score += 0.3 * min(1.0, focused * 2)
             if focus:  # choosing the sentence within retrieved articles; the article ranking stays lexical
                 score += CLOZE_WEIGHT * anchor_score(self.anchors, norm) * min(1.0, focused * 2)
                 score += TIME_WEIGHT * time_score(self.times, norm) * min(1.0, focused * 2)

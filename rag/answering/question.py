@@ -78,6 +78,26 @@ def definition_subject(question: str) -> str | None:
     return subject or None
 
 
+#: ``什么颜色`` / ``什么形状`` / ``什么职业`` questions name no word of their answer (体呈银灰色, 叶呈尖锥状, 香港漫画家):
+#: a sentence describing a colour, a shape or naming an occupation is the kind of answer they want, as a sentence
+#: with a date is for a 何时 question.
+_PROPERTY_CUES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
+    (re.compile(r"(?:什么|哪种|何种|哪些)颜色|颜色(?:是|为|有)|什么色"), re.compile(r"[\u4e00-\u9fff]色")),
+    (re.compile(r"(?:什么|哪种|何种)(?:形状|外形|形态)|(?:形状|外形)(?:是|为|如何|怎样)"),
+     re.compile(r"[\u4e00-\u9fff][形状]")),
+    (re.compile(r"(?:什么|哪种|何种|哪些)职业|职业(?:是|为|有)"),
+     re.compile(r"[\u4e00-\u9fff]{2}家(?![人族庭长乡里中属])|演员|歌手|运动员|教练|记者|编辑|主持人|医生|律师|教师|教授"
+                r"|工程师|设计师|模特|导演|编剧|制作人|球员|诗人|商人|官员|政治人物|军人|学者|研究员|作者|"
+                + _PERSON_CUE.pattern)),  # a post is an occupation too (董事长, 总裁)
+)
+
+
+def property_cue(question: str) -> re.Pattern[str] | None:
+    """For a (normalised) question asking for a colour, a shape or an occupation, the pattern of the words that
+    describe one (``X色``, ``X形`` / ``X状``, ``XX家`` / 演员 / 记者 ...); None for other questions."""
+    return next((cue for asks, cue in _PROPERTY_CUES if asks.search(question)), None)
+
+
 def question_type(question: str) -> QuestionType:
     """The :class:`QuestionType` of a (normalised) question, by its interrogative words."""
     if definition_subject(question):
