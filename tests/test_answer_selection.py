@@ -216,3 +216,15 @@ def test_a_colour_or_shape_question_is_answered_by_the_sentence_describing_one()
         title = question.split("的")[0]
         candidates = QuestionAnalysis(question, _idf).candidates(_hit(text, title, "a.txt"), 0)
         assert max(candidates, key=lambda c: c.score).sentence.startswith(answer)
+
+
+def test_a_question_opening_on_a_pronoun_is_answered_by_a_sentence_about_her() -> None:
+    from rag.answering.question import subject_pronoun
+
+    assert subject_pronoun(normalize("她在哪个地区的军事基地的商店工作？")) == "她"
+    assert subject_pronoun(normalize("杨丽音和她的丈夫是如何认识的？")) is None
+    assert subject_pronoun(normalize("他国的军队在哪里驻扎？")) is None
+    text = ("袭击发生在新罗西斯克军事基地附近，当地官员称无人伤亡。"
+            "据调查，她是尼古拉耶夫地区奥恰科夫的居民，曾是一家军用品商店的售货员。")
+    candidates = QuestionAnalysis("她在哪个地区的军事基地的商店工作？", _idf).candidates(_hit(text, "", "a.txt"), 0)
+    assert max(candidates, key=lambda c: c.score).sentence.startswith("据调查，她是")

@@ -22,6 +22,7 @@ from rag.answering.question import (
     definition_subject,
     property_cue,
     question_type,
+    subject_pronoun,
 )
 from rag.answering.slots import (
     REGION_WORDS,
@@ -119,6 +120,11 @@ class QuestionAnalysis:
         self.qtype = question_type(self.norm)
         self.subject = definition_subject(self.norm)
         terms, self.weights = term_weights(self.norm, idf)
+        # 她在哪个地区…工作？ leans on an earlier question for its subject, and the report answering it still says
+        # 她是…: the pronoun counts where a text has it and is left out where it has not (see coverage).
+        self.pronoun = subject_pronoun(self.norm)
+        if self.pronoun:
+            self.weights[self.pronoun] = idf(self.pronoun)
         # 分布在哪些省市 is answered by a list of provinces without the word 省市, 经历了哪些磨难 by the hardships: for the
         # refusal gates the noun asked for may weigh like a property noun (the higher of the two coverages, so a
         # sentence that has the noun loses nothing), and so it does when choosing the sentence. Retrieval's reranker
@@ -156,6 +162,8 @@ class QuestionAnalysis:
         if self.total <= 0:
             return 0.0
         weights = self.gate_weights if gate else self.weights
+        if self.pronoun and self.pronoun not in text and self.pronoun not in title:
+            weights = {t: w for t, w in weights.items() if t != self.pronoun}
         grams = self.grams
         total = sum(weights.values()) or 1.0
         if title:

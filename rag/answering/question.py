@@ -98,6 +98,17 @@ def property_cue(question: str) -> re.Pattern[str] | None:
     return next((cue for asks, cue in _PROPERTY_CUES if asks.search(question)), None)
 
 
+#: A personal pronoun opening a question as its subject (她在…, 他们为什么…): the question leans on an earlier one.
+_SUBJECT_PRONOUN = re.compile(r"^(她们|他们|她|他)(?![们人国乡者])")
+
+
+def subject_pronoun(question: str) -> str | None:
+    """The personal pronoun a (normalised) question opens on as its subject (``她`` in ``她在哪个地区…工作？``), or
+    None (``杨丽音和她的丈夫…``, ``他国…``)."""
+    match = _SUBJECT_PRONOUN.match(question)
+    return match.group(1) if match else None
+
+
 def question_type(question: str) -> QuestionType:
     """The :class:`QuestionType` of a (normalised) question, by its interrogative words."""
     if definition_subject(question):
