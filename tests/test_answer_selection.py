@@ -228,3 +228,14 @@ def test_a_question_opening_on_a_pronoun_is_answered_by_a_sentence_about_her() -
             "据调查，她是尼古拉耶夫地区奥恰科夫的居民，曾是一家军用品商店的售货员。")
     candidates = QuestionAnalysis("她在哪个地区的军事基地的商店工作？", _idf).candidates(_hit(text, "", "a.txt"), 0)
     assert max(candidates, key=lambda c: c.score).sentence.startswith("据调查，她是")
+
+
+def test_a_sum_in_a_foreign_currency_is_a_number_with_its_unit() -> None:
+    from rag.answering.question import QuestionType, _type_score
+
+    for sentence in ("他估价，这件龙袍价值高达20万英镑。", "该公司获得3亿美元融资。", "票价为120港元。"):
+        assert _type_score(QuestionType.NUMBER, normalize(sentence), use_pos=False) == 1.0
+    assert _type_score(QuestionType.NUMBER, normalize("该书共有20章。"), use_pos=False) < 1.0
+    text = "节目中，鉴定专家为一件清代龙袍估价。他估价，这件龙袍价值高达20万英镑。另一件藏品的评估价为8940万。"
+    candidates = QuestionAnalysis("这件龙袍的估价是多少？", _idf).candidates(_hit(text, "", "a.txt"), 0)
+    assert max(candidates, key=lambda c: c.score).sentence.startswith("他估价")
