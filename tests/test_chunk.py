@@ -39,6 +39,9 @@ def test_sentence_end_characters() -> None:
         ("《卡拉OK.LIVE！‧台北‧我》是第六张专辑。好！", ["《卡拉OK.LIVE！‧台北‧我》是第六张专辑。", "好！"]),
         ("读《你好！》。再读。", ["读《你好！》。", "再读。"]),
         ("《未闭合！的书名。下一句", ["《未闭合！", "的书名。", "下一句"]),
+        # Wikipedia's language variants are one word; an unclosed -{ ends no later than a plain ; would.
+        ("又称作-{zh-cn:宽叶毛毡苔;zh-hk:锦地罗}-，是植物。好；", ["又称作-{zh-cn:宽叶毛毡苔;zh-hk:锦地罗}-，是植物。", "好；"]),
+        ("-{zh-cn:未闭合;下一句", ["-{zh-cn:未闭合;", "下一句"]),
         ("", []),
         (" \n\t\n", []),
     ],

@@ -22,16 +22,19 @@ _MAX_BRACKET_SPAN = 80
 # A title in 《》 is one name whatever it holds (《卡拉OK.LIVE！‧台北‧我》, 《你好，李焕英！》): no sentence ends inside
 # it, if it closes within this many characters on the same line (an OCR-lost 》 must not glue sentences).
 _MAX_TITLE_SPAN = 40
+# Wikipedia's language-variant markup, -{zh-cn:宽叶毛毡苔;zh-hk:锦地罗}-, is one word: its ; separate the variants.
+_MAX_VARIANT_SPAN = 120
 
 def split_sentences(text: str) -> list[str]:
     """Split Chinese (or mixed) text into sentences.
 
     A sentence ends after a run of 。！？!?；;… characters (so ``！？`` and ``……`` stay whole) plus any
     closing quotes/brackets right after them, or at a line end; never inside a 《title》 (closed within
-    ``_MAX_TITLE_SPAN`` characters on its line). The ``"\\n"`` separators are dropped;
-    every other character is kept, in order, so ``"".join(split_sentences(t)) == t.replace("\\n", "")``
-    whenever ``t`` has a non-blank character. Whitespace-only pieces are attached to the sentence before
-    them (or after, at the start), so no sentence is empty or blank; blank text gives ``[]``.
+    ``_MAX_TITLE_SPAN`` characters on its line) nor inside Wikipedia's ``-{zh-cn:…;zh-hk:…}-`` variants (closed
+    within ``_MAX_VARIANT_SPAN``). The ``"\\n"`` separators are dropped; every other character is kept, in order,
+    so ``"".join(split_sentences(t)) == t.replace("\\n", "")`` whenever ``t`` has a non-blank character.
+    Whitespace-only pieces are attached to the sentence before them (or after, at the start), so no sentence is
+    empty or blank; blank text gives ``[]``.
     """
     pieces: list[str] = []
     current: list[str] = []
@@ -53,6 +56,12 @@ def split_sentences(text: str) -> list[str]:
             if close != -1 and "\n" not in text[index:close]:
                 current.append(text[index:close])  # the 》 itself is read next, as a closer
                 index = close
+                continue
+        if char == "{" and len(current) >= 2 and current[-2] == "-":
+            close = text.find("}-", index, index + _MAX_VARIANT_SPAN)
+            if close != -1 and "\n" not in text[index:close]:
+                current.append(text[index : close + 2])
+                index = close + 2
                 continue
         if char in _OPENERS:
             depth, opened_at = depth + 1, index
