@@ -51,6 +51,11 @@ class _Recorder:
         self.service = service
         self.nodes: list[tuple[str, list[Any]]] = []
 
+    @property
+    def store(self) -> Any:
+        """The service's store: ``evaluate`` reads a story's printings from it (source hit@k counts every copy)."""
+        return self.service.store
+
     def answer_with_nodes(self, question: str, top_k: int | None = None) -> Any:
         answer, nodes = self.service.answer_with_nodes(question, top_k)
         self.nodes.append((question, nodes))
