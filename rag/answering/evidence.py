@@ -134,6 +134,8 @@ class QuestionAnalysis:
         self.gate_weights = {t: w * (FRAGMENT_WEIGHT if t in asked and t not in SLOT_NOUNS else 1.0)
                              for t, w in self.weights.items()}
         self.gated = self.gate_weights != self.weights  # the refusal gates weigh this question differently
+        self._without_pronoun = {t: w for t, w in self.weights.items() if t != self.pronoun}
+        self._gate_without_pronoun = {t: w for t, w in self.gate_weights.items() if t != self.pronoun}
         self.entities = question_entities(self.norm)
         self.unit = wanted_unit(self.norm) if self.qtype is QuestionType.NUMBER else None
         self._term_grams = {t: [t[i : i + 2] for i in range(len(t) - 1)] for t in terms if len(t) >= 3}
@@ -146,6 +148,10 @@ class QuestionAnalysis:
         self.anchors = slot_anchors(self.norm)
         self.times = question_times(self.norm)
         self.property = property_cue(self.norm)
+
+    def kind(self, norm: str, use_pos: bool = False) -> float:
+        """0..1: how much normalised ``norm`` holds the kind of answer asked for (:func:`_type_score`)."""
+        return _type_score(self.qtype, norm, use_pos, self.subject, self.property)
 
     def coverage(self, text: str, title: str = "", gate: bool = False) -> float:
         """0..1 share of the question found in normalised ``text``: 3/4 IDF-weighted words, 1/4 bigrams.
@@ -163,7 +169,7 @@ class QuestionAnalysis:
             return 0.0
         weights = self.gate_weights if gate else self.weights
         if self.pronoun and self.pronoun not in text and self.pronoun not in title:
-            weights = {t: w for t, w in weights.items() if t != self.pronoun}
+            weights = self._gate_without_pronoun if gate else self._without_pronoun
         grams = self.grams
         total = sum(weights.values()) or 1.0
         if title:
@@ -260,9 +266,7 @@ class QuestionAnalysis:
             if gated:
                 cov = max(cov, self._gate_coverage(norm, frame, bool(leans)))
             score = focused + 0.35 * (gate_context if focus else context) + 0.05 / (rank + 1)
-            score += 0.3 * _type_score(self.qtype, norm, False, self.subject) * min(1.0, focused * 2)
-            if self.property is not None and self.property.search(norm):
-                score += 0.3 * min(1.0, focused * 2)
+            score += 0.3 * self.kind(norm) * min(1.0, focused * 2)
             if focus:  # choosing the sentence within retrieved articles; the article ranking stays lexical
                 score += CLOZE_WEIGHT * anchor_score(self.anchors, norm) * min(1.0, focused * 2)
                 score += TIME_WEIGHT * time_score(self.times, norm) * min(1.0, focused * 2)

@@ -36,7 +36,6 @@ from rag.answering.question import (
     _ROLE_FRAME,
     QuestionType,
     _has_pos,
-    _type_score,
     asks_definition_of,
 )
 from rag.answering.redundancy import corroborate
@@ -104,8 +103,8 @@ class ExtractiveAnswerer:
         candidates.sort(key=lambda c: c.score, reverse=True)
         if analysis.qtype in (QuestionType.PERSON, QuestionType.ORG, QuestionType.PLACE):
             for cand in candidates[:8]:
-                if _type_score(analysis.qtype, cand.norm, use_pos=False) == 0.0:
-                    cand.score += 0.3 * _type_score(analysis.qtype, cand.norm) * min(1.0, cand.coverage * 2)
+                if analysis.kind(cand.norm) == 0.0:
+                    cand.score += 0.3 * analysis.kind(cand.norm, use_pos=True) * min(1.0, cand.coverage * 2)
             candidates.sort(key=lambda c: c.score, reverse=True)
         corroborate(candidates, analysis)
         best = self._subject_match(analysis, candidates, nodes)
@@ -253,7 +252,7 @@ class ExtractiveAnswerer:
         scores = []
         for clause in clauses:
             norm = normalize(clause)
-            scores.append(analysis.coverage(norm) + 0.5 * _type_score(analysis.qtype, norm, False, analysis.subject))
+            scores.append(analysis.coverage(norm) + 0.5 * analysis.kind(norm))
         best_i = max(range(len(clauses)), key=lambda i: scores[i])
         lo = hi = best_i
         length = len(clauses[best_i])

@@ -127,11 +127,15 @@ def _bigrams(text: str) -> set[str]:
     return {text[i : i + 2] for i in range(len(text) - 1)}
 
 
-def _type_score(qtype: QuestionType, text: str, use_pos: bool = True, subject: str | None = None) -> float:
+def _type_score(
+    qtype: QuestionType, text: str, use_pos: bool = True, subject: str | None = None,
+    prop: re.Pattern[str] | None = None,
+) -> float:
     """0..1: how much ``text`` (normalised) looks like it holds the wanted kind of answer.
 
     ``use_pos`` adds jieba part-of-speech tags (nr person, ns place, nt organisation) to the cue words; it costs
-    about 30 ms per 1,000 characters, so it is used only on the few best sentences.
+    about 30 ms per 1,000 characters, so it is used only on the few best sentences. ``prop`` is the question's
+    :func:`property_cue` (colour, shape, occupation): the kind wanted by an otherwise untyped question.
     """
     if qtype is QuestionType.NUMBER:
         return 1.0 if _NUMBER_WITH_UNIT.search(text) else 0.4 if _ANY_NUMBER.search(text) else 0.0
@@ -146,7 +150,7 @@ def _type_score(qtype: QuestionType, text: str, use_pos: bool = True, subject: s
         QuestionType.PLACE: (_PLACE_CUE, "ns"),
     }.get(qtype, (None, ""))
     if cue is None:
-        return 0.0
+        return 1.0 if prop is not None and prop.search(text) else 0.0
     if cue.search(text):
         return 1.0
     return 1.0 if use_pos and _has_pos(text, tag) else 0.0
