@@ -72,6 +72,11 @@ class Answer(BaseModel):
     answer: str
     found: bool
     mode: Literal["extractive", "llm"] = "extractive"
+    confidence: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="Calibrated probability (0-1) that the answer is right, from the answer selector; on a refusal, "
+                    "the best candidate's probability. None where the answerer gives none.",
+    )
     citations: list[Citation] = Field(default_factory=list)
     alternatives: list[Alternative] = Field(
         default_factory=list,
