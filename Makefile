@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps run test lint bench bench-quick bench-ocr serve bot ingest chroma clean
+.PHONY: setup system-deps run test lint docs bench bench-quick bench-ocr serve bot ingest chroma clean
 
 # Debian packages: the CJK font that tests and bench/ocr_bench.py render newspaper pages with (dev/test only), and
 # the GL/GLib libraries opencv-python (a RapidOCR dependency) loads. Installed only where apt-get exists and the
@@ -44,6 +44,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check bot rag ingest tests bench
 	$(BIN)/mypy bot rag ingest bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_architecture.py  # import cycles, layers, module size
+
+# docs/configuration.md, the table of every NEWSQA_ variable, generated from rag/settings.py (checked by
+# tests/test_config_doc.py; run this after adding or changing a setting).
+docs: $(STAMP)
+	$(BIN)/python -m bot.config_doc
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
