@@ -27,6 +27,7 @@ from typing import Any
 
 from rag.answering import evidence
 from rag.eval_fabrication import src_files
+from rag.eval_stats import with_intervals
 from rag.evaluation import EvalReport, QAItem, evaluate
 
 
@@ -115,12 +116,7 @@ class HoldoutReport:
             "kept_hit_at_1": round(kept.hit_at_1, 4), "kept_answer_contains_gold": round(kept.answer_contains_gold, 4),
             "unanswerable": self.unanswerable, "unanswerable_refused": self.unanswerable_refused,
         }
-        out: dict[str, Any] = {}
-        for key, value in figures.items():
-            out[key] = value
-            if key in self.intervals:
-                out[f"{key}_ci"] = self.intervals[key]
-        return out
+        return with_intervals(figures, self.intervals)
 
 
 def run_holdout(

@@ -40,7 +40,7 @@ MIN_GROUPS = 20
 Interval = tuple[float, float]
 
 
-def percentile_interval(values: Sequence[float], groups: Sequence[str] | None = None, *,
+def percentile_interval(values: Sequence[float] | np.ndarray, groups: Sequence[str] | None = None, *,
                         statistic: str = "mean", resamples: int = RESAMPLES, seed: int = SEED,
                         level: float = LEVEL) -> Interval:
     """The ``level`` percentile-bootstrap interval ``(lo, hi)`` of ``statistic`` over ``values`` (shape ``(n,)``).
@@ -70,6 +70,16 @@ def percentile_interval(values: Sequence[float], groups: Sequence[str] | None = 
         stats = sums[pick].sum(axis=1) / np.maximum(counts[pick].sum(axis=1), 1)
     lo, hi = np.percentile(stats, [tail, 100 - tail])
     return (float(lo), float(hi))
+
+
+def with_intervals(figures: Mapping[str, Any], intervals: Mapping[str, Any]) -> dict[str, Any]:
+    """``figures`` with each figure that has an interval followed by ``<figure>_ci: [lo, hi]``."""
+    out: dict[str, Any] = {}
+    for key, value in figures.items():
+        out[key] = value
+        if key in intervals:
+            out[f"{key}_ci"] = intervals[key]
+    return out
 
 
 def _group_totals(x: np.ndarray, groups: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -200,4 +210,4 @@ def format_comparison(rows: Sequence[Comparison]) -> str:
 
 
 __all__ = ["LEVEL", "MIN_GROUPS", "RESAMPLES", "SEED", "Comparison", "compare", "format_comparison", "group_key",
-           "grouping", "metric_values", "paired", "percentile_interval"]
+           "grouping", "metric_values", "paired", "percentile_interval", "with_intervals"]

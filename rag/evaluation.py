@@ -39,7 +39,16 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import InputError
-from rag.eval_stats import SEED, Comparison, RowMetric, compare, grouping, metric_values, percentile_interval
+from rag.eval_stats import (
+    SEED,
+    Comparison,
+    RowMetric,
+    compare,
+    grouping,
+    metric_values,
+    percentile_interval,
+    with_intervals,
+)
 from rag.text.normalize import normalize
 
 _MARKER = re.compile(r"\[\d+\]")
@@ -104,14 +113,8 @@ class EvalReport:
 
     def summary(self) -> dict:
         """All metrics without the per-question rows, each figure followed by ``<figure>_ci: [lo, hi]``."""
-        out: dict = {}
-        for key, value in self.__dict__.items():
-            if key in ("per_question", "intervals"):
-                continue
-            out[key] = value
-            if key in self.intervals:
-                out[f"{key}_ci"] = self.intervals[key]
-        return out
+        figures = {k: v for k, v in self.__dict__.items() if k not in ("per_question", "intervals")}
+        return with_intervals(figures, self.intervals)
 
     def aggregate(self, seed: int = SEED) -> EvalReport:
         """Set every figure and its interval from ``per_question`` (rows as :func:`evaluate` writes them)."""
