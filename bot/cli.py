@@ -332,9 +332,9 @@ def evaluate_cmd(
         extra = {"comparison": [c.as_dict() for c in comparison]} if comparison is not None else {}
         print(json.dumps({**report.summary(), **extra}, ensure_ascii=False))
         return
-    out.print(format_report(report.summary()), highlight=False, markup=False)
+    out.print(format_report(report.summary()), highlight=False, markup=False, soft_wrap=True)
     if comparison is not None:
-        out.print("\n" + comparison_text(comparison, str(baseline)), highlight=False, markup=False)
+        out.print("\n" + comparison_text(comparison, str(baseline)), highlight=False, markup=False, soft_wrap=True)
 
 
 app.command("eval-compare")(compare_command())
@@ -362,7 +362,7 @@ def _holdout_cmd(qa_jsonl: Path, articles: Path | None, n: int, half: int | None
     if as_json:
         print(json.dumps(s, ensure_ascii=False))
         return
-    out.print(format_holdout(s), highlight=False, markup=False)
+    out.print(format_holdout(s), highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -90,6 +90,6 @@ def compare_command() -> Callable[..., None]:
             print(json.dumps({"baseline": str(baseline), "current": str(current),
                               "comparison": [c.as_dict() for c in rows]}, ensure_ascii=False))
         else:
-            out.print(comparison_text(rows, str(baseline)), highlight=False, markup=False)
+            out.print(comparison_text(rows, str(baseline)), highlight=False, markup=False, soft_wrap=True)
 
     return eval_compare

@@ -4,7 +4,9 @@ Every figure of :mod:`rag.evaluation` is a mean of per-question values (0/1 for 
 the reciprocal rank for MRR) or a percentile of per-question latencies. Its interval is the *percentile bootstrap*
 (Efron & Tibshirani, 1993, *An Introduction to the Bootstrap*, ch. 13): the figure recomputed on
 :data:`RESAMPLES` resamples drawn with replacement, and the 2.5th and 97.5th percentiles of those figures. The
-generator is seeded (:data:`SEED`), so the same rows give the same interval.
+generator is seeded (:data:`SEED`), so the same rows give the same interval. A figure of 0 or 1 gets the interval
+``[0, 0]`` or ``[1, 1]``: the bootstrap sees no other outcome in the sample, so read the number of questions beside
+it (15 questions all right still allow a true rate near 0.8: the rule of three, 3/n).
 
 Questions are not independent when several were written from one news event or one report: resampling them one
 by one would understate the noise. So the resampled unit is a *group* (the cluster bootstrap, Davison & Hinkley,
