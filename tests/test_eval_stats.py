@@ -158,3 +158,25 @@ def test_eval_compare_cli(tmp_path: Path) -> None:
 def test_load_rows_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="missing.jsonl"):
         load_rows(tmp_path / "missing.jsonl")
+
+
+def test_eval_with_a_baseline_on_the_sample_pages(sample_data_dir: Path, packaged_model_path: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """``newsqa eval --details`` then ``--baseline`` with those rows: the same answers, every question tied."""
+    monkeypatch.setenv("NEWSQA_DATA_DIR", str(sample_data_dir))
+    monkeypatch.setenv("NEWSQA_EMBEDDING_MODEL", packaged_model_path)
+    monkeypatch.chdir(tmp_path)
+    qa, details = tmp_path / "qa.jsonl", tmp_path / "rows.jsonl"
+    questions = [{"q": "郏县智能化改造项目有多少个？", "a": ["15个"], "src": "000_a17aea0bf2d75ea6.txt"},
+                 {"q": "郑州市的市委书记是谁？", "a": [], "src": None}]
+    qa.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in questions), "utf-8")
+    first = CliRunner().invoke(app, ["eval", str(qa), "--details", str(details), "--json"])
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout.strip().splitlines()[-1])
+    assert report["answer_contains_gold_ci"][0] <= report["answer_contains_gold"] <= report["answer_contains_gold_ci"][1]
+    assert len(load_rows(details)) == 2
+    again = CliRunner().invoke(app, ["eval", str(qa), "--baseline", str(details)])
+    assert again.exit_code == 0, again.output
+    assert "answer contains gold" in again.stdout and "paired comparison" in again.stdout
+    lines = [line for line in again.stdout.splitlines() if line.startswith(("answer_contains_gold", "refusal_accuracy"))]
+    assert len(lines) == 2 and all(line.split()[4:7] == ["0", "0", line.split()[1]] for line in lines)
