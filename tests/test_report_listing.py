@@ -149,6 +149,7 @@ KNOWN = {"滨江日报", "江城晚报"}
     "2021年滨江县有哪些合作社扩建了鸡舍？",
     "有哪些关于养殖的报道？",  # no paper and no time: answered as any question
     "滨江日报报道的培训班有多少名养殖户参加？",
+    "那位作家在1998年发表了什么？",  # a person's work: 发表 needs a paper
 ])
 def test_the_detector_leaves_other_questions_alone(question: str) -> None:
     scope = parse_time_expression(normalize(question), date(2022, 6, 1))
@@ -161,6 +162,7 @@ def test_the_detector_leaves_other_questions_alone(question: str) -> None:
     ("滨江日报最近报道了什么", "滨江日报", ()),
     ("2022年3月有哪些关于春耕的新闻？", "", ("春耕",)),
     ("濱江日報2021年報道了哪些消息？", "滨江日报", ()),  # traditional characters
+    ("江城晚报去年发表过哪些关于招聘会的文章？", "江城晚报", ("招聘", "招聘会")),  # jieba search mode
 ])
 def test_the_detector_reads_paper_time_and_topic(question: str, paper: str, topic: tuple[str, ...]) -> None:
     scope = parse_time_expression(normalize(question), date(2022, 6, 1))

@@ -7,7 +7,8 @@ a question word (哪些, 什么, 哪几篇...) and then nothing, or only a topic
 稿件, 内容); or ``有哪些 / 有什么`` + topic + such a word. ``报道了什么新技术`` (a thing, not reports) and ``据报道, ...
 多少`` (a fact) are not listing questions. The question must also name a scope: a publication the archive holds
 (matched against the stored publication names, longest first) or a time (:mod:`rag.text.time_expr`), or the caller
-must give a filter; otherwise it is answered as any question. A name in 《》 before the listing phrase that matches
+must give a filter; otherwise it is answered as any question. 发表 alone needs a publication: people publish too
+(``<某人>在<某年>发表了什么`` asks for a person's work, not for reports). A name in 《》 before the listing phrase that matches
 no stored publication is taken as a publication the archive does not hold: the answer is a refusal.
 
 :func:`answer_listing` answers it: the reports printed in the named time (strictly: publication date in the range,
@@ -70,17 +71,15 @@ class ReportQuery:
     unknown_publication: bool = False
 
 
-def _listing_rest(text: str) -> tuple[int, str] | None:
-    """``(start of the listing phrase, topic text after it)`` when ``text`` (normalised, end punctuation off) has a
-    listing shape, else None."""
+def _listing_rest(text: str) -> tuple[int, str, bool] | None:
+    """``(start of the listing phrase, topic text after it, whether its verb is 发表)`` when ``text`` (normalised,
+    end punctuation off) has a listing shape, else None."""
     for pattern, needs_noun in ((_VERB_LED, False), (_HAVE_LED, True)):
         for m in pattern.finditer(text):
             rest = text[m.end():]
-            if not rest and not needs_noun:
-                return m.start(), ""
-            tail = _REST.fullmatch(rest)
-            if tail is not None:
-                return m.start(), tail.group("topic")
+            tail = _REST.fullmatch(rest) if rest or needs_noun else None
+            if (not rest and not needs_noun) or tail is not None:
+                return m.start(), tail.group("topic") if tail is not None else "", m.group(0).startswith("发表")
     return None
 
 
@@ -105,13 +104,15 @@ def detect(question: str, scope: TimeScope, known_publications: Iterable[str],
     shape = _listing_rest(text)
     if shape is None:
         return None
-    start, topic_tail = shape
+    start, topic_tail, authored = shape
     head = text[:start]
     publications, mention = _publication(text, known_publications)
     title = None if publications else _TITLE.search(head)  # 《…》 naming a publication the archive lacks
     unknown = title is not None
     if title is not None:
         mention = title.group(1)
+    if authored and not (publications or unknown):
+        return None
     if not (publications or unknown or scope.has_range or (archive_filter is not None and archive_filter.strict)):
         return None
     for part in (mention, normalize(scope.expression) if scope.expression else ""):
