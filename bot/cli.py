@@ -33,6 +33,7 @@ from bot.cli_archive import (
     dated_eval,
     filter_json,
 )
+from bot.cli_eval import compare_command, comparison_text, format_holdout, format_report
 from rag.errors import NewsQAError
 from rag.models import Answer, print_label
 from rag.settings import Settings
@@ -284,10 +285,14 @@ def evaluate_cmd(
     dated: Annotated[int | None, typer.Option(
         "--dated", min=1, help="Time-question benchmark: print N facts of the set twice, in two years with other "
         "figures (needs --articles), and ask by year, for the latest and plainly.")] = None,
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", help="A previous run's --details rows: compare with it question by question (won, lost, "
+        "difference and its 95 % paired-bootstrap interval).")] = None,
 ) -> None:
-    """Measure retrieval (hit@1, hit@5, MRR by file), answers, citations, refusals and latency on a QA set."""
+    """Measure retrieval (hit@1, hit@5, MRR by file), answers, citations, refusals and latency on a QA set, each
+    with its 95 % bootstrap interval."""
     from bot.service import build_service
-    from rag.evaluation import evaluate, load_qa
+    from rag.evaluation import compare_runs, evaluate, load_qa, load_rows
     from rag.evaluation import half as half_of
 
     if dated is not None:
@@ -300,6 +305,7 @@ def evaluate_cmd(
     if holdout_refusal is not None:
         return _holdout_cmd(qa_jsonl, articles, holdout_refusal, half, seed, top_k, as_json, details)
     try:
+        baseline_rows = load_rows(baseline) if baseline is not None else None
         items = load_qa(qa_jsonl)
         if half is not None:
             items = half_of(items, half)
@@ -321,21 +327,17 @@ def evaluate_cmd(
         raise _fail(exc) from exc
     if details:
         details.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.per_question), "utf-8")
+    comparison = compare_runs(baseline_rows, report.per_question) if baseline_rows is not None else None
     if as_json:
-        print(json.dumps(report.summary(), ensure_ascii=False))
+        extra = {"comparison": [c.as_dict() for c in comparison]} if comparison is not None else {}
+        print(json.dumps({**report.summary(), **extra}, ensure_ascii=False))
         return
-    s = report.summary()
-    refusal = "n/a" if s["refusal_accuracy"] is None else f"{s['refusal_accuracy']:.3f}"
-    out.print(
-        f"questions {s['questions']} (answerable {s['answerable']}, unanswerable {s['unanswerable']})\n"
-        f"source hit@1 {s['hit_at_1']:.3f}  hit@5 {s['hit_at_5']:.3f}  MRR {s['mrr']:.3f}\n"
-        f"answer contains gold {s['answer_contains_gold']:.3f}  cited passage contains gold {s['citation_contains_gold']:.3f}\n"
-        f"first citation is a source {s['first_citation_source']:.3f}  cited wrong {s['cited_wrong']:.3f}\n"
-        f"refusal accuracy {refusal}  false refusals {s['false_refusals']:.3f}\n"
-        f"latency p50 {s['latency_p50_ms']:.1f} ms  p95 {s['latency_p95_ms']:.1f} ms"
-        + (f"\nskipped {len(s['skipped'])} invalid question(s)" if s["skipped"] else ""),
-        highlight=False,
-    )
+    out.print(format_report(report.summary()), highlight=False, markup=False, soft_wrap=True)
+    if comparison is not None:
+        out.print("\n" + comparison_text(comparison, str(baseline)), highlight=False, markup=False, soft_wrap=True)
+
+
+app.command("eval-compare")(compare_command())
 
 
 def _holdout_cmd(qa_jsonl: Path, articles: Path | None, n: int, half: int | None, seed: int, top_k: int,
@@ -360,17 +362,7 @@ def _holdout_cmd(qa_jsonl: Path, articles: Path | None, n: int, half: int | None
     if as_json:
         print(json.dumps(s, ensure_ascii=False))
         return
-    unanswerable = "" if not s["unanswerable"] else (
-        f"\nunanswerable questions {s['unanswerable']}: refused {s['unanswerable_refused']:.3f}")
-    out.print(
-        f"holdout (seed {s['seed']}, half {'all' if s['half'] is None else s['half']}): {s['held_out']} questions, "
-        f"{s['files_removed']} gold files left out, {s['files_ingested']} files ingested\n"
-        f"held-out questions refused {s['held_out_refused']:.3f}  (target >= 0.90)\n"
-        f"kept questions {s['kept']}: false refusals {s['kept_false_refusals']:.3f} (target <= 0.02)  "
-        f"source hit@1 {s['kept_hit_at_1']:.3f}  answer contains gold {s['kept_answer_contains_gold']:.3f}"
-        + unanswerable + "\nthresholds: " + ", ".join(f"{k} {v}" for k, v in s["thresholds"].items()),
-        highlight=False,
-    )
+    out.print(format_holdout(s), highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()

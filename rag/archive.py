@@ -1,4 +1,5 @@
-"""The article listing: which articles the archive holds, newest first, filtered by date and publication.
+"""The article listing: which articles the archive holds, newest first, filtered by date and publication; and the
+reports of a time and newspaper on a topic (:func:`find_reports`, for questions about what was reported).
 
 Listed from the keyword index (:class:`rag.retrieval.keyword.BM25Index`), which keeps each live chunk's id
 (``<article_id>:<n>``), source, publication and date: ordering and paging a ten-year archive need no scan of the
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from llama_index.core.schema import NodeWithScore
 
 from rag.filters import ArchiveFilter
 from rag.models import ArticleInfo, ArticlePage
@@ -68,3 +70,45 @@ def list_articles(index: BM25Index, store: Store, archive_filter: ArchiveFilter 
 
 def _opt(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
+
+
+def find_reports(index: BM25Index, archive_filter: ArchiveFilter | None, tokens: list[str], limit: int,
+                 ) -> list[NodeWithScore]:
+    """At most ``limit`` reports passing the strict part of ``archive_filter`` (resolved; since/until/publication),
+    one chunk node each, one report per story (reprints collapse to the first met).
+
+    With ``tokens`` (normalised query tokens), only reports with a chunk the keyword index scores above 0 for them,
+    best first by the BM25 score of their best chunk (that chunk is returned); without, every report, newest first
+    (then by article id, undated ones last), with its first chunk (score 0). Ties go to the newer report.
+    """
+    scores = index.scores(tokens) if tokens else None
+    best: dict[str, tuple[float, str, str, str]] = {}  # article -> (score, published, chunk id, story)
+    for seg, dead, offset in zip(index.segments, index.dead, index.offsets, strict=False):
+        keep = ~np.asarray(dead, dtype=bool)
+        if archive_filter is not None and archive_filter.strict:
+            keep &= archive_filter.row_mask(seg)
+        if scores is not None:
+            keep &= scores[offset : offset + seg.n] > 0
+        rows = np.flatnonzero(keep)
+        if not len(rows):
+            continue
+        published, sources, stories = (seg.field_values(f) for f in ("published", "source", "story_id"))
+        for r in rows.tolist():
+            article_id, _, number = seg.ids[r].rpartition(":")
+            score = float(scores[offset + r]) if scores is not None else -float(number or 0)
+            if article_id not in best or score > best[article_id][0]:
+                day = (published[r] or "")[:10]
+                best[article_id] = (score, day, seg.ids[r], stories[r] or f"{sources[r]}#{article_id}")
+    order = sorted(best, key=lambda a: (best[a][0] if scores is not None else 0.0, best[a][1], a), reverse=True)
+    chosen: list[str] = []
+    stories_seen: set[str] = set()
+    for article_id in order:
+        story = best[article_id][3]
+        if story not in stories_seen:
+            stories_seen.add(story)
+            chosen.append(best[article_id][2])
+        if len(chosen) >= limit:
+            break
+    nodes = index.nodes_for(chosen)
+    return [NodeWithScore(node=n, score=max(best[c.rpartition(":")[0]][0], 0.0))
+            for c, n in zip(chosen, nodes, strict=True) if n is not None]

@@ -11,7 +11,9 @@ hash of the file name, :func:`half_of`): tune on one half, report on the other. 
 but for the held-out files.
 
 The answers are the extractive core's (``answer_with_nodes``), as in :mod:`rag.evaluation`, whose metrics are
-reused for the kept questions (source hit@1, answer contains gold, false refusals).
+reused for the kept questions (source hit@1, answer contains gold, false refusals). Every figure carries its 95 %
+percentile-bootstrap interval (:mod:`rag.eval_stats`: 1,000 resamples, fixed seed, questions grouped by their gold
+reports where several share one).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 from rag.answering import evidence
 from rag.eval_fabrication import src_files
+from rag.eval_stats import with_intervals
 from rag.evaluation import EvalReport, QAItem, evaluate
 
 
@@ -99,10 +102,13 @@ class HoldoutReport:
     unanswerable: int = 0
     unanswerable_refused: float | None = None
     answered_held_out: list[dict] = field(default_factory=list)
+    #: 95 % bootstrap interval ``[lo, hi]`` of each figure of :meth:`summary` (see :mod:`rag.eval_stats`).
+    intervals: dict[str, list[float]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
+        """The figures, each followed by its interval ``<figure>_ci`` where it has one."""
         kept = self.kept
-        return {
+        figures = {
             "seed": self.seed, "half": self.half, "thresholds": self.thresholds,
             "files_removed": self.files_removed, "files_ingested": self.files_ingested,
             "held_out": self.held_out, "held_out_refused": round(self.held_out_refused, 4),
@@ -110,6 +116,7 @@ class HoldoutReport:
             "kept_hit_at_1": round(kept.hit_at_1, 4), "kept_answer_contains_gold": round(kept.answer_contains_gold, 4),
             "unanswerable": self.unanswerable, "unanswerable_refused": self.unanswerable_refused,
         }
+        return with_intervals(figures, self.intervals)
 
 
 def run_holdout(
@@ -132,8 +139,13 @@ def run_holdout(
     report = HoldoutReport(seed, half, thresholds(), len(plan.removed), ingested)
     report.held_out, report.held_out_refused, report.kept = held.answerable, held.false_refusals, kept
     report.answered_held_out = [row for row in held.per_question if row.get("found")]
+    # held-out questions refused = their false refusals (as answerable questions, over a corpus without the source)
+    sources = {"held_out_refused": (held, "false_refusals"), "kept_false_refusals": (kept, "false_refusals"),
+               "kept_hit_at_1": (kept, "hit_at_1"), "kept_answer_contains_gold": (kept, "answer_contains_gold")}
     if unanswerable is not None:
         report.unanswerable, report.unanswerable_refused = unanswerable.unanswerable, unanswerable.refusal_accuracy
+        sources["unanswerable_refused"] = (unanswerable, "refusal_accuracy")
+    report.intervals = {name: run.intervals[key] for name, (run, key) in sources.items() if key in run.intervals}
     return report
 
 

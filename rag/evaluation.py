@@ -14,6 +14,12 @@ copy of the report counts) or null, "tag": str}``. Metrics (standard IR / QA def
   questions refused;
 - p50/p95 latency (ms) of a whole ``ask``.
 
+Each figure comes with its 95 % interval (``intervals``; ``<figure>_ci`` in :meth:`EvalReport.summary`): the
+percentile bootstrap of :mod:`rag.eval_stats`, 1,000 resamples with a fixed seed, resampling groups of questions
+(the ``item`` of a training question, else the question's gold reports) where the set has such groups, else single
+questions; ``ci_method`` says which. The per-question values behind each figure are :data:`ROW_METRICS`, so that
+two runs' ``--details`` rows can be compared question by question (:func:`rag.eval_stats.compare`).
+
 Questions the service rejects as input (an empty ``q``) are listed in ``skipped`` and not scored. :func:`half`
 splits a set in two by a stable hash of each question's gold sources (questions on one report stay together), for
 tuning on one half and reporting on the other.
@@ -33,6 +39,16 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import InputError
+from rag.eval_stats import (
+    SEED,
+    Comparison,
+    RowMetric,
+    compare,
+    grouping,
+    metric_values,
+    percentile_interval,
+    with_intervals,
+)
 from rag.text.normalize import normalize
 
 _MARKER = re.compile(r"\[\d+\]")
@@ -46,11 +62,35 @@ class QAItem:
     a: list[str]
     src: list[str]
     tag: str = ""
+    #: The news event the question was written from (training sets), grouping questions for the bootstrap.
+    item: str = ""
+
+
+#: Per-question value of each figure (see the module docstring), from a row of ``per_question`` (also a row of a
+#: previous run's ``--details`` file): None where the figure does not apply (answer figures on unanswerable
+#: questions, refusal accuracy on answerable ones, a field an older details file lacks).
+ROW_METRICS: dict[str, RowMetric] = {
+    "hit_at_1": lambda r: float(r.get("rank") == 1) if r.get("gold") else None,
+    "hit_at_5": lambda r: float(r.get("rank") is not None and r["rank"] <= 5) if r.get("gold") else None,
+    "mrr": lambda r: (1.0 / r["rank"] if r.get("rank") else 0.0) if r.get("gold") else None,
+    "answer_contains_gold": lambda r: float(bool(r.get("contains"))) if r.get("gold") else None,
+    "citation_contains_gold": lambda r: float(r["cited"]) if r.get("gold") and "cited" in r else None,
+    "first_citation_source": lambda r: float(bool(r.get("first_source"))) if r.get("gold") else None,
+    "cited_wrong": lambda r: float(r.get("wrong", bool(r.get("found")) and not r.get("contains")))
+    if r.get("gold") else None,
+    "refusal_accuracy": lambda r: None if r.get("gold") else float(not r.get("found")),
+    "false_refusals": lambda r: float(not r.get("found")) if r.get("gold") else None,
+}
+#: Figures where less is better (a paired comparison counts a fall as won).
+LOWER_IS_BETTER = frozenset({"cited_wrong", "false_refusals"})
+#: Latency figures: ``(name, percentile statistic)`` of the per-question ``ms``.
+LATENCY_METRICS = {"latency_p50_ms": "p50", "latency_p95_ms": "p95"}
 
 
 @dataclass
 class EvalReport:
-    """Aggregated metrics; ``per_question`` keeps one dict per question for error analysis."""
+    """Aggregated metrics; ``per_question`` keeps one dict per question for error analysis; ``intervals`` the 95 %
+    bootstrap interval ``[lo, hi]`` of each figure and ``ci_method`` what was resampled (:mod:`rag.eval_stats`)."""
 
     questions: int = 0
     answerable: int = 0
@@ -68,10 +108,36 @@ class EvalReport:
     latency_p95_ms: float = 0.0
     skipped: list[str] = field(default_factory=list)
     per_question: list[dict] = field(default_factory=list)
+    intervals: dict[str, list[float]] = field(default_factory=dict)
+    ci_method: str = ""
 
     def summary(self) -> dict:
-        """All metrics without the per-question rows."""
-        return {k: v for k, v in self.__dict__.items() if k != "per_question"}
+        """All metrics without the per-question rows, each figure followed by ``<figure>_ci: [lo, hi]``."""
+        figures = {k: v for k, v in self.__dict__.items() if k not in ("per_question", "intervals")}
+        return with_intervals(figures, self.intervals)
+
+    def aggregate(self, seed: int = SEED) -> EvalReport:
+        """Set every figure and its interval from ``per_question`` (rows as :func:`evaluate` writes them)."""
+        rows = self.per_question
+        self.answerable = sum(bool(r.get("gold")) for r in rows)
+        self.unanswerable = len(rows) - self.answerable
+        self.questions = len(rows)
+        groups, self.ci_method = grouping(rows)
+        self.intervals = {}
+        for name, metric in ROW_METRICS.items():
+            values, index = metric_values(rows, metric)
+            figure = float(np.mean(values)) if values else (None if name == "refusal_accuracy" else 0.0)
+            setattr(self, name, figure)
+            if values:
+                lo, hi = percentile_interval(values, [groups[i] for i in index] if groups else None, seed=seed)
+                self.intervals[name] = [round(lo, 4), round(hi, 4)]
+        latencies = [float(r["ms"]) for r in rows if r.get("ms") is not None]
+        for name, stat in LATENCY_METRICS.items():
+            if latencies:
+                setattr(self, name, float(np.percentile(latencies, float(stat[1:]))))
+                lo, hi = percentile_interval(latencies, statistic=stat, seed=seed)
+                self.intervals[name] = [round(lo, 1), round(hi, 1)]
+        return self
 
 
 def load_qa(path: Path) -> list[QAItem]:
@@ -89,12 +155,39 @@ def load_qa(path: Path) -> list[QAItem]:
             src = row.get("src")
             sources = [str(x) for x in src] if isinstance(src, list) else [str(src)] if src else []
             items.append(QAItem(q=str(row["q"]), a=[str(x) for x in row.get("a") or []], src=sources,
-                                tag=str(row.get("tag", ""))))
+                                tag=str(row.get("tag", "")), item=str(row.get("item") or "")))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f"{path}:{number}: not a QA record ({exc})") from exc
     if not items:
         raise InputError(f"{path}: no questions")
     return items
+
+
+def load_rows(path: Path) -> list[dict]:
+    """The per-question rows of a ``--details`` file (JSON lines); raises InputError naming the file and line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{number}: not JSON ({exc})") from exc
+            if not isinstance(row, dict) or "q" not in row or "gold" not in row:
+                raise InputError(f"{path}:{number}: not a per-question row (needs q and gold)")
+            rows.append(row)
+    if not rows:
+        raise InputError(f"{path}: no rows")
+    return rows
+
+
+def compare_runs(baseline: list[dict], current: list[dict], seed: int = SEED) -> list[Comparison]:
+    """The paired comparison of two runs' per-question rows on every figure of :data:`ROW_METRICS`
+    (:func:`rag.eval_stats.compare`)."""
+    return compare(baseline, current, ROW_METRICS, LOWER_IS_BETTER, seed=seed)
 
 
 _EDGE_PUNCTUATION = "。，、；：！？,.;:!? \n"
@@ -127,10 +220,11 @@ def _ranked_files(service, nodes) -> list[list[str]]:  # noqa: ANN001 - NewsQA, 
 
 
 def evaluate(service, items: list[QAItem], top_k: int | None = None) -> EvalReport:  # noqa: ANN001 - NewsQA
-    """Run every question through ``service.answer_with_nodes`` and aggregate the metrics above."""
+    """Run every question through ``service.answer_with_nodes``, keep one row per question (``q``, ``gold``,
+    ``src``, ``item``, ``answer``, ``found``, ``ms``; answerable ones also ``rank``, ``contains``, ``cited``,
+    ``first_source``, ``wrong``, ``files``, ``alternatives``) and aggregate the metrics above with their 95 %
+    intervals (:meth:`EvalReport.aggregate`)."""
     report = EvalReport()
-    hits1 = hits5 = rr = contains = cited = refused_ok = false_refusals = first_ok = wrong = 0.0
-    latencies: list[float] = []
     for item in items:
         started = time.perf_counter()
         try:
@@ -138,40 +232,22 @@ def evaluate(service, items: list[QAItem], top_k: int | None = None) -> EvalRepo
         except InputError as exc:  # e.g. an empty question in the set: reported, not scored
             report.skipped.append(f"{item.q!r}: {exc}")
             continue
-        latencies.append(1000 * (time.perf_counter() - started))
-        row: dict = {"q": item.q, "gold": item.a, "src": item.src, "answer": answer.answer, "found": answer.found}
-        if not item.a:
-            report.unanswerable += 1
-            refused_ok += not answer.found
-        else:
-            report.answerable += 1
+        row: dict = {"q": item.q, "gold": item.a, "src": item.src, "answer": answer.answer, "found": answer.found,
+                     "ms": round(1000 * (time.perf_counter() - started), 1)}
+        if item.item:
+            row["item"] = item.item
+        if item.a:
             ranks: list[list[str]] = []
             for group in _ranked_files(service, nodes):
                 if group[0] not in {f for g in ranks for f in g}:
                     ranks.append(group)
             rank = next((n for n, group in enumerate(ranks[:10], 1) if set(group) & set(item.src)), None)
-            hits1 += rank == 1
-            hits5 += rank is not None and rank <= 5
-            rr += 1.0 / rank if rank else 0.0
             ok = answer.found and _contains(answer.answer, item.a)
-            contains += ok
-            cited += answer.found and any(_contains(c.text, item.a) for c in answer.citations)
             first = answer.citations[0] if answer.found and answer.citations else None
             first_files = {first.source, *(c.source for c in first.also)} if first else set()
-            first_ok += bool(first_files & set(item.src))
-            wrong += bool(answer.found and answer.citations and not ok)
-            false_refusals += not answer.found
             row.update(rank=rank, contains=ok, first_source=bool(first_files & set(item.src)),
+                       cited=answer.found and any(_contains(c.text, item.a) for c in answer.citations),
+                       wrong=bool(answer.found and answer.citations and not ok),
                        files=[g[0] for g in ranks[:5]], alternatives=len(answer.alternatives))
         report.per_question.append(row)
-    report.questions = report.answerable + report.unanswerable
-    n = max(report.answerable, 1)
-    report.hit_at_1, report.hit_at_5, report.mrr = hits1 / n, hits5 / n, rr / n
-    report.answer_contains_gold, report.citation_contains_gold = contains / n, cited / n
-    report.first_citation_source, report.cited_wrong = first_ok / n, wrong / n
-    report.false_refusals = false_refusals / n
-    report.refusal_accuracy = refused_ok / report.unanswerable if report.unanswerable else None
-    if latencies:
-        report.latency_p50_ms = float(np.percentile(latencies, 50))
-        report.latency_p95_ms = float(np.percentile(latencies, 95))
-    return report
+    return report.aggregate()

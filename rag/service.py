@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Protocol
 from llama_index.core.schema import NodeWithScore
 
 from rag.answering.extractive import ExtractiveAnswerer
+from rag.answering.report_listing import report_listing
 from rag.answering.sources import citation_for, with_copies
 from rag.answering.timeline import rank_in_scope
-from rag.archive import list_articles
+from rag.archive import find_reports, list_articles
 from rag.errors import InputError
 from rag.filters import ArchiveFilter, parse_day
 from rag.models import Answer, Article, ArticlePage, IngestSummary, SearchHit, StoreStats
@@ -187,14 +188,11 @@ class NewsQA:
         ``conversation_id`` keeps a bounded history so that follow-ups (``那郏县呢？``) are rewritten into standalone
         questions; ``history`` passes earlier turns explicitly instead. ``archive_filter`` limits the reports by
         date and publication; a time the question names (``2021年``, ``最新``) is applied too (:meth:`time_scope`).
-        See :mod:`rag.answering.generate`.
+        A question about what was reported gets the reports (:meth:`report_listing`). See :mod:`rag.answering.generate`.
         """
-        answer = None
-        for event in self.ask_stream(question, top_k, conversation_id, history, archive_filter):
-            if isinstance(event, Answer):
-                answer = event
-        assert answer is not None  # ask_stream always ends with the answer
-        return answer
+        answers = [e for e in self.ask_stream(question, top_k, conversation_id, history, archive_filter)
+                   if isinstance(e, Answer)]
+        return answers[-1]  # ask_stream always ends with the answer
 
     def ask_stream(
         self, question: str, top_k: int | None = None, conversation_id: str | None = None,
@@ -242,15 +240,21 @@ class NewsQA:
             archive_filter = (archive_filter or ArchiveFilter()).with_scope(scope.since, scope.until)
         return archive_filter, scope
 
+    def report_listing(self, question: str, archive_filter: ArchiveFilter | None, scope: TimeScope) -> Answer | None:
+        """The reports a question about what was reported asks for (:mod:`rag.answering.report_listing`), else None."""
+        index = self._current_index()
+        return report_listing(question, scope, archive_filter, index.distinct("publication"),
+                              lambda flt, tokens, limit: find_reports(index, flt, tokens, limit))
+
     def answer_with_nodes(self, question: str, top_k: int | None = None,
                           archive_filter: ArchiveFilter | None = None) -> tuple[Answer, list[NodeWithScore]]:
-        """The extractive answer plus the retrieved chunks it answered from (for evaluation)."""
+        """The answer without the LLM (report listing, else extractive) plus the retrieved chunks (for evaluation)."""
         question = self.validate_question(question)
         flt, scope = self.scoped(question, archive_filter)
         query = scope.query or question
         nodes = self.retrieve(query, top_k or self.settings.top_k, flt)
-        answer = self.extractive_answer(query, nodes, scope).model_copy(update={"question": question})
-        return self.with_story_copies(answer), nodes
+        answer = self.report_listing(question, flt, scope) or self.extractive_answer(query, nodes, scope)
+        return self.with_story_copies(answer.model_copy(update={"question": question})), nodes
 
     def search(self, query: str, top_k: int = 10, archive_filter: ArchiveFilter | None = None) -> list[SearchHit]:
         """Hybrid retrieval only: the ``top_k`` best chunks passing ``archive_filter``, best first."""
@@ -282,14 +286,10 @@ class NewsQA:
 
     def stats(self) -> StoreStats:
         """Article, chunk and file counts, embedding model and time of the last ingest."""
-        counts = self.store.counts()
-        state = self.store.state()
-        return StoreStats(
-            articles=counts["articles"], chunks=counts["chunks"], files=counts["files"],
-            embedding_model=state["embedding_model"],
-            dimension=int(state["dimension"]) if state["dimension"] else None,
-            last_ingest=state["last_ingest"],
-        )
+        counts, state = self.store.counts(), self.store.state()
+        return StoreStats(articles=counts["articles"], chunks=counts["chunks"], files=counts["files"],
+                          embedding_model=state["embedding_model"], last_ingest=state["last_ingest"],
+                          dimension=int(state["dimension"]) if state["dimension"] else None)
 
     def close(self) -> None:
         """Close the store client and drop the indexes (the embedder stays usable if it was passed in)."""

@@ -66,6 +66,8 @@ def test_holdout_on_the_sample_pages(tmp_path: Path, packaged_model_path: str, m
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["held_out"] == 4 and report["files_removed"] >= 1
+    for name in ("held_out_refused", "kept_false_refusals", "kept_hit_at_1", "unanswerable_refused"):
+        assert report[f"{name}_ci"][0] <= report[name] <= report[f"{name}_ci"][1], name  # 95 % interval beside it
     assert report["files_ingested"] == len(list(SAMPLE_ARTICLES.glob("*.txt"))) - report["files_removed"]
     assert report["held_out_refused"] == 1.0  # nothing left answers them
     assert report["kept"] >= 3 and report["kept_false_refusals"] == 0.0 and report["kept_answer_contains_gold"] >= 0.9

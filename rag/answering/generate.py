@@ -66,6 +66,9 @@ class AnswerBackend(Protocol):
 
     def term_idf(self) -> Callable[[str], float]: ...
 
+    def report_listing(self, question: str, archive_filter: ArchiveFilter | None, scope: TimeScope,
+                       ) -> Answer | None: ...
+
 
 @dataclass(frozen=True)
 class CitationsUpdate:
@@ -147,18 +150,16 @@ class Responder:
         standalone = self.standalone(question, turns, llm)
         archive_filter, scope = service.scoped(standalone, archive_filter)
         query = scope.query or standalone  # without 去年/最新: the range and the recency wish carry them
-        nodes = service.retrieve(query, top_k or service.settings.top_k, archive_filter)
-
-        answer: Answer | None = None
+        # a question about what was reported is answered with the reports (rag.answering.report_listing)
+        answer = service.report_listing(standalone, archive_filter, scope)
+        nodes = service.retrieve(query, top_k or service.settings.top_k, archive_filter) if answer is None else []
         streamed = False
         if llm is not None and nodes:
             if llm.available():
                 answer, streamed = yield from self._generate(llm, question, standalone, nodes)
             else:
                 log.info("LLM skipped (breaker open after repeated failures); answering extractively")
-        if answer is None:
-            answer = service.extractive_answer(query, nodes, scope).model_copy(
-                update={"question": question})
+        answer = (answer or service.extractive_answer(query, nodes, scope)).model_copy(update={"question": question})
         if not streamed:
             yield CitationsUpdate(question, list(answer.citations))
             yield TextDelta(answer.answer)

@@ -115,7 +115,7 @@ def split_headline(body: str) -> tuple[str | None, str]:
     title, after = _repeated_title(body)
     if title is not None:
         return title.strip(), after.lstrip(" ，,\u3000")
-    if LEAD.match(body):  # the text opens with its lead: no headline before it
+    if LEAD.match(body) or body.startswith("## "):  # opens with its lead, or with a marked heading (segmented later)
         return None, body
     cut = _opener_at(body, (_STRONG_OPENER,), GLUED_TITLE_MAX_CHARS)
     if cut is None or cut < GLUED_TITLE_MIN_CHARS or _NOT_A_HEADLINE.search(body[:cut].strip()):

@@ -147,12 +147,13 @@ def _relative(text: str, ref: date) -> tuple[date, date, str] | None:
     return since, until, expression
 
 
-_HALF = re.compile(r"^\s*(?:的)?\s*(上半年|下半年|(?:第)?([一二三四1-4])季度)")
+_HALF = re.compile(r"^\s*(?:的)?\s*(上半年|下半年|(?:第)?([一二三四1-4])季度|底|末|初(?![步次级中]))")
 _QUARTER = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
 
 
 def _part_of_year(year: int, rest: str) -> tuple[date, date, str] | None:
-    """``上半年`` / ``下半年`` / ``第三季度`` right after a year: that part of it."""
+    """``上半年`` / ``下半年`` / ``第三季度`` / ``底`` / ``初`` right after a year: that part of it (年底 and 年末 the
+    last two months, 年初 the first two)."""
     m = _HALF.match(rest)
     if not m:
         return None
@@ -160,6 +161,10 @@ def _part_of_year(year: int, rest: str) -> tuple[date, date, str] | None:
         first, last = 1, 6
     elif m.group(1) == "下半年":
         first, last = 7, 12
+    elif m.group(1) in ("底", "末"):  # 年底 / 年末: our reading, the last two months
+        first, last = 11, 12
+    elif m.group(1) == "初":  # 年初 (not 初步, 初次 ...): the first two months
+        first, last = 1, 2
     else:
         first = 3 * _QUARTER[m.group(2)] - 2
         last = first + 2
