@@ -62,6 +62,18 @@ class LoadError(InputError):
     """A source file could not be turned into text. ``str(err)`` names the file and the reason."""
 
 
+#: A Python object's default repr (``<_io.BytesIO object at 0x7f...>``): libraries put them in their messages.
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def error_reason(err: BaseException) -> str:
+    """A library exception as a reason fit for a person: without object reprs (Pillow's "cannot identify image
+    file <_io.BytesIO object at 0x...>" becomes a sentence), never empty (the exception's type then)."""
+    if type(err).__name__ == "UnidentifiedImageError":  # Pillow's; not imported here (loaders stay light)
+        return "the file is damaged or not in an image format Pillow reads"
+    return _OBJECT_REPR.sub("", str(err)).strip(" :") or type(err).__name__
+
+
 class NeedsOcrError(LoadError):
     """The file is an image, or a PDF without a text layer: its text needs OCR (:func:`ingest.scans.load_scan`)."""
 

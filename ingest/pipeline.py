@@ -33,7 +33,7 @@ import numpy as np
 from llama_index.core.schema import BaseNode
 
 from ingest.dating import ArchiveDates
-from ingest.loaders import LoadError, discover_files
+from ingest.loaders import LoadError, discover_files, error_reason
 from ingest.locks import FileIngestLock, IngestLease, IngestLock
 from ingest.metadata import file_fingerprint
 from ingest.near_duplicates import BAND_KEYS, StoryAssigner, StorySignature
@@ -242,7 +242,7 @@ class Ingestor:
                 continue
             except Exception as exc:  # one bad file never stops the ingest
                 log.exception("ingest of %s failed", key)
-                summary.failures[key] = f"{key}: {type(exc).__name__}: {exc}"
+                summary.failures[key] = f"{key}: {type(exc).__name__}: {error_reason(exc)}"
                 continue
             if count_files:
                 summary.files_changed += existed
