@@ -85,7 +85,7 @@ def ingest(
     are OCR'd (once: the result is cached by file hash). Files of other types are skipped and listed."""
     from bot.service import build_service
 
-    settings = _settings(**({"ocr_workers": workers} if workers else {}))
+    settings = _settings(ocr_workers=workers) if workers else _settings()
     service = build_service(settings)
     try:
         summary = _run_ingest(service, paths, rebuild, progress=err.is_terminal and not as_json)

@@ -50,28 +50,47 @@ def settings_or_exit(**overrides: Any) -> Settings:
     return settings
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler writing to whatever ``sys.stderr`` is when a record is emitted (a test runner swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure_logging(settings: Settings, quiet: bool = False) -> None:
     """Log to stderr at ``settings.log_level``; with ``quiet`` (``newsqa ask`` without ``-v``) only errors,
     unless ``NEWSQA_LOG_LEVEL`` was set explicitly. On a terminal the handler is rich's, sharing the console of
-    the progress bar; otherwise plain lines with a timestamp."""
-    level = settings.log_level
+    the progress bar; otherwise plain lines with a timestamp. Replaces the handler an earlier call added (a test
+    runner invokes many commands in one process) and leaves other handlers alone."""
+    level = logging.getLevelName(settings.log_level)
     if quiet and "log_level" not in settings.model_fields_set:
-        level = "ERROR"
+        level = logging.ERROR
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in [h for h in root.handlers if getattr(h, "newsqa_cli", False)]:
+        root.removeHandler(old)
+    handler: logging.Handler
     if err.is_terminal:
         from rich.logging import RichHandler
 
-        handler: logging.Handler = RichHandler(console=err, show_path=False, markup=False, rich_tracebacks=False)
+        handler = RichHandler(console=err, show_path=False, markup=False, rich_tracebacks=False)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    setattr(handler, "newsqa_cli", True)  # noqa: B010  (marks the handler this module added)
+    handler.setLevel(level)
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(min(root.level or logging.WARNING, level))
     for noisy in NOISY_LOGGERS:
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 

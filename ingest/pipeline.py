@@ -277,7 +277,12 @@ class Ingestor:
                     if self.store.state()["embedding_model"] is None or self.store.counts()["chunks"] == 0:
                         self.store.set_state(embedding_model=embedder.name, dimension=embedder.dimension)
                 texts = [t for w in batch for t in w.embed_texts]
-                vectors, embedded = embed_cached(embedder, self.store.embedding_cache, texts)
+
+                def embedding(n: int, base: int = done, item: str = batch[0].source) -> None:
+                    if progress:  # within the batch, per encode batch of the model
+                        progress("embed", base + n, max(base + n, self._prepared_chunks), item)
+
+                vectors, embedded = embed_cached(embedder, self.store.embedding_cache, texts, embedding)
                 summary.chunks_embedded += embedded
                 summary.chunks_cached += len(texts) - embedded
                 self._check_lock()
