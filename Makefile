@@ -1,8 +1,11 @@
-# Everything runs from .venv, created on first use from pyproject.toml alone.
+# Everything runs from .venv, created on first use from pyproject.toml alone. Two stamps: `make run` (and the
+# other commands a user runs) needs the runtime dependencies only; `make test`, `make lint` and the benchmarks add
+# the `dev` extra (pytest, ruff, mypy, matplotlib ...) on top.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 
 .PHONY: setup system-deps run test lint docs bench bench-quick bench-ocr serve bot ingest chroma clean
 
@@ -13,13 +16,17 @@ STAMP := $(VENV)/.installed
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	# torch first, pinned, so nothing resolves it to a CUDA build.
 	$(BIN)/python -m pip install torch==2.13.0
+	$(BIN)/python -m pip install -e .
+	@touch $(RUNTIME)
+
+$(DEV): $(RUNTIME) pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(DEV)
 
 system-deps:
 	@missing=""; \
@@ -32,48 +39,49 @@ system-deps:
 		(apt-get update -qq && $(APT_INSTALL) $$missing) || echo "warning: could not install$$missing"; \
 	fi
 
-setup: system-deps $(STAMP)
+# Everything a developer needs: system packages, runtime and dev dependencies (CI's `make test` path).
+setup: system-deps $(DEV)
 
-run: $(STAMP)
+run: $(RUNTIME)
 	$(BIN)/newsqa ingest
 	$(BIN)/newsqa ask "郏县建成了多少座5G基站？"
 	$(BIN)/newsqa run
 
-test: system-deps $(STAMP)
+test: system-deps $(DEV)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check bot rag ingest tests bench
 	$(BIN)/mypy bot rag ingest bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_architecture.py  # import cycles, layers, module size
 
 # docs/configuration.md, the table of every NEWSQA_ variable, generated from rag/settings.py (checked by
 # tests/test_config_doc.py; run this after adding or changing a setting).
-docs: $(STAMP)
+docs: $(DEV)
 	$(BIN)/python -m bot.config_doc
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python bench/run.py
 
-bench-quick: $(STAMP)
+bench-quick: $(DEV)
 	$(BIN)/python bench/run.py --quick
 
 # OCR: CER of rendered sample pages, pages per minute, answers over the rendered pages (see docs/benchmarks.md).
-bench-ocr: system-deps $(STAMP)
+bench-ocr: system-deps $(DEV)
 	$(BIN)/python bench/ocr_bench.py
 
-ingest: $(STAMP)
+ingest: $(RUNTIME)
 	$(BIN)/newsqa ingest
 
-serve: $(STAMP)
+serve: $(RUNTIME)
 	$(BIN)/newsqa serve
 
-bot: $(STAMP)
+bot: $(RUNTIME)
 	$(BIN)/newsqa bot
 
 # A local Chroma server for trying the server store (see docs/deploy.md); override CHROMA_PATH / CHROMA_PORT.
 # Point newsqa at it with NEWSQA_CHROMA_HOST=127.0.0.1 NEWSQA_CHROMA_PORT=8001.
-chroma: $(STAMP)
+chroma: $(RUNTIME)
 	$(BIN)/chroma run --path $(or $(CHROMA_PATH),data/chroma-server) --host 127.0.0.1 --port $(or $(CHROMA_PORT),8001)
 
 clean:

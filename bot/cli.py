@@ -1,29 +1,24 @@
-"""``newsqa`` command line: ingest, ask, eval, serve, bot, run.
+"""``newsqa`` command line: ingest, ask, chat, articles, eval, serve, bot, run.
 
 Each command builds one :class:`rag.settings.Settings` (environment and ``.env``) and one core service. Errors the
-user can fix (bad paths, a locked store, a model mismatch) print one line on stderr and exit non-zero, never a
-traceback.
+user can fix (bad configuration, bad paths, an empty or locked store, a model mismatch) print one line on stderr and
+exit non-zero, never a traceback. Output is never hard-wrapped (see :mod:`bot.cli_support`).
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import gc
 import json
-import logging
 import os
-import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from bot.cli_answer import SERVER_FILE, ask_server, collector_paused, format_answer, local_server
 from bot.cli_archive import (
     Publication,
     Since,
@@ -33,198 +28,105 @@ from bot.cli_archive import (
     dated_eval,
     filter_json,
 )
+from bot.cli_chat import chat_command
 from bot.cli_eval import compare_command, comparison_text, format_holdout, format_report
+from bot.cli_support import build_settings, err, out
+from bot.cli_support import fail as _fail
 from rag.errors import NewsQAError
-from rag.models import Answer, print_label
+from rag.models import IngestSummary
 from rag.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Question answering over Chinese news pages.")
-err = Console(stderr=True)
-out = Console()
 
 SAMPLE_QUESTION = "郏县建成了多少座5G基站？"
 
+Verbose = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Also print log lines (INFO and up) on stderr, and the answer's confidence.")]
 
-def _settings(**overrides: object) -> Settings:
+
+def package_version() -> str:
+    """The installed ``newsqa`` distribution's version (``importlib.metadata``), or ``unknown`` when it runs from
+    a source tree that was never installed."""
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
-    except Exception as exc:  # pydantic ValidationError: names the variable
-        err.print(f"[red]invalid configuration:[/red] {exc}")
-        raise typer.Exit(2) from exc
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
-    )
-    for noisy in ("httpx", "httpcore", "chromadb", "sentence_transformers", "urllib3", "jieba", "bm25s"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    return settings
+        return version("newsqa")
+    except PackageNotFoundError:
+        return "unknown"
 
 
-def _fail(exc: Exception, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-    return typer.Exit(code)
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"newsqa {package_version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Question answering over Chinese news pages."""
+
+
+def _settings(quiet: bool = False, **overrides: object) -> Settings:
+    """The command's settings and logging (:func:`bot.cli_support.build_settings`); exits 2 on bad configuration."""
+    return build_settings(quiet, **overrides)
 
 
 @app.command()
 def ingest(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (default: $NEWSQA_DATA_DIR/articles).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on the last line.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the summary as JSON on the last line, with every failed and skipped file and why.")] = False,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Wipe the store first (after changing the model).")] = False,
     workers: Annotated[int | None, typer.Option(
         "--workers", min=1, max=64, help="OCR processes for page images and scanned PDFs (default NEWSQA_OCR_WORKERS)."
     )] = None,
 ) -> None:
     """Ingest new and changed pages incrementally; removed files lose their chunks. Images and scanned PDF pages
-    are OCR'd (once: the result is cached by file hash)."""
+    are OCR'd (once: the result is cached by file hash). Files of other types are skipped and listed."""
     from bot.service import build_service
 
-    settings = _settings(**({"ocr_workers": workers} if workers else {}))
+    settings = _settings(ocr_workers=workers) if workers else _settings()
     service = build_service(settings)
     try:
-        summary = _run_ingest(service, paths, rebuild, progress=sys.stderr.isatty() and not as_json)
+        summary = _run_ingest(service, paths, rebuild, progress=err.is_terminal and not as_json)
     except NewsQAError as exc:
         raise _fail(exc) from exc
+    finally:
+        service.close()
     for name, message in summary.failures.items():
-        err.print(f"[yellow]skipped[/yellow] {name}: {message}" if not message.startswith(name) else f"[yellow]skipped[/yellow] {message}", highlight=False)
+        err.print(f"[red]failed[/red]  {message if name in message else f'{name}: {message}'}", highlight=False)
+    for name, reason in summary.skipped.items():
+        err.print(f"[yellow]skipped[/yellow] {name}: {reason}", highlight=False)
     for message in summary.warnings.values():
         err.print(f"[yellow]warning[/yellow] {message}", highlight=False)
     if as_json:
-        print(json.dumps(summary.counts(), ensure_ascii=False))
+        print(json.dumps(summary.model_dump(), ensure_ascii=False))
     else:
-        ocr = (f"; OCR: {summary.ocr_pages} pages, {summary.ocr_low_confidence_chars} low-confidence characters"
-               if summary.ocr_pages else "")
-        dated = (f"; dated {summary.articles_dated} of {summary.articles_total} articles"
-                 if summary.articles_total else "")
-        out.print(
-            f"files: {summary.files_new} new, {summary.files_changed} changed, {summary.files_unchanged} unchanged, "
-            f"{summary.files_removed} removed, {summary.files_failed} failed; chunks: {summary.chunks_added} added, "
-            f"{summary.chunks_removed} removed, {summary.chunks_embedded} embedded{ocr}{dated}; {summary.seconds:.1f} s",
-            highlight=False,
-        )
+        out.print(summary_line(summary), highlight=False)
     if summary.files_failed:
         raise typer.Exit(1)
+
+
+def summary_line(summary: IngestSummary) -> str:
+    """The one-line text summary of ``newsqa ingest``."""
+    ocr = (f"; OCR: {summary.ocr_pages} pages, {summary.ocr_low_confidence_chars} low-confidence characters"
+           if summary.ocr_pages else "")
+    dated = f"; dated {summary.articles_dated} of {summary.articles_total} articles" if summary.articles_total else ""
+    skipped = f", {summary.files_skipped} skipped" if summary.files_skipped else ""
+    return (f"files: {summary.files_new} new, {summary.files_changed} changed, {summary.files_unchanged} unchanged, "
+            f"{summary.files_removed} removed, {summary.files_failed} failed{skipped}; chunks: {summary.chunks_added} "
+            f"added, {summary.chunks_removed} removed, {summary.chunks_embedded} embedded{ocr}{dated}; "
+            f"{summary.seconds:.1f} s")
 
 
 def _run_ingest(service, paths, rebuild: bool, progress: bool):  # noqa: ANN001, ANN202
     if not progress:
         return service.ingest(paths, rebuild=rebuild)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from bot.cli_progress import IngestProgressBar
 
-    with Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("", total=None)
-
-        def update(done: int, total: int, name: str) -> None:
-            bar.update(task, completed=done, total=total, description=name)
-
-        return service.ingest(paths, progress=update, rebuild=rebuild)
-
-
-_CITED = re.compile(r"(.+?)\[(\d+)\]", re.S)
-
-
-def cited_excerpt(answer: Answer, citation_id: int, text: str, width: int = 120) -> str:
-    """About ``width`` characters of ``text`` around the first answer sentence marked ``[citation_id]``."""
-    flat = text.replace("\n", " ")
-    for sentence, number in _CITED.findall(answer.answer):
-        probe = sentence.strip("…").strip()[:20]
-        if int(number) == citation_id and probe and probe in flat:
-            start = max(0, flat.index(probe) - 20)
-            excerpt = flat[start : start + width]
-            return ("…" if start else "") + excerpt + ("…" if start + width < len(flat) else "")
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def format_answer(answer: Answer) -> str:
-    """Plain-text rendering of an answer and its numbered sources, for a terminal."""
-    lines = [answer.answer]
-    if answer.citations:
-        lines.append("")
-        lines.append("来源：")
-        for c in answer.citations:
-            printed = print_label(c.publication, c.published, c.page)
-            lines.append(f"[{c.id}] {c.title} — {printed + ' ' if printed else ''}{c.source}")
-            lines.append(f"    {cited_excerpt(answer, c.id, c.text)}")
-            if c.also:
-                copies = "；".join(f"{print_label(x.publication, x.published, x.page) or x.title} {x.source}" for x in c.also)
-                lines.append(f"    另见：{copies}")
-    if answer.alternatives:
-        lines.append("")
-        lines.append("其他报道的说法：")
-        for alt in answer.alternatives:
-            printed = print_label(alt.publication, alt.published, alt.page)
-            lines.append(f"- {alt.value}：{alt.title}（{printed + ' ' if printed else ''}{alt.source}）")
-    return "\n".join(lines)
-
-
-#: Written by ``newsqa serve`` in the data dir while it runs: lets ``newsqa ask`` on the same data dir use it.
-SERVER_FILE = "serve.json"
-
-
-def _local_server(settings: Settings) -> str | None:
-    """The URL of a ``newsqa serve`` running on this data dir (its ``serve.json``, process alive), if any."""
-    marker = Path(settings.data_dir) / SERVER_FILE
-    try:
-        info = json.loads(marker.read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(int(info["pid"]), 0)
-    except ProcessLookupError:  # uvicorn re-raises SIGTERM after shutting down, so serve cannot always clean up
-        marker.unlink(missing_ok=True)
-        return None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return str(info["url"])
-
-
-def _ask_server(url: str, settings: Settings, question: str, top_k: int,
-                filters: dict[str, str] | None = None) -> Answer | None:
-    """The answer of the REST API at ``url``; None when it cannot be reached (the caller answers locally)."""
-    import urllib.error
-    import urllib.request
-
-    headers = {"Content-Type": "application/json"}
-    keys = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
-    if keys:
-        headers["Authorization"] = f"Bearer {keys[0]}"
-    body = json.dumps({"question": question, "top_k": top_k, **(filters or {})}).encode("utf-8")
-    request = urllib.request.Request(url.rstrip("/") + "/v1/ask", data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return Answer.model_validate_json(response.read())
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", "replace")
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            detail = json.loads(detail)["error"]["message"]
-        raise _fail(NewsQAError(f"{url}: {detail}")) from exc
-    except (urllib.error.URLError, OSError):
-        return None
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector kept off what a one-shot answer in a fresh process loads.
-
-    Answering cold means importing llama-index and chromadb and loading jieba's tables: some 190,000 container
-    objects that live until the process exits. The collector walks them again and again while they are made, and
-    once more at interpreter exit, freeing nothing (about 0.7 s of a 2.9 s cold `newsqa ask` on our 2-core machine,
-    see bench/NOTES.md section 9; Mercurial's ``util.nogc`` pauses it for the same reason). So it is paused for the
-    block, and the objects are frozen out of the final collections (``gc.freeze`` from ``atexit``, which runs before
-    them); a long-lived caller such as a test runner collects as usual until it exits. Only one question's garbage
-    waits meanwhile; callers close what holds files or connections themselves.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        atexit.unregister(gc.freeze)  # once, however many questions a test runner asks
-        atexit.register(gc.freeze)
+    with IngestProgressBar(err) as bar:
+        return service.ingest(paths, progress=bar, rebuild=rebuild)
 
 
 @app.command()
@@ -238,19 +140,21 @@ def ask(
     since: Since = None,
     until: Until = None,
     publication: Publication = None,
+    verbose: Verbose = False,
 ) -> None:
-    """Answer a question from the ingested articles, with numbered sources (and where and when each was printed)."""
-    settings = _settings()
+    """Answer a question from the ingested articles, with numbered sources (and where and when each was printed).
+    Prints the answer and its sources only; log lines with -v."""
+    settings = _settings(quiet=not verbose)
     try:
         flt = archive_filter(since, until, publication)
     except NewsQAError as exc:
         raise _fail(exc) from exc
-    url = _local_server(settings) if server is None else (None if server == "local" else server)
-    answer = _ask_server(url, settings, question, top_k, filter_json(flt)) if url else None
+    url = local_server(settings) if server is None else (None if server == "local" else server)
+    answer = ask_server(url, settings, question, top_k, filter_json(flt)) if url else None
     if answer is None and server not in (None, "local"):
         raise _fail(NewsQAError(f"--server {server}: no answer (is `newsqa serve` running there?)"))
     if answer is None:
-        with _collector_paused():
+        with collector_paused():
             from bot.service import build_service
 
             service = build_service(settings)
@@ -263,9 +167,10 @@ def ask(
     if as_json:
         print(json.dumps(answer.model_dump(), ensure_ascii=False))
     else:
-        out.print(format_answer(answer), highlight=False, markup=False)
+        out.print(format_answer(answer, verbose), highlight=False, markup=False)
 
 
+app.command("chat")(chat_command(_settings))
 app.command("articles")(articles_command(_settings))
 
 

@@ -11,15 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from bot.cli_support import err, out
 from rag.errors import NewsQAError
 from rag.filters import ArchiveFilter
 from rag.models import ArticlePage, print_label
 from rag.settings import Settings
-
-out = Console()
-err = Console(stderr=True)
 
 _DATE_FORMATS = ["%Y-%m-%d"]
 Since = Annotated[datetime | None, typer.Option(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from rag.models import IngestSummary
+from rag.models import IngestProgressFn, IngestSummary
 from rag.retrieval.embedding import Embedder
 from rag.service import NewsQA
 from rag.settings import Settings
@@ -23,7 +23,7 @@ def build_service(settings: Settings, embedder: Embedder | None = None) -> NewsQ
 
 def pipeline_runner(
     settings: Settings, store: Store, embedder: Callable[[], Embedder], paths: list[Path] | None,
-    progress: Callable[[int, int, str], None] | None, rebuild: bool,
+    progress: IngestProgressFn | None, rebuild: bool,
 ) -> IngestSummary:
     """:func:`ingest.pipeline.run_ingest`, imported on first use (the loaders pull in pypdf and BeautifulSoup)."""
     from ingest.pipeline import run_ingest

@@ -62,17 +62,31 @@ class LoadError(InputError):
     """A source file could not be turned into text. ``str(err)`` names the file and the reason."""
 
 
+#: A Python object's default repr (``<_io.BytesIO object at 0x7f...>``): libraries put them in their messages.
+_OBJECT_REPR = re.compile(r"\s*<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def error_reason(err: BaseException) -> str:
+    """A library exception as a reason fit for a person: without object reprs (Pillow's "cannot identify image
+    file <_io.BytesIO object at 0x...>" becomes a sentence), never empty (the exception's type then)."""
+    if type(err).__name__ == "UnidentifiedImageError":  # Pillow's; not imported here (loaders stay light)
+        return "the file is damaged or not in an image format Pillow reads"
+    return _OBJECT_REPR.sub("", str(err)).strip(" :") or type(err).__name__
+
+
 class NeedsOcrError(LoadError):
     """The file is an image, or a PDF without a text layer: its text needs OCR (:func:`ingest.scans.load_scan`)."""
 
 
-def discover_files(paths: list[Path]) -> list[Path]:
+def discover_files(paths: list[Path], skipped: dict[Path, str] | None = None) -> list[Path]:
     """Expand files and folders into the sorted list of supported source files.
 
     Folders are walked recursively (symlinked folders are not followed, so links cannot loop); hidden
     files and folders (name starting with ``.``) inside them are skipped, as are files whose suffix
-    (case-insensitive) is not in :data:`SUPPORTED_SUFFIXES`. A file named explicitly is returned even if
-    hidden. The result is sorted by path string and free of duplicates (same resolved path).
+    (case-insensitive) is not in :data:`SUPPORTED_SUFFIXES`: those go into ``skipped`` (file -> reason) when it
+    is given, except metadata sidecars (``*.meta.json``, read with the file they describe). A file named
+    explicitly is returned even if hidden. The result is sorted by path string and free of duplicates (same
+    resolved path).
 
     Raises:
         LoadError: a path does not exist, a folder cannot be listed, or a file named explicitly has an
@@ -89,12 +103,16 @@ def discover_files(paths: list[Path]) -> list[Path]:
                 raise LoadError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use {supported}")
             found.setdefault(path.resolve(), path)
             continue
-        for file in _walk(path):
+        for file in _walk(path, skipped):
             found.setdefault(file.resolve(), file)
     return sorted(found.values(), key=str)
 
 
-def _walk(root: Path) -> list[Path]:
+#: Files beside the pages that are read with them, never on their own: metadata sidecars (:mod:`ingest.metadata`).
+_COMPANION_ENDINGS = (".meta.json",)
+
+
+def _walk(root: Path, skipped: dict[Path, str] | None = None) -> list[Path]:
     def fail(err: OSError) -> None:
         raise LoadError(f"{err.filename or root}: cannot list folder ({err.strerror or err})")
 
@@ -102,8 +120,13 @@ def _walk(root: Path) -> list[Path]:
     for folder, dirs, names in os.walk(root, onerror=fail):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         for name in names:
-            if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
+            if name.startswith("."):
+                continue
+            suffix = Path(name).suffix.lower()
+            if suffix in SUPPORTED_SUFFIXES:
                 files.append(Path(folder) / name)
+            elif skipped is not None and not name.lower().endswith(_COMPANION_ENDINGS):
+                skipped[Path(folder) / name] = f"unsupported file type {suffix or '(none)'!r}"
     return files
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ingest.layout import VERTICAL_RATIO, TextBox
+from ingest.loaders import error_reason
 from ingest.ocr_geometry import crop_rect, merge_vertical_stacks, page_rect
 from ingest.ocr_text import ink_gaps
 
@@ -131,7 +132,7 @@ def page_jobs(path: Path, data: bytes) -> tuple[list[list[TextBox] | None], list
         try:
             pages = text_layer(data)
         except PdfError as err:
-            raise OcrError(f"cannot parse PDF ({err})") from err
+            raise OcrError(f"cannot parse PDF: {error_reason(err)}") from err
         return pages, [PageJob(str(path), "pdf", i) for i, p in enumerate(pages) if p is None]
     frames = _frame_count(data)
     return [None] * frames, [PageJob(str(path), "image", i) for i in range(frames)]
@@ -144,7 +145,7 @@ def _frame_count(data: bytes) -> int:
         with Image.open(io.BytesIO(data)) as img:
             return int(getattr(img, "n_frames", 1))
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise OcrError(f"cannot read image ({err})") from err
+        raise OcrError(f"cannot read image: {error_reason(err)}") from err
 
 
 def run_job(job: PageJob, threads: int | None = None) -> list[TextBox]:
@@ -162,7 +163,7 @@ def run_job(job: PageJob, threads: int | None = None) -> list[TextBox]:
                 img.seek(job.index)
                 image = img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, EOFError) as err:
-        raise OcrError(f"cannot read page {job.index + 1} ({err})") from err
+        raise OcrError(f"cannot read page {job.index + 1}: {error_reason(err)}") from err
     return ocr_image(np.asarray(image), threads)
 
 
@@ -186,7 +187,7 @@ def run_jobs(jobs: list[PageJob], workers: int = 1, progress: PageProgress | Non
             except OcrError as err:
                 out.append(err)
             except Exception as err:  # an engine error on one odd page must not stop the ingest
-                out.append(OcrError(f"OCR failed on page {job.index + 1} ({type(err).__name__}: {err})"))
+                out.append(OcrError(f"OCR failed on page {job.index + 1} ({type(err).__name__}: {error_reason(err)})"))
             report(done, job)
         return out
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -198,7 +199,7 @@ def run_jobs(jobs: list[PageJob], workers: int = 1, progress: PageProgress | Non
             except OcrError as err:
                 out.append(err)
             except Exception as err:  # includes a worker process that died (BrokenProcessPool)
-                out.append(OcrError(f"OCR failed on page {job.index + 1} ({type(err).__name__}: {err})"))
+                out.append(OcrError(f"OCR failed on page {job.index + 1} ({type(err).__name__}: {error_reason(err)})"))
             report(done, job)
     return out
 

@@ -4,7 +4,6 @@ file read into a :class:`ingest.work._FileWork` through the OCR cache when it ne
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from ingest.dating import ArchiveDates
@@ -13,19 +12,19 @@ from ingest.metadata import content_sha, source_metadata
 from ingest.ocr import OcrCache, needs_ocr, ocr_files
 from ingest.scans import article_confidence, load_scan
 from ingest.work import _FileWork, build_file_work
-from rag.models import IngestSummary
+from rag.models import IngestProgressFn, IngestSummary
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str], None]
+Progress = IngestProgressFn
 
 
 def ocr_todo(settings: Settings, todo: list[tuple[str, Path, str, bool]], summary: IngestSummary,
              progress: Progress | None) -> None:
     """OCR every page of the images and scanned PDFs in ``todo`` not yet in the OCR cache, on
-    ``settings.ocr_workers`` processes, before anything is prepared; ``progress`` is called per page
-    (``"OCR <file> page n"``). A file that cannot be read is a failure in ``summary``."""
+    ``settings.ocr_workers`` processes, before anything is prepared; ``progress("ocr", done, total, page)`` is
+    called per page (``"<file> page n"``). A file that cannot be read is a failure in ``summary``."""
     scans = [(path, content_sha(sha)) for _key, path, sha, _ in todo if needs_ocr(path)]
     if not scans:
         return
@@ -33,7 +32,7 @@ def ocr_todo(settings: Settings, todo: list[tuple[str, Path, str, bool]], summar
 
     def page_progress(done: int, total: int, page: str) -> None:
         if progress:
-            progress(done, total, f"OCR {page}")
+            progress("ocr", done, total, page)
 
     failed = ocr_files(scans, OcrCache(settings.ocr_cache_dir), settings.ocr_workers, page_progress)
     for path, message in failed.items():

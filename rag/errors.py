@@ -23,3 +23,18 @@ class StoreUnavailableError(NewsQAError):
 
 class EmbeddingModelError(NewsQAError):
     """The embedding model cannot be loaded."""
+
+
+class ConfigError(NewsQAError):
+    """A ``NEWSQA_`` setting has a bad value; the message names the variable, its value and where it came from."""
+
+
+class EmptyStoreError(NewsQAError):
+    """Nothing has been ingested into the store yet: questions cannot be answered until ``newsqa ingest`` runs."""
+
+    def __init__(self, articles_dir: object) -> None:
+        super().__init__(
+            f"the archive is empty: no article has been ingested yet. Run `newsqa ingest` to add the pages in "
+            f"{articles_dir} (or POST /v1/ingest with the admin key); an ingest that is running adds them when it ends"
+        )
+        self.articles_dir = str(articles_dir)

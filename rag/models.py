@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 NOT_FOUND_ANSWER = "未在已收录的报道中找到相关内容。"
+
+#: The stages of an ingest, in order, and the unit each counts: OCR of page images and scanned PDF pages, reading,
+#: cleaning, segmenting and chunking files, embedding and writing chunks, exporting the ONNX query model, and
+#: bringing the keyword index up to date.
+INGEST_STAGES = {"ocr": "pages", "prepare": "files", "embed": "chunks", "export": "steps", "index": "steps"}
+#: An ingest's progress callback, ``progress(stage, done, total, item)``: ``done`` of ``total`` units of ``stage``
+#: (a key of :data:`INGEST_STAGES`), ``item`` what is at work (a file, a page; may be empty). Called from the
+#: ingest's threads; ``total`` of ``embed`` grows while files are still being chunked.
+IngestProgressFn = Callable[[str, int, int, str], None]
 
 
 def story_of(metadata: Mapping[str, Any], fallback: str = "") -> str:
@@ -140,13 +149,15 @@ class ArticlePage(BaseModel):
 
 
 class IngestSummary(BaseModel):
-    """What one ingest did. ``failures`` maps a file (relative path) to its error message."""
+    """What one ingest did. ``failures`` maps a file (relative path) to its error message, ``skipped`` a file that
+    was not read to the reason (an unsupported type)."""
 
     files_new: int = 0
     files_changed: int = 0
     files_unchanged: int = 0
     files_removed: int = 0
     files_failed: int = 0
+    files_skipped: int = 0
     chunks_added: int = 0
     chunks_removed: int = 0
     chunks_embedded: int = 0
@@ -159,12 +170,14 @@ class IngestSummary(BaseModel):
     articles_total: int = 0
     articles_dated: int = 0
     failures: dict[str, str] = Field(default_factory=dict)
+    #: Files in the ingested folders that were not read, file -> reason (``unsupported file type .bin``).
+    skipped: dict[str, str] = Field(default_factory=dict)
     #: Files ingested with a caveat (a page with very low OCR confidence), file -> message.
     warnings: dict[str, str] = Field(default_factory=dict)
 
     def counts(self) -> dict[str, float | int]:
-        """The summary without ``failures`` and ``warnings``: the last line of ``ingest --json``."""
-        return self.model_dump(exclude={"failures", "warnings"})
+        """The summary's numbers, without the per-file ``failures``, ``skipped`` and ``warnings``."""
+        return self.model_dump(exclude={"failures", "skipped", "warnings"})
 
 
 class StoreStats(BaseModel):

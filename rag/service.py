@@ -1,13 +1,12 @@
 """The one core service every front-end calls: ingest, search, ask, read articles, stats.
 
 Front-ends (CLI, REST, Telegram) build ``NewsQA(settings, ingest_runner=...)`` once per process (with
-:func:`bot.service.build_service`, which wires in the ingest pipeline) and call its methods; the embedding
-model and the BM25 index load once (lazily, or eagerly with :meth:`NewsQA.warm_up`). Methods are blocking and
-thread-safe: async front-ends call them in a worker thread (``anyio.to_thread`` / ``asyncio.to_thread``).
-The BM25 index is derived state, persisted on local disk and caught up with the store's change log whenever the
-store's version changes (checked at most every ``settings.index_refresh_seconds``; see
-:mod:`rag.retrieval.keyword_live`), so a process that never ingested, or that runs while another ingests, answers
-from the current corpus without rebuilding the index.
+:func:`bot.service.build_service`, which wires in the ingest pipeline) and call its methods; the embedding model and
+the BM25 index load once (lazily, or eagerly with :meth:`NewsQA.warm_up`). Methods are blocking and thread-safe:
+async front-ends call them in a worker thread (``anyio.to_thread`` / ``asyncio.to_thread``). The BM25 index is
+derived state, persisted on local disk and caught up with the store's change log whenever the store's version
+changes (checked at most every ``settings.index_refresh_seconds``; see :mod:`rag.retrieval.keyword_live`), so a
+process that never ingested, or that runs while another ingests, answers from the current corpus without rebuilding.
 """
 
 from __future__ import annotations
@@ -27,9 +26,9 @@ from rag.answering.report_listing import report_listing
 from rag.answering.sources import citation_for, with_copies
 from rag.answering.timeline import rank_in_scope
 from rag.archive import find_reports, list_articles
-from rag.errors import InputError
+from rag.errors import EmptyStoreError, InputError
 from rag.filters import ArchiveFilter, parse_day
-from rag.models import Answer, Article, ArticlePage, IngestSummary, SearchHit, StoreStats
+from rag.models import Answer, Article, ArticlePage, IngestProgressFn, IngestSummary, SearchHit, StoreStats
 from rag.retrieval.embedding import Embedder, load_embedder
 from rag.retrieval.fusion import dense_weight_for, hybrid_retriever
 from rag.retrieval.keyword import BM25Index
@@ -59,10 +58,8 @@ class IngestRunner(Protocol):
     embedding); the ingest pipeline implements it (:func:`ingest.pipeline.run_ingest`). The core never imports the
     pipeline: front-ends pass it in (:func:`bot.service.build_service`)."""
 
-    def __call__(
-        self, settings: Settings, store: Store, embedder: Callable[[], Embedder], paths: list[Path] | None,
-        progress: Callable[[int, int, str], None] | None, rebuild: bool,
-    ) -> IngestSummary: ...
+    def __call__(self, settings: Settings, store: Store, embedder: Callable[[], Embedder], paths: list[Path] | None,
+                 progress: IngestProgressFn | None, rebuild: bool) -> IngestSummary: ...
 
 
 class NewsQA:
@@ -70,12 +67,11 @@ class NewsQA:
 
     Errors: :class:`rag.errors.InputError` for a bad question, :class:`rag.errors.ModelMismatchError` when the
     store was built with another embedding model, :class:`rag.errors.IngestLockedError` when an ingest runs,
-    :class:`rag.errors.StoreUnavailableError` when the store cannot be reached.
-    """
+    :class:`rag.errors.StoreUnavailableError` when the store cannot be reached, :class:`rag.errors.EmptyStoreError`
+    for a question before anything was ingested."""
 
-    def __init__(
-        self, settings: Settings, embedder: Embedder | None = None, ingest_runner: IngestRunner | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None,
+                 ingest_runner: IngestRunner | None = None) -> None:
         self.settings = settings
         self._ingest_runner = ingest_runner
         self._store: Store | None = None
@@ -148,7 +144,9 @@ class NewsQA:
         if not 1 <= top_k <= 100:
             raise InputError(f"top_k: must be between 1 and 100 (got {top_k})")
         index = self._current_index()
-        if index.n_docs == 0:
+        if index.n_docs == 0:  # an empty store, or one whose first ingest this process has not yet caught up with
+            if not self.store.counts()["chunks"]:
+                raise EmptyStoreError(self.settings.articles_dir)
             return []
         self._check_model()
         flt = archive_filter.resolved(index.distinct("publication")) if archive_filter else None
@@ -267,21 +265,23 @@ class NewsQA:
         """The whole article with this id, or None when unknown."""
         return self.store.get_article(article_id)
 
-    # --- ingest and state -------------------------------------------------------------------------
-    def ingest(
-        self, paths: list[Path] | None = None, progress: Callable[[int, int, str], None] | None = None,
-        rebuild: bool = False,
-    ) -> IngestSummary:
+    def ingest(self, paths: list[Path] | None = None, progress: IngestProgressFn | None = None,
+               rebuild: bool = False) -> IngestSummary:
         """Incremental ingest of ``paths`` (default: the articles folder) by the service's :class:`IngestRunner`
         (the pipeline, :func:`ingest.pipeline.run_ingest`, wired in by :func:`bot.service.build_service`).
 
-        ``progress(done, total, file)`` is called before each file is processed. ``rebuild`` wipes the store first
-        (needed after changing the embedding model). Raises IngestLockedError if another ingest runs.
+        ``progress(stage, done, total, item)`` reports the pipeline's stages and last the keyword index's
+        (``index``; see :data:`rag.models.INGEST_STAGES`). ``rebuild`` wipes the store first (needed after
+        changing the embedding model). Raises IngestLockedError if another ingest runs.
         """
         if self._ingest_runner is None:
             raise RuntimeError("this NewsQA has no ingest runner: build it with bot.service.build_service")
         summary = self._ingest_runner(self.settings, self.store, lambda: self.embedder, paths, progress, rebuild)
+        if progress:
+            progress("index", 0, 1, "keyword index")
         self._keyword.refresh_now()  # visible to our next query, and persisted for the next process's
+        if progress:
+            progress("index", 1, 1, "")
         return summary
 
     def stats(self) -> StoreStats:

@@ -34,6 +34,10 @@ DEFAULT_PATH_PATTERNS: tuple[str, ...] = (
 )
 
 
+#: The accepted ``NEWSQA_LOG_LEVEL`` values (Python's logging level names), any case.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def _split_csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
@@ -131,7 +135,14 @@ class Settings(BaseSettings):
     conversation_ttl_seconds: int = Field(1800, ge=1, description="Idle seconds before a conversation is forgotten.")
     conversation_max_count: int = Field(10_000, ge=1, description="Conversations kept in memory at most.")
 
-    log_level: str = Field("INFO", description="Python logging level.")
+    log_level: str = Field("INFO", description="Python logging level: DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, level: str) -> str:
+        if level.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level.strip().upper()
 
     @field_validator("path_patterns")
     @classmethod

@@ -91,10 +91,11 @@ def test_ingest_while_querying(ingest_server: tuple[LiveServer, Path]) -> None:
         answered: list[int] = []
 
         def query() -> None:
+            # Until the first batch is written the archive is empty: a 503 saying to ingest, never another error.
             ask = client.post("/v1/ask", json={"question": "青龙湖天文台的台长是谁？"})
-            assert ask.status_code == 200, ask.text
+            assert ask.status_code == 200 or assert_error(ask, 503, "store_empty"), ask.text
             search = client.get("/v1/search", params={"q": "专精特新"})
-            assert search.status_code == 200, search.text
+            assert search.status_code == 200 or assert_error(search, 503, "store_empty"), search.text
             assert client.get("/readyz").status_code == 200
             answered.append(1)
 
@@ -107,7 +108,7 @@ def test_ingest_while_querying(ingest_server: tuple[LiveServer, Path]) -> None:
         summary = done["summary"]
         assert summary["files_new"] == 6 and summary["files_failed"] == 0 and summary["failures"] == {}
         assert summary["chunks_added"] > 0
-        assert done["progress"]["total"] == 6
+        assert done["progress"] == {"stage": "index", "done": 1, "total": 1, "current": None}  # the last stage
 
         hits = client.get("/v1/search", params={"q": "青龙湖天文台", "top_k": 3}).json()["hits"]
         assert hits[0]["source"] == "005_qinglonghu.txt"

@@ -18,9 +18,9 @@ from bot.cli import app
 from tests.conftest import SAMPLE_ARTICLES
 
 SUMMARY_KEYS = {
-    "files_new", "files_changed", "files_unchanged", "files_removed", "files_failed",
+    "files_new", "files_changed", "files_unchanged", "files_removed", "files_failed", "files_skipped",
     "chunks_added", "chunks_removed", "chunks_embedded", "chunks_cached", "seconds", "ocr_pages", "ocr_low_confidence_chars",
-    "articles_total", "articles_dated",
+    "articles_total", "articles_dated", "failures", "skipped", "warnings",
 }
 
 
@@ -54,7 +54,7 @@ def test_ask_json_and_plain_output(cli_env: Path) -> None:
     result = runner.invoke(app, ["ask", "郏县建成了多少座5G基站？", "--json", "--top-k", "3"])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
-    assert set(answer) == {"question", "answer", "found", "mode", "citations", "alternatives"}
+    assert set(answer) == {"question", "answer", "found", "mode", "confidence", "citations", "alternatives"}
     assert answer["found"] and answer["mode"] == "extractive" and "120座" in answer["answer"]
     citation = answer["citations"][0]
     assert set(citation) == {"id", "title", "source", "article_id", "chunk_id", "text", "score", "published",

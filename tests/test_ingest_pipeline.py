@@ -139,8 +139,8 @@ KILLER = textwrap.dedent(
     from tests.conftest import make_settings  # the embedded store, or the test Chroma server in server mode
 
     settings = make_settings(Path(sys.argv[1]), sys.argv[2])
-    def die_after_first(done, total, name):
-        if done == 3:
+    def die_after_first(stage, done, total, name):
+        if stage == "prepare" and done == 2:  # two files prepared, the third about to be
             os._exit(9)  # a hard kill: no cleanup, no finally blocks
     build_service(settings).ingest(progress=die_after_first)
     """

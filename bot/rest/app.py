@@ -30,6 +30,7 @@ from bot.service import build_service
 from rag.errors import NewsQAError
 from rag.service import NewsQA
 from rag.settings import Settings
+from rag.settings_check import load_settings
 
 logger = logging.getLogger("newsqa.rest")
 
@@ -156,11 +157,14 @@ def settings_to_json(settings: Settings) -> str:
 
 def settings_from_env() -> Settings:
     """Settings handed over by :func:`bot.rest.server.serve` (:data:`SETTINGS_ENV`), else from the environment
-    and ``.env`` as usual."""
+    and ``.env`` as usual (:func:`rag.settings_check.load_settings`: raises :class:`rag.errors.ConfigError`)."""
     raw = os.environ.get(SETTINGS_ENV)
     if raw:
         return Settings(_env_file=None, **json.loads(raw))  # type: ignore[call-arg]
-    return Settings()  # type: ignore[call-arg]
+    settings, warnings = load_settings()  # ConfigError names the bad variable, its value and its source
+    for warning in warnings:
+        logging.getLogger("newsqa.rest").warning("%s", warning)
+    return settings
 
 
 def configure_logging(level: str) -> None:

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.errors import (
     EmbeddingModelError,
+    EmptyStoreError,
     IngestLockedError,
     InputError,
     ModelMismatchError,
@@ -147,6 +148,8 @@ def service_error_status(err: NewsQAError) -> tuple[int, str]:
         return 503, "model_mismatch"
     if isinstance(err, StoreUnavailableError):
         return 503, "store_unavailable"
+    if isinstance(err, EmptyStoreError):
+        return 503, "store_empty"
     if isinstance(err, EmbeddingModelError):
         return 503, "embedding_model_unavailable"
     return 500, "service_error"

@@ -135,13 +135,14 @@ class IngestJobs:
         self._update(job_id, state="running", started_at=_now())
         last_write = 0.0
 
-        def progress(done: int, total: int, current: str) -> None:
+        def progress(stage: str, done: int, total: int, current: str) -> None:
             nonlocal last_write
             now = time.monotonic()
             write = now - last_write >= self.progress_write_seconds or done >= total
             if write:
                 last_write = now
-            self._update(job_id, persist=write, progress=IngestProgress(done=done, total=total, current=current))
+            self._update(job_id, persist=write, progress=IngestProgress(
+                stage=stage, done=done, total=total, current=current or None))
 
         try:
             summary = service.ingest(progress=progress)

@@ -164,11 +164,16 @@ JobState = Literal["queued", "running", "succeeded", "failed"]
 
 
 class IngestProgress(BaseModel):
-    """How far a running ingest is: files handled so far of ``total``, and the file being handled."""
+    """How far a running ingest is: the stage at work (:data:`rag.models.INGEST_STAGES`: ``ocr`` pages,
+    ``prepare`` files, ``embed`` chunks, ``export`` and ``index`` steps), ``done`` of ``total`` of its units, and
+    what it is working on."""
 
-    done: int = Field(..., ge=0, description="已处理的文件数。")
-    total: int = Field(..., ge=0, description="文件总数。")
-    current: str | None = Field(None, description="正在处理的文件（相对路径）。")
+    stage: str | None = Field(
+        None, description="当前阶段：ocr（识别页面图像，单位：页）、prepare（读取与切分文件，单位：文件）、"
+                          "embed（向量化并写入，单位：段落）、export（导出查询模型）、index（更新关键词索引）。")
+    done: int = Field(..., ge=0, description="当前阶段已完成的数量。")
+    total: int = Field(..., ge=0, description="当前阶段的总数（embed 阶段在文件切分完成前会增长）。")
+    current: str | None = Field(None, description="正在处理的文件或页面（相对路径）。")
 
 
 class JobError(BaseModel):
@@ -192,18 +197,20 @@ class IngestJob(BaseModel):
                     "created_at": "2024-01-05T08:00:00.120Z",
                     "started_at": "2024-01-05T08:00:00.125Z",
                     "finished_at": "2024-01-05T08:00:04.870Z",
-                    "progress": {"done": 6, "total": 6, "current": "005_新增报道.txt"},
+                    "progress": {"stage": "index", "done": 1, "total": 1, "current": None},
                     "summary": {
                         "files_new": 1,
                         "files_changed": 0,
                         "files_unchanged": 5,
                         "files_removed": 0,
                         "files_failed": 0,
+                        "files_skipped": 1,
                         "chunks_added": 12,
                         "chunks_removed": 0,
                         "chunks_embedded": 12,
                         "seconds": 4.74,
                         "failures": {},
+                        "skipped": {"说明.docx": "unsupported file type '.docx'"},
                     },
                     "error": None,
                 }
@@ -310,7 +317,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "请求体过大。",
         422: "参数校验失败（错误信息会写出字段名）。",
         500: "服务器内部错误（带 request_id，可在日志中查到）。",
-        503: "服务暂不可用（存储或模型未就绪）。",
+        503: "服务暂不可用：存储或模型未就绪（store_unavailable 等），或尚未导入任何报道（store_empty：请先运行 newsqa ingest）。",
     }
     return {s: {"model": ErrorResponse, "description": text.get(s, "错误")} for s in statuses}
 

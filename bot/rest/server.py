@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 import uvicorn
 
 from bot.rest.app import SETTINGS_ENV, configure_logging, create_app, settings_from_env, settings_to_json
+from rag.errors import ConfigError
 from rag.settings import Settings
 
 
@@ -45,8 +47,13 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m bot.rest.server [--host H] [--port P] [--workers N]``; everything else from NEWSQA_* / .env."""
-    settings = settings_from_env()
+    """``python -m bot.rest.server [--host H] [--port P] [--workers N]``; everything else from NEWSQA_* / .env.
+    A configuration error prints one line naming the variable and exits with status 2."""
+    try:
+        settings = settings_from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     parser = argparse.ArgumentParser(prog="python -m bot.rest.server", description="Serve the newsqa REST API.")
     parser.add_argument("--host", default=settings.host)
     parser.add_argument("--port", type=int, default=settings.port)

@@ -26,7 +26,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from rag.answering.generate import AskEvent, TextDelta
-from rag.errors import InputError
+from rag.errors import EmptyStoreError, InputError
 from rag.models import Answer
 
 from . import texts
@@ -223,7 +223,8 @@ async def stream_reply(ctx: BotContext, state: ChatState, message: Message, ques
 async def respond(ctx: BotContext, message: Message, question: str) -> None:
     """Answer ``question`` asked in ``message``: rate limit, typing, answer, reply with sources and buttons.
 
-    A question the core rejects (InputError) gets its reason; any other error propagates to the application's
+    A question the core rejects (InputError) gets its reason, one asked before anything was ingested
+    (EmptyStoreError) says so and how to fix it; any other error propagates to the application's
     error handler, which logs it and apologises. LLM failures never reach here (the core answers extractively).
     """
     if len(question) > MAX_QUESTION_CHARS:
@@ -247,6 +248,10 @@ async def respond(ctx: BotContext, message: Message, question: str) -> None:
                     stored = state.remember(await produce_answer(ctx, state, question))
         except InputError as exc:
             await reply_html(message, texts.BAD_QUESTION.format(reason=escape(str(exc))))
+            return
+        except EmptyStoreError as exc:
+            log.warning("Question in chat %s before anything was ingested: %s", message.chat.id, exc)
+            await reply_html(message, texts.EMPTY_ARCHIVE)
             return
         answer = stored.answer
         log.info(

