@@ -42,8 +42,7 @@ _ROLES = ("chunks", "articles", "files", "state", "embeddings")  # embeddings: t
 #: HNSW settings of new collections (Chroma keeps an existing collection's). Chroma's default sync threshold (1000)
 #: lets up to 1000 records wait unpersisted, and every write then costs more the longer that backlog is: writing
 #: the 519 benchmark chunks in 256-record batches took 1.28 s with it and 0.96 s with 100, and one more record
-#: 250 ms against 18 ms (bench/NOTES.md, section 6). Query latency is unchanged. (``hnsw:batch_size`` stays at
-#: Chroma's default, 100.)
+#: 250 ms against 18 ms (bench/NOTES.md, section 6). Query latency is unchanged; ``hnsw:batch_size`` stays 100.
 HNSW_WRITE_TUNING = {"hnsw:sync_threshold": 100}
 
 
@@ -67,7 +66,6 @@ def _is_auth_error(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return type(exc) is Exception and any(code in text for code in ("401", "403", "Unauthorized", "Forbidden"))
-
 
 
 class ChromaConnection:
@@ -168,21 +166,16 @@ class ChromaConnection:
         """Reopen after a failed call made with the handles of ``seen_generation`` (no-op if another thread did).
 
         Server: re-fetches the collections with the current client first (enough after a server restart or when
-        another process dropped and recreated a collection); opens a new client when that fails. Embedded: always
-        a new client, because chromadb keeps one in-memory ``System`` per folder whose segments do not see what
-        another process (a ``newsqa ingest`` beside ``newsqa serve``) wrote: filtered queries then fail with
-        "Error finding id" until the ``System`` is stopped (closing its last client) and loaded again from disk.
+        another process dropped and recreated a collection); a new client when that fails. Embedded: always a new
+        client, since chromadb's in-memory ``System`` of a folder does not see what another process (``newsqa
+        ingest`` beside ``newsqa serve``) wrote ("Error finding id") until it is stopped and loaded again.
         Raises StoreUnavailableError.
         """
         with self._lock:
             if self._generation != seen_generation:
                 return
-            if not self.server_mode:
-                self._open(new_client=True)
-                log.info("reopened the %s", self.where)
-                return
             try:
-                self._open(new_client=False)
+                self._open(new_client=not self.server_mode)
             except StoreUnavailableError:
                 self._open(new_client=True)
             log.info("reconnected to the %s", self.where)
