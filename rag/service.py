@@ -25,10 +25,10 @@ from llama_index.core.schema import NodeWithScore
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.sources import citation_for, with_copies
 from rag.answering.timeline import rank_in_scope
-from rag.archive import list_articles
+from rag.archive import list_articles, list_publications
 from rag.errors import InputError
 from rag.filters import ArchiveFilter, parse_day
-from rag.models import Answer, Article, ArticlePage, IngestSummary, SearchHit, StoreStats
+from rag.models import Answer, Article, ArticlePage, IngestSummary, PublicationInfo, SearchHit, StoreStats
 from rag.retrieval.embedding import Embedder, load_embedder
 from rag.retrieval.fusion import dense_weight_for, hybrid_retriever
 from rag.retrieval.keyword import BM25Index
@@ -282,14 +282,14 @@ class NewsQA:
 
     def stats(self) -> StoreStats:
         """Article, chunk and file counts, embedding model and time of the last ingest."""
-        counts = self.store.counts()
-        state = self.store.state()
-        return StoreStats(
-            articles=counts["articles"], chunks=counts["chunks"], files=counts["files"],
-            embedding_model=state["embedding_model"],
-            dimension=int(state["dimension"]) if state["dimension"] else None,
-            last_ingest=state["last_ingest"],
-        )
+        counts, state = self.store.counts(), self.store.state()
+        return StoreStats(articles=counts["articles"], chunks=counts["chunks"], files=counts["files"],
+                          embedding_model=state["embedding_model"], last_ingest=state["last_ingest"],
+                          dimension=int(state["dimension"]) if state["dimension"] else None)
+
+    def publications(self) -> list[PublicationInfo]:
+        """Each publication with its article count and date range (see :func:`rag.archive.list_publications`)."""
+        return list_publications(self._current_index())
 
     def close(self) -> None:
         """Close the store client and drop the indexes (the embedder stays usable if it was passed in)."""

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     admin_key: SecretStr | None = Field(None, description="Key for POST /v1/ingest; unset = ingest over HTTP disabled.")
     cors_origins: str = Field("", description="Comma-separated allowed CORS origins; empty = none.")
     max_body_bytes: int = Field(64_000, ge=1024, description="Largest accepted request body in bytes.")
+    upload_max_bytes: int = Field(
+        50_000_000, ge=1024, description="Largest page file accepted by the admin upload (POST /v1/uploads), in bytes."
+    )
     host: str = Field("127.0.0.1", description="REST bind host.")
     port: int = Field(8000, description="REST bind port.")
 
