@@ -140,8 +140,8 @@ def test_feedback_is_recorded_in_the_shared_log(guarded: Any, web_server: Served
     with page.expect_response(lambda r: r.url.endswith("/v1/feedback")) as sent:
         turn.locator("button.vote[data-vote=down]").click()
     assert sent.value.status == 201
-    assert turn.locator(".feedback-status").inner_text() == "已记录反馈，谢谢！"
-    assert turn.locator("button.vote[data-vote=down]").get_attribute("aria-pressed") == "true"
+    expect(turn.locator(".feedback-status")).to_have_text("已记录反馈，谢谢！")
+    expect(turn.locator("button.vote[data-vote=down]")).to_have_attribute("aria-pressed", "true")
     log = web_server.data_dir / "feedback.jsonl"
     records = [json.loads(line) for line in log.read_text("utf-8").splitlines()]
     mine = [r for r in records if r["answer_id"] == request_id]
