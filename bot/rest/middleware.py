@@ -91,16 +91,17 @@ class BodySizeLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
         self.drain_bytes = max(drain_bytes, max_bytes)
-        #: Exact paths with their own limit (the admin upload takes whole page files).
-        self.path_limits = dict(path_limits or {})
+        #: Exact paths with their own limit (the admin upload takes whole page files), each its own limiter.
+        self._by_path = {path: BodySizeLimitMiddleware(app, limit, drain_bytes)
+                         for path, limit in (path_limits or {}).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.path_limits.get(scope.get("path", ""))
-        if limit is not None:
-            await BodySizeLimitMiddleware(self.app, limit, self.drain_bytes)(scope, receive, send)
+        own = self._by_path.get(scope.get("path", ""))
+        if own is not None:
+            await own(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
         declared_size: int | None = None
