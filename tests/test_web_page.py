@@ -22,6 +22,7 @@ from tests.web_support.pages import (
     HOURS,
     LIBRARY_PAGES,
     REFUSED_QUESTION,
+    REPRINT_LABELS,
 )
 from tests.web_support.server import API_KEY, Served
 
@@ -151,6 +152,19 @@ def test_feedback_is_recorded_in_the_shared_log(guarded: Any, web_server: Served
     assert record["conversation_id"].startswith("web-") and record["chat_id"] is None
     assert record["answer"] == turn.locator(".answer-text").inner_text()
     assert record["sources"] and record["sources"][0]["title"] == card_titles(turn)[0]
+
+
+def test_a_reprinted_story_shows_its_other_printing(guarded: Any, web_server: Served) -> None:
+    page = open_chat(guarded(), web_server)
+    card = ask(page, FIRST_QUESTIONS["卫东区"]).locator(".card").first
+    shown, also = card.locator(".card-meta").inner_text(), card.locator(".card-also")
+    assert shown in REPRINT_LABELS and also.inner_text().startswith("另见：")
+    other = next(label for label in REPRINT_LABELS if label != shown)
+    assert other in also.inner_text()
+    also.locator("a").first.click()
+    page.locator("#panel mark.cited").first.wait_for()
+    assert other in page.locator("#panel-meta").inner_text()
+    assert BOOKS["卫东区"] in "".join(page.locator("#panel mark.cited").all_inner_texts())
 
 
 def test_keyboard_only(guarded: Any, web_server: Served) -> None:

@@ -24,6 +24,11 @@ LIBRARY_PAGES = {
         "书屋每周一至周五开放，开放时间为上午8点半至下午5点半，周末举办亲子阅读活动。\n"
     ),
 }
+# The same report reprinted the next day by another paper: one story, shown as 另见 beside the cited printing.
+LIBRARY_PAGES["平顶山晚报/2022-09-03/02.txt"] = LIBRARY_PAGES["平顶山日报/2022-09-02/05.txt"].replace(
+    "本报讯（记者 赵晴）", "（通讯员 钱明）")
+REPRINT_LABELS = ("《平顶山日报》 2022-09-02 第5版", "《平顶山晚报》 2022-09-03 第2版")
+
 #: Asked with the district named.
 FIRST_QUESTIONS = {"湛河区": "湛河区首个社区图书馆首批藏书多少册？", "卫东区": "卫东区东环路社区书屋首批藏书多少册？"}
 #: A question naming the library, then a follow-up asking for the opening hours of "it".
