@@ -4,10 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps browser-deps screenshot run test lint bench bench-quick bench-ocr serve bot ingest chroma clean
+.PHONY: setup system-deps browser-deps screenshot run test lint docs bench bench-quick bench-ocr serve bot ingest chroma \
+	clean
 
-# Debian packages: the CJK font that tests and bench/ocr_bench.py render newspaper pages with (dev/test only), and
-# the GL/GLib libraries opencv-python (a RapidOCR dependency) loads. Installed only where apt-get exists and the
+# Debian packages: the CJK font that tests and bench/ocr_bench.py render newspaper pages with (dev/test only),
+# the GL/GLib libraries opencv-python (a RapidOCR dependency) loads, and curl (tests/test_readme_examples.py runs
+# the README's curl examples). Installed only where apt-get exists and the
 # file is missing; never fails the build (tests that need the font then skip, naming the package).
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends
@@ -25,6 +27,7 @@ system-deps:
 	test -f $(CJK_FONT) || missing="$$missing fonts-noto-cjk"; \
 	ldconfig -p 2>/dev/null | grep -q 'libGL.so.1 ' || missing="$$missing libgl1"; \
 	ldconfig -p 2>/dev/null | grep -q 'libglib-2.0.so.0 ' || missing="$$missing libglib2.0-0"; \
+	command -v curl >/dev/null 2>&1 || missing="$$missing curl"; \
 	if [ -n "$$missing" ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "installing Debian packages:$$missing"; \
 		(apt-get update -qq && $(APT_INSTALL) $$missing) || echo "warning: could not install$$missing"; \
@@ -60,6 +63,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check bot rag ingest tests bench
 	$(BIN)/mypy bot rag ingest bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_architecture.py  # import cycles, layers, module size
+
+# docs/configuration.md, the table of every NEWSQA_ variable, generated from rag/settings.py (checked by
+# tests/test_config_doc.py; run this after adding or changing a setting).
+docs: $(STAMP)
+	$(BIN)/python -m bot.config_doc
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

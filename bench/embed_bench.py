@@ -1,5 +1,5 @@
 """Embedding backends side by side: ingest chunks/s and query-embedding p50/p95, as ratios against
-sentence-transformers all-MiniLM-L6-v2 measured in the same run (``make bench`` runs it; README, "Cost").
+sentence-transformers all-MiniLM-L6-v2 measured in the same run (``make bench`` runs it; docs/benchmarks.md, "Embedding backends").
 
     python bench/embed_bench.py [--chunks 256] [--queries 40] [--json out.json]
 

@@ -285,8 +285,9 @@ def markdown(results: dict[str, Any], plots: list[str]) -> str:
                       "the sample corpus, ingested first; warm OS file cache (see bench/NOTES.md, section 9).", "",
                       cold_table(cold)]
 
-    if NOTES.exists():
-        lines += ["", NOTES.read_text(encoding="utf-8").strip()]
+    if NOTES.exists():  # linked, not copied: this page states where things stand, the notes how they got there
+        lines += ["", "What costs what, and the changes each measurement led to: "
+                  "[`bench/NOTES.md`](../bench/NOTES.md)."]
     return "\n".join(lines) + "\n"
 
 

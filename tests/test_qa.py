@@ -107,7 +107,7 @@ def test_question_types(question: str, qtype: QuestionType) -> None:
 
 @pytest.mark.skipif(not SEEDS_DEV.exists(), reason="shared eval set not present")
 def test_dev_set_quality_floor(sample_service) -> None:  # noqa: ANN001
-    """A floor well under the measured figures (README), to catch regressions, not to tune to."""
+    """A floor well under the measured figures (docs/evaluation.md), to catch regressions, not to tune to."""
     report = evaluate(sample_service, load_qa(SEEDS_DEV))
     assert report.hit_at_1 >= 0.8
     assert report.answer_contains_gold >= 0.8

@@ -18,7 +18,7 @@ Two sources of pairs, both from the answer's own report (its title, lead and who
   ns, nz, nr, vn, j and ordinals such as 第六届), ``和``/``与`` allowed inside.
 
 An ordinal in the full name (``第六届``) is left out when the answer gives its own before the short form
-(``首届进博会`` is not the sixth). Rules are our own, measured on the CRUD-RAG news archive (README, "Evaluation").
+(``首届进博会`` is not the sixth). Rules are our own, measured on the CRUD-RAG news archive (docs/evaluation.md).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ shown verified piece by piece (:class:`StreamVerifier`):
 
 Character n-gram overlap as a cheap attribution check follows the lexical-overlap baselines of citation
 evaluation (ALCE, Gao et al., EMNLP 2023; Rashkin et al. 2023); the span tests catch the typical hallucination of a
-right-sounding sentence with a wrong figure or name (measured: README "LLM answers", fabrication benchmark).
+right-sounding sentence with a wrong figure or name (measured: docs/evaluation.md, "LLM answers: fabrication").
 """
 
 from __future__ import annotations

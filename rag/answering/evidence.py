@@ -42,7 +42,7 @@ from rag.text.normalize import jieba_module, keywords, normalize
 from rag.text.sentences import sign_off, split_sentences
 
 #: Below this IDF-weighted coverage of the question by the best context, the answer is "not found".
-#: Set by measurement on half 0 of the CMRC refusal benchmark (README "Refusal benchmark"): 0.5 before the topic
+#: Set by measurement on half 0 of the CMRC refusal benchmark (docs/evaluation.md, "Refusals"): 0.5 before the topic
 #: rule (:meth:`QuestionAnalysis.names_topic`) took over refusing questions about names absent from the corpus.
 MIN_CONTEXT_COVERAGE = 0.42
 #: Below this coverage of the question by the chosen sentence itself, the answer is "not found".

@@ -12,7 +12,7 @@ count of new entrants for a count of companies). So, on normalised text (:func:`
 - :func:`answer_value`: the phrase of a sentence that fills the question's slot (a number with its unit, a date),
   used to tell apart reports that answer the same question with different values.
 
-Rules are our own, measured on the CRUD-RAG news archive and CMRC 2018 (see README, "Evaluation").
+Rules are our own, measured on the CRUD-RAG news archive and CMRC 2018 (docs/evaluation.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ question and its answer sentence; a sentence holding another word of a question 
 :data:`SYNONYM_CREDIT`. The groups are our own, written from the verbs and nouns of questions that their answer
 sentences paraphrase, and kept to words of two or more characters, whose sense does not depend on the sentence
 (single characters such as 卒 for 逝世 or 娶 for 结婚 also occur inside unrelated words). Measured on the dev sets
-(README, Evaluation).
+(docs/evaluation.md).
 """
 
 from __future__ import annotations

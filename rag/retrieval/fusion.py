@@ -27,7 +27,7 @@ RRF_K = 60.0
 
 
 
-#: Dense weights measured per model on the dev sets (model-name substring -> weight; README, "Retrieval figures
+#: Dense weights measured per model on the dev sets (model-name substring -> weight; docs/evaluation.md, "Retrieval
 #: per model": tuned on the even half of the questions, reported on the odd half).
 MEASURED_DENSE_WEIGHTS: dict[str, float] = {"multilingual-e5-small": 1.0}
 
@@ -37,7 +37,7 @@ def dense_weight_for(model_name: str, configured: float | None) -> float:
     (:data:`MEASURED_DENSE_WEIGHTS`), else 1.0 for Chinese-capable models.
 
     English-only models (the packaged all-MiniLM-L6-v2) get 0.1: on the dev sets their Chinese similarities are
-    nearly flat, and at full weight they push BM25's best chunk out of the top 5 (see README, "Evaluation").
+    nearly flat, and at full weight they push BM25's best chunk out of the top 5 (docs/evaluation.md).
     """
     if configured is not None:
         return configured

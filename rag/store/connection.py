@@ -167,12 +167,19 @@ class ChromaConnection:
     def _reopen(self, seen_generation: int) -> None:
         """Reopen after a failed call made with the handles of ``seen_generation`` (no-op if another thread did).
 
-        Re-fetches the collections with the current client first (enough after a server restart or when another
-        process dropped and recreated a collection); opens a new client when that fails. Raises
-        StoreUnavailableError.
+        Server: re-fetches the collections with the current client first (enough after a server restart or when
+        another process dropped and recreated a collection); opens a new client when that fails. Embedded: always
+        a new client, because chromadb keeps one in-memory ``System`` per folder whose segments do not see what
+        another process (a ``newsqa ingest`` beside ``newsqa serve``) wrote: filtered queries then fail with
+        "Error finding id" until the ``System`` is stopped (closing its last client) and loaded again from disk.
+        Raises StoreUnavailableError.
         """
         with self._lock:
             if self._generation != seen_generation:
+                return
+            if not self.server_mode:
+                self._open(new_client=True)
+                log.info("reopened the %s", self.where)
                 return
             try:
                 self._open(new_client=False)
