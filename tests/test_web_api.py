@@ -134,7 +134,8 @@ def test_page_static_files_and_docs_are_served_from_the_package(server: tuple[ht
     assert client.head("/").status_code == 200
     script = client.get("/static/js/main.js")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert script.headers["x-content-type-options"] == "nosniff"
+    assert script.headers["x-content-type-options"] == "nosniff" and script.headers["cache-control"] == "no-cache"
+    assert client.get("/static/js/main.js", headers={"If-None-Match": script.headers["etag"]}).status_code == 304
     for path in ("/docs", "/redoc"):
         html = client.get(path).text
         assert "http://" not in html and "https://" not in html and "<script>" not in html  # no CDN, no inline

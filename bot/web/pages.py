@@ -52,7 +52,9 @@ def _security_headers(csp: str) -> dict[str, str]:
 
 
 class _NoSniffStatic:
-    """Static files with ``X-Content-Type-Options: nosniff`` (a script is only run when served as one)."""
+    """Static files with ``X-Content-Type-Options: nosniff`` (a script is only run when served as one) and
+    ``Cache-Control: no-cache`` (the browser revalidates with the ETag, so an upgraded package's scripts are used
+    at once)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -61,7 +63,8 @@ class _NoSniffStatic:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-content-type-options", b"nosniff")]
+                message["headers"] = [*message["headers"], (b"x-content-type-options", b"nosniff"),
+                                      (b"cache-control", b"no-cache")]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
