@@ -145,6 +145,7 @@ async function ask(question) {
   const sources = el("ol", "sources");
   sources.setAttribute("aria-label", t("chat.sources"));
   box.append(head, text, meta, sources);
+  box.setAttribute("aria-busy", "true"); // screen readers read the answer once it is complete, not every delta
   item.append(q, box);
   $("log").append(item);
   $("empty").hidden = true;
@@ -166,6 +167,7 @@ async function ask(question) {
       done(answer) {
         citations = answer.citations || [];
         box.classList.remove("pending");
+        box.removeAttribute("aria-busy");
         if (answer.found) {
           head.textContent = t("chat.answer");
           renderAnswer(text, answer.answer, citations, turn);
@@ -186,6 +188,7 @@ async function ask(question) {
     if (item.answer) box.append(feedbackBar(item.answer, answerId));
   } catch (err) {
     box.classList.remove("pending");
+    box.removeAttribute("aria-busy");
     box.classList.add("failed");
     head.textContent = describeError(err);
     if (err instanceof ApiError && (err.code === "missing_api_key" || err.code === "invalid_api_key")) {
