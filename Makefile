@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: setup system-deps run test lint docs bench bench-quick bench-ocr serve bot ingest chroma clean
+.PHONY: setup system-deps browser-deps screenshot run test lint docs bench bench-quick bench-ocr serve bot ingest chroma \
+	clean
 
 # Debian packages: the CJK font that tests and bench/ocr_bench.py render newspaper pages with (dev/test only),
 # the GL/GLib libraries opencv-python (a RapidOCR dependency) loads, and curl (tests/test_readme_examples.py runs
@@ -39,6 +40,18 @@ system-deps:
 		(apt-get update -qq && $(APT_INSTALL) $$missing) || echo "warning: could not install$$missing"; \
 	fi
 
+# Debian's chromium (and a colour emoji font for the 👍/👎 buttons) for the browser tests (tests/test_web_*.py) and
+# `make screenshot` only: running newsqa never needs them. Without chromium the browser tests skip, except under
+# CI=true, where they fail.
+browser-deps:
+	@missing=""; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf || missing="$$missing fonts-noto-color-emoji"; \
+	if [ -n "$$missing" ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian packages:$$missing"; \
+		(apt-get update -qq && $(APT_INSTALL) $$missing) || echo "warning: could not install$$missing"; \
+	fi
+
 # Everything a developer needs: system packages, runtime and dev dependencies (CI's `make test` path).
 setup: system-deps $(DEV)
 
@@ -47,8 +60,12 @@ run: $(RUNTIME)
 	$(BIN)/newsqa ask "郏县建成了多少座5G基站？"
 	$(BIN)/newsqa run
 
-test: system-deps $(DEV)
+test: system-deps browser-deps $(DEV)
 	$(BIN)/python -m pytest -q
+
+# docs/screenshot.png: the web page answering a question with its source open (Debian's chromium, offline).
+screenshot: system-deps browser-deps $(DEV)
+	$(BIN)/python -m tests.web_support.screenshot docs/screenshot.png
 
 lint: $(DEV)
 	$(BIN)/ruff check bot rag ingest tests bench

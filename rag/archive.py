@@ -14,7 +14,7 @@ import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from rag.filters import ArchiveFilter
-from rag.models import ArticleInfo, ArticlePage
+from rag.models import ArticleInfo, ArticlePage, PublicationInfo
 from rag.retrieval.keyword import BM25Index
 from rag.store.store import Store
 
@@ -66,6 +66,30 @@ def list_articles(index: BM25Index, store: Store, archive_filter: ArchiveFilter 
                 chunks=len(json.loads(str(meta.get("chunk_ids") or "[]"))) or chunks.get(article_id, 0),
             ))
     return ArticlePage(total=len(ordered), offset=offset, limit=limit, items=items)
+
+
+def list_publications(index: BM25Index) -> list[PublicationInfo]:
+    """Every publication of the live chunks in ``index``, with its article count (an article counts once, from
+    the chunk ids ``<article_id>:<n>``), earliest and latest date and undated articles; most articles first, then
+    by name; articles without a publication last, as one entry with ``publication`` None."""
+    seen: dict[str, tuple[str | None, str]] = {}
+    for seg, dead in zip(index.segments, index.dead, strict=True):
+        rows = np.flatnonzero(~np.asarray(dead, dtype=bool))
+        if not len(rows):
+            continue
+        publications, published = seg.field_values("publication"), seg.field_values("published")
+        for r in rows.tolist():
+            article_id = seg.ids[r].rpartition(":")[0] or seg.ids[r]
+            seen.setdefault(article_id, (publications[r] or None, (published[r] or "")[:10]))
+    groups: dict[str | None, list[str]] = {}
+    for publication, day in seen.values():
+        groups.setdefault(publication, []).append(day)
+    rows_out = []
+    for publication, days in groups.items():
+        dated = sorted(d for d in days if d)
+        rows_out.append(PublicationInfo(publication=publication, articles=len(days), undated=len(days) - len(dated),
+                                        first=dated[0] if dated else None, last=dated[-1] if dated else None))
+    return sorted(rows_out, key=lambda p: (p.publication is None, -p.articles, p.publication or ""))
 
 
 def _opt(value: object) -> str | None:

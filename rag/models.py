@@ -148,6 +148,16 @@ class ArticlePage(BaseModel):
     items: list[ArticleInfo]
 
 
+class PublicationInfo(BaseModel):
+    """One publication of the archive (``GET /v1/publications``): how many articles it has and which dates."""
+
+    publication: str | None = Field(..., description="Outlet or newspaper; None groups articles with none known.")
+    articles: int = Field(..., ge=0, description="Articles of this publication in the archive.")
+    first: str | None = Field(None, description="Earliest publication date, ISO YYYY-MM-DD (None: all undated).")
+    last: str | None = Field(None, description="Latest publication date, ISO YYYY-MM-DD (None: all undated).")
+    undated: int = Field(0, ge=0, description="Articles of this publication without a known date.")
+
+
 class IngestSummary(BaseModel):
     """What one ingest did. ``failures`` maps a file (relative path) to its error message, ``skipped`` a file that
     was not read to the reason (an unsupported type)."""

@@ -4,10 +4,9 @@ Front-ends (CLI, REST, Telegram) build ``NewsQA(settings, ingest_runner=...)`` o
 :func:`bot.service.build_service`, which wires in the ingest pipeline) and call its methods; the embedding model and
 the BM25 index load once (lazily, or eagerly with :meth:`NewsQA.warm_up`). Methods are blocking and thread-safe:
 async front-ends call them in a worker thread (``anyio.to_thread`` / ``asyncio.to_thread``). The BM25 index is
-derived state, persisted on local disk and caught up with the store's change log whenever the store's version
-changes (checked at most every ``settings.index_refresh_seconds``; see :mod:`rag.retrieval.keyword_live`), so a
-process that never ingested, or that runs while another ingests, answers from the current corpus without rebuilding.
-"""
+derived state, persisted on local disk and caught up with the store's change log when the store's version changes
+(see :mod:`rag.retrieval.keyword_live`), so a process that never ingested, or that runs while another ingests,
+answers from the current corpus without rebuilding."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from llama_index.core.schema import NodeWithScore
 
@@ -25,10 +24,20 @@ from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.report_listing import report_listing
 from rag.answering.sources import citation_for, with_copies
 from rag.answering.timeline import rank_in_scope
-from rag.archive import find_reports, list_articles
+from rag.archive import find_reports, list_articles, list_publications
 from rag.errors import EmptyStoreError, InputError
 from rag.filters import ArchiveFilter, parse_day
-from rag.models import Answer, Article, ArticlePage, IngestProgressFn, IngestSummary, SearchHit, StoreStats
+from rag.ingest_runner import IngestRunner
+from rag.models import (
+    Answer,
+    Article,
+    ArticlePage,
+    IngestProgressFn,
+    IngestSummary,
+    PublicationInfo,
+    SearchHit,
+    StoreStats,
+)
 from rag.retrieval.embedding import Embedder, load_embedder
 from rag.retrieval.fusion import dense_weight_for, hybrid_retriever
 from rag.retrieval.keyword import BM25Index
@@ -53,15 +62,6 @@ FUSION_CANDIDATES = 20
 RERANK_CANDIDATES = 15
 
 
-class IngestRunner(Protocol):
-    """Runs one incremental ingest of ``paths`` into ``store`` (``embedder()`` loads the model when a file needs
-    embedding); the ingest pipeline implements it (:func:`ingest.pipeline.run_ingest`). The core never imports the
-    pipeline: front-ends pass it in (:func:`bot.service.build_service`)."""
-
-    def __call__(self, settings: Settings, store: Store, embedder: Callable[[], Embedder], paths: list[Path] | None,
-                 progress: IngestProgressFn | None, rebuild: bool) -> IngestSummary: ...
-
-
 class NewsQA:
     """Facade over store, embedder, hybrid retriever and answerer.
 
@@ -80,8 +80,8 @@ class NewsQA:
         self._model_checked_for: object = None
         self._lock = threading.RLock()
         self._embedder_lock = threading.Lock()  # the model loads while the store opens (warm_up)
+        self._responder: Responder | None = None
 
-    # --- components (lazy) ------------------------------------------------------------------------
     @property
     def store(self) -> Store:
         """The opened store (opened on first use)."""
@@ -126,7 +126,6 @@ class NewsQA:
             self.store.check_model(embedder.name, embedder.dimension)
             log.info("store: %d chunks, embedding model %s", index.n_docs, state["embedding_model"])
 
-    # --- queries ----------------------------------------------------------------------------------
     @staticmethod
     def validate_question(question: str) -> str:
         """The stripped question; raises InputError if empty or longer than 1000 characters."""
@@ -185,9 +184,8 @@ class NewsQA:
         (``mode="llm"``), falling back to the extractive answer on any LLM failure; otherwise it is extractive.
         ``conversation_id`` keeps a bounded history so that follow-ups (``那郏县呢？``) are rewritten into standalone
         questions; ``history`` passes earlier turns explicitly instead. ``archive_filter`` limits the reports by
-        date and publication; a time the question names (``2021年``, ``最新``) is applied too (:meth:`time_scope`).
-        A question about what was reported gets the reports (:meth:`report_listing`). See :mod:`rag.answering.generate`.
-        """
+        date and publication, as does a time the question names (:meth:`time_scope`). A question about what was
+        reported gets the reports (:meth:`report_listing`). See :mod:`rag.answering.generate`."""
         answers = [e for e in self.ask_stream(question, top_k, conversation_id, history, archive_filter)
                    if isinstance(e, Answer)]
         return answers[-1]  # ask_stream always ends with the answer
@@ -205,8 +203,6 @@ class NewsQA:
         """``answer`` with each citation's other printings (``also``) read from the store in one query."""
         members = self.store.story_members([c.story_id for c in answer.citations if c.story_id])
         return answer.model_copy(update={"citations": with_copies(answer.citations, members)}) if members else answer
-
-    _responder: Responder | None = None
 
     @property
     def responder(self) -> Responder:
@@ -290,6 +286,10 @@ class NewsQA:
         return StoreStats(articles=counts["articles"], chunks=counts["chunks"], files=counts["files"],
                           embedding_model=state["embedding_model"], last_ingest=state["last_ingest"],
                           dimension=int(state["dimension"]) if state["dimension"] else None)
+
+    def publications(self) -> list[PublicationInfo]:
+        """Each publication with its article count and date range (see :func:`rag.archive.list_publications`)."""
+        return list_publications(self._current_index())
 
     def close(self) -> None:
         """Close the store client and drop the indexes (the embedder stays usable if it was passed in)."""

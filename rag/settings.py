@@ -104,9 +104,14 @@ class Settings(BaseSettings):
 
     # --- REST API ---------------------------------------------------------------------------------
     api_keys: str = Field("", description="Comma-separated API keys for /v1 routes; empty = open.")
-    admin_key: SecretStr | None = Field(None, description="Key for POST /v1/ingest; unset = ingest over HTTP disabled.")
+    admin_key: SecretStr | None = Field(
+        None, description="Key for the admin routes (POST /v1/ingest, POST /v1/uploads); unset = both disabled."
+    )
     cors_origins: str = Field("", description="Comma-separated allowed CORS origins; empty = none.")
     max_body_bytes: int = Field(64_000, ge=1024, description="Largest accepted request body in bytes.")
+    upload_max_bytes: int = Field(
+        50_000_000, ge=1024, description="Largest page file accepted by the admin upload (POST /v1/uploads), in bytes."
+    )
     host: str = Field("127.0.0.1", description="REST bind host.")
     port: int = Field(8000, description="REST bind port.")
 

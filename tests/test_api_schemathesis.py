@@ -31,6 +31,9 @@ OPERATIONS = [
     ("GET", "/v1/ingest/{job_id}"),
     ("POST", "/v1/chat/completions"),
     ("GET", "/v1/models"),
+    ("GET", "/v1/publications"),
+    ("POST", "/v1/feedback"),
+    ("POST", "/v1/uploads"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
 ]
@@ -56,7 +59,8 @@ def test_every_operation_is_covered(served_schema: Any) -> None:
 
 
 #: Operations without any input have no invalid data to generate.
-NO_INPUT = {("POST", "/v1/ingest"), ("GET", "/v1/models"), ("GET", "/healthz"), ("GET", "/readyz")}
+NO_INPUT = {("POST", "/v1/ingest"), ("GET", "/v1/models"), ("GET", "/v1/publications"), ("GET", "/healthz"),
+            ("GET", "/readyz")}
 CASES = [
     pytest.param(method, path, mode, id=f"{method} {path} {mode.value}")
     for method, path in OPERATIONS

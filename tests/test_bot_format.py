@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.feedback_log import FeedbackLog
 from bot.telegram import texts
-from bot.telegram.feedback import FeedbackLog
 from bot.telegram.format import (
     MAX_MESSAGE_CHARS,
     escape,
@@ -266,10 +266,12 @@ def test_rate_limit_window_and_single_notification() -> None:
 def test_feedback_appends_json_lines(tmp_path) -> None:  # noqa: ANN001
     log = FeedbackLog(tmp_path / "sub" / "feedback.jsonl")
     answer = Answer(question="问？", answer="答[1]", found=True, citations=[_citation(1)])
-    log.record(answer=answer, vote="up", chat_id=1, user_id=2, message_id=3)
-    log.record(answer=answer, vote="down", chat_id=1, user_id=2, message_id=3)
+    log.record(answer=answer, vote="up", channel="telegram", chat_id=1, user_id=2, message_id=3)
+    log.record(answer=answer, vote="down", channel="web", conversation_id="web-1", answer_id="a1")
     lines = [json.loads(line) for line in (tmp_path / "sub" / "feedback.jsonl").read_text("utf-8").splitlines()]
     assert [line["vote"] for line in lines] == ["up", "down"]
+    assert [line["channel"] for line in lines] == ["telegram", "web"]
+    assert (lines[1]["conversation_id"], lines[1]["answer_id"], lines[1]["chat_id"]) == ("web-1", "a1", None)
     assert lines[0]["question"] == "问？" and lines[0]["answer"] == "答[1]"
     assert lines[0]["sources"][0] == {
         "id": 1, "title": "标题1", "source": "001_page.txt", "article_id": "art-1", "chunk_id": "chunk-1"

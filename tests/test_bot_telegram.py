@@ -186,6 +186,7 @@ def test_feedback_buttons_append_to_the_feedback_file(telegram: FakeTelegram, st
     record = lines()[0]
     assert record["vote"] == "up" and record["question"] == SEED_QUESTION
     assert record["chat_id"] == 601 and record["user_id"] == 601 and record["message_id"] == message_id
+    assert record["channel"] == "telegram" and record["conversation_id"] and record["answer_id"]
     assert record["answer"] and record["answer"] in reply.visible
     assert [s["source"] for s in record["sources"]] and all(s["title"] is not None for s in record["sources"])
 

@@ -1,8 +1,9 @@
 """The FastAPI application: :func:`create_app` (used by tests and ``newsqa serve``) and :func:`app_from_env`
 (the uvicorn factory used with several workers).
 
-Layout: ``/healthz`` and ``/readyz`` are open; every ``/v1`` route needs an API key when ``NEWSQA_API_KEYS`` is
-set; ``/v1/ingest`` routes need ``NEWSQA_ADMIN_KEY`` (403 when it is unset). Middleware, outermost first: CORS
+Layout: ``/healthz``, ``/readyz``, the web page ``/`` with ``/static`` and the docs ``/docs``, ``/redoc`` are open
+(:mod:`bot.web`); every ``/v1`` route needs an API key when ``NEWSQA_API_KEYS`` is set; ``/v1/ingest`` and
+``/v1/uploads`` need ``NEWSQA_ADMIN_KEY`` (403 when it is unset). Middleware, outermost first: CORS
 (only when ``NEWSQA_CORS_ORIGINS`` is set), request id + catch-all 500, body size limit (413).
 """
 
@@ -21,12 +22,13 @@ from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
-from bot.rest import openai_compat, routes
+from bot.rest import openai_compat, routes, web_api
 from bot.rest.auth import KeyRing, require_admin_key, require_api_key
 from bot.rest.errors import install_error_handlers
 from bot.rest.jobs import IngestJobs
 from bot.rest.middleware import REQUEST_ID_HEADER, BodySizeLimitMiddleware, RequestContextMiddleware
 from bot.service import build_service
+from bot.web.pages import install_web
 from rag.errors import NewsQAError
 from rag.service import NewsQA
 from rag.settings import Settings
@@ -40,13 +42,18 @@ SETTINGS_ENV = "NEWSQA_REST_SETTINGS_JSON"
 JOBS_DIR_NAME = ".rest-jobs"
 #: Seconds the shutdown waits for a running ingest before closing the store.
 SHUTDOWN_INGEST_WAIT_SECONDS = 300.0
+#: Room for the multipart framing around an uploaded file (boundaries, part headers, the folder field).
+UPLOAD_OVERHEAD_BYTES = 64_000
 
 DESCRIPTION = """
 基于报纸版面的中文新闻问答。答案只来自已收录的报道，并附带编号引用。
 
 * **问答**：`POST /v1/ask`（JSON）与 `POST /v1/ask/stream`（SSE：citations → answer → done）。
 * **检索**：`GET /v1/search`、`GET /v1/articles/{article_id}`。
-* **入库**：`POST /v1/ingest` 后台增量入库，`GET /v1/ingest/{job_id}` 查询进度（需要管理员密钥）。
+* **入库**：`POST /v1/uploads` 上传版面文件（同名文件返回 409，从不覆盖），`POST /v1/ingest` 后台增量入库，
+  `GET /v1/ingest/{job_id}` 查询进度（均需要管理员密钥）。
+* **网页**：`/` 是中文问答网页（流式答案、引用原文高亮、报道库、管理）；`/docs`、`/redoc` 离线可用。
+* **反馈**：`POST /v1/feedback` 记录 👍/👎（与 Telegram 机器人写入同一反馈日志）；`GET /v1/publications` 列出报刊。
 * **OpenAI 兼容**：`POST /v1/chat/completions`、`GET /v1/models`，可直接接入支持 OpenAI API 的聊天前端。
 
 认证：设置 `NEWSQA_API_KEYS` 后，所有 `/v1` 路由需要 `Authorization: Bearer <key>`。
@@ -104,6 +111,8 @@ def create_app(settings: Settings, service: NewsQA | None = None) -> FastAPI:
         summary="中文报纸新闻问答：提问、检索、阅读原文、入库，以及 OpenAI 兼容接口。",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from the package by install_web (offline, no CDN)
+        redoc_url=None,
         openapi_tags=[
             {"name": "问答", "description": "带引用的问答（JSON 或 SSE）。"},
             {"name": "检索", "description": "只检索段落或读取整篇报道。"},
@@ -122,11 +131,16 @@ def create_app(settings: Settings, service: NewsQA | None = None) -> FastAPI:
     api_key = [Depends(require_api_key)]
     app.include_router(routes.v1, prefix="/v1", dependencies=api_key)
     app.include_router(openai_compat.router, prefix="/v1", dependencies=api_key)
-    app.include_router(routes.admin, prefix="/v1", dependencies=[Depends(require_admin_key)])
+    app.include_router(web_api.v1, prefix="/v1", dependencies=api_key)
+    admin_key = [Depends(require_admin_key)]
+    app.include_router(routes.admin, prefix="/v1", dependencies=admin_key)
+    app.include_router(web_api.admin, prefix="/v1", dependencies=admin_key)
     app.include_router(routes.health)
+    install_web(app)
 
     # add_middleware wraps: the last added runs first.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       path_limits={"/v1/uploads": settings.upload_max_bytes + UPLOAD_OVERHEAD_BYTES})
     app.add_middleware(RequestContextMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(

@@ -86,14 +86,22 @@ class BodySizeLimitMiddleware:
     connection reset. Accepted bodies (at most ``max_bytes``) are buffered and replayed to the app.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, drain_bytes: int = 4 * 1024 * 1024) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, drain_bytes: int = 4 * 1024 * 1024,
+                 path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.drain_bytes = max(drain_bytes, max_bytes)
+        #: Exact paths with their own limit (the admin upload takes whole page files), each its own limiter.
+        self._by_path = {path: BodySizeLimitMiddleware(app, limit, drain_bytes)
+                         for path, limit in (path_limits or {}).items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        own = self._by_path.get(scope.get("path", ""))
+        if own is not None:
+            await own(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
         declared_size: int | None = None

@@ -12,6 +12,7 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
+from bot.feedback_log import FEEDBACK_FILE, FeedbackLog
 from bot.service import build_service
 from rag.errors import NewsQAError
 from rag.service import NewsQA
@@ -19,7 +20,6 @@ from rag.settings import Settings
 
 from . import texts
 from .context import BotContext, attach_context
-from .feedback import FeedbackLog
 from .handlers import bot_commands, register_handlers
 from .logsafe import REDACTED, protect_token
 from .ratelimit import RateLimiter
@@ -97,7 +97,7 @@ def build_bot(settings: Settings, service: NewsQA | None = None, *, example_ques
         service=service,
         states=ChatStates(max_chats=settings.conversation_max_count),
         limiter=RateLimiter(settings.telegram_rate_limit, window=60.0),
-        feedback=FeedbackLog(settings.data_dir / "feedback.jsonl"),
+        feedback=FeedbackLog(settings.data_dir / FEEDBACK_FILE),
         allowed_ids=allowed,
         example_question=example_question or texts.EXAMPLE_QUESTION,
     )

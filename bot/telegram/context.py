@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from telegram.ext import Application, CallbackContext
 
+from bot.feedback_log import FeedbackLog
 from rag.service import NewsQA
 from rag.settings import Settings
 
-from .feedback import FeedbackLog
 from .ratelimit import RateLimiter
 from .state import ChatStates
 

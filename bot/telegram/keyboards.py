@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.feedback_log import Vote
+
 from . import texts
-from .feedback import Vote
 from .format import source_button_label
 from .state import StoredAnswer
 

@@ -33,6 +33,8 @@ class StoredAnswer:
     chat_id: int
     message_id: int | None = None
     votes: dict[int, str] = field(default_factory=dict)
+    #: The chat's conversation when the answer was given (recorded with feedback on it).
+    conversation_id: str | None = None
 
     def citation(self, number: int) -> Citation | None:
         """The citation numbered ``number`` ([n]), or None."""
@@ -75,7 +77,8 @@ class ChatState:
         # or a /reset can never point at a newer answer.
         self._counter += 1
         key = f"{self._boot_id}{self._counter:x}"
-        stored = StoredAnswer(key=key, answer=answer, chat_id=self.chat_id)
+        stored = StoredAnswer(key=key, answer=answer, chat_id=self.chat_id,
+                              conversation_id=self.conversation_id)
         self._answers[key] = stored
         while len(self._answers) > self._max_answers:
             self._answers.popitem(last=False)

@@ -1,9 +1,11 @@
-"""Append-only JSONL log of 👍/👎 votes on answers (``$DATA_DIR/feedback.jsonl``).
+"""Append-only JSONL log of 👍/👎 votes on answers (``$DATA_DIR/feedback.jsonl``), shared by every front-end.
 
-One JSON object per line: ``ts`` (ISO-8601 UTC), ``channel`` ("telegram"), ``chat_id``, ``user_id``,
-``message_id`` (of the answer), ``vote`` ("up" | "down"), ``question``, ``answer``, ``found``, ``mode`` and
-``sources`` (``id``, ``title``, ``source``, ``article_id``, ``chunk_id``). A user who changes a vote adds a new
-line; the latest line for (chat_id, message_id, user_id) wins. Lines are never rewritten.
+One JSON object per line: ``ts`` (ISO-8601 UTC), ``channel`` (``"telegram"``, ``"web"`` or ``"rest"``),
+``conversation_id`` and ``answer_id`` (None where the channel has none: the web page and REST use the answer's
+request id, Telegram the chat and message ids), ``chat_id``, ``user_id``, ``message_id`` (Telegram only, else None),
+``vote`` (``"up"`` | ``"down"``), ``question``, ``answer``, ``found``, ``mode``, ``confidence`` and ``sources``
+(``id``, ``title``, ``source``, ``article_id``, ``chunk_id``). A changed vote adds a new line; the latest line for
+an answer (``answer_id``, or Telegram's (chat_id, message_id, user_id)) wins. Lines are never rewritten.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from filelock import FileLock
 from rag.models import Answer
 
 Vote = Literal["up", "down"]
+Channel = Literal["telegram", "web", "rest"]
+#: File name of the log inside the data dir.
+FEEDBACK_FILE = "feedback.jsonl"
 
 
 class FeedbackLog:
@@ -37,9 +42,12 @@ class FeedbackLog:
         *,
         answer: Answer,
         vote: Vote,
-        chat_id: int,
-        user_id: int | None,
-        message_id: int | None,
+        channel: Channel,
+        conversation_id: str | None = None,
+        answer_id: str | None = None,
+        chat_id: int | None = None,
+        user_id: int | None = None,
+        message_id: int | None = None,
     ) -> dict[str, Any]:
         """Append one vote and return the record written. Blocking (file I/O): call it off the event loop.
 
@@ -48,7 +56,9 @@ class FeedbackLog:
         """
         entry: dict[str, Any] = {
             "ts": datetime.now(UTC).isoformat(timespec="seconds"),
-            "channel": "telegram",
+            "channel": channel,
+            "conversation_id": conversation_id,
+            "answer_id": answer_id,
             "chat_id": chat_id,
             "user_id": user_id,
             "message_id": message_id,
@@ -57,14 +67,9 @@ class FeedbackLog:
             "answer": answer.answer,
             "found": answer.found,
             "mode": answer.mode,
+            "confidence": answer.confidence,
             "sources": [
-                {
-                    "id": c.id,
-                    "title": c.title,
-                    "source": c.source,
-                    "article_id": c.article_id,
-                    "chunk_id": c.chunk_id,
-                }
+                {"id": c.id, "title": c.title, "source": c.source, "article_id": c.article_id, "chunk_id": c.chunk_id}
                 for c in answer.citations
             ],
         }
