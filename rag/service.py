@@ -4,10 +4,8 @@ Front-ends (CLI, REST, Telegram) build ``NewsQA(settings, ingest_runner=...)`` o
 :func:`bot.service.build_service`, which wires in the ingest pipeline) and call its methods; the embedding
 model and the BM25 index load once (lazily, or eagerly with :meth:`NewsQA.warm_up`). Methods are blocking and
 thread-safe: async front-ends call them in a worker thread (``anyio.to_thread`` / ``asyncio.to_thread``).
-The BM25 index is derived state, persisted on local disk and caught up with the store's change log whenever the
-store's version changes (checked at most every ``settings.index_refresh_seconds``; see
-:mod:`rag.retrieval.keyword_live`), so a process that never ingested, or that runs while another ingests, answers
-from the current corpus without rebuilding the index.
+The BM25 index is derived state, on local disk, caught up with the store's change log when the store's version
+changes (:mod:`rag.retrieval.keyword_live`): a process answers from the current corpus without rebuilding it.
 """
 
 from __future__ import annotations
@@ -227,13 +225,15 @@ class NewsQA:
         return self._current_index().idf
 
     def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None) -> Answer:
-        """The extractive answer to ``question`` (already validated) from ``nodes``: ``mode="extractive"``; the
-        question's ``scope`` (:meth:`time_scope`) says how newer reports, or those of its time, are preferred."""
-        index = self._current_index()
-        answerer = ExtractiveAnswerer(index.idf, self.settings.answer_max_chars, known=index.df.__contains__,
-                                      article_text=lambda i: a.text if i and (a := self.get_article(i)) else "")
+        """The extractive answer to ``question`` (already validated) from ``nodes``, with its ``confidence`` and the
+        configured refusal threshold; the question's ``scope`` (:meth:`time_scope`) says how newer reports, or those
+        of its time, are preferred. The stories' stored printings (a feature) are read in one store query."""
+        answerer = ExtractiveAnswerer(self._current_index().idf, self.settings.answer_max_chars,
+                                      self.settings.min_answer_confidence)
+        ids = [str(n.node.metadata["story_id"]) for n in nodes if n.node.metadata.get("story_id")]
+        printings = {s: len(m) for s, m in self.store.story_members(ids).items()} if ids else {}
         scope = scope or TimeScope()
-        return answerer.answer(question, nodes, scope.recency, scope.iso_range)
+        return answerer.answer(question, nodes, scope.recency, scope.iso_range, printings)
 
     def scoped(self, question: str, archive_filter: ArchiveFilter | None) -> tuple[ArchiveFilter | None, TimeScope]:
         """``archive_filter`` with the time range ``question`` names as its scope, and that :class:`TimeScope`."""

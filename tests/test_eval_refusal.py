@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from rag.answering.evidence import MIN_CONTEXT_COVERAGE, MIN_SENTENCE_COVERAGE
+from rag.answering.selector import load_model
 from rag.eval_fabrication import src_files
 from rag.eval_refusal import half_of, link_corpus, plan_holdout
 from rag.evaluation import QAItem
@@ -70,8 +70,7 @@ def test_holdout_on_the_sample_pages(tmp_path: Path, packaged_model_path: str, m
     assert report["held_out_refused"] == 1.0  # nothing left answers them
     assert report["kept"] >= 3 and report["kept_false_refusals"] == 0.0 and report["kept_answer_contains_gold"] >= 0.9
     assert report["unanswerable_refused"] == 1.0
-    assert report["thresholds"] == {"MIN_CONTEXT_COVERAGE": MIN_CONTEXT_COVERAGE,
-                                    "MIN_SENTENCE_COVERAGE": MIN_SENTENCE_COVERAGE}
+    assert report["thresholds"] == {"min_answer_confidence": load_model().threshold}
     assert not (tmp_path / "store").exists()  # a temporary store
 
     missing = runner.invoke(app, ["eval", str(SEEDS_QA), "--holdout-refusal", "4"])

@@ -13,7 +13,10 @@ extractive answer), conversation memory; as a stream of events for the front-end
 Core errors (:class:`rag.errors.InputError` for a bad question, store errors ...) are raised before the first
 event. LLM errors never reach the caller: after the bounded retries of :class:`rag.answering.llm.LLMClient` (each failure
 logged), the answer is the extractive one. A stream that breaks off after verified text was released keeps that
-verified text as the answer (with a log line). An LLM answer left with no supported citation becomes the
+verified text as the answer (with a log line). When the answer selector's calibrated probability is under the
+refusal threshold (:class:`rag.answering.extractive.ExtractiveAnswerer`), the LLM is not asked and the answer is
+the not-found one, with that ``confidence``; an LLM answer carries the same probability. An LLM answer left with no
+supported citation becomes the
 not-found answer (``found`` false, ``mode`` "llm") when the model said the reports do not hold the answer, and the
 extractive answer otherwise.
 """
@@ -149,16 +152,19 @@ class Responder:
         query = scope.query or standalone  # without 去年/最新: the range and the recency wish carry them
         nodes = service.retrieve(query, top_k or service.settings.top_k, archive_filter)
 
+        # The answer selector's calibrated probability decides for both paths whether the archive answers at all:
+        # under the threshold the LLM is not asked and the answer is "not in the archive".
+        extractive = service.extractive_answer(query, nodes, scope).model_copy(update={"question": question})
         answer: Answer | None = None
         streamed = False
-        if llm is not None and nodes:
+        if llm is not None and nodes and extractive.found:
             if llm.available():
                 answer, streamed = yield from self._generate(llm, question, standalone, nodes)
+                answer = answer.model_copy(update={"confidence": extractive.confidence}) if answer else None
             else:
                 log.info("LLM skipped (breaker open after repeated failures); answering extractively")
         if answer is None:
-            answer = service.extractive_answer(query, nodes, scope).model_copy(
-                update={"question": question})
+            answer = extractive
         if not streamed:
             yield CitationsUpdate(question, list(answer.citations))
             yield TextDelta(answer.answer)

@@ -21,9 +21,9 @@ from datetime import date
 
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.alternatives import CLOSE_SHARE
-from rag.answering.evidence import Candidate, QuestionAnalysis
-from rag.answering.slots import answer_value
+from rag.answering.alternatives import CLOSE_SHARE, about_subject
+from rag.answering.features import Candidate
+from rag.answering.question import Question, answer_value
 from rag.filters import ArchiveFilter
 from rag.models import print_label, story_of
 
@@ -39,9 +39,9 @@ IN_SCOPE_FACTOR = 1.2
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 
-def other_value(analysis: QuestionAnalysis, a: Candidate, b: Candidate) -> bool:
+def other_value(analysis: Question, a: Candidate, b: Candidate) -> bool:
     """Whether sentence ``b`` answers with another value than ``a``: another number in the asked unit or another
-    date (:func:`rag.answering.slots.answer_value`), or, for any question, the same sentence with other figures
+    date (:func:`rag.answering.question.answer_value`), or, for any question, the same sentence with other figures
     (``由麻省理工学院在2002年创始`` / ``在2005年创始``)."""
     mine = answer_value(analysis.qtype, analysis.unit, a.norm)
     other = answer_value(analysis.qtype, analysis.unit, b.norm)
@@ -82,7 +82,7 @@ def _days_between(a: str, b: str) -> int:
         return 0
 
 
-def newest_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[Candidate],
+def newest_answer(analysis: Question, best: Candidate, candidates: list[Candidate],
                   prefer_latest: bool) -> tuple[Candidate, bool]:
     """The candidate to answer from, and whether the answer should say when it was printed: the sources disagree
     over time (another dated report answers about as well with another value, :data:`DISAGREE_DAYS` apart), or
@@ -96,7 +96,7 @@ def newest_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[
         printed = _published(cand)
         if not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata):
             continue
-        if not analysis.names_subject(cand, analysis.entities):
+        if not about_subject(analysis, cand):
             continue
         differs = other_value(analysis, best, cand)
         apart = abs(_days_between(_published(best) or printed, printed)) >= DISAGREE_DAYS
@@ -107,7 +107,7 @@ def newest_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[
     return chosen, disagree or (prefer_latest and bool(chosen_date))
 
 
-def in_scope_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[Candidate], since: str,
+def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candidate], since: str,
                     until: str) -> Candidate:
     """For a question naming its time (ISO ``since``..``until``): ``best`` when it was printed in that range, else
     the best candidate printed in it that answers nearly as well (:data:`LATEST_SHARE` of its score: the words of
@@ -118,7 +118,7 @@ def in_scope_answer(analysis: QuestionAnalysis, best: Candidate, candidates: lis
     for cand in candidates:
         if cand.score < LATEST_SHARE * best.score:
             break
-        if since <= _published(cand) <= until and analysis.names_subject(cand, analysis.entities):
+        if since <= _published(cand) <= until and about_subject(analysis, cand):
             return cand
     return best
 
