@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps run test lint bench bench-quick bench-ocr serve bot ingest chroma clean
+.PHONY: setup system-deps run test lint bench bench-quick bench-ocr serve bot ingest chroma clean train
 
 # Debian packages: the CJK font that tests and bench/ocr_bench.py render newspaper pages with (dev/test only), and
 # the GL/GLib libraries opencv-python (a RapidOCR dependency) loads. Installed only where apt-get exists and the
@@ -57,6 +57,14 @@ bench-ocr: system-deps $(STAMP)
 
 ingest: $(STAMP)
 	$(BIN)/newsqa ingest
+
+# The answer selector (rag/answering/model/): ingest the training archives once into TRAIN_CACHE, cache the
+# candidates' features, fit, cross-validate, write the model file and its card (bot/train.py). REBUILD=1 recomputes
+# the cached features (after a change to rag/answering/features.py).
+TRAIN_DIR ?= ../shared/train
+TRAIN_CACHE ?= ../cache/scorer
+train: $(STAMP)
+	$(BIN)/python -m bot.train $(TRAIN_DIR) $(TRAIN_CACHE) $(if $(REBUILD),--rebuild)
 
 serve: $(STAMP)
 	$(BIN)/newsqa serve

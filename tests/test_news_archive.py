@@ -1,6 +1,6 @@
 """News-archive behaviour: datelines become metadata, reprints group into stories, answers name their subject.
 
-Unit tests of :mod:`rag.text.dateline`, :mod:`ingest.near_duplicates` and :mod:`rag.answering.slots`, and one
+Unit tests of :mod:`rag.text.dateline`, :mod:`ingest.near_duplicates` and :mod:`rag.answering.question`, and one
 integration test through a real ingest (packaged model, real Chroma store) of a small archive written here.
 """
 
