@@ -92,10 +92,11 @@ def evaluate_methods(rows: fit.Rows) -> dict[str, dict[str, object]]:
     return out
 
 
-def risk_coverage(rows: fit.Rows, p: np.ndarray, correct: np.ndarray, mask: np.ndarray) -> list[dict[str, float]]:
-    """The risk-coverage curve of one set: figures at thresholds 0, 0.05, ..., 0.95."""
-    return [{"threshold": float(t), **fit.figures(rows.meta, p, correct, float(t), mask)}
-            for t in np.round(np.arange(0.0, 0.96, 0.05), 2)]
+def risk_coverage(rows: fit.Rows, p: np.ndarray, correct: np.ndarray, mask: np.ndarray,
+                  chosen: float) -> list[dict[str, float]]:
+    """The risk-coverage curve of one set: figures at thresholds 0, 0.05, ..., 0.95 and at ``chosen``."""
+    grid = sorted({*np.round(np.arange(0.0, 0.96, 0.05), 2).tolist(), round(chosen, 2)})
+    return [{"threshold": float(t), **fit.figures(rows.meta, p, correct, float(t), mask)} for t in grid]
 
 
 def _fmt(v: tuple[float, float, float]) -> str:
@@ -144,8 +145,8 @@ def card(rows: fit.Rows, results: dict[str, dict[str, object]], threshold: float
     r = results["logistic"]
     for s in sets:
         mask = np.array([m["set"] == s for m in rows.meta])
-        for point in risk_coverage(rows, r["p"], r["correct"], mask):  # type: ignore[arg-type]
-            mark = " **chosen**" if abs(point["threshold"] - round(threshold / 0.05) * 0.05) < 1e-9 else ""
+        for point in risk_coverage(rows, r["p"], r["correct"], mask, threshold):  # type: ignore[arg-type]
+            mark = " **chosen**" if abs(point["threshold"] - round(threshold, 2)) < 1e-9 else ""
             lines.append(f"| {s} | {point['threshold']:.2f}{mark} | {point['refused']:.3f} | "
                          f"{point['cited_wrong']:.3f} | {point['false_refusals']:.3f} | {point['removed_refused']:.3f} |")
     coef = dict(zip(FEATURES, model["coef"], strict=True))  # type: ignore[call-overload]

@@ -30,9 +30,12 @@ FEATURES: tuple[str, ...] = (
     "cov_context",  # ... in the sentence with its context: title, lead, two sentences before, one after
     "bigram_context",
     "cov_chunk",  # ... in the chunk with its title
+    "cov_title",  # ... in the article's title
+    "cov_rest",  # share (IDF-weighted) of the question's terms the title lacks that the sentence holds
     "cov_best_gap",  # cov_sentence minus the best cov_sentence among the question's candidates
     "bm25_sentence",  # BM25 (k1 1.2, b 0.75) of the sentence for the question's terms, over the sum of their IDF
     "anchor",  # longest run of the question (interrogatives left out) found in the sentence, over its length
+    "cloze",  # the contexts around the question's interrogative found in the sentence (Question.anchor_score)
     "names_sentence",  # share of the question's names in the sentence or its context (1 when it names none)
     "names_chunk",  # ... in the chunk, title and lead
     "missing_idf",  # highest IDF of a question term the chunk and title lack, over the IDF of an unseen term
@@ -85,6 +88,8 @@ def candidates(question: Question, nodes: list[NodeWithScore], printings: Mappin
         sentences = [s.strip() for s in split_sentences(hit.node.get_content())]
         norms = [normalized(strip_lead(s)) for s in sentences]
         chunk_row = _chunk_features(question, chunk, meta)
+        chunk_row["cov_title"] = question.coverage(title)
+        rest = {t: w for t, w in question.weights.items() if t not in title}
         others = [t for t, s in zip(chunk_texts, stories, strict=True) if s != stories[rank]]
         chunk_index = int(meta.get("chunk_index") or 0)
         for order, (sentence, norm) in enumerate(zip(sentences, norms, strict=True)):
@@ -93,6 +98,9 @@ def candidates(question: Question, nodes: list[NodeWithScore], printings: Mappin
             frame = "\n".join([title, lead, *norms[max(0, order - 2) : order], *norms[order + 1 : order + 2]])
             cand = Candidate(sentence, norm, rank, order, hit, frame)
             cand.x = _sentence_features(question, cand, chunk_row)
+            rest_total = sum(rest.values())
+            cand.x[FEATURES.index("cov_rest")] = (
+                sum(w for t, w in rest.items() if t in norm) / rest_total if rest_total > 0 else 1.0)
             f = cand.x
             f[FEATURES.index("retrieval_score")] = float(hit.score or 0.0) / top
             f[FEATURES.index("retrieval_rank")] = 1.0 / (1 + rank)
@@ -130,6 +138,7 @@ def _sentence_features(question: Question, cand: Candidate, chunk_row: dict[str,
         cov_sentence=question.coverage(norm), bigram_sentence=question.bigram_coverage(norm),
         cov_context=question.coverage(context), bigram_context=question.bigram_coverage(context),
         bm25_sentence=_bm25(question, norm), anchor=_longest_run(question.bare, norm) / max(1, len(question.bare)),
+        cloze=question.anchor_score(norm),
         names_sentence=_names_share(question, context), typed=float(qtype is not QuestionType.OTHER),
         type_pattern=holds_type(qtype, norm, question.unit, question.subject),
         type_pos=holds_name(qtype, norm) or 0.5 * holds_name(qtype, cand.frame[-200:]),

@@ -66,6 +66,11 @@ _INTERROGATIVES = re.compile(
     r"(?:有|是|为|约)?多少|(?:有|是|为|约)?多[大长高远重久深宽厚]|第几|几|(?:有|是)?什么(?:样子?)?|(?:有|是)?哪一?"
     r"|谁|何[时地人处种]|如何|怎[么样]样?|为什么|为何|吗|呢|[？?！!。，,]"
 )
+#: Interrogatives whose neighbours are the cloze anchors of :meth:`Question.anchor_score`.
+_WH = re.compile(r"什么时候|什么地方|多少|多久|多大|多长|几|什么|哪一?[个些种家位年天里儿国座所条]?|谁|何[时地人处种]|如何|怎[么样]样?|为什么|为何")
+_CLAUSE_END = re.compile(r"[，,。？?！!；;：:、\s]")
+ANCHOR_CHARS = 4  # characters taken on each side of an interrogative
+_LOOSE = "了的是有为着过"
 _QUESTION_TIME = re.compile(r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?|\d{1,2}月\d{1,2}日")
 _QUOTED = re.compile(r"《([^》]{2,30})》|“([^”]{2,20})”")
 _NAME_TAGS = frozenset(("nr", "nrt", "nrfg", "ns", "nt", "nz"))
@@ -224,6 +229,22 @@ class Question:
         self.names = question_names(self.norm)
         self.times = tuple(m.group(0) for m in _QUESTION_TIME.finditer(self.norm))
         self.bare = strip_interrogatives(self.norm)
+        # Aspect and linking characters next to the interrogative (建成了多少 is written 已建成…) are left out.
+        self.anchors = [(_CLAUSE_END.split(self.norm[: m.start()])[-1].rstrip(_LOOSE)[-ANCHOR_CHARS:],
+                         _CLAUSE_END.split(self.norm[m.end() :])[0].lstrip(_LOOSE)[:ANCHOR_CHARS])
+                        for m in _WH.finditer(self.norm)]
+
+    def anchor_score(self, text: str) -> float:
+        """0..1: the question read as a cloze (Ravichandran and Hovy, 2002: the question is the answer sentence with
+        its answer replaced by an interrogative): characters of the longest suffix of an interrogative's left
+        context plus the longest prefix of its right context (2+ each) found in normalised ``text``, over
+        2 x :data:`ANCHOR_CHARS`."""
+        best = 0
+        for left, right in self.anchors:
+            got = next((n for n in range(len(left), 1, -1) if left[-n:] in text), 0)
+            got += next((n for n in range(len(right), 1, -1) if right[:n] in text), 0)
+            best = max(best, got)
+        return best / (2 * ANCHOR_CHARS)
 
     def coverage(self, text: str) -> float:
         """0..1: IDF-weighted share of the question's terms found in normalised ``text``."""

@@ -126,7 +126,7 @@ def figures(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, t
             mask: np.ndarray) -> dict[str, float]:
     """Selection and refusal figures of the questions in ``mask`` at ``threshold`` (see the model card)."""
     kinds = np.array([m["kind"] for m in meta])
-    ans, rem = mask & (kinds == "answerable"), mask & (kinds == "removed")
+    ans, rem, weak = mask & (kinds == "answerable"), mask & (kinds == "removed"), mask & (kinds == "weak")
     answered = p >= threshold
     n = max(1, int(ans.sum()))
     return {
@@ -137,6 +137,7 @@ def figures(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, t
         "false_refusals": float((correct & ~answered & ans).sum() / n),
         "removed_refused": float((~answered & rem).sum() / max(1, int(rem.sum()))),
         "removed_cited": float((answered & rem).sum() / max(1, int(rem.sum()))),
+        "weak_refused": float((~answered & weak).sum() / max(1, int(weak.sum()))),
     }
 
 
