@@ -159,7 +159,7 @@ def _hit(article: str, text: str, published: str | None, score: float) -> NodeWi
 
 
 def _answerer() -> ExtractiveAnswerer:
-    return ExtractiveAnswerer(lambda token: 2.0, 150, min_confidence=0.0)  # the choice between reports, not refusal
+    return ExtractiveAnswerer(lambda token: 2.0, 150)
 
 
 OLD = "郏县累计建成5G基站120座，实现县城以上城区5G网络全覆盖。"

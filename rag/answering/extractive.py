@@ -70,10 +70,10 @@ class ExtractiveAnswerer:
         best = ranked[0]
         if recency == "off":  # the question names its time: say when the report answering it was printed
             if scope is not None:
-                best = in_scope_answer(q, best, ranked, *scope)
+                best = in_scope_answer(q, best, ranked, *scope, self.min_confidence)
             dated = bool(best.hit.node.metadata.get("published"))
         else:
-            best, dated = newest_answer(q, best, ranked, recency == "latest")
+            best, dated = newest_answer(q, best, ranked, recency == "latest", self.min_confidence)
         chosen = [best, *self._neighbours(best)]
         chosen.sort(key=lambda c: c.order)
         budget = self.max_chars - sum(len(c.sentence) for c in chosen if c is not best)
