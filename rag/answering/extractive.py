@@ -6,8 +6,8 @@ Works with no LLM and no network. Every sentence of the retrieved chunks is a ca
 calibrated probability that the best one answers. Below the refusal threshold (``min_confidence``, default the
 model file's) the answer is "not found". Either way the answer carries that probability as ``confidence``.
 The answer text is the best sentence (windowed to ``max_chars`` around its best-covering clauses), with the sentence
-before it when it leans on it (因此, 这, 该 ...), the one after when it is short, and a date spelled out in full for
-a date question; reports printed at different dates are chosen between by :mod:`rag.answering.timeline`.
+before it when it leans on it (因此, 这, 该 ...), the one after when it is short, the next candidate of the same
+passage above the threshold when it fits, and a date spelled out in full for a date question; reports printed at different dates are chosen between by :mod:`rag.answering.timeline`.
 """
 
 from __future__ import annotations
@@ -75,7 +75,12 @@ class ExtractiveAnswerer:
         else:
             best, dated = newest_answer(q, best, ranked, recency == "latest", self.min_confidence)
         chosen = [best, *self._neighbours(best)]
-        chosen.sort(key=lambda c: c.order)
+        # The next candidate of the same passage that the selector also finds answering completes the answer
+        # (a list or a figure often spans two sentences), as room allows.
+        room = self.max_chars - sum(len(c.sentence) for c in chosen)
+        extra = next((c for c in ranked[1:4] if c.hit is best.hit and c.score >= self.min_confidence
+                      and len(c.sentence) <= room and all(c.order != o.order for o in chosen)), None)
+        chosen = sorted([*chosen, *([extra] if extra else [])], key=lambda c: c.order)
         budget = self.max_chars - sum(len(c.sentence) for c in chosen if c is not best)
         hit = best.hit
         parts = []
