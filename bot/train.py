@@ -70,9 +70,11 @@ def prepare(train_set: TrainingSet, cache: Path, rebuild: bool = False, top_k: i
     service = build_service(Settings(data_dir=data_dir), embedder=HashedBigramEmbedder())  # type: ignore[call-arg]
     try:
         service.ingest()
-        step = max(1, 100)
-        return build_features(service, train_set, cache / "features", top_k, lambda n, total: n % step or log.info(
-            "%s: %d/%d questions", train_set.name, n, total))
+        def progress(n: int, total: int) -> None:
+            if n % 100 == 0:
+                log.info("%s: %d/%d questions", train_set.name, n, total)
+
+        return build_features(service, train_set, cache / "features", top_k, progress)
     finally:
         service.close()
 

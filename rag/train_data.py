@@ -112,7 +112,8 @@ def build_features(service: NewsQA, train_set: TrainingSet, out_dir: Path, top_k
     for n, row in enumerate(rows):
         if progress:
             progress(n, len(rows))
-        gold = [normalize(str(a)).strip() for a in row.get("a") or [] if str(a).strip()]
+        answers = row.get("a") or []
+        gold = [normalize(str(a)).strip() for a in answers if str(a).strip()]  # type: ignore[attr-defined]
         files = set(src_files(row.get("src")))
         gold_stories = {stories[f] for f in files if f in stories}
         flt, scope = service.scoped(str(row["q"]), None)

@@ -1,6 +1,6 @@
 """Questions that fit several events: other reports that answer with other values.
 
-``有多少家媒体代表出席了活动？`` has one answer per event. When candidates from other stories answer nearly as well as the
+``有多少家企业参加了展会？`` has one answer per event. When candidates from other stories answer nearly as well as the
 chosen one (score at least :data:`CLOSE_SHARE` of it), are about the question's subject and give a different value
 (:func:`rag.answering.question.answer_value`: a number in the asked unit, a date), they are listed beside the answer
 instead of being silently dropped, or making the answerer refuse.

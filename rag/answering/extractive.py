@@ -88,7 +88,7 @@ class ExtractiveAnswerer:
             text = strip_lead(cand.sentence)
             if cand is best and len(text) > budget:
                 text = self._window(text, q, max(20, budget))
-            if cand is best and q.qtype is QuestionType.DATE:  # 16日 -> 16日（2023年8月16日）
+            if cand is best and q.qtype is QuestionType.DATE:  # 9日 -> 9日（2024年5月9日）
                 text = spell_out_date(text, iso_date(hit.node.metadata.get("published")))
             parts.append(text)
         citations: list[Citation] = [citation_for(1, hit)]

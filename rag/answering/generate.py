@@ -243,12 +243,13 @@ class Responder:
         result = verifier.result()
         if result.outcome == "cited":
             log.info("LLM answer verified: %s", result.report)
-            answer = Answer(question=question, answer=result.text, found=True, mode="llm",
+            answer = Answer(question=question, answer=result.text, found=True, mode="llm", confidence=None,
                             citations=verifier.citations())
             return answer, True
         if result.outcome == "not_found":
             log.info("LLM answer: the reports do not hold the answer (%s)", result.report)
-            return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="llm", citations=[]), False
+            return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="llm", confidence=None,
+                          citations=[]), False
         log.warning("LLM answer has no supported citation (%s); answering extractively", result.report)
         return None, False
 

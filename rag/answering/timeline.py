@@ -40,7 +40,7 @@ _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 def other_value(analysis: Question, a: Candidate, b: Candidate) -> bool:
     """Whether sentence ``b`` answers with another value than ``a``: another number in the asked unit or another
     date (:func:`rag.answering.question.answer_value`), or, for any question, the same sentence with other figures
-    (``由麻省理工学院在2002年创始`` / ``在2005年创始``)."""
+    (``于1998年建成`` / ``于2004年建成``)."""
     mine = answer_value(analysis.qtype, analysis.unit, a.norm)
     other = answer_value(analysis.qtype, analysis.unit, b.norm)
     if mine is not None and other is not None:

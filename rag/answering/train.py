@@ -40,7 +40,10 @@ class Rows:
 
 def load_rows(folders: list[Path]) -> Rows:
     """The rows cached in ``folders`` (``features.npz`` + ``questions.jsonl`` each), concatenated."""
-    xs, ys, qs, meta = [], [], [], []
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    qs: list[np.ndarray] = []
+    meta: list[dict[str, object]] = []
     for folder in folders:
         data = np.load(folder / "features.npz")
         if list(data["features"]) != list(FEATURES):
