@@ -54,7 +54,7 @@ def test_ask_json_and_plain_output(cli_env: Path) -> None:
     result = runner.invoke(app, ["ask", "郏县建成了多少座5G基站？", "--json", "--top-k", "3"])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
-    assert set(answer) == {"question", "answer", "found", "mode", "citations", "alternatives"}
+    assert set(answer) == {"question", "answer", "found", "mode", "confidence", "citations", "alternatives"}
     assert answer["found"] and answer["mode"] == "extractive" and "120座" in answer["answer"]
     citation = answer["citations"][0]
     assert set(citation) == {"id", "title", "source", "article_id", "chunk_id", "text", "score", "published",
