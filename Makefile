@@ -7,8 +7,8 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: setup system-deps browser-deps screenshot run test lint docs bench bench-quick bench-ocr serve bot ingest chroma \
-	clean
+.PHONY: setup system-deps browser-deps screenshot run test lint docs train bench bench-quick bench-ocr serve bot \
+	ingest chroma clean
 
 # Debian packages: the CJK font that tests and bench/ocr_bench.py render newspaper pages with (dev/test only),
 # the GL/GLib libraries opencv-python (a RapidOCR dependency) loads, and curl (tests/test_readme_examples.py runs
@@ -89,6 +89,14 @@ bench-ocr: system-deps $(DEV)
 
 ingest: $(RUNTIME)
 	$(BIN)/newsqa ingest
+
+# The answer selector (rag/answering/model/): ingest the training archives once into TRAIN_CACHE, cache the
+# candidates' features, fit, cross-validate, write the model file and its card (bot/train.py). REBUILD=1 recomputes
+# the cached features (after a change to rag/answering/features.py).
+TRAIN_DIR ?= ../shared/train
+TRAIN_CACHE ?= ../cache/scorer
+train: $(DEV)
+	$(BIN)/python -m bot.train $(TRAIN_DIR) $(TRAIN_CACHE) $(if $(REBUILD),--rebuild)
 
 serve: $(RUNTIME)
 	$(BIN)/newsqa serve

@@ -1,6 +1,6 @@
 """Conversations: bounded per-conversation history with idle expiry, and rewriting follow-up questions.
 
-A follow-up (``那郏县呢？`` after ``黄道镇有多少个行政村？``, ``他主持了什么会议？`` after ``示范区党委书记是谁？``) is
+A follow-up (``那郏县呢？`` after ``黄道镇有多少个行政村？``, ``他主持了什么会议？`` after ``该县县长是谁？``) is
 rewritten into a standalone question before retrieval, "query rewriting" in the sense of conversational search
 (e.g. Vakulenko et al., ECIR 2021; the ``condense_question`` chat mode of llama-index does the same with an LLM):
 
@@ -170,7 +170,7 @@ def looks_like_follow_up(question: str) -> bool:
 
 def subject_of(question: str) -> str:
     """The subject phrase of a question: the text before its first predicate or interrogative word (at least two
-    characters in), e.g. ``黄道镇`` of ``黄道镇有多少个行政村？``, ``示范区党委书记`` of ``示范区党委书记是谁？``;
+    characters in), e.g. ``黄道镇`` of ``黄道镇有多少个行政村？``, ``该县县长`` of ``该县县长是谁？``;
     "" when there is none."""
     text = _PUNCT_END.sub("", question.strip())
     match = _SUBJECT_END.search(text, 2)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rag.answering import evidence
+from rag.answering.selector import load_model
 from rag.eval_fabrication import src_files
 from rag.eval_stats import with_intervals
 from rag.evaluation import EvalReport, QAItem, evaluate
@@ -37,9 +37,9 @@ def half_of(name: str) -> int:
 
 
 def thresholds() -> dict[str, float]:
-    """The extractive answerer's refusal thresholds in force (read at call time, so a patched value shows)."""
-    return {"MIN_CONTEXT_COVERAGE": evidence.MIN_CONTEXT_COVERAGE,
-            "MIN_SENTENCE_COVERAGE": evidence.MIN_SENTENCE_COVERAGE}
+    """The extractive answerer's refusal threshold of the shipped model (the calibrated probability under which it
+    refuses; ``NEWSQA_MIN_ANSWER_CONFIDENCE`` may override it per service)."""
+    return {"min_answer_confidence": load_model().threshold}
 
 
 @dataclass

@@ -219,13 +219,13 @@ class NewsQA:
         return self._current_index().idf
 
     def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None) -> Answer:
-        """The extractive answer to ``question`` (already validated) from ``nodes``: ``mode="extractive"``; the
-        question's ``scope`` (:meth:`time_scope`) says how newer reports, or those of its time, are preferred."""
-        index = self._current_index()
-        answerer = ExtractiveAnswerer(index.idf, self.settings.answer_max_chars, known=index.df.__contains__,
-                                      article_text=lambda i: a.text if i and (a := self.get_article(i)) else "")
+        """The extractive answer to ``question`` (validated) from ``nodes``, with its ``confidence``; ``scope``
+        (:meth:`time_scope`) says which reports are preferred. Stories' printings (a feature) are read in one query."""
+        answerer = ExtractiveAnswerer(self._current_index().idf, self.settings.answer_max_chars, self.settings.min_answer_confidence)
+        ids = [str(n.node.metadata["story_id"]) for n in nodes if n.node.metadata.get("story_id")]
+        printings = {s: len(m) for s, m in self.store.story_members(ids).items()} if ids else {}
         scope = scope or TimeScope()
-        return answerer.answer(question, nodes, scope.recency, scope.iso_range)
+        return answerer.answer(question, nodes, scope.recency, scope.iso_range, printings)
 
     def scoped(self, question: str, archive_filter: ArchiveFilter | None) -> tuple[ArchiveFilter | None, TimeScope]:
         """``archive_filter`` with the time range ``question`` names as its scope, and that :class:`TimeScope`."""

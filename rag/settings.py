@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         None, description="Reference day of relative times in questions (今年, 上个月); unset = newest article's date."
     )
     answer_max_chars: int = Field(150, ge=20, description="Maximum extractive answer length in characters.")
+    min_answer_confidence: float | None = Field(
+        None, ge=0.0, le=1.0, description="Least calibrated probability that the best answer candidate is right "
+        "before answering (else 'not found'; the LLM path answers 'not in the archive'); unset = the threshold "
+        "chosen on the training sets, stored in the answer-selector model file.",
+    )
 
     # --- REST API ---------------------------------------------------------------------------------
     api_keys: str = Field("", description="Comma-separated API keys for /v1 routes; empty = open.")

@@ -1,6 +1,6 @@
 """News-archive behaviour: datelines become metadata, reprints group into stories, answers name their subject.
 
-Unit tests of :mod:`rag.text.dateline`, :mod:`ingest.near_duplicates` and :mod:`rag.answering.slots`, and one
+Unit tests of :mod:`rag.text.dateline`, :mod:`ingest.near_duplicates` and :mod:`rag.answering.question`, and one
 integration test through a real ingest (packaged model, real Chroma store) of a small archive written here.
 """
 
@@ -20,8 +20,15 @@ from ingest.near_duplicates import (
     same_story,
     signature,
 )
-from rag.answering.question import QuestionType, question_type
-from rag.answering.slots import Entity, answer_value, has_unit, question_entities, supported, wanted_unit
+from rag.answering.question import (
+    QuestionType,
+    answer_value,
+    has_unit,
+    names_in,
+    question_names,
+    question_type,
+    wanted_unit,
+)
 from rag.evaluation import QAItem, half
 from rag.text.dateline import lead_outlet, parse_dateline, split_headline, strip_lead
 from rag.text.normalize import normalize
@@ -170,25 +177,22 @@ def test_assigner_joins_stored_and_same_batch_copies() -> None:
 
 
 # --- question slots ---------------------------------------------------------------------------------------------------
-def test_question_entities_units_and_values() -> None:
-    assert [e.text for e in question_entities(normalize("李丰被选为什么职位？"))] == ["李丰"]
-    assert question_type(normalize("李丰被选为什么职位？")) is not QuestionType.REASON
-    assert wanted_unit(normalize("中国有多少家公司上榜？")) == "家"
+def test_question_names_units_and_values() -> None:
+    assert question_names(normalize("王小明被任命为什么职务？")) == ("王小明",)
+    assert question_type(normalize("王小明被任命为什么职务？")) is QuestionType.PERSON
+    assert wanted_unit(normalize("全省有多少家企业入选？")) == "家"
     assert wanted_unit(normalize("新增装机规模为多少万千瓦？")) == "万千瓦"
-    assert has_unit("新增发电装机规模7842万千瓦", "万千瓦")
-    assert has_unit("有20余家媒体代表出席", "家") and not has_unit("有20名代表出席", "家")
-    assert answer_value(QuestionType.NUMBER, "家", "共有142家中国公司上榜") == "142家"
-    assert answer_value(QuestionType.DATE, None, "8月16日开始试运行") == "8月16日"
+    assert has_unit("新增发电装机规模5000万千瓦", "万千瓦")
+    assert has_unit("有30余家企业参加", "家") and not has_unit("有30名代表参加", "家")
+    assert answer_value(QuestionType.NUMBER, "家", "共有85家企业入选") == "85家"
+    assert answer_value(QuestionType.DATE, None, "9月3日开始试运行") == "9月3日"
 
 
-def test_entity_support_in_text_glued_names_and_local_places() -> None:
-    assert supported(Entity("李丰"), "广东省侨联主席李丰会见了考察团")
-    assert not supported(Entity("李丰"), "副组长王刚参加了救援")
-    assert supported(Entity("李丰被"), "主席李丰会见")
-    assert supported(Entity("平顶山", place=True), "全市各县生产总值为1214.94亿元")
-    assert not supported(Entity("平顶山"), "全市各县生产总值为1214.94亿元")
-    assert not supported(Entity("黄道镇", place=True), "全区39个党支部奔赴43个行政村")
-    assert supported(Entity("黄道镇", place=True), "全镇13个行政村")
+def test_a_name_is_found_whole_or_glued_to_the_next_character() -> None:
+    assert names_in("王小明", "省政协主席王小明会见了考察团")
+    assert not names_in("王小明", "副组长李刚参加了救援")
+    assert names_in("王小明被", "主席王小明会见")
+    assert not names_in("张小明", "主席王小明会见")
 
 
 def test_halves_split_by_gold_source_and_cover_the_set() -> None:

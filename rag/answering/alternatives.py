@@ -1,15 +1,15 @@
 """Questions that fit several events: other reports that answer with other values.
 
-``有多少家媒体代表出席了活动？`` has one answer per event. When candidates from other stories answer nearly as well as the
+``有多少家企业参加了展会？`` has one answer per event. When candidates from other stories answer nearly as well as the
 chosen one (score at least :data:`CLOSE_SHARE` of it), are about the question's subject and give a different value
-(:func:`rag.answering.slots.answer_value`: a number in the asked unit, a date), they are listed beside the answer
+(:func:`rag.answering.question.answer_value`: a number in the asked unit, a date), they are listed beside the answer
 instead of being silently dropped, or making the answerer refuse.
 """
 
 from __future__ import annotations
 
-from rag.answering.evidence import Candidate, QuestionAnalysis
-from rag.answering.slots import answer_value
+from rag.answering.features import Candidate
+from rag.answering.question import Question, answer_value, names_in
 from rag.models import Alternative, story_of
 from rag.text.dateline import strip_lead
 
@@ -19,7 +19,7 @@ CLOSE_SHARE = 0.85
 MAX_ALTERNATIVES = 3
 
 
-def other_values(analysis: QuestionAnalysis, best: Candidate, candidates: list[Candidate]) -> list[Alternative]:
+def other_values(analysis: Question, best: Candidate, candidates: list[Candidate]) -> list[Alternative]:
     """Up to :data:`MAX_ALTERNATIVES` reports of other stories with another value (one per story, best first);
     empty when the question has no value slot or ``best`` has no value."""
     value = answer_value(analysis.qtype, analysis.unit, best.norm)
@@ -32,7 +32,7 @@ def other_values(analysis: QuestionAnalysis, best: Candidate, candidates: list[C
             break
         story = story_of(cand.hit.node.metadata)
         other = answer_value(analysis.qtype, analysis.unit, cand.norm)
-        if story in seen or other is None or other in seen or not analysis.names_subject(cand, analysis.entities):
+        if story in seen or other is None or other in seen or not about_subject(analysis, cand):
             continue
         seen.update((story, other))
         meta = cand.hit.node.metadata
@@ -43,3 +43,9 @@ def other_values(analysis: QuestionAnalysis, best: Candidate, candidates: list[C
             publication=meta.get("publication") or None, page=meta.get("page") or None,
         ))
     return out
+
+
+def about_subject(question: Question, cand: Candidate) -> bool:
+    """Whether ``cand`` names every name of the question, in its sentence or its context (title, lead, the
+    sentences around it)."""
+    return all(names_in(n, cand.norm) or names_in(n, cand.frame) for n in question.names)

@@ -13,7 +13,10 @@ extractive answer), conversation memory; as a stream of events for the front-end
 Core errors (:class:`rag.errors.InputError` for a bad question, store errors ...) are raised before the first
 event. LLM errors never reach the caller: after the bounded retries of :class:`rag.answering.llm.LLMClient` (each failure
 logged), the answer is the extractive one. A stream that breaks off after verified text was released keeps that
-verified text as the answer (with a log line). An LLM answer left with no supported citation becomes the
+verified text as the answer (with a log line). When the answer selector's calibrated probability is under the
+refusal threshold (:class:`rag.answering.extractive.ExtractiveAnswerer`), the LLM is not asked and the answer is
+the not-found one, with that ``confidence``; an LLM answer carries the same probability. An LLM answer left with no
+supported citation becomes the
 not-found answer (``found`` false, ``mode`` "llm") when the model said the reports do not hold the answer, and the
 extractive answer otherwise.
 """
@@ -151,15 +154,22 @@ class Responder:
         archive_filter, scope = service.scoped(standalone, archive_filter)
         query = scope.query or standalone  # without 去年/最新: the range and the recency wish carry them
         # a question about what was reported is answered with the reports (rag.answering.report_listing)
-        answer = service.report_listing(standalone, archive_filter, scope)
-        nodes = service.retrieve(query, top_k or service.settings.top_k, archive_filter) if answer is None else []
+        listing = service.report_listing(standalone, archive_filter, scope)
+        nodes = service.retrieve(query, top_k or service.settings.top_k, archive_filter) if listing is None else []
+
+        # The answer selector's calibrated probability decides for both paths whether the archive answers at all:
+        # under the threshold the LLM is not asked and the answer is "not in the archive".
+        extractive = (listing or service.extractive_answer(query, nodes, scope)).model_copy(update={"question": question})
+        answer: Answer | None = None
         streamed = False
-        if llm is not None and nodes:
+        if llm is not None and nodes and extractive.found:
             if llm.available():
                 answer, streamed = yield from self._generate(llm, question, standalone, nodes)
+                answer = answer.model_copy(update={"confidence": extractive.confidence}) if answer else None
             else:
                 log.info("LLM skipped (breaker open after repeated failures); answering extractively")
-        answer = (answer or service.extractive_answer(query, nodes, scope)).model_copy(update={"question": question})
+        if answer is None:
+            answer = extractive
         if not streamed:
             yield CitationsUpdate(question, list(answer.citations))
             yield TextDelta(answer.answer)
@@ -238,12 +248,13 @@ class Responder:
         result = verifier.result()
         if result.outcome == "cited":
             log.info("LLM answer verified: %s", result.report)
-            answer = Answer(question=question, answer=result.text, found=True, mode="llm",
+            answer = Answer(question=question, answer=result.text, found=True, mode="llm", confidence=None,
                             citations=verifier.citations())
             return answer, True
         if result.outcome == "not_found":
             log.info("LLM answer: the reports do not hold the answer (%s)", result.report)
-            return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="llm", citations=[]), False
+            return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="llm", confidence=None,
+                          citations=[]), False
         log.warning("LLM answer has no supported citation (%s); answering extractively", result.report)
         return None, False
 

@@ -1,11 +1,20 @@
-"""Question typing: what kind of phrase answers a question (number, person, date, place ...), the subject of a
-definitional question, and the cue patterns that say whether a sentence holds the wanted kind of answer.
+"""What a question asks for, in one place: its type (number, date, person, organisation, place, list,
+definition, reason), its IDF-weighted content words and bigrams, the names it is about, the unit it counts in, the
+dates it names; and the pattern tags that say whether a sentence holds the asked-for type.
+
+The answer selector (:mod:`rag.answering.features`), the evidence reranker (:mod:`rag.retrieval.rerank`) and the
+LLM citation check read questions through this module only. Interrogative words and measure words are the
+language's closed classes (grammars of modern Chinese list them); no entry comes from an evaluation question.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
+from functools import lru_cache
+
+from rag.text.normalize import STOPWORDS, jieba_module, keywords
 
 
 class QuestionType(StrEnum):
@@ -18,6 +27,7 @@ class QuestionType(StrEnum):
     ORG = "org"
     REASON = "reason"
     DEFINITION = "definition"
+    LIST = "list"
     OTHER = "other"
 
 
@@ -28,151 +38,164 @@ _QTYPE_PATTERNS: list[tuple[QuestionType, re.Pattern[str]]] = [
     (QuestionType.PERSON, re.compile(r"谁|哪位|何人|什么人|叫什么名字|姓名|(?:什么|何种|哪个|哪些)(?:职务|职位|官职|身份)|(?:职务|职位|官职)是什么")),
     (QuestionType.ORG, re.compile(r"哪家|哪个(单位|公司|机构|部门|学校|组织|企业|团队|医院)|什么(单位|公司|机构|部门|组织|企业)")),
     (QuestionType.PLACE, re.compile(r"哪里|哪儿|何地|何处|在哪(?![些种类个一])|什么地方|哪个(省|市|县|国家|城市|地区|地方|镇|村|区域|省份)")),
+    (QuestionType.LIST, re.compile(r"哪些|哪几")),
 ]
 
-_NUM = r"(?:\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+)"
-_NUMBER_WITH_UNIT = re.compile(
-    _NUM + r"\s*(?:%|余|多)?\s*(?:[万亿千百]?(?:个|家|人|名|位|座|项|次|件|起|元|户|所|条|种|台|辆|吨|米|亩|天|年|倍|批|期|届"
-    r"|轮|场|块|份|处|栋|套|间|张|部|篇|公里|千米|平方米|平方公里|小时|分钟|秒|岁|万元|亿元|人次|家次|千瓦|公顷|斤|公斤|克"
-    r"|兆瓦|架|艘|枚|例|首|只|头|支"
-    r"|美元|英镑|欧元|日元|港元|港币|卢布|韩元|澳元|加元|法郎|比索|卢比|新台币|人民币)"
-    r"|%)"
+#: The one table of measure words (量词) and units: counts, money, length, area, time, power.
+UNITS = (
+    "平方公里|平方千米|平方米|公里|千米|厘米|毫米|公顷|公斤|千克|万元|亿元|美元|英镑|欧元|日元|港元|港币|卢布|韩元|人民币"
+    "|人次|家次|千瓦|兆瓦|小时|分钟|周岁|个|家|人|名|位|座|项|次|件|起|元|户|所|条|种|台|辆|吨|米|亩|天|年|倍|批|期|届"
+    "|轮|场|块|份|处|栋|套|间|张|部|篇|秒|岁|斤|克|架|艘|枚|例|首|只|头|支|款|股"
 )
+NUM = r"(?:\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+)"
+_NUMBER_WITH_UNIT = re.compile(rf"{NUM}\s*(?:%|余|多)?\s*(?:[万亿千百]?(?:{UNITS})|%)")
 _ANY_NUMBER = re.compile(r"\d")
-_DATE = re.compile(r"\d{1,4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*日|\d{1,2}\s*月|\d{1,2}\s*日|[昨今明前]日|今年|去年|前年|上午|下午|世纪|年代")
-_PERSON_CUE = re.compile(r"(?:书记|主任|市长|县长|局长|主席|记者|经理|董事长|校长|院长|部长|厅长|镇长|村长|总裁|教授|队长|主持人|所长|站长"
-                         r"|司长|处长|科长|秘书长|参谋长|司令员|大使|委员(?!会)|议员|顾问|总统|总理|首相|知县|知府|太守|将军|总监)")
-_ORG_CUE = re.compile(r"(?:公司|集团|局|委|厅|院|所|中心|协会|学校|大学|中学|小学|银行|医院|政府|部门|单位|委员会|办公室|企业|街道|社区)")
-_PLACE_CUE = re.compile(r"(?:省|市|县|区|镇|乡|村|街道|社区|路|园区|国|州|岛|山|河|湖)")
-_LATIN_TERM = re.compile(r"(?<![a-z])[a-z]{2,}(?![a-z])")
-_CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:、])")
-_BIGRAM_STRIP = re.compile(r"[^\w\u4e00-\u9fff]")
-#: Function characters left out of bigram matching: 的职/业是 would only add noise.
-_FUNCTION_CHARS = re.compile(r"[的是了在有和与及或而被把将对于]")
-
-
+DATE = re.compile(r"\d{1,4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*日|\d{1,2}\s*月|\d{1,2}\s*日|[昨今明前]日|今年|去年|前年|世纪|年代")
+_REASON_CUE = re.compile(r"因为|由于|因此|所以|导致|原因|为了|以便|使得|从而")
+_DEFINITION_CUE = re.compile(r"^[^，。]{0,30}?(?:是|指|即|又称|亦称|也称|简称|全称)")
+_LIST_CUE = re.compile(r"[、；;]")
+LATIN_TERM = re.compile(r"(?<![a-z])[a-z]{2,}(?![a-z])")
+CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:、])")
+#: Openings that lean on the sentence before (因此, 但, 这, 该 ...): conjunctions and demonstratives.
+LEANS_BACK = re.compile(r"^(?:因此|所以|于是|但是?|而且|并且|此外|其中|这|该|此|同时|然而|故|为此|对此|它|其|他|她)")
+_BIGRAM_STRIP = re.compile(r"[^\w\u4e00-\u9fff]|[的是了在有和与及或而被把将对于]")
 _DEFINITION = re.compile(
     r"^(?:请问)?什么(?:是|叫)(?P<a>[^的，,]{1,20}?)[？?]?$|^(?P<b>[^的，,]{1,20}?)(?:的定义)?是(?:什么|指什么|何物)[？?]?$"
-    r"|^(?P<c>[^的，,]{1,20}?)(?:指的是什么|是什么意思)[？?]?$"
 )
-_REASON_CUE = re.compile(r"因为|由于|因此|所以|导致|原因|为了|以便|使得|从而")
-_DEFINITION_CUE = re.compile(r"[，,]?\s*(?:是|指|为|即|又称|亦称|也称|简称|全称)")
-_LEADING_PARENS = re.compile(r"^\s*(?:[（(][^）)]{0,60}[）)]\s*)+")
-#: Sentence openings that lean on the sentence before (因此 ... needs its cause).
-_LEANS_BACK = re.compile(r"^(?:因此|所以|于是|但是?|而且|并且|此外|其中|这|该|此|同时|然而|故|在此|在这|为此|对此|鉴于此|基于此)")
+_INTERROGATIVES = re.compile(
+    # 担任什么职务 / 是什么身份 frame the slot: the answer names the post (区党委书记), never these words.
+    r"(?:被|获)?(?:选为|当选为?|任命为|担任|出任|任)?(?:什么|何种|哪个|哪些)(?:职务|职位|官职|身份)|(?:职务|职位|官职)是什么"
+    r"|(?:有|是|为|约)?多少|(?:有|是|为|约)?多[大长高远重久深宽厚]|第几|几|(?:有|是)?什么(?:样子?)?|(?:有|是)?哪一?"
+    r"|谁|何[时地人处种]|如何|怎[么样]样?|为什么|为何|吗|呢|[？?！!。，,]"
+)
+#: Interrogatives whose neighbours are the cloze anchors of :meth:`Question.anchor_score`.
+_WH = re.compile(r"什么时候|什么地方|多少|多久|多大|多长|几|什么|哪一?[个些种家位年天里儿国座所条]?|谁|何[时地人处种]|如何|怎[么样]样?|为什么|为何")
+_CLAUSE_END = re.compile(r"[，,。？?！!；;：:、\s]")
+ANCHOR_CHARS = 4  # characters taken on each side of an interrogative
+_LOOSE = "了的是有为着过"
+_QUESTION_TIME = re.compile(r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?|\d{1,2}月\d{1,2}日")
+_QUOTED = re.compile(r"《([^》]{2,30})》|“([^”]{2,20})”")
+_NAME_TAGS = frozenset(("nr", "nrt", "nrfg", "ns", "nt", "nz"))
+#: jieba part-of-speech tag of the names a 谁 / 哪家 / 哪里 question asks for.
+POS_OF_TYPE = {QuestionType.PERSON: "nr", QuestionType.ORG: "nt", QuestionType.PLACE: "ns"}
+#: Weight (x IDF) of a term that is part of a longer question term (jieba's search mode emits 无人 inside 无人机).
+FRAGMENT_WEIGHT = 0.3
 
 
-def _defines(sentence: str, subject: str) -> bool:
-    """Whether a (normalised) sentence opens as a definition of ``subject``: 'X（…）是…', 'X，是指…', 'X又称…'."""
-    text = sentence.lstrip("《“\"'「 ")
-    if not text.startswith(subject):
-        return False
-    rest = _LEADING_PARENS.sub("", text[len(subject) :].lstrip("》”\"'」 "))
-    return bool(_DEFINITION_CUE.match(rest))
+def question_type(question: str) -> QuestionType:
+    """The :class:`QuestionType` of a normalised question, by its interrogative words."""
+    if definition_subject(question):
+        return QuestionType.DEFINITION
+    return next((qtype for qtype, pattern in _QTYPE_PATTERNS if pattern.search(question)), QuestionType.OTHER)
 
 
 def definition_subject(question: str) -> str | None:
     """The X of a definitional question 什么是X / X是什么 (normalised), else None."""
     match = _DEFINITION.match(question.strip())
-    if not match:
-        return None
-    subject = (match.group("a") or match.group("b") or match.group("c") or "").strip("“”\"'《》 ")
+    subject = (match.group("a") or match.group("b") or "").strip("“”\"'《》 ") if match else ""
     return subject or None
 
 
-#: ``什么颜色`` / ``什么形状`` / ``什么职业`` questions name no word of their answer (体呈银灰色, 叶呈尖锥状, 香港漫画家):
-#: a sentence describing a colour, a shape or naming an occupation is the kind of answer they want, as a sentence
-#: with a date is for a 何时 question.
-_PROPERTY_CUES: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
-    (re.compile(r"(?:什么|哪种|何种|哪些)颜色|颜色(?:是|为|有)|什么色"), re.compile(r"[\u4e00-\u9fff]色")),
-    (re.compile(r"(?:什么|哪种|何种)(?:形状|外形|形态)|(?:形状|外形)(?:是|为|如何|怎样)"),
-     re.compile(r"[\u4e00-\u9fff][形状]")),
-    (re.compile(r"(?:什么|哪种|何种|哪些)职业|职业(?:是|为|有)"),
-     re.compile(r"[\u4e00-\u9fff]{2}家(?![人族庭长乡里中属])|演员|歌手|运动员|教练|记者|编辑|主持人|医生|律师|教师|教授"
-                r"|工程师|设计师|模特|导演|编剧|制作人|球员|诗人|商人|官员|政治人物|军人|学者|研究员|作者|"
-                + _PERSON_CUE.pattern)),  # a post is an occupation too (董事长, 总裁)
-)
+def strip_interrogatives(question: str) -> str:
+    """A normalised question without its interrogative words and punctuation."""
+    return _INTERROGATIVES.sub("", question)
 
 
-def property_cue(question: str) -> re.Pattern[str] | None:
-    """For a (normalised) question asking for a colour, a shape or an occupation, the pattern of the words that
-    describe one (``X色``, ``X形`` / ``X状``, ``XX家`` / 演员 / 记者 ...); None for other questions."""
-    return next((cue for asks, cue in _PROPERTY_CUES if asks.search(question)), None)
-
-
-#: A personal pronoun opening a question as its subject (她在…, 他们为什么…): the question leans on an earlier one.
-_SUBJECT_PRONOUN = re.compile(r"^(她们|他们|她|他)(?![们人国乡者])")
-
-
-def subject_pronoun(question: str) -> str | None:
-    """The personal pronoun a (normalised) question opens on as its subject (``她`` in ``她在哪个地区…工作？``), or
-    None (``杨丽音和她的丈夫…``, ``他国…``)."""
-    match = _SUBJECT_PRONOUN.match(question)
-    return match.group(1) if match else None
-
-
-def question_type(question: str) -> QuestionType:
-    """The :class:`QuestionType` of a (normalised) question, by its interrogative words."""
-    if definition_subject(question):
-        return QuestionType.DEFINITION
-    for qtype, pattern in _QTYPE_PATTERNS:
-        if pattern.search(question):
-            return qtype
-    return QuestionType.OTHER
-
-
-def _bigrams(text: str) -> set[str]:
+def bigrams(text: str) -> set[str]:
+    """Character bigrams of normalised ``text``, punctuation and function characters left out."""
     text = _BIGRAM_STRIP.sub("", text)
-    text = _FUNCTION_CHARS.sub("", text)
     return {text[i : i + 2] for i in range(len(text) - 1)}
 
 
-def _type_score(
-    qtype: QuestionType, text: str, use_pos: bool = True, subject: str | None = None,
-    prop: re.Pattern[str] | None = None,
-) -> float:
-    """0..1: how much ``text`` (normalised) looks like it holds the wanted kind of answer.
-
-    ``use_pos`` adds jieba part-of-speech tags (nr person, ns place, nt organisation) to the cue words; it costs
-    about 30 ms per 1,000 characters, so it is used only on the few best sentences. ``prop`` is the question's
-    :func:`property_cue` (colour, shape, occupation): the kind wanted by an otherwise untyped question.
-    """
+def holds_type(qtype: QuestionType, norm: str, unit: str | None = None, subject: str | None = None) -> float:
+    """0..1: whether normalised ``norm`` holds the asked-for type by its pattern tags (a number with a unit, in
+    ``unit`` when given; a date; a reason connective; ``subject`` defined; an enumeration). Names are tagged by
+    :func:`holds_name`."""
     if qtype is QuestionType.NUMBER:
-        return 1.0 if _NUMBER_WITH_UNIT.search(text) else 0.4 if _ANY_NUMBER.search(text) else 0.0
+        if unit:
+            return 1.0 if has_unit(norm, unit) else 0.5 if _NUMBER_WITH_UNIT.search(norm) else 0.0
+        return 1.0 if _NUMBER_WITH_UNIT.search(norm) else 0.4 if _ANY_NUMBER.search(norm) else 0.0
     if qtype is QuestionType.DATE:
-        return 1.0 if _DATE.search(text) else 0.0
+        return 1.0 if DATE.search(norm) else 0.0
     if qtype is QuestionType.REASON:
-        return 1.0 if _REASON_CUE.search(text) else 0.0
+        return 1.0 if _REASON_CUE.search(norm) else 0.0
     if qtype is QuestionType.DEFINITION:
-        return 1.0 if subject and _defines(text, subject) else 0.0
-    cue, tag = {
-        QuestionType.PERSON: (_PERSON_CUE, "nr"), QuestionType.ORG: (_ORG_CUE, "nt"),
-        QuestionType.PLACE: (_PLACE_CUE, "ns"),
-    }.get(qtype, (None, ""))
-    if cue is None:
-        return 1.0 if prop is not None and prop.search(text) else 0.0
-    if cue.search(text):
-        return 1.0
-    return 1.0 if use_pos and _has_pos(text, tag) else 0.0
+        return 1.0 if subject and norm.lstrip("《“\"'「 ").startswith(subject) and _DEFINITION_CUE.search(norm) else 0.0
+    if qtype is QuestionType.LIST:
+        return 1.0 if _LIST_CUE.search(norm) else 0.0
+    return 0.0
 
 
-def _has_pos(text: str, tag: str) -> bool:
+def holds_name(qtype: QuestionType, norm: str) -> float:
+    """1.0 when jieba tags a word of normalised ``norm`` as the name a person / organisation / place question asks
+    for (nr / nt / ns), else 0.0 (always 0.0 for other types)."""
+    tag = POS_OF_TYPE.get(qtype)
+    if tag is None:
+        return 0.0
     import jieba.posseg as pseg
 
-    return any(p.flag == tag for p in pseg.cut(text))
+    return 1.0 if any(p.flag == tag for p in pseg.cut(norm)) else 0.0
 
 
+def wanted_unit(norm_question: str) -> str | None:
+    """The measure word a 多少/几 question counts in (``家``, ``万千瓦``), or None."""
+    match = re.search(rf"(?:多少|几)\s*(?P<scale>[万亿千百]*)\s*(?P<unit>{UNITS})", norm_question)
+    return match.group("scale") + match.group("unit") if match else None
 
-#: "担任什么职务": the frame of a question asking for a post; its words are not in the answer ("区党委书记张毅").
-_ROLE_FRAME = re.compile(
-    r"(?:被|获)?(?:选为|选举为|当选为?|任命为|聘为|担任|担当|出任|任)?(?:什么|何种|哪个|哪些)(?:职务|职位|官职|身份)"
-    r"|(?:职务|职位|官职)是什么"
-)
-_INTERROGATIVES = re.compile(
-    r"(?:有|是|为|约)?多少[个家位名座项次人年天倍条种所户批件届期股首部岁]?|(?:有|是|为|约)?多[大长高远重久深宽厚](?![学])"
-    r"|第几|几[个家位名座项次人年天倍条种所户批件届期股首部岁]?|(?:有|是)?什么(?:样子?)?|(?:有|是)?哪一?[些种国条个家位里儿天年座所类样部首]?|谁"
-    r"|何[时地人处]|如何|怎[么样]样?|为什么|为何|吗|呢|[？?！!。，,]"
-)
+
+@lru_cache(maxsize=256)
+def _unit_pattern(unit: str) -> re.Pattern[str]:
+    return re.compile(rf"{NUM}\s*(?:余|多)?\s*[万亿千百]*\s*(?:余|多)?\s*{re.escape(unit.lstrip('万亿千百'))}")
+
+
+def has_unit(norm_sentence: str, unit: str) -> bool:
+    """Whether a normalised sentence gives a number in ``unit`` (``120座``, ``20余家``, ``7842万千瓦``)."""
+    return _unit_pattern(unit).search(norm_sentence) is not None
+
+
+def answer_value(qtype: QuestionType, unit: str | None, norm_sentence: str) -> str | None:
+    """The slot-filling phrase of a sentence: its number (in ``unit``) for a NUMBER question, its first date for a
+    DATE question; None for other types or when the sentence has none."""
+    if qtype is QuestionType.NUMBER:
+        match = (_unit_pattern(unit) if unit else _NUMBER_WITH_UNIT).search(norm_sentence)
+        return match.group(0).replace(" ", "") if match else None
+    if qtype is QuestionType.DATE:
+        match = DATE.search(norm_sentence)
+        return match.group(0) if match else None
+    return None
+
+
+@lru_cache(maxsize=4096)
+def question_names(norm_question: str) -> tuple[str, ...]:
+    """Names a normalised question is about: jieba nr/ns/nt/nz words of 2+ characters, quoted titles and Latin
+    terms, longest first, a name inside a longer one left out."""
+    import jieba.posseg as pseg
+
+    found = {next(g for g in m.groups() if g) for m in _QUOTED.finditer(norm_question)}
+    found.update(p.word for p in pseg.cut(norm_question) if p.flag in _NAME_TAGS and len(p.word) >= 2)
+    found.update(LATIN_TERM.findall(norm_question))
+    names = sorted(found, key=len, reverse=True)
+    return tuple(n for i, n in enumerate(names) if not any(n in longer for longer in names[:i]))
+
+
+def names_in(name: str, text: str) -> bool:
+    """Whether normalised ``text`` names ``name``: whole, or (3+ characters: a guessed name glued to the next
+    character) by all but one of its bigrams, starting with the first."""
+    if name in text:
+        return True
+    if len(name) < 3:
+        return False
+    grams = [name[i : i + 2] for i in range(len(name) - 1)]
+    return sum(g in text for g in grams) >= len(grams) - 1 and name[:2] in text
+
+
+def term_weights(norm_question: str, idf: Callable[[str], float]) -> dict[str, float]:
+    """Content words of a normalised question (jieba search mode, interrogatives and stopwords left out) and their
+    weights: ``idf`` (BM25's), x :data:`FRAGMENT_WEIGHT` for a term inside a longer one; a compound made of other
+    terms is dropped (it would count its words twice)."""
+    terms = [t for t in keywords(strip_interrogatives(norm_question)) if t not in STOPWORDS]
+    terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
+    return {t: idf(t) * (FRAGMENT_WEIGHT if any(t != o and t in o for o in terms) else 1.0) for t in terms}
 
 
 def _composed_of(term: str, parts: list[str]) -> bool:
@@ -184,16 +207,53 @@ def _composed_of(term: str, parts: list[str]) -> bool:
     return reachable[-1]
 
 
-def _strip_interrogatives(question: str) -> str:
-    return _INTERROGATIVES.sub("", _ROLE_FRAME.sub("", question))
+def in_dictionary(word: str) -> bool:
+    """Whether jieba's dictionary knows ``word``."""
+    return bool(jieba_module().dt.FREQ.get(word))
 
 
-#: 什么是X / 什么叫X: the definitional form whose X is one term (速成和仓颉 names two).
-_DEFINITION_OPENING = re.compile(r"^(?:请问)?什么[是叫]")
-_SEVERAL = re.compile(r"[和与及、\"“”]")
+class Question:
+    """A question prepared for matching: type, wanted unit, definition subject, IDF-weighted terms, bigrams,
+    names, dates named. ``idf`` maps a normalised token to BM25's inverse document frequency."""
 
+    def __init__(self, text: str, idf: Callable[[str], float], normalized: str | None = None) -> None:
+        from rag.text.normalize import normalize
 
-def asks_definition_of(subject: str | None, norm_question: str) -> bool:
-    """Whether the normalised question is 什么是X for one term X (``subject``, :func:`definition_subject`) of 2+
-    characters: X is then required like a name."""
-    return bool(subject and len(subject) >= 2 and _DEFINITION_OPENING.match(norm_question) and not _SEVERAL.search(subject))
+        self.text = text
+        self.norm = normalized if normalized is not None else normalize(text)
+        self.qtype = question_type(self.norm)
+        self.unit = wanted_unit(self.norm) if self.qtype is QuestionType.NUMBER else None
+        self.subject = definition_subject(self.norm)
+        self.weights = term_weights(self.norm, idf)
+        self.total = sum(self.weights.values())
+        self.unseen_idf = idf("\uffff")
+        self.grams = bigrams(strip_interrogatives(self.norm))
+        self.names = question_names(self.norm)
+        self.times = tuple(m.group(0) for m in _QUESTION_TIME.finditer(self.norm))
+        self.bare = strip_interrogatives(self.norm)
+        # Aspect and linking characters next to the interrogative (建成了多少 is written 已建成…) are left out.
+        self.anchors = [(_CLAUSE_END.split(self.norm[: m.start()])[-1].rstrip(_LOOSE)[-ANCHOR_CHARS:],
+                         _CLAUSE_END.split(self.norm[m.end() :])[0].lstrip(_LOOSE)[:ANCHOR_CHARS])
+                        for m in _WH.finditer(self.norm)]
+
+    def anchor_score(self, text: str) -> float:
+        """0..1: the question read as a cloze (Ravichandran and Hovy, 2002: the question is the answer sentence with
+        its answer replaced by an interrogative): characters of the longest suffix of an interrogative's left
+        context plus the longest prefix of its right context (2+ each) found in normalised ``text``, over
+        2 x :data:`ANCHOR_CHARS`."""
+        best = 0
+        for left, right in self.anchors:
+            got = next((n for n in range(len(left), 1, -1) if left[-n:] in text), 0)
+            got += next((n for n in range(len(right), 1, -1) if right[:n] in text), 0)
+            best = max(best, got)
+        return best / (2 * ANCHOR_CHARS)
+
+    def coverage(self, text: str) -> float:
+        """0..1: IDF-weighted share of the question's terms found in normalised ``text``."""
+        if self.total <= 0:
+            return 0.0
+        return sum(w for t, w in self.weights.items() if t in text) / self.total
+
+    def bigram_coverage(self, text: str) -> float:
+        """0..1: share of the question's bigrams found in normalised ``text``."""
+        return len(self.grams & bigrams(text)) / len(self.grams) if self.grams else 0.0

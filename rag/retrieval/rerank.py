@@ -1,5 +1,6 @@
-"""The evidence reranker: a llama-index node postprocessor that rescores fused chunks by their best answering
-sentence (the answerer's sentence scoring, :mod:`rag.answering.evidence`).
+"""The evidence reranker: a llama-index node postprocessor that rescores fused chunks by how well their best
+sentence, and the chunk with its title, cover the question (:class:`rag.answering.question.Question`, the one
+question analysis; the reranker does not use the answer selector).
 """
 
 from __future__ import annotations
@@ -9,16 +10,19 @@ from collections.abc import Callable
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from rag.answering.evidence import QuestionAnalysis
+from rag.answering.question import Question
 from rag.text.normalize import normalize
+from rag.text.sentences import split_sentences
+
+#: Weights of the chunk's coverage and of its normalised fusion score beside its best sentence's coverage.
+CHUNK_WEIGHT = 0.35
+FUSION_WEIGHT = 0.3
 
 
 class EvidenceReranker(BaseNodePostprocessor):
-    """Reranks fused chunks by their best answering sentence (same scoring as the answerer), keeping ``top_n``.
-
-    A lexical cross-check of the first-stage ranking: the new score of a chunk is its best sentence score plus
-    0.3 x its normalised fusion score. ``normalized`` caches the search form of chunk texts between queries.
-    """
+    """Reranks fused chunks, keeping ``top_n``: the new score of a chunk is the question coverage (IDF-weighted
+    words, 3/4, and bigrams, 1/4) of its best sentence, plus ``CHUNK_WEIGHT`` x that of the chunk with its title,
+    plus ``FUSION_WEIGHT`` x its normalised fusion score. ``normalized`` caches the search form of chunk texts."""
 
     top_n: int = 5
     idf: Callable[[str], float]
@@ -33,12 +37,19 @@ class EvidenceReranker(BaseNodePostprocessor):
     ) -> list[NodeWithScore]:
         if query_bundle is None or not nodes:
             return nodes[: self.top_n]
-        analysis = QuestionAnalysis(query_bundle.query_str, self.idf)
+        question = Question(query_bundle.query_str, self.idf)
+
+        def cover(text: str) -> float:
+            return 0.75 * question.coverage(text) + 0.25 * question.bigram_coverage(text)
+
         top = max((n.score or 0.0) for n in nodes) or 1.0
         rescored = []
-        for rank, hit in enumerate(nodes):
-            cands = analysis.candidates(hit, rank, self.normalized, focus=False)
-            best = max((c.score for c in cands), default=0.0)
-            rescored.append(NodeWithScore(node=hit.node, score=best + 0.3 * (hit.score or 0.0) / top))
+        for hit in nodes:
+            text = hit.node.get_content()
+            title = self.normalized(str(hit.node.metadata.get("title", "")))
+            best = max((cover(self.normalized(s)) for s in split_sentences(text)), default=0.0)
+            score = best + CHUNK_WEIGHT * cover(title + "\n" + self.normalized(text)) + FUSION_WEIGHT * (
+                hit.score or 0.0) / top
+            rescored.append(NodeWithScore(node=hit.node, score=score))
         rescored.sort(key=lambda n: n.score or 0.0, reverse=True)
         return rescored[: self.top_n]

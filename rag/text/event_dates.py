@@ -156,7 +156,7 @@ _FUTURE = re.compile(r"将|定于|拟于|计划|预计")
 
 def spell_out_date(text: str, published: str | None) -> str:
     """``text`` with its first date that lacks a year spelled out from the publication date ``published`` (ISO):
-    ``记者16日从…获悉`` printed 2023-08-16 -> ``记者16日（2023年8月16日）从…获悉``; ``8月16日`` and ``昨日`` likewise, and a
+    ``记者9日从…获悉`` printed 2024-05-09 -> ``记者9日（2024年5月9日）从…获悉``; ``5月9日`` and ``昨日`` likewise, and a
     relative year not after an explicit one (``今年`` -> ``今年（2023年）``, 去年, 前年, 明年).
 
     A reporter counts days from the day of printing; a reader weeks later cannot. ``text`` is returned unchanged

@@ -19,10 +19,10 @@ _OPENERS = "（(【"
 _BRACKET_CLOSERS = "）)】"
 # Characters after which an unclosed bracket is presumed an OCR error and ignored.
 _MAX_BRACKET_SPAN = 80
-# A title in 《》 is one name whatever it holds (《卡拉OK.LIVE！‧台北‧我》, 《你好，李焕英！》): no sentence ends inside
+# A title in 《》 is one name whatever it holds (《晚安，城市！‧夜曲》, 《你好，明天！》): no sentence ends inside
 # it, if it closes within this many characters on the same line (an OCR-lost 》 must not glue sentences).
 _MAX_TITLE_SPAN = 40
-# Wikipedia's language-variant markup, -{zh-cn:宽叶毛毡苔;zh-hk:锦地罗}-, is one word: its ; separate the variants.
+# Wikipedia's language-variant markup, -{zh-cn:甲;zh-hk:乙}-, is one word: its ; separate the variants.
 _MAX_VARIANT_SPAN = 120
 
 def split_sentences(text: str) -> list[str]:

@@ -172,7 +172,7 @@ def _part_of_year(year: int, rest: str) -> tuple[date, date, str] | None:
 
 
 def _absolute(text: str) -> tuple[date, date, str] | None:
-    """Every absolute date, month and year of ``text`` (``1984年6月至1985年1月``: both ends) as one span."""
+    """Every absolute date, month and year of ``text`` (``1990年3月至1991年2月``: both ends) as one span."""
     spans: list[tuple[int, int, date, date]] = []
     taken: list[tuple[int, int]] = []
 
@@ -210,7 +210,7 @@ def _absolute(text: str) -> tuple[date, date, str] | None:
 def parse_time_expression(question: str, reference: date) -> TimeScope:
     """The time a question asks about, relative to ``reference`` (the newest article's date or the ``today``
     setting). ``question`` should be normalised (:func:`rag.text.normalize.normalize`). Absolute dates win over
-    relative ones, and several of them (``2011年至2015年间``) make one span; impossible dates (``2021年13月``) are
+    relative ones, and several of them (``2016年至2020年间``) make one span; impossible dates (``2021年13月``) are
     ignored. Returns an empty scope when the question names no time."""
     latest = bool(_LATEST.search(question))
     query = _LATEST_PHRASE.sub("", question).strip(" ，,") or question

@@ -1,0 +1,184 @@
+"""Answer candidates and their features: one vector per sentence of the retrieved chunks, in the fixed order of
+:data:`FEATURES`, for the learned answer selector (:mod:`rag.answering.selector`).
+
+The signals are the ones open QA systems combine (DuReader's paragraph selection: recall, overlap and BM25-like
+lexical features; DrQA's reader: exact match, term frequency, part of speech): how much of the question the
+sentence and its context cover, the retrieval score and rank of its chunk, whether it holds the asked-for type
+(:mod:`rag.answering.question`), where it stands in its article, whether it holds the time the question names, how
+many printings and other stories carry it, and its length. Their weights are learned (:mod:`rag.answering.train`),
+none is set here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from llama_index.core.schema import NodeWithScore
+
+from rag.answering.question import LEANS_BACK, Question, QuestionType, holds_name, holds_type, names_in
+from rag.models import story_of
+from rag.text.dateline import strip_lead
+from rag.text.normalize import normalize
+from rag.text.sentences import sign_off, split_sentences
+
+FEATURES: tuple[str, ...] = (
+    "cov_sentence",  # IDF-weighted share of the question's terms in the sentence
+    "bigram_sentence",  # share of the question's character bigrams in the sentence
+    "cov_context",  # ... in the sentence with its context: title, lead, two sentences before, one after
+    "bigram_context",
+    "cov_chunk",  # ... in the chunk with its title
+    "cov_title",  # ... in the article's title
+    "cov_rest",  # share (IDF-weighted) of the question's terms the title lacks that the sentence holds
+    "cov_best_gap",  # cov_sentence minus the best cov_sentence among the question's candidates
+    "bm25_sentence",  # BM25 (k1 1.2, b 0.75) of the sentence for the question's terms, over the sum of their IDF
+    "anchor",  # longest run of the question (interrogatives left out) found in the sentence, over its length
+    "cloze",  # the contexts around the question's interrogative found in the sentence (Question.anchor_score)
+    "names_sentence",  # share of the question's names in the sentence or its context (1 when it names none)
+    "names_chunk",  # ... in the chunk, title and lead
+    "missing_idf",  # highest IDF of a question term the chunk and title lack, over the IDF of an unseen term
+    "unseen_missing",  # a question term that no chunk of the corpus holds is missing from the chunk
+    "retrieval_score",  # the chunk's retrieval score over the best of the question
+    "retrieval_rank",  # 1 / (1 + rank of the chunk)
+    "typed",  # the question asks for a type (number, date, person, org, place, list, definition, reason)
+    "type_pattern",  # the sentence holds that type by pattern tags (number with unit, date ...)
+    "type_pos",  # the sentence or its context holds the asked-for name by jieba's part of speech (nr, nt, ns)
+    "time_match",  # the sentence holds a date the question names
+    "year_match",  # the article was printed in a year the question names
+    "is_lead",  # the article's first sentence
+    "position",  # 1 / (1 + sentence index in the chunk + 3 x chunk index in the article)
+    "printings",  # log(1 + printings of the story in the store beyond the first)
+    "other_stories",  # log(1 + other retrieved stories printing a 12-character run of the sentence)
+    "length",  # log(characters) / log(150)
+    "leans_back",  # opens with a connective or pronoun that leans on the sentence before
+)
+K1, B, AVG_SENTENCE_CHARS = 1.2, 0.75, 40.0  # BM25 constants (Robertson and Zaragoza's defaults)
+RUN_CHARS = 12  # characters of a verbatim run shared with another story that count as support
+
+
+@dataclass
+class Candidate:
+    """A sentence of a retrieved chunk, a possible answer; ``x`` its features, ``score`` the selector's logit."""
+
+    sentence: str  # original characters
+    norm: str
+    rank: int  # rank of its chunk in retrieval (0 = best)
+    order: int  # position of the sentence inside its chunk
+    hit: NodeWithScore
+    frame: str = ""  # normalised title, lead and the sentences around it
+    x: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))
+    score: float = 0.0
+
+
+def candidates(question: Question, nodes: list[NodeWithScore], printings: Mapping[str, int] | None = None,
+               normalized: Callable[[str], str] = normalize) -> list[Candidate]:
+    """Every sentence (4+ characters, no sign-off) of ``nodes`` (retrieval order) with its features;
+    ``printings`` maps a story id to the number of its stored printings."""
+    printings = printings or {}
+    top = max((float(h.score or 0.0) for h in nodes), default=0.0) or 1.0
+    chunk_texts = [normalized(h.node.get_content()) for h in nodes]
+    stories = [story_of(h.node.metadata, h.node.node_id) for h in nodes]
+    out: list[Candidate] = []
+    for rank, hit in enumerate(nodes):
+        meta = hit.node.metadata
+        title, lead = normalized(str(meta.get("title", ""))), normalized(str(meta.get("lead", "")))
+        chunk = title + "\n" + lead + "\n" + chunk_texts[rank]
+        sentences = [s.strip() for s in split_sentences(hit.node.get_content())]
+        norms = [normalized(strip_lead(s)) for s in sentences]
+        chunk_row = _chunk_features(question, chunk, meta)
+        chunk_row["cov_title"] = question.coverage(title)
+        rest = {t: w for t, w in question.weights.items() if t not in title}
+        others = [t for t, s in zip(chunk_texts, stories, strict=True) if s != stories[rank]]
+        chunk_index = int(meta.get("chunk_index") or 0)
+        for order, (sentence, norm) in enumerate(zip(sentences, norms, strict=True)):
+            if len(sentence) < 4 or sign_off(sentence):
+                continue
+            frame = "\n".join([title, lead, *norms[max(0, order - 2) : order], *norms[order + 1 : order + 2]])
+            cand = Candidate(sentence, norm, rank, order, hit, frame)
+            cand.x = _sentence_features(question, cand, chunk_row)
+            rest_total = sum(rest.values())
+            cand.x[FEATURES.index("cov_rest")] = (
+                sum(w for t, w in rest.items() if t in norm) / rest_total if rest_total > 0 else 1.0)
+            f = cand.x
+            f[FEATURES.index("retrieval_score")] = float(hit.score or 0.0) / top
+            f[FEATURES.index("retrieval_rank")] = 1.0 / (1 + rank)
+            f[FEATURES.index("is_lead")] = float(chunk_index == 0 and order == 0)
+            f[FEATURES.index("position")] = 1.0 / (1 + order + 3 * chunk_index)
+            f[FEATURES.index("printings")] = math.log1p(max(0, printings.get(stories[rank], 1) - 1))
+            f[FEATURES.index("other_stories")] = math.log1p(_supporting(norm, others))
+            out.append(cand)
+    if out:
+        cov = FEATURES.index("cov_sentence")
+        best = max(c.x[cov] for c in out)
+        for c in out:
+            c.x[FEATURES.index("cov_best_gap")] = c.x[cov] - best
+    return out
+
+
+def _chunk_features(question: Question, chunk: str, meta: Mapping[str, object]) -> dict[str, float]:
+    missing = [w for t, w in question.weights.items() if t not in chunk]
+    unseen = question.unseen_idf or 1.0
+    published = str(meta.get("published") or "")[:4]
+    return {
+        "cov_chunk": question.coverage(chunk),
+        "names_chunk": _names_share(question, chunk),
+        "missing_idf": max(missing, default=0.0) / unseen,
+        "unseen_missing": float(any(w >= unseen * 0.999 for w in missing)),
+        "year_match": float(bool(published) and any(t.startswith(published) for t in question.times)),
+    }
+
+
+def _sentence_features(question: Question, cand: Candidate, chunk_row: dict[str, float]) -> np.ndarray:
+    norm, context = cand.norm, cand.norm + "\n" + cand.frame
+    qtype = question.qtype
+    row = dict(chunk_row)
+    row.update(
+        cov_sentence=question.coverage(norm), bigram_sentence=question.bigram_coverage(norm),
+        cov_context=question.coverage(context), bigram_context=question.bigram_coverage(context),
+        bm25_sentence=_bm25(question, norm), anchor=_longest_run(question.bare, norm) / max(1, len(question.bare)),
+        cloze=question.anchor_score(norm),
+        names_sentence=_names_share(question, context), typed=float(qtype is not QuestionType.OTHER),
+        type_pattern=holds_type(qtype, norm, question.unit, question.subject),
+        type_pos=holds_name(qtype, norm) or 0.5 * holds_name(qtype, cand.frame[-200:]),
+        time_match=float(any(t in norm for t in question.times)),
+        length=math.log(max(2, len(norm))) / math.log(150), leans_back=float(bool(LEANS_BACK.match(norm))),
+    )
+    return np.array([row.get(name, 0.0) for name in FEATURES], dtype=np.float64)
+
+
+def _names_share(question: Question, text: str) -> float:
+    if not question.names:
+        return 1.0
+    return sum(names_in(n, text) for n in question.names) / len(question.names)
+
+
+def _bm25(question: Question, norm: str) -> float:
+    if question.total <= 0:
+        return 0.0
+    norm_len = K1 * (1 - B + B * len(norm) / AVG_SENTENCE_CHARS)
+    score = 0.0
+    for term, weight in question.weights.items():
+        tf = norm.count(term)
+        score += weight * tf * (K1 + 1) / (tf + norm_len) if tf else 0.0
+    return score / question.total
+
+
+def _longest_run(a: str, b: str) -> int:
+    """Length of the longest substring of ``a`` found in ``b`` (grown one character at a time)."""
+    best = 0
+    for i in range(len(a)):
+        size = best + 1
+        while i + size <= len(a) and a[i : i + size] in b:
+            best = size
+            size += 1
+    return best
+
+
+def _supporting(norm: str, others: list[str]) -> int:
+    """How many of ``others`` (other stories' chunk texts) hold a :data:`RUN_CHARS`-character run of ``norm``."""
+    if len(norm) < RUN_CHARS or not others:
+        return 0
+    runs = {norm[i : i + RUN_CHARS] for i in range(0, len(norm) - RUN_CHARS + 1, 4)}
+    return sum(any(r in text for r in runs) for text in others)

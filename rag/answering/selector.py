@@ -1,0 +1,81 @@
+"""The learned answer selector: scores answer candidates (:mod:`rag.answering.features`) with the shipped model and
+says how likely the best one answers the question.
+
+The model is a JSON file in the package (``rag/answering/model/answer_selector.json``, written by
+:mod:`rag.answering.train`, described in ``rag/answering/model/MODEL_CARD.md``; never a pickle): a logistic
+regression over standardised features (``mean``, ``scale``, ``coef``, ``intercept``) whose logit ranks the
+candidates, and a Platt calibration (``a``, ``b``: ``p = 1 / (1 + exp(-(a * logit + b)))``, fitted on out-of-fold
+logits of each training question's best candidate) that turns the best candidate's logit into the probability that
+it answers the question. ``threshold`` is the refusal point chosen on the training sets' risk-coverage curves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from rag.answering.features import FEATURES, Candidate
+
+FORMAT = "newsqa-answer-selector"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class SelectorModel:
+    """A loaded model file (see the module docstring); arrays are over :data:`FEATURES`."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    platt_a: float
+    platt_b: float
+    threshold: float
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Candidate logits of a (candidates, features) matrix."""
+        return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def probability(self, logit: float) -> float:
+        """Calibrated probability (0..1) that a question's best candidate, of this logit, answers it."""
+        return float(1.0 / (1.0 + np.exp(-(self.platt_a * logit + self.platt_b))))
+
+    def rank(self, cands: list[Candidate]) -> list[Candidate]:
+        """``cands`` with ``score`` set to their logit, best first."""
+        if cands:
+            for cand, logit in zip(cands, self.logits(np.vstack([c.x for c in cands])), strict=True):
+                cand.score = float(logit)
+        return sorted(cands, key=lambda c: c.score, reverse=True)
+
+
+def parse_model(data: dict[str, object], source: str = "model") -> SelectorModel:
+    """A :class:`SelectorModel` from a model file's JSON object; ValueError naming ``source`` when its format,
+    version or feature list is not this code's."""
+    if data.get("format") != FORMAT or data.get("version") != VERSION:
+        raise ValueError(f"{source}: not a {FORMAT} v{VERSION} file")
+    if list(data.get("features", [])) != list(FEATURES):  # type: ignore[call-overload]
+        raise ValueError(f"{source}: its features differ from rag.answering.features.FEATURES; retrain (make train)")
+    model, platt = data["model"], data["calibration"]
+    assert isinstance(model, dict) and isinstance(platt, dict)
+    arrays = {k: np.asarray(model[k], dtype=np.float64) for k in ("mean", "scale", "coef")}
+    if any(a.shape != (len(FEATURES),) for a in arrays.values()):
+        raise ValueError(f"{source}: mean, scale and coef must have {len(FEATURES)} entries")
+    return SelectorModel(arrays["mean"], arrays["scale"], arrays["coef"], float(model["intercept"]),
+                         float(platt["a"]), float(platt["b"]), float(data["threshold"]))  # type: ignore[arg-type]
+
+
+def model_path() -> Path:
+    """Where the shipped model file is."""
+    return Path(str(resources.files("rag.answering") / "model" / "answer_selector.json"))
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | None = None) -> SelectorModel:
+    """The model file at ``path`` (default: the shipped one), parsed once per process."""
+    file = Path(path) if path else model_path()
+    return parse_model(json.loads(file.read_text(encoding="utf-8")), str(file))
