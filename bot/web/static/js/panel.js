@@ -63,9 +63,19 @@ function paragraphs(text, ranges) {
   return out;
 }
 
-/** The ranges of `text` to highlight: every one of `sentences` found in it; else `passage` when found. */
+/** The clauses of `sentence` (split at Chinese and Latin punctuation) long enough to locate on their own. */
+const MIN_CLAUSE_CHARS = 6;
+function clausesOf(sentence) {
+  return sentence.split(/[，,；;。！？!?：:（）()]/).map((c) => c.trim()).filter((c) => c.length >= MIN_CLAUSE_CHARS);
+}
+
+/**
+ * The ranges of `text` to highlight: every one of `sentences` found in it; else their clauses found in it (a
+ * reprint with another byline holds the cited clauses but not the whole sentence); else `passage` when found.
+ */
 function rangesFor(text, sentences, passage) {
-  const found = sentences.map((s) => locate(text, s)).filter(Boolean);
+  let found = sentences.map((s) => locate(text, s)).filter(Boolean);
+  if (!found.length) found = sentences.flatMap(clausesOf).map((c) => locate(text, c)).filter(Boolean);
   if (!found.length && passage) {
     const range = locate(text, passage);
     if (range) found.push(range);
