@@ -44,7 +44,8 @@ import json, sys, time
 t0 = time.perf_counter()
 import bot.cli as cli
 t1 = time.perf_counter()
-with cli._collector_paused():
+from bot.cli_answer import collector_paused
+with collector_paused():
     from bot.service import build_service
     t2 = time.perf_counter()
     service = build_service(cli._settings())
