@@ -69,7 +69,11 @@ def data_dir(tmp_path: Path, packaged_model_path: str, monkeypatch: pytest.Monke
 
 
 def _make_n(folder: Path, target: str) -> str:
-    proc = subprocess.run(["make", "-n", target], cwd=folder, capture_output=True, text=True, timeout=60)
+    # Under `make test` pytest runs inside make: without its MAKEFLAGS/MAKELEVEL the dry run prints only recipes
+    # (no "Entering directory <tmp path>" lines, whose pytest-of-root path would match the names looked for).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEFILES")}
+    proc = subprocess.run(["make", "-n", "--no-print-directory", target], cwd=folder, capture_output=True, text=True,
+                          timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -82,7 +86,7 @@ def test_make_run_installs_runtime_only_and_make_test_adds_the_dev_extra(tmp_pat
     assert "pip install -e ." in run and "[dev]" not in run
     assert run.index("pip install -e .") < run.index("newsqa ingest")
     test = _make_n(tmp_path, "test")
-    assert "pip install -e '.[dev]'" in test and test.index("[dev]") < test.index("pytest")
+    assert "pip install -e '.[dev]'" in test and test.index("[dev]") < test.index("-m pytest")
     setup = _make_n(tmp_path, "setup")
     assert "pip install -e '.[dev]'" in setup and "apt-get" in setup  # CI's path: system packages and dev extra
 
