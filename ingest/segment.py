@@ -211,7 +211,7 @@ def _derive_title(body: list[str]) -> str:
     first = body[0]
     if is_lead(first):
         first = _LEAD_PREFIX.sub("", first) or first
-    first = strip_lead(first)  # 中新网合肥8月16日电 (记者 张强) names the outlet, not the story
+    first = strip_lead(first)  # 中新网兰州5月3日电 (记者 李明) names the outlet, not the story
     for position, char in enumerate(first):
         if char in SENTENCE_FINAL:
             first = first[:position]

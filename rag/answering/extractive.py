@@ -75,12 +75,7 @@ class ExtractiveAnswerer:
         else:
             best, dated = newest_answer(q, best, ranked, recency == "latest", self.min_confidence)
         chosen = [best, *self._neighbours(best)]
-        # The next candidate of the same passage that the selector also finds answering completes the answer
-        # (a list or a figure often spans two sentences), as room allows.
-        room = self.max_chars - sum(len(c.sentence) for c in chosen)
-        extra = next((c for c in ranked[1:4] if c.hit is best.hit and c.score >= self.min_confidence
-                      and len(c.sentence) <= room and all(c.order != o.order for o in chosen)), None)
-        chosen = sorted([*chosen, *([extra] if extra else [])], key=lambda c: c.order)
+        chosen = sorted([*chosen, *self._same_passage(best, ranked, chosen)], key=lambda c: c.order)
         budget = self.max_chars - sum(len(c.sentence) for c in chosen if c is not best)
         hit = best.hit
         parts = []
@@ -95,6 +90,14 @@ class ExtractiveAnswerer:
         return Answer(question=question, answer=(dated_prefix(best) if dated else "") + "".join(parts) + "[1]",
                       found=True, mode="extractive", citations=citations, confidence=round(confidence, 4),
                       alternatives=other_values(q, best, ranked))
+
+    def _same_passage(self, best: Candidate, ranked: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
+        """The next candidate of ``best``'s passage that the selector also finds answering (a list or a figure often
+        spans two sentences), when it fits beside ``chosen``; else nothing."""
+        room = self.max_chars - sum(len(c.sentence) for c in chosen)
+        extra = next((c for c in ranked[1:4] if c.hit is best.hit and c.score >= self.min_confidence
+                      and len(c.sentence) <= room and all(c.order != o.order for o in chosen)), None)
+        return [extra] if extra else []
 
     def _neighbours(self, best: Candidate) -> list[Candidate]:
         """The sentence before ``best`` when it leans on it (:data:`LEANS_BACK`), the one after when ``best`` is

@@ -149,7 +149,7 @@ def _unit_pattern(unit: str) -> re.Pattern[str]:
 
 
 def has_unit(norm_sentence: str, unit: str) -> bool:
-    """Whether a normalised sentence gives a number in ``unit`` (``120座``, ``20余家``, ``7842万千瓦``)."""
+    """Whether a normalised sentence gives a number in ``unit`` (``35座``, ``12余家``, ``650万千瓦``)."""
     return _unit_pattern(unit).search(norm_sentence) is not None
 
 

@@ -1,6 +1,6 @@
 """One result per story: reprints of a report (same ``story_id``, see ``ingest.near_duplicates``) must not crowd
 the top-k out of other reports. The copy kept is the best-ranked one, unless its text lost its punctuation (a
-scraped page run together: ``…正在全国影院热映截至8月16日已有5000多万观众…``) and another copy kept it: answers and
+scraped page run together: ``…新片上映首周票房已超过两亿元观众口碑良好…``) and another copy kept it: answers and
 citations are drawn from the readable copy, at the rank of the best one."""
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Online and wire reports reach an archive as the site printed them: a header with the publication time and outlet,
 ``2023-08-16 17:27，正文：…``, ``来源：中国新闻网 | 2023年08月16日 21:47:11，正文：…``, ``发布时间：2023-07-26 07:22:40``,
-sometimes an ``原标题：…`` run straight into the body, and a lead naming the outlet (``中新网合肥8月16日电 (记者 张强)``,
-``IT之家 8 月 16 日消息``, ``【环球网报道】``). :func:`parse_dateline` splits that header off a page and returns what it
+sometimes an ``原标题：…`` run straight into the body, and a lead naming the outlet (``中新网兰州5月3日电 (记者 李明)``,
+``IT之家 5 月 3 日消息``, ``【环球网报道】``). :func:`parse_dateline` splits that header off a page and returns what it
 says: the publication date (ISO ``YYYY-MM-DD``, only when the header gives a year: a bare ``7-20 17:56`` stays
 unknown), the outlet and the original headline, each with the place it came from (``dateline``, ``lead``).
 
@@ -114,8 +114,8 @@ def _month_day(text: str) -> str | None:
 
 def strip_lead(sentence: str) -> str:
     """``sentence`` without an opening outlet lead, leftover dateline (``，正文：``), a photo caption run into it up to
-    its credit (``▲俄海军登陆舰…号（美联社）``, ``△视频截图 图源：央视新闻客户端``) or a sub-headline run into it
-    (``乌称重创俄登陆舰，俄方发声据路透社8月4日报道，…``, :func:`split_headline`): how an answer should read."""
+    its credit (``▲俄海军登陆舰…号（美联社）``, ``△资料图 图源：某新闻客户端``) or a sub-headline run into it
+    (``新桥合龙，通车在即据本报5月3日报道，…``, :func:`split_headline`): how an answer should read."""
     caption = _GLUED_CAPTION.match(sentence)
     if caption and caption.end() < len(sentence):
         sentence = sentence[caption.end():]

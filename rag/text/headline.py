@@ -17,7 +17,7 @@ GLUED_TITLE_MIN_CHARS = 8
 ORIGINAL_TITLE_MAX_CHARS = 80
 
 _OUTLET = r"(?:(?!据)[\u4e00-\u9fffA-Za-z]){1,10}?(?:网|社|报|台|之家|客户端|经纬|新闻|消息)"  # 据 starts an attribution, never a name
-#: A lead naming the outlet: 中新网合肥8月16日电, 人民网北京8月16日电, IT之家 8 月 16 日消息, 深圳新闻网2023年8月8日讯,
+#: A lead naming the outlet: 中新网兰州5月3日电, 人民网北京5月3日电, IT之家 5 月 3 日消息, 深圳新闻网2024年5月3日讯,
 #: 羊城晚报讯, 【环球网报道】, 央视网消息：. Group ``outlet`` is the outlet's name.
 LEAD = re.compile(
     rf"^[【\[]?\s*(?P<outlet>{_OUTLET})\s*(?:[\u4e00-\u9fff]{{0,8}}?\s*)?"
@@ -53,7 +53,7 @@ _BLOCK_OPENER = re.compile(
     r"|(?:来源|作者)[：:]|(?<![\u4e00-\u9fff])文/|每经(?:记者|编辑)[：:]|本平台"
 )
 #: Where an ``原标题`` headline printed without punctuation ends at its byline: an outlet's lead or reporter credit
-#: (极目新闻记者 王峻, 本报香港8月10日电, 中证网讯（记者 倪铭娅）, 南都讯记者…, 【环球网报道】, 记者 王文彬 通讯员 …).
+#: (极目新闻记者 王峻, 本报香港8月10日电, 中证网讯（记者 李明）, 南都讯记者…, 【环球网报道】, 记者 王文彬 通讯员 …).
 _BYLINE_OPENER = re.compile(
     rf"(?:{_KNOWN_OUTLETS}|本报)[\u4e00-\u9fff]{{0,4}}?(?:\d{{1,2}}月\d{{1,2}}日)?(?:电|讯|记者|[（(【])"
     rf"|{_SHORT_OUTLET}讯(?:\s|[（(:：]|记者)"
@@ -62,12 +62,12 @@ _BYLINE_OPENER = re.compile(
     r"|(?:见习|实习|特约|全媒体)?记者\s*[\u4e00-\u9fff]{2,3}\s*(?:通讯员|实习生|\s)"
 )
 #: A byline, lead or second dateline left at the end of an ``原标题`` headline: 新京报讯, 华声在线8月3日讯（,
-#: 【环球网报道 见习记者 X】, …客户端 | 记者 X, 2023-08-01 20:08:01.
+#: 【某网报道 见习记者 X】, …客户端 | 记者 X, 2023-08-01 20:08:01.
 _TRAILING_BYLINE = re.compile(
     r"(?:【[^】]{0,30}】|[\u4e00-\u9fffA-Za-z]{0,10}[|｜\s]*(?:见习|实习|特约)?记者[\u4e00-\u9fff\s·]{0,20}"
     r"|通讯员[\u4e00-\u9fff\s·]{0,20}|[文图、]{1,3}/"
     rf"|(?:{_KNOWN_OUTLETS}|[\u4e00-\u9fff]{{2}}(?:都市报|日报|晚报))(?:客户端)?[\s|｜\-]*"  # 楚天都市报 |, 河南日报客户端
-    rf"|(?:(?:{_KNOWN_OUTLETS})[\u4e00-\u9fff]{{0,10}})?\d{{1,2}}月\d{{1,2}}日电"  # a dated lead: …共克时艰8月16日电, 新华社澳大利亚…7月27日电
+    rf"|(?:(?:{_KNOWN_OUTLETS})[\u4e00-\u9fff]{{0,10}})?\d{{1,2}}月\d{{1,2}}日电"  # a dated lead: …守望相助5月3日电, 新华社某地…5月2日电
     r"|\d{4}-\d{1,2}-\d{1,2}\s*\d{1,2}:\d{2}(?::\d{2})?"  # a second dateline
     rf"|{_SHORT_OUTLET}讯|[\u4e00-\u9fff]{{2,4}}\d{{1,2}}月\d{{1,2}}日讯[（(]?"  # a lead (a dated one names a short outlet)
     r"|[\u4e00-\u9fffA-Za-z]{2,10}获悉)$"
@@ -81,7 +81,7 @@ _CONTINUES = set("于在从至到的是和与及对向把将被为由自据")
 
 
 def lead_outlet(text: str) -> str | None:
-    """The outlet a report's lead names (``中新网`` of ``中新网合肥8月16日电 (记者 张强)``), or None."""
+    """The outlet a report's lead names (``中新网`` of ``中新网兰州5月3日电 (记者 李明)``), or None."""
     match = LEAD.match(text)
     if not match:
         return None

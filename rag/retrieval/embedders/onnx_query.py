@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 #: Largest element-wise difference allowed between the exported and the torch query embedding (unit vectors).
 MAX_EXPORT_DIFF = 1e-4
 FORMAT = 1
-_PROBES = ("郏县建成了多少座5G基站？", "How many 5G base stations were built?", "長谷川町子從師於哪位漫畫家", "x")
+_PROBES = ("郏县建成了多少座5G基站？", "How many 5G base stations were built?", "這座大橋是哪一年建成的", "x")
 
 
 class UnsupportedModelError(EmbeddingModelError):
