@@ -29,6 +29,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from rag.text.lexicon import alternation, words
 from rag.text.normalize import jieba_module, normalize
 
 #: Longest follow-up (in content characters) treated as elliptic even without a cue word.
@@ -36,10 +37,7 @@ SHORT_FOLLOW_UP_CHARS = 6
 #: Longest standalone question built by the rule, in characters (the core accepts at most 1,000).
 MAX_REWRITE_CHARS = 1000
 #: Words that follow 那/还有 without naming an entity (``还有呢？``, ``具体呢？``): a generic follow-up.
-_NOT_ENTITIES = frozenset({
-    "还有", "另外", "其他", "其它", "别的", "具体", "然后", "那", "这",
-    "详细", "后来", "结果", "其余", "剩下的", "原因", "为什么",
-})
+_NOT_ENTITIES = frozenset(words("follow_up_words"))  # rag/lexicon/follow_up_words.txt
 
 
 @dataclass(frozen=True)
@@ -131,10 +129,8 @@ class ConversationStore:
 
 # --- follow-up detection and rule rewriting ---------------------------------------------------------------------
 
-_PLACE_SUFFIX = "省|市|县|区|镇|乡|村|街道|社区"
-_TITLE_SUFFIX = (
-    "书记|副书记|主任|市长|县长|区长|镇长|乡长|村长|局长|厅长|部长|主席|院长|校长|所长|站长|经理|董事长|总裁|队长"
-)
+_PLACE_SUFFIX = alternation("place_suffixes")  # rag/lexicon/place_suffixes.txt
+_TITLE_SUFFIX = alternation("title_suffixes")  # rag/lexicon/title_suffixes.txt
 _ELLIPTIC = re.compile(
     r"^(?:那么?|那个|还有|另外|而)?\s*(?P<x>[^，,。？?！!呢]{1,12}?)\s*(?:的情况|的话|的)?"
     r"(?:呢|怎么样|怎样|又如何|如何|又是多少|又是谁)\s*[？?！!。]*$"

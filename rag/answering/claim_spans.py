@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rag.answering.question import QuestionType
+from rag.text.lexicon import alternation
 
 #: Share of a claim's bigrams outside the span *that the source has* which must occur around an occurrence of the
 #: span: the span is stated where the rest of the claim is, not in another paragraph.
@@ -37,10 +38,8 @@ LOCAL_RADIUS = 40
 
 _NAME_FLAGS = frozenset({"nr", "nrt", "nrfg", "ns", "nt", "nz"})
 _CN = "零〇一二两三四五六七八九十百千万亿"
-_UNITS = (
-    "平方公里|平方米|平方千米|公里|千米|厘米|毫米|公顷|公斤|千克|万元|亿元|美元|人次|家次|千瓦|小时|分钟|周岁|"
-    "[个家人名位座项次件起元户所条种台辆吨米亩天年月日号倍批期届轮场块份处栋套间张部篇秒岁斤克度层首本集分周股只头%‰]"
-)
+#: The question analysis's units and the calendar and other units a claim's figure may carry (``rag/lexicon/``).
+_UNITS = alternation("units", "span_units")
 _NUMBER = re.compile(
     rf"(?P<num>\d+(?:\.\d+)?|[{_CN}]+)\s*(?:余|多)?\s*(?P<unit>[万亿千百]?(?:{_UNITS}))?"
 )

@@ -14,6 +14,7 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.answering.claim_spans import Span, answer_spans, is_number_word, span_supported
 from rag.answering.question import QuestionType
+from rag.text.lexicon import words
 from rag.text.normalize import normalize, normalize_cached, tokenize
 
 #: Share of a unit's character bigrams that must occur in the cited source.
@@ -39,12 +40,7 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _NON_CONTENT = re.compile(r"[\W_]+")
 #: Words that say where an answer comes from rather than what it says.
-_FILLER = frozenset({
-    "根据", "依据", "报道", "资料", "来源", "显示", "表示", "指出", "提到", "提及", "介绍", "相关",
-    "内容", "信息", "其中", "此外", "另外", "同时", "目前", "以上", "上述", "其他", "包括", "主要",
-    "方面", "情况", "进行", "开展", "有关", "一些", "已经", "共计", "合计", "总计", "分别", "约为",
-    "达到",
-})
+_FILLER = frozenset(words("claim_filler"))  # rag/lexicon/claim_filler.txt
 _REFUSAL_RE = re.compile(
     r"未在已收录的报道中找到|(?:资料|报道|材料|来源|文中|原文)(?:中|里|内)?(?:并|均|都)?(?:没有|未|未曾|无|不)"
     r"(?:提及|提到|涉及|包含|说明|记载|给出|披露|相关|找到|明确)|(?:没有|未能?|无法)(?:找到|查到|检索到)"

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from functools import lru_cache
 
+from rag.text.lexicon import alternation
 from rag.text.normalize import STOPWORDS, jieba_module, keywords
 
 
@@ -41,12 +42,8 @@ _QTYPE_PATTERNS: list[tuple[QuestionType, re.Pattern[str]]] = [
     (QuestionType.LIST, re.compile(r"哪些|哪几")),
 ]
 
-#: The one table of measure words (量词) and units: counts, money, length, area, time, power.
-UNITS = (
-    "平方公里|平方千米|平方米|公里|千米|厘米|毫米|公顷|公斤|千克|万元|亿元|美元|英镑|欧元|日元|港元|港币|卢布|韩元|人民币"
-    "|人次|家次|千瓦|兆瓦|小时|分钟|周岁|个|家|人|名|位|座|项|次|件|起|元|户|所|条|种|台|辆|吨|米|亩|天|年|倍|批|期|届"
-    "|轮|场|块|份|处|栋|套|间|张|部|篇|秒|岁|斤|克|架|艘|枚|例|首|只|头|支|款|股"
-)
+#: The one table of measure words (量词) and units: counts, money, length, area, time, power (``rag/lexicon/units.txt``).
+UNITS = alternation("units")
 NUM = r"(?:\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+)"
 _NUMBER_WITH_UNIT = re.compile(rf"{NUM}\s*(?:%|余|多)?\s*(?:[万亿千百]?(?:{UNITS})|%)")
 _ANY_NUMBER = re.compile(r"\d")

@@ -33,6 +33,7 @@ from llama_index.core.schema import NodeWithScore
 from rag.answering.sources import citation_for
 from rag.filters import ArchiveFilter
 from rag.models import Answer, print_label
+from rag.text.lexicon import words
 from rag.text.normalize import normalize, tokenize
 from rag.text.time_expr import TimeScope
 
@@ -51,8 +52,7 @@ _HAVE_LED = re.compile(rf"(?:有|登了|发了){_ASK}")
 #: What may follow the question word: nothing, or [关于] topic [方面/相关][的] report-word.
 _REST = re.compile(rf"{_ABOUT}(?P<topic>.*?)(?:方面|相关)?(?:的)?{_NOUN}")
 #: Tokens that say where or how a report was printed, not what it is about (our own list of function words).
-FILLER = frozenset("在 于 上 中 里 期间 当天 那天 当日 曾 曾经 都 先后 陆续 本报 该报 报纸 报上 版面 关于 有关 涉及 "
-                   "围绕 方面 相关 就 对 的 了 过 有 哪些 什么 一些 报道 消息 新闻 文章 刊登 刊发 发表".split())
+FILLER = frozenset(words("listing_filler"))  # rag/lexicon/listing_filler.txt
 #: Shortest stored publication name matched in a question (shorter names are words, not mastheads).
 MIN_PUBLICATION_CHARS = 2
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from rag.text.lexicon import alternation
+
 #: Longest headline split off a report's first sentence when no ``原标题`` marker says where it ends.
 GLUED_TITLE_MAX_CHARS = 40
 #: Shortest headline split off without a marker (a shorter prefix is a phrase such as 当地时间).
@@ -28,12 +30,7 @@ ORIGINAL_TITLE = re.compile(r"^原标题\s*[:：]\s*")
 #: Where a report's own text starts after a headline run into it: a lead, a time phrase, an attribution.
 #: Outlets a lead names inside run-on text, where the start of a free-form name cannot be told from the headline
 #: before it: the national wire services and sites, and names ending in a distinctive newspaper suffix.
-_KNOWN_OUTLETS = (
-    "新华社|新华网|中新社|中新网|人民网|央视网|央广网|中国新闻网|环球网|海外网|澎湃新闻|新京报|中新经纬|参考消息网"
-    "|光明网|中国网|国际在线|正义网|中青网|界面新闻|红星新闻|封面新闻|极目新闻|IT之家"
-    "|中国证券网|中证网|上证报|证券时报|第一财经|财联社|人民日报|光明日报|经济日报|环球时报|南方日报|南都|羊城晚报"
-    "|红网|观点网|华声在线"
-)
+_KNOWN_OUTLETS = alternation("outlets")  # rag/lexicon/outlets.txt
 _RUN_ON_OUTLET = rf"(?:{_KNOWN_OUTLETS}|[\u4e00-\u9fff]{{2,4}}(?:日报|晚报|都市报|商报|新闻网|客户端))"
 #: An undated ``…讯`` lead's outlet where its start can be told: a known name or a short one (中证网, 观点网, 甘州融媒).
 _SHORT_OUTLET = rf"(?:{_KNOWN_OUTLETS}|(?:(?!本报)[\u4e00-\u9fff]){{1,2}}[网报]|[\u4e00-\u9fff]{{2}}(?:日报|晚报|融媒|新闻))"

@@ -14,19 +14,14 @@ import threading
 import unicodedata
 from functools import lru_cache
 
+from rag.text.lexicon import words
+
 _lock = threading.Lock()
 _converter = None
 _jieba = None
 
-#: Function words and question words that carry no topic (hand-made list; jieba ships none for Chinese).
-STOPWORDS: frozenset[str] = frozenset(
-    """
-    的 了 着 过 是 在 和 与 及 或 而 并 也 都 就 又 还 对 于 为 以 被 把 将 从 向 到 由 等 之 其 这 那 这个 那个
-    一个 有 没有 个 吗 呢 吧 啊 呀 么 什么 啥 哪 哪个 哪些 哪里 哪儿 哪家 哪位 哪天 哪年 哪一年 谁 几 多少 多
-    怎么 怎样 如何 为什么 为何 何时 何地 何 是否 是不是 请问 请 一下 告诉 我 我们 你 你们 他 他们 她 它 共 一共
-    总共 共有 分别 主要 哪些 多大 多久 几个 几家 几位 几年 几次 几项 几名 几座 时候 什么样 之一 当时 目前 现在
-    """.split()
-)
+#: Function words and question words that carry no topic (``rag/lexicon/stopwords.txt``).
+STOPWORDS: frozenset[str] = frozenset(words("stopwords"))
 
 _TOKEN_OK = re.compile(r"[\w\u4e00-\u9fff]")
 
