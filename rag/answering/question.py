@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from rag.text.lexicon import alternation
-from rag.text.normalize import STOPWORDS, jieba_module, keywords
+from rag.text.normalize import STOPWORDS, keywords
 
 
 class QuestionType(StrEnum):
@@ -202,11 +202,6 @@ def _composed_of(term: str, parts: list[str]) -> bool:
     for end in range(1, len(term) + 1):
         reachable[end] = any(reachable[end - len(p)] and term.endswith(p, 0, end) for p in usable if len(p) <= end)
     return reachable[-1]
-
-
-def in_dictionary(word: str) -> bool:
-    """Whether jieba's dictionary knows ``word``."""
-    return bool(jieba_module().dt.FREQ.get(word))
 
 
 class Question:

