@@ -5,9 +5,8 @@ Works with no LLM and no network. Every sentence of the retrieved chunks is a ca
 (:mod:`rag.answering.features`); the learned selector (:mod:`rag.answering.selector`) ranks them and gives the
 calibrated probability that the best one answers. Below the refusal threshold (``min_confidence``, default the
 model file's) the answer is "not found". Either way the answer carries that probability as ``confidence``.
-The answer text is the best sentence (windowed to ``max_chars`` around its best-covering clauses), with the sentence
-before it when it leans on it (因此, 这, 该 ...), the one after when it is short, the next candidate of the same
-passage above the threshold when it fits, and a date spelled out in full for a date question; reports printed at different dates are chosen between by :mod:`rag.answering.timeline`.
+The answer text is the best sentence (windowed to ``max_chars`` around its best-covering clauses), with the next
+candidate of the same passage above the threshold when it fits, and a date spelled out in full for a date question; reports printed at different dates are chosen between by :mod:`rag.answering.timeline`.
 """
 
 from __future__ import annotations
@@ -18,18 +17,14 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.answering.alternatives import other_values
 from rag.answering.features import Candidate, candidates
-from rag.answering.question import CLAUSE_SPLIT, LEANS_BACK, Question, QuestionType
+from rag.answering.question import CLAUSE_SPLIT, Question, QuestionType
 from rag.answering.selector import SelectorModel, load_model
 from rag.answering.sources import citation_for
 from rag.answering.timeline import dated_prefix, in_scope_answer, newest_answer
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation
 from rag.text.dateline import strip_lead
 from rag.text.event_dates import iso_date, spell_out_date
-from rag.text.sentences import sign_off, split_sentences
 from rag.text.time_expr import Recency
-
-#: An answer sentence shorter than this (characters) is completed with the sentence after it.
-SHORT_SENTENCE = 40
 
 
 class ExtractiveAnswerer:
@@ -74,8 +69,7 @@ class ExtractiveAnswerer:
             dated = bool(best.hit.node.metadata.get("published"))
         else:
             best, dated = newest_answer(q, best, ranked, recency == "latest", self.min_confidence)
-        chosen = [best, *self._neighbours(best)]
-        chosen = sorted([*chosen, *self._same_passage(best, ranked, chosen)], key=lambda c: c.order)
+        chosen = sorted([best, *self._same_passage(best, ranked, [best])], key=lambda c: c.order)
         budget = self.max_chars - sum(len(c.sentence) for c in chosen if c is not best)
         hit = best.hit
         parts = []
@@ -98,21 +92,6 @@ class ExtractiveAnswerer:
         extra = next((c for c in ranked[1:4] if c.hit is best.hit and c.score >= self.min_confidence
                       and len(c.sentence) <= room and all(c.order != o.order for o in chosen)), None)
         return [extra] if extra else []
-
-    def _neighbours(self, best: Candidate) -> list[Candidate]:
-        """The sentence before ``best`` when it leans on it (:data:`LEANS_BACK`), the one after when ``best`` is
-        shorter than :data:`SHORT_SENTENCE`; each only while the answer stays within ``max_chars``."""
-        sentences = split_sentences(best.hit.node.get_content())
-        wanted = [best.order - 1] if LEANS_BACK.match(best.norm) else []
-        if len(best.sentence) < SHORT_SENTENCE:
-            wanted.append(best.order + 1)
-        out, room = [], self.max_chars - len(best.sentence)
-        for index in wanted:
-            text = sentences[index].strip() if 0 <= index < len(sentences) else ""
-            if text and not sign_off(text) and len(text) <= room:
-                out.append(Candidate(text, text, best.rank, index, best.hit))
-                room -= len(text)
-        return out
 
     @staticmethod
     def _window(sentence: str, q: Question, max_chars: int) -> str:
