@@ -5,7 +5,7 @@ Works with no LLM and no network. Every sentence of the retrieved chunks is a ca
 (:mod:`rag.answering.features`); the learned selector (:mod:`rag.answering.selector`) ranks them and gives the
 calibrated probability that the best one answers. Below the refusal threshold (``min_confidence``, default the
 model file's) the answer is "not found". Either way the answer carries that probability as ``confidence``.
-The answer text is the best sentence (windowed to ``max_chars`` around its best-covering clauses), with the next
+The answer text is the best sentence (cut to ``max_chars``), with the next
 candidate of the same passage above the threshold when it fits, and a date spelled out in full for a date question; reports printed at different dates are chosen between by :mod:`rag.answering.timeline`.
 """
 
@@ -17,7 +17,7 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.answering.alternatives import other_values
 from rag.answering.features import Candidate, candidates
-from rag.answering.question import CLAUSE_SPLIT, Question, QuestionType
+from rag.answering.question import Question, QuestionType
 from rag.answering.selector import SelectorModel, load_model
 from rag.answering.sources import citation_for
 from rag.answering.timeline import dated_prefix, in_scope_answer, newest_answer
@@ -76,7 +76,7 @@ class ExtractiveAnswerer:
         for cand in chosen:
             text = strip_lead(cand.sentence)
             if cand is best and len(text) > budget:
-                text = self._window(text, q, max(20, budget))
+                text = text[: max(20, budget) - 1] + "…"
             if cand is best and q.qtype is QuestionType.DATE:  # 9日 -> 9日（2024年5月9日）
                 text = spell_out_date(text, iso_date(hit.node.metadata.get("published")))
             parts.append(text)
@@ -92,28 +92,6 @@ class ExtractiveAnswerer:
         extra = next((c for c in ranked[1:4] if c.hit is best.hit and c.score >= self.min_confidence
                       and len(c.sentence) <= room and all(c.order != o.order for o in chosen)), None)
         return [extra] if extra else []
-
-    @staticmethod
-    def _window(sentence: str, q: Question, max_chars: int) -> str:
-        """The run of clauses of an over-long sentence around the clause covering most of the question, within
-        ``max_chars`` (growing towards what follows first: answers come after the subject)."""
-        from rag.text.normalize import normalize
-
-        clauses = [c for c in CLAUSE_SPLIT.split(sentence) if c]
-        scores = [q.coverage(normalize(c)) + q.bigram_coverage(normalize(c)) for c in clauses]
-        lo = hi = max(range(len(clauses)), key=lambda i: scores[i])
-        length = len(clauses[lo])
-        while True:
-            if hi + 1 < len(clauses) and length + len(clauses[hi + 1]) <= max_chars - 2:
-                hi += 1
-                length += len(clauses[hi])
-            elif lo > 0 and length + len(clauses[lo - 1]) <= max_chars - 2:
-                lo -= 1
-                length += len(clauses[lo])
-            else:
-                break
-        text = "".join(clauses[lo : hi + 1])[: max_chars - 2]
-        return ("…" if lo > 0 else "") + text + ("…" if hi < len(clauses) - 1 else "")
 
 
 def _not_found(question: str, confidence: float) -> Answer:

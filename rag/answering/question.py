@@ -52,7 +52,6 @@ _REASON_CUE = re.compile(r"因为|由于|因此|所以|导致|原因|为了|以�
 _DEFINITION_CUE = re.compile(r"^[^，。]{0,30}?(?:是|指|即|又称|亦称|也称|简称|全称)")
 _LIST_CUE = re.compile(r"[、；;]")
 LATIN_TERM = re.compile(r"(?<![a-z])[a-z]{2,}(?![a-z])")
-CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:、])")
 #: Openings that lean on the sentence before (因此, 但, 这, 该 ...): conjunctions and demonstratives.
 LEANS_BACK = re.compile(r"^(?:因此|所以|于是|但是?|而且|并且|此外|其中|这|该|此|同时|然而|故|为此|对此|它|其|他|她)")
 _BIGRAM_STRIP = re.compile(r"[^\w\u4e00-\u9fff]|[的是了在有和与及或而被把将对于]")
