@@ -12,7 +12,6 @@ from rag.text.event_dates import (
     event_dates,
     iso_date,
     resolve_month_day,
-    spell_out_date,
 )
 
 
@@ -89,25 +88,3 @@ def test_event_dates_are_sorted_unique_and_capped() -> None:
     assert len(found.dates) == MAX_EVENT_DATES and list(found.dates) == sorted(set(found.dates))
     assert found.dates[0] == "2021-01-01" and (found.first, found.last) == (20210101, 20210131)
     assert found.metadata()["event_dates"] == " ".join(found.dates)
-
-
-@pytest.mark.parametrize(("text", "published", "expected"), [
-    ("记者16日从集团获悉，当日开始试运行。", "2023-08-16", "记者16日（2023年8月16日）从集团获悉，当日开始试运行。"),
-    ("8月3日，某地发生事故。", "2023-08-05", "8月3日（2023年8月3日），某地发生事故。"),
-    ("昨日，某地发生事故。", "2023-08-01", "昨日（2023年7月31日），某地发生事故。"),
-    ("30日，某地发生事故。", "2023-08-02", "30日（2023年7月30日），某地发生事故。"),  # a day past the printing's
-    ("宣布将于3日举行罢工。", "2023-08-16", "宣布将于3日（2023年9月3日）举行罢工。"),  # announced: still to come
-    ("2023年8月16日开始试运行。", "2023-08-16", "2023年8月16日开始试运行。"),  # already a full date
-    ("16日开始试运行。", None, "16日开始试运行。"),  # printing date unknown
-    ("持续12小时。", "2023-08-16", "持续12小时。"),
-])
-def test_a_date_without_its_year_is_spelled_out_from_the_printing(text: str, published: str | None,
-                                                                   expected: str) -> None:
-    assert spell_out_date(text, published) == expected
-
-
-def test_a_relative_year_is_spelled_out_unless_a_year_comes_first() -> None:
-    assert spell_out_date("今年，全国计划招录消防员15000名。", "2023-07-24") == "今年（2023年），全国计划招录消防员15000名。"
-    assert spell_out_date("去年招录17625名。", "2023-07-24") == "去年（2022年）招录17625名。"
-    assert spell_out_date("2022年招录17625名，今年有所减少。", "2023-07-24") == "2022年招录17625名，今年有所减少。"
-    assert spell_out_date("记者16日获悉，今年将招录。", "2023-08-16") == "记者16日（2023年8月16日）获悉，今年将招录。"
