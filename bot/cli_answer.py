@@ -49,12 +49,6 @@ def format_answer(answer: Answer, verbose: bool = False) -> str:
             if c.also:
                 copies = "；".join(f"{print_label(x.publication, x.published, x.page) or x.title} {x.source}" for x in c.also)
                 lines.append(f"    另见：{copies}")
-    if answer.alternatives:
-        lines.append("")
-        lines.append("其他报道的说法：")
-        for alt in answer.alternatives:
-            printed = print_label(alt.publication, alt.published, alt.page)
-            lines.append(f"- {alt.value}：{alt.title}（{printed + ' ' if printed else ''}{alt.source}）")
     return "\n".join(lines)
 
 

@@ -222,7 +222,7 @@ def _ranked_files(service, nodes) -> list[list[str]]:  # noqa: ANN001 - NewsQA, 
 def evaluate(service, items: list[QAItem], top_k: int | None = None) -> EvalReport:  # noqa: ANN001 - NewsQA
     """Run every question through ``service.answer_with_nodes``, keep one row per question (``q``, ``gold``,
     ``src``, ``item``, ``answer``, ``found``, ``ms``; answerable ones also ``rank``, ``contains``, ``cited``,
-    ``first_source``, ``wrong``, ``files``, ``alternatives``) and aggregate the metrics above with their 95 %
+    ``first_source``, ``wrong``, ``files``) and aggregate the metrics above with their 95 %
     intervals (:meth:`EvalReport.aggregate`)."""
     report = EvalReport()
     for item in items:
@@ -248,6 +248,6 @@ def evaluate(service, items: list[QAItem], top_k: int | None = None) -> EvalRepo
             row.update(rank=rank, contains=ok, first_source=bool(first_files & set(item.src)),
                        cited=answer.found and any(_contains(c.text, item.a) for c in answer.citations),
                        wrong=bool(answer.found and answer.citations and not ok),
-                       files=[g[0] for g in ranks[:5]], alternatives=len(answer.alternatives))
+                       files=[g[0] for g in ranks[:5]])
         report.per_question.append(row)
     return report.aggregate()

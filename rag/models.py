@@ -60,20 +60,6 @@ class Citation(BaseModel):
     also: list[StoryCopy] = Field(default_factory=list, description="Other printings of the same story (另见).")
 
 
-class Alternative(BaseModel):
-    """Another report that answers the question with a different value (the question fits several events)."""
-
-    value: str = Field(..., description="What this report gives as the answer (a number, date or name).")
-    sentence: str = Field(..., description="The answering sentence of that report.")
-    title: str
-    source: str
-    article_id: str
-    chunk_id: str
-    published: str | None = None
-    publication: str | None = None
-    page: str | None = None
-
-
 class Answer(BaseModel):
     """An answer with its citations; ``found`` is False (and citations empty) when the corpus has no answer."""
 
@@ -87,11 +73,6 @@ class Answer(BaseModel):
                     "the best candidate's probability. None where the answerer gives none.",
     )
     citations: list[Citation] = Field(default_factory=list)
-    alternatives: list[Alternative] = Field(
-        default_factory=list,
-        description="Other reports answering with other values when the question fits several events; the answer "
-                    "gives the best-supported one.",
-    )
 
 
 class SearchHit(BaseModel):

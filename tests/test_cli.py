@@ -54,7 +54,7 @@ def test_ask_json_and_plain_output(cli_env: Path) -> None:
     result = runner.invoke(app, ["ask", "郏县建成了多少座5G基站？", "--json", "--top-k", "3"])
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
-    assert set(answer) == {"question", "answer", "found", "mode", "confidence", "citations", "alternatives"}
+    assert set(answer) == {"question", "answer", "found", "mode", "confidence", "citations"}
     assert answer["found"] and answer["mode"] == "extractive" and "120座" in answer["answer"]
     citation = answer["citations"][0]
     assert set(citation) == {"id", "title", "source", "article_id", "chunk_id", "text", "score", "published",
@@ -64,7 +64,7 @@ def test_ask_json_and_plain_output(cli_env: Path) -> None:
     plain = runner.invoke(app, ["ask", "郏县建成了多少座5G基站？"])
     assert plain.exit_code == 0 and "来源" in plain.stdout and "[1]" in plain.stdout
 
-    refused = runner.invoke(app, ["ask", "郑州市的市委书记是谁？", "--json"])
+    refused = runner.invoke(app, ["ask", "火星上有多少座水电站？", "--json"])
     assert json.loads(refused.stdout)["found"] is False
 
 
@@ -93,8 +93,8 @@ def test_empty_question_is_a_clear_error(cli_env: Path) -> None:
 def test_eval_on_a_tiny_set_with_temporary_store(cli_env: Path) -> None:
     qa = cli_env / "qa.jsonl"
     rows = [
-        {"q": "郏县智能化改造项目有多少个？", "a": ["15个"], "src": "000_a17aea0bf2d75ea6.txt", "tag": "fact"},
-        {"q": "郑州市的市委书记是谁？", "a": [], "src": None, "tag": "unanswerable"},
+        {"q": "郏县建成了多少座5G基站？", "a": ["120座"], "src": "000_a17aea0bf2d75ea6.txt", "tag": "fact"},
+        {"q": "火星上有多少座水电站？", "a": [], "src": None, "tag": "unanswerable"},
     ]
     qa.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     result = CliRunner().invoke(app, ["eval", str(qa), "--articles", str(cli_env / "articles"), "--json"])

@@ -121,12 +121,11 @@ def test_model_saying_the_reports_do_not_hold_the_answer(
     llm: FakeLLM, llm_service: NewsQA, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(llm_service.settings, "min_answer_confidence", 0.0)  # the selector lets the LLM be asked
-    llm.script("answer", Reply.text("根据资料，无法确定郑州市的市委书记是谁。"))
-    answer = llm_service.ask("郑州市的市委书记是谁？").model_dump()
+    llm.script("answer", Reply.text("根据资料，无法确定火星上有多少座水电站。"))
+    answer = llm_service.ask("火星上有多少座水电站？").model_dump()
     assert isinstance(answer.pop("confidence"), float)  # the selector's probability, carried by the LLM answer
     assert answer == {
-        "question": "郑州市的市委书记是谁？", "answer": NOT_FOUND_ANSWER, "found": False, "mode": "llm", "citations": [],
-        "alternatives": [],
+        "question": "火星上有多少座水电站？", "answer": NOT_FOUND_ANSWER, "found": False, "mode": "llm", "citations": [],
     }
 
 
@@ -135,7 +134,7 @@ def test_the_llm_is_not_asked_when_the_selector_refuses(
 ) -> None:
     monkeypatch.setattr(llm_service.settings, "min_answer_confidence", 1.0)  # no candidate reaches certainty
     llm.script("answer", Reply.text("不应被调用[1]"))
-    answer = llm_service.ask("郑州市的市委书记是谁？")
+    answer = llm_service.ask("火星上有多少座水电站？")
     assert not answer.found and answer.answer == NOT_FOUND_ANSWER and answer.confidence is not None
     assert answer.confidence < 1.0 and llm.of("answer") == []
 

@@ -82,11 +82,6 @@ def render_answer(answer: Answer) -> str:
         if citation.also:
             copies = "；".join(escape(print_label(c.publication, c.published, c.page) or c.source) for c in citation.also)
             lines.append(f"    {texts.ALSO_LABEL}{copies}")
-    if answer.alternatives:
-        lines += ["", f"<b>{texts.ALTERNATIVES_HEADER}</b>"]
-        for alt in answer.alternatives:
-            printed = print_label(alt.publication, alt.published, alt.page)
-            lines.append(f"• {escape(alt.value)}：{escape(title_of(alt.title))}（{escape(printed or alt.source)}）")
     return "\n".join(lines)
 
 

@@ -44,7 +44,6 @@ SOURCES_HEADER = "来源"
 #: Before the other printings of a cited story (reprints by other outlets or pages).
 ALSO_LABEL = "另见："
 #: Above the other reports that answer the question with other values.
-ALTERNATIVES_HEADER = "其他报道的说法"
 UNTITLED = "（无标题）"
 ARTICLE_BUTTON = "📄 阅读全文"
 

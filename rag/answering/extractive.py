@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.alternatives import other_values
 from rag.answering.features import Candidate, candidates
 from rag.answering.question import Question
 from rag.answering.selector import SelectorModel, load_model
@@ -81,8 +80,7 @@ class ExtractiveAnswerer:
             parts.append(text)
         citations: list[Citation] = [citation_for(1, hit)]
         return Answer(question=question, answer=(dated_prefix(best) if dated else "") + "".join(parts) + "[1]",
-                      found=True, mode="extractive", citations=citations, confidence=round(confidence, 4),
-                      alternatives=other_values(q, best, ranked))
+                      found=True, mode="extractive", citations=citations, confidence=round(confidence, 4))
 
     def _same_passage(self, best: Candidate, ranked: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
         """The next candidate of ``best``'s passage that the selector also finds answering (a list or a figure often

@@ -10,8 +10,7 @@ our own:
   that answer it by the selector's own refusal threshold (``floor``: its calibrated probability) and name the subject;
 - without either, when another report that answers (``floor``), about the same subject, gives *another value* and
   was printed at least :data:`DISAGREE_DAYS` later, the sources disagree
-  over time: the newest is given, with its date (:func:`dated_prefix`), and the older one is listed as an
-  alternative.
+  over time: the newest is given, with its date (:func:`dated_prefix`).
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ from datetime import date
 
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.alternatives import about_subject
 from rag.answering.features import Candidate
-from rag.answering.question import Question, answer_value
+from rag.answering.question import Question, answer_value, names_in
 from rag.filters import ArchiveFilter
 from rag.models import print_label, story_of
 
@@ -112,6 +110,12 @@ def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candid
         if since <= _published(cand) <= until and about_subject(analysis, cand):
             return cand
     return best
+
+
+def about_subject(question: Question, cand: Candidate) -> bool:
+    """Whether ``cand`` names every name of the question, in its sentence or its context (title, lead, the
+    sentences around it)."""
+    return all(names_in(n, cand.norm) or names_in(n, cand.frame) for n in question.names)
 
 
 def dated_prefix(cand: Candidate) -> str:
