@@ -23,7 +23,6 @@ from llama_index.core.schema import NodeWithScore
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.report_listing import report_listing
 from rag.answering.sources import citation_for, with_copies
-from rag.answering.timeline import rank_in_scope
 from rag.archive import find_reports, list_articles, list_publications
 from rag.errors import EmptyStoreError, InputError
 from rag.filters import ArchiveFilter, parse_day
@@ -157,7 +156,7 @@ class NewsQA:
         fused = retriever.retrieve(query)
         reranker = EvidenceReranker(top_n=max(RERANK_CANDIDATES, top_k), idf=index.idf, normalized=normalize_cached)
         ranked = reranker.postprocess_nodes(fused, query_str=query)
-        return collapse_stories(rank_in_scope(ranked, flt) if flt else ranked, top_k)
+        return collapse_stories(ranked, top_k)
 
     def time_scope(self, question: str) -> TimeScope:
         """What ``question`` says about time (:mod:`rag.text.time_expr`), relative to ``settings.today`` or else

@@ -4,8 +4,8 @@ A newspaper archive repeats a fact as it changes (``郏县建成5G基站300座``
 our own:
 
 - a question that names a time (``2021年``, ``去年``; :mod:`rag.text.time_expr`) retrieves with that range as a
-  lenient scope (:class:`rag.filters.ArchiveFilter`), and reports printed inside the range are ranked
-  before reports that only mention it or have no date (:func:`rank_in_scope`);
+  lenient scope (:class:`rag.filters.ArchiveFilter`) and is answered from a report printed in the range when one
+  answers about as well (:func:`in_scope_answer`);
 - a question that asks for the newest (``最新``, ``最近``, ``目前``) is answered from the newest report among those
   that answer it by the selector's own refusal threshold (``floor``: its calibrated probability) and name the subject;
 - without either, when another report that answers (``floor``), about the same subject, gives *another value* and
@@ -18,18 +18,13 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from llama_index.core.schema import NodeWithScore
-
 from rag.answering.features import Candidate
 from rag.answering.question import Question, answer_value, names_in
-from rag.filters import ArchiveFilter
 from rag.models import print_label, story_of
 
 #: Days between two printings that disagree on a value before the newer one is preferred unasked (a figure
 #: reported again months later is an update; within weeks it is more often another event of the same kind).
 DISAGREE_DAYS = 180
-#: Score factor of a chunk printed inside the question's time range (over chunks that only mention it).
-IN_SCOPE_FACTOR = 1.2
 
 
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
@@ -48,21 +43,6 @@ def other_value(analysis: Question, a: Candidate, b: Candidate) -> bool:
 
 def _published(cand: Candidate) -> str:
     return str(cand.hit.node.metadata.get("published") or "")[:10]
-
-
-def rank_in_scope(nodes: list[NodeWithScore], archive_filter: ArchiveFilter) -> list[NodeWithScore]:
-    """``nodes`` re-sorted with chunks printed inside the filter's question scope scored x :data:`IN_SCOPE_FACTOR`."""
-    if not archive_filter.scoped:
-        return nodes
-    lo = archive_filter.scope_since.isoformat() if archive_filter.scope_since else ""
-    hi = archive_filter.scope_until.isoformat() if archive_filter.scope_until else "9999"
-    rescored = []
-    for hit in nodes:
-        published = str(hit.node.metadata.get("published") or "")[:10]
-        factor = IN_SCOPE_FACTOR if published and lo <= published <= hi else 1.0
-        rescored.append(NodeWithScore(node=hit.node, score=(hit.score or 0.0) * factor))
-    rescored.sort(key=lambda n: n.score or 0.0, reverse=True)
-    return rescored
 
 
 def _days_between(a: str, b: str) -> int:
