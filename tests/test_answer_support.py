@@ -13,9 +13,9 @@ def _hit(text: str, source: str, story: str, score: float = 1.0, title: str = ""
 
 
 def test_the_readable_copy_of_a_story_is_kept_at_the_best_copys_rank() -> None:
-    run_together = "截至8月16日已有5000多万观众在电影院接受了特殊反诈教育但你可能没想到走进电影院的居然还有涉诈嫌疑人" * 2
+    run_together = "截至5月3日已有两千多名市民参加了社区免费体检活动但很多人不知道体检报告可以在网上查询" * 3
     assert len(run_together) > UNPUNCTUATED_RUN and unpunctuated(run_together)
-    readable = "8月14日，湖北十堰市公安局茅箭区分局民警远赴贵州省六盘水市，成功抓获一名嫌疑人。"
+    readable = "5月2日，某市卫生健康委员会组织医生走进社区，为居民提供免费体检。"
     assert not unpunctuated(readable)
     nodes = [_hit(run_together, "a.txt", "s1", 2.0), _hit("另一篇报道。", "x.txt", "s2", 1.5),
              _hit(readable, "b.txt", "s1", 1.0)]
@@ -23,5 +23,5 @@ def test_the_readable_copy_of_a_story_is_kept_at_the_best_copys_rank() -> None:
     assert [h.node.metadata["source"] for h in kept] == ["b.txt", "x.txt"]
     assert kept[0].score == 2.0
     # Both copies punctuated: the best-ranked one stays.
-    nodes[0] = _hit("电影院里，民警抓获了嫌疑人。", "a.txt", "s1", 2.0)
+    nodes[0] = _hit("社区里，医生为居民做了体检。", "a.txt", "s1", 2.0)
     assert [h.node.metadata["source"] for h in collapse_stories(nodes, 5)] == ["a.txt", "x.txt"]

@@ -19,7 +19,7 @@ def _archive(dates: list[str], folder: str = "2023") -> ArchiveDates:
 def test_a_day_without_a_year_is_read_from_the_header_or_the_lead() -> None:
     assert parse_dateline("7-24 19:15，正文：记者24日获悉，某地开展活动。").month_day == "07-24"
     assert parse_dateline("[\t07/19\t]，正文：某地开展活动。").month_day == "07-19"
-    assert parse_dateline("，正文：中新网北京7月24日电 (记者 张三)某地开展活动。").month_day == "07-24"
+    assert parse_dateline("，正文：中新网兰州7月24日电 (记者 张三)某地开展活动。").month_day == "07-24"
     dated = parse_dateline("2023-08-16 17:27，正文：8月16日，某地开展活动。")
     assert dated.published == "2023-08-16" and dated.month_day is None
     assert parse_dateline("7月24日，某地开展活动。").month_day is None  # a date in the text is no dateline

@@ -27,11 +27,11 @@ from rag.settings import Settings
 from tests.conftest import make_settings
 from tests.telegram_fake import BOT_USERNAME, ApiCall, FakeTelegram, StartBot, bot_starter
 
-# From the shared dev seeds (/work/shared/eval/seeds_dev.jsonl): question, gold answer, gold source file.
-SEED_QUESTION = "闫庄村修路解决了多少位村民关注的出行难问题？"
-SEED_GOLD, SEED_SOURCE = "1600", "001_9560272fe25c5dcf.txt"
-OTHER_QUESTION = "全市成立了多少家红色业委会？"
-UNANSWERABLE = "郑州市的市委书记是谁？"
+# Questions about the sample pages (data/articles), none from a dev set: question, answer, its source file.
+SEED_QUESTION = "郏县建成了多少座5G基站？"
+SEED_GOLD, SEED_SOURCE = "120", "000_a17aea0bf2d75ea6.txt"
+OTHER_QUESTION = "示范区管委会主任是谁？"
+UNANSWERABLE = "火星上有多少座水电站？"
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegram]:

@@ -167,8 +167,8 @@ def test_eval_with_a_baseline_on_the_sample_pages(sample_data_dir: Path, package
     monkeypatch.setenv("NEWSQA_EMBEDDING_MODEL", packaged_model_path)
     monkeypatch.chdir(tmp_path)
     qa, details = tmp_path / "qa.jsonl", tmp_path / "rows.jsonl"
-    questions = [{"q": "郏县智能化改造项目有多少个？", "a": ["15个"], "src": "000_a17aea0bf2d75ea6.txt"},
-                 {"q": "郑州市的市委书记是谁？", "a": [], "src": None}]
+    questions = [{"q": "郏县建成了多少座5G基站？", "a": ["120座"], "src": "000_a17aea0bf2d75ea6.txt"},
+                 {"q": "火星上有多少座水电站？", "a": [], "src": None}]
     qa.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in questions), "utf-8")
     first = CliRunner().invoke(app, ["eval", str(qa), "--details", str(details), "--json"])
     assert first.exit_code == 0, first.output

@@ -30,12 +30,12 @@ def test_cases_are_drawn_from_the_report_as_stored(tmp_path: Path) -> None:
     # The dateline header and the headline are metadata at ingest: a reply quoting them would cite text no
     # chunk holds, and a correct reply would read as one that lost its citation.
     (tmp_path / "a.txt").write_text(
-        "2023-07-20 12:24，正文：原标题：美国宣布新一轮军援参考消息网7月20日报道，美国19日宣布一项价值13亿美元的新军事援助计划。"
-        "此前美国已提供价值5亿美元的援助。", encoding="utf-8")
-    items = [QAItem("美国宣布的军事援助计划价值多少？", ["13亿美元"], ["a.txt"])]
+        "2024-05-03 12:24，正文：原标题：某市宣布新一轮惠民补贴参考消息网5月3日报道，某市2日宣布一项价值17亿元的新补贴计划。"
+        "此前该市已提供价值5亿元的补贴。", encoding="utf-8")
+    items = [QAItem("某市宣布的补贴计划价值多少？", ["17亿元"], ["a.txt"])]
     cases, skipped = build_cases(items, tmp_path, seed=0)
     assert skipped == 0 and len(cases) == 1
-    assert "13亿美元" in cases[0].sentence and "正文" not in cases[0].sentence and "原标题" not in cases[0].sentence
+    assert "17亿元" in cases[0].sentence and "正文" not in cases[0].sentence and "原标题" not in cases[0].sentence
 
 
 @pytest.mark.skipif(not SEEDS_QA.is_file(), reason="shared/eval is not beside the project")

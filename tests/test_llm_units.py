@@ -90,7 +90,7 @@ def test_unsupported_marker_is_reattached_or_the_claim_dropped(nodes: list[NodeW
 
 def test_no_citation_and_refusal(nodes: list[NodeWithScore]) -> None:
     assert check_answer("郏县建成开通5G基站120座。", nodes, "郏县建成了多少座5G基站？")[0].outcome == "unsupported"
-    assert check_answer(NOT_FOUND_ANSWER, nodes, "郑州市的市委书记是谁？")[0].outcome == "not_found"
+    assert check_answer(NOT_FOUND_ANSWER, nodes, "火星上有多少座水电站？")[0].outcome == "not_found"
     assert is_refusal("资料中没有提到郑州市的市委书记。")
     assert not is_refusal("示范区党委书记是张毅。")
 

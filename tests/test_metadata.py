@@ -260,11 +260,11 @@ def test_chunks_carry_event_dates_resolved_against_the_publication_date() -> Non
 
 
 def test_dateline_and_lead_count_as_page_text() -> None:
-    text = "来源：中国新闻网 | 2023年08月16日 21:47:11，正文：中新网合肥8月16日电 (记者 张强)合肥市今天发布通知。"
+    text = "来源：中国新闻网 | 2023年08月16日 21:47:11，正文：中新网兰州8月16日电 (记者 李明)兰州市今天发布通知。"
     article = build_file_work("r.txt", "sha", text, _settings()).articles[0]
     assert (article["published"], article["published_from"]) == ("2023-08-16", "dateline")
     assert (article["publication"], article["publication_from"]) == ("中国新闻网", "dateline")
-    lead = build_file_work("r.txt", "sha", "中新网合肥8月16日电 (记者 张强)合肥市今天发布通知。", _settings())
+    lead = build_file_work("r.txt", "sha", "中新网兰州8月16日电 (记者 李明)兰州市今天发布通知。", _settings())
     assert (lead.articles[0]["publication"], lead.articles[0]["publication_from"]) == ("中新网", "lead")
     assert "published" not in lead.articles[0]  # 8月16日 is no publication date
 

@@ -44,7 +44,7 @@ REF = date(2023, 8, 16)
         ("近三年GDP增长了多少？", date(2020, 8, 17), REF, False),
         ("最近一周有什么新闻？", date(2023, 8, 10), REF, True),
         ("最新的5G基站数量是多少？", None, None, True),
-        ("目前学校有几个校区？", None, None, True),
+        ("目前园区有几家企业？", None, None, True),
         ("郏县建成了多少座5G基站？", None, None, False),
         ("2020年代的音乐", None, None, False),
     ],
@@ -60,7 +60,7 @@ def test_the_query_loses_relative_words_but_keeps_what_texts_say() -> None:
     assert parse_time_expression("去年郏县建成了多少座5G基站？", REF).query == "郏县建成了多少座5G基站？"
     assert parse_time_expression("据最新报道，郏县建成了多少座5G基站？", REF).query == "郏县建成了多少座5G基站？"
     assert parse_time_expression("2021年郏县建成了多少座5G基站？", REF).query.startswith("2021年")  # texts say it
-    assert parse_time_expression("MonoDevelop目前支持的语言有哪些？", REF).query == "MonoDevelop目前支持的语言有哪些？"
+    assert parse_time_expression("LibreOffice目前支持哪些文件格式？", REF).query == "LibreOffice目前支持哪些文件格式？"
 
 
 def test_relative_times_follow_the_reference_day_across_a_year_end() -> None:
