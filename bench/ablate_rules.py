@@ -74,6 +74,8 @@ def family_off(name: str) -> Iterator[None]:
         patch(ex, "newest_answer", lambda q, best, ranked, latest, floor: (best, False))
         patch(ex, "in_scope_answer", lambda q, best, *a: best)
         patch(ex, "dated_prefix", lambda cand: "")
+    elif name == "in_scope_answer":  # a dated question: the in-range report when it answers about as well
+        patch(ex, "in_scope_answer", lambda q, best, *a: best)
     elif name == "same_passage":  # next answering candidate of the same passage
         patch(ex.ExtractiveAnswerer, "_same_passage", lambda self, best, ranked, chosen: [])
     elif name != "baseline":
