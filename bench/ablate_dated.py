@@ -27,7 +27,7 @@ from rag.eval_stats import compare, percentile_interval  # noqa: E402
 from rag.evaluation import _contains, load_qa  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
-FAMILIES = ("baseline", "in_scope_rank", "time_scope", "timeline")
+FAMILIES = ("baseline", "time_scope", "timeline", "in_scope_answer")
 
 
 def main(argv: list[str] | None = None) -> int:

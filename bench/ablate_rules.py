@@ -65,8 +65,6 @@ def family_off(name: str) -> Iterator[None]:
             def postprocess_nodes(self, nodes, query_str=None):  # noqa: ANN001, ANN201
                 return nodes[: self.top_n]
         patch(svc, "EvidenceReranker", Passthrough)
-    elif name == "in_scope_rank":  # chunks printed in the question's range x1.2
-        patch(svc, "rank_in_scope", lambda nodes, flt: nodes)
     elif name == "time_scope":  # no time expression read from the question at all
         from rag.text.time_expr import TimeScope
         patch(svc.NewsQA, "time_scope", lambda self, q: TimeScope())
@@ -87,9 +85,10 @@ def family_off(name: str) -> Iterator[None]:
             setattr(obj, attr, value)
 
 
-RETRIEVAL = ("rerank", "in_scope_rank", "time_scope")
+RETRIEVAL = ("rerank", "time_scope")
 #: The families still in the product. Deleted after this benchmark (docs/ablation-rules.md has their figures):
-#: neighbours (the sentence before / after), window (clauses around the best one), spell_date, alternatives.
+#: neighbours (the sentence before / after), window (clauses around the best one), spell_date, alternatives,
+#: in_scope_rank (chunks printed in the question's range x1.2).
 FAMILIES = ("baseline", *RETRIEVAL, "timeline", "same_passage")
 
 
