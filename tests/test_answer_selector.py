@@ -102,7 +102,7 @@ def test_retraining_on_a_slice_writes_a_model_that_beats_coverage_alone(tmp_path
     from rag.train_data import TrainingSet
 
     rows = [json.loads(line) for line in (TRAIN / "crud_train" / "qa.jsonl").read_text("utf-8").splitlines()]
-    items = sorted({r["item"] for r in rows if r["a"]})[:14]
+    items = sorted({r["item"] for r in rows if r["a"]})[:30]
     chosen = [r for r in rows if r["item"] in items]
     articles = tmp_path / "articles"
     articles.mkdir()
