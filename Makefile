@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: setup system-deps browser-deps screenshot run test lint docs train ablate bench bench-quick bench-ocr serve bot \
+.PHONY: setup system-deps browser-deps screenshot run test lint docs train ablate ablate-selector ablate-rules bench bench-quick bench-ocr serve bot \
 	ingest chroma clean
 
 # Debian packages: the CJK font that tests and bench/ocr_bench.py render newspaper pages with (dev/test only),
@@ -98,11 +98,18 @@ TRAIN_CACHE ?= ../cache/scorer
 train: $(DEV)
 	$(BIN)/python -m bot.train $(TRAIN_DIR) $(TRAIN_CACHE) $(if $(REBUILD),--rebuild)
 
-# The rule ablation (a benchmark, not CI; docs/ablation-rules.md): each remaining hand-rule family switched off in
-# turn, end to end on the training sets, over copies of make train's stores; then the time rules on a dated
-# archive built from crud_train. Rows and summaries (95 % intervals, paired differences) go to ABLATE_OUT.
+# Ablation (benchmarks, not CI; docs/evaluation.md). ablate-selector: the selector against a logistic regression,
+# gradient boosting and coverage alone, and each feature family dropped in turn (grouped CV with 95 % intervals on
+# the training sets, from TRAIN_CACHE's features; run make train first); writes the tables and the risk-coverage
+# plot. ablate-rules (docs/ablation-rules.md): each remaining hand-rule family switched off in turn, end to end on
+# the training sets, over copies of make train's stores; then the time rules on a dated archive built from
+# crud_train. Rows and summaries (95 % intervals, paired differences) go to ABLATE_OUT.
 ABLATE_OUT ?= /tmp/newsqa-ablate
-ablate: $(DEV)
+ablate: ablate-selector ablate-rules
+ablate-selector: $(DEV)
+	$(BIN)/python bench/ablate_selector.py $(TRAIN_CACHE) --out bench/data/selector_ablation.md \
+		--plot docs/risk_coverage.png
+ablate-rules: $(DEV)
 	mkdir -p $(ABLATE_OUT)
 	$(BIN)/python bench/ablate_rules.py crud --cache $(TRAIN_CACHE) --work $(ABLATE_OUT)/stores --out $(ABLATE_OUT)/crud.jsonl
 	$(BIN)/python bench/ablate_rules.py drcd --limit 300 --cache $(TRAIN_CACHE) --work $(ABLATE_OUT)/stores --out $(ABLATE_OUT)/drcd.jsonl

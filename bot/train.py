@@ -4,8 +4,9 @@
    links, ``store/``); the ingest is incremental, so a built cache is reused as it is.
 2. Its questions are asked through the production retrieval and their candidates' features cached
    (``CACHE/features/<set>``, :mod:`rag.train_data`); ``--rebuild`` recomputes them.
-3. The ranker, its calibration and the refusal threshold are fitted (:mod:`rag.answering.train`), cross-validated
-   by group against the coverage feature alone and gradient boosting, and written as the model file and its card.
+3. The ranker, the answerer, its calibration and the refusal threshold are fitted (:mod:`rag.answering.train`),
+   cross-validated by group against the logistic regression alone and the coverage feature alone, and written as
+   the model file and its card (gradient boosting and the feature-family ablation: ``make ablate``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from rag.answering import train as fit
-from rag.answering.features import FEATURES
 from rag.answering.selector import model_path
 from rag.settings import Settings
 from rag.train_data import TrainingSet, build_features, default_sets, link_articles
 
 log = logging.getLogger(__name__)
-METHODS = ("logistic", "hgb", "coverage")
+METHODS = ("selector", "logistic", "coverage")  # gradient boosting: make ablate (minutes per fold)
 
 
 class HashedBigramEmbedder:
@@ -79,39 +79,34 @@ def prepare(train_set: TrainingSet, cache: Path, rebuild: bool = False, top_k: i
         service.close()
 
 
-def evaluate_methods(rows: fit.Rows) -> dict[str, dict[str, object]]:
-    """Per method: out-of-fold best scores, correctness, Platt calibration, threshold, probabilities."""
-    out: dict[str, dict[str, object]] = {}
-    kinds = [str(m["kind"]) for m in rows.meta]
-    for method in METHODS:
-        scores = fit.out_of_fold(rows, method)
-        best, correct = fit.best_per_question(rows, scores)
-        keep = np.array([k in ("answerable", "removed") for k in kinds])
-        platt = fit.fit_platt(np.where(keep, best, -np.inf), correct & keep, kinds)
-        p = fit.probabilities(best, platt)
-        out[method] = {"best": best, "correct": correct, "platt": platt, "p": p,
-                       "threshold": fit.choose_threshold(rows.meta, p, correct)}
-    return out
+def evaluate_methods(rows: fit.Rows) -> dict[str, fit.Evaluation]:
+    """Per method of :data:`METHODS`: out-of-fold results on the same folds (:func:`rag.answering.train.evaluate`)."""
+    return {method: fit.evaluate(rows, method) for method in METHODS}
 
 
-def risk_coverage(rows: fit.Rows, p: np.ndarray, correct: np.ndarray, mask: np.ndarray,
-                  chosen: float) -> list[dict[str, float]]:
-    """The risk-coverage curve of one set: figures at thresholds 0, 0.05, ..., 0.95 and at ``chosen``."""
-    grid = sorted({*np.round(np.arange(0.0, 0.96, 0.05), 2).tolist(), round(chosen, 2)})
-    return [{"threshold": float(t), **fit.figures(rows.meta, p, correct, float(t), mask)} for t in grid]
+def risk_coverage(rows: fit.Rows, result: fit.Evaluation, mask: np.ndarray) -> list[dict[str, float]]:
+    """The risk-coverage curve of one set: figures at thresholds 0, 0.05, ..., 0.95 and at the chosen one."""
+    grid = sorted({*np.round(np.arange(0.0, 0.96, 0.05), 2).tolist(), round(result.threshold, 2)})
+    return [{"threshold": float(t), **fit.figures(rows.meta, result.p, result.correct, float(t), mask)} for t in grid]
 
 
-def _fmt(v: tuple[float, float, float]) -> str:
-    return f"{v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]"
+def _fmt(v: tuple[float, float, float], sign: bool = False) -> str:
+    f = "{:+.3f}" if sign else "{:.3f}"
+    return f"{f.format(v[0])} [{f.format(v[1])}, {f.format(v[2])}]"
 
 
-def card(rows: fit.Rows, results: dict[str, dict[str, object]], threshold: float, model: dict[str, object],
-         sizes: dict[str, int]) -> str:
-    """The model card (Markdown)."""
+def _masks(rows: fit.Rows) -> dict[str, np.ndarray]:
     sets = sorted({str(m["set"]) for m in rows.meta})
+    return {**{s: np.array([m["set"] == s for m in rows.meta]) for s in sets},
+            "pooled": np.ones(len(rows.meta), dtype=bool)}
+
+
+def card(rows: fit.Rows, results: dict[str, fit.Evaluation], model: dict[str, object], sizes: dict[str, int]) -> str:
+    """The model card (Markdown)."""
+    chosen, masks = results["selector"], _masks(rows)
     lines = [
         "# Answer selector: model card", "",
-        f"Built {datetime.now(UTC).date().isoformat()} by `make train` (`newsqa train`) from `../shared/train`;",
+        f"Built {datetime.now(UTC).date().isoformat()} by `make train` (`python -m bot.train`) from `../shared/train`;",
         "file `answer_selector.json` (JSON coefficients, read with numpy by `rag/answering/selector.py`).", "",
         "## Data",
         "- `crud`: crud_train's 400 questions (57 without a gold answer: weak negatives) over its 927 reports plus",
@@ -120,41 +115,51 @@ def card(rows: fit.Rows, results: dict[str, dict[str, object]], threshold: float
         "  paragraphs, folds grouped by paragraph file.",
         "- Every answerable question is asked twice: as is, and with its gold files and their story's printings",
         "  dropped from retrieval (simulated removal: it should be refused).",
+        "- The training stores' dense leg is a hashed character-bigram embedder (`bot.train.HashedBigramEmbedder`),",
+        "  not the served e5 model; it reaches the features only through the fused rank of a chunk.",
         f"- Questions asked: {json.dumps(sizes)}; candidates: {len(rows.y)}, positives: {int(rows.y.sum())}.", "",
-        "## Features", "", ", ".join(f"`{f}`" for f in FEATURES) + " (`rag/answering/features.py`).", "",
+        "## Features", "", ", ".join(f"`{f}`" for f in rows.features) + " (`rag/answering/features.py`).",
+        "Families of features whose removal did not hurt beyond noise were deleted (`make ablate`,",
+        "`docs/evaluation.md`).", "",
         "## Model",
-        "scikit-learn `LogisticRegression` (L2, C=1) over standardised features ranks the candidates; Platt's",
-        "calibration of the best candidate's out-of-fold logit gives the probability that it answers; the refusal",
-        f"threshold {threshold:.2f} is the highest at which false refusals (a right best candidate refused) stay <=",
-        f"{fit.MAX_FALSE_REFUSALS} on every training set.", "",
+        "Two linear models over the same standardised features. The ranker, a listwise conditional logit (softmax",
+        f"over a question's candidates, L2 {fit.RANK_L2}, scipy L-BFGS), picks the best candidate; the answerer,",
+        "scikit-learn's `LogisticRegression` (L2, C=1) over all candidates, gives it an absolute logit, which Platt's",
+        "calibration (fitted on out-of-fold logits of each question's best candidate) turns into the probability that",
+        f"it answers. The refusal threshold {chosen.threshold:.2f} is the highest at which false refusals (a right",
+        f"best candidate refused) stay <= {fit.MAX_FALSE_REFUSALS} on every training set.", "",
         "## Cross-validated figures (5 folds by group; 95 % bootstrap intervals over groups)", "",
         "`selection`: the best candidate is right (no refusal); at each method's own threshold: `answers` right,",
-        "`cited_wrong` answered wrong, `false_refusals` right but refused, `removed_refused` / `removed_cited`:",
-        "questions whose sources were removed, refused / answered.", "",
+        "`cited_wrong` answered wrong, `false_refusals` right but refused, `removed_refused`: questions whose",
+        "sources were removed, refused. `logistic`: the answerer alone ranks (the previous model); `coverage`: the",
+        "sentence's IDF-weighted coverage of the question alone.", "",
         "| set | method | threshold | selection | answers | cited_wrong | false_refusals | removed_refused |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for s in sets:
-        mask = np.array([m["set"] == s for m in rows.meta])
-        for method in METHODS:
-            r = results[method]
-            f = fit.bootstrap(rows.meta, r["p"], r["correct"], r["threshold"], mask)  # type: ignore[arg-type]
-            lines.append(f"| {s} | {method} | {r['threshold']:.2f} | " + " | ".join(_fmt(f[k]) for k in (
+    for s, mask in masks.items():
+        for method, r in results.items():
+            f = fit.bootstrap(rows.meta, r.p, r.correct, r.threshold, mask)
+            lines.append(f"| {s} | {method} | {r.threshold:.2f} | " + " | ".join(_fmt(f[k]) for k in (
                 "selection", "answers", "cited_wrong", "false_refusals", "removed_refused")) + " |")
-    lines += ["", "## Risk-coverage (shipped model, out of fold)", "",
-              "| set | threshold | refused (answerable) | cited wrong | false refusals | removed refused |",
-              "|---|---|---|---|---|---|"]
-    r = results["logistic"]
-    for s in sets:
-        mask = np.array([m["set"] == s for m in rows.meta])
-        for point in risk_coverage(rows, r["p"], r["correct"], mask, threshold):  # type: ignore[arg-type]
-            mark = " **chosen**" if abs(point["threshold"] - round(threshold, 2)) < 1e-9 else ""
+    cov = results["coverage"]
+    lines += ["", "Selection, the selector minus coverage alone (paired, same questions): " + "; ".join(
+        f"{s} {_fmt(fit.bootstrap(rows.meta, chosen.p, chosen.correct, 0.0, mask, base=(cov.p, cov.correct, 0.0))['selection'], True)}"
+        for s, mask in masks.items()) + ".", "",
+        "## Risk-coverage (shipped model, out of fold)", "",
+        "| set | threshold | refused (answerable) | cited wrong | false refusals | removed refused |",
+        "|---|---|---|---|---|---|"]
+    for s, mask in masks.items():
+        if s == "pooled":
+            continue
+        for point in risk_coverage(rows, chosen, mask):
+            mark = " **chosen**" if abs(point["threshold"] - round(chosen.threshold, 2)) < 1e-9 else ""
             lines.append(f"| {s} | {point['threshold']:.2f}{mark} | {point['refused']:.3f} | "
                          f"{point['cited_wrong']:.3f} | {point['false_refusals']:.3f} | {point['removed_refused']:.3f} |")
-    coef = dict(zip(FEATURES, model["coef"], strict=True))  # type: ignore[call-overload]
-    lines += ["", "## Coefficients (standardised features)", "",
-              ", ".join(f"`{k}` {v:+.2f}" for k, v in sorted(coef.items(), key=lambda kv: -abs(kv[1]))), ""]
-    return "\n".join(lines)
+    for title, key in (("ranker", "rank_coef"), ("answerer", "answer_coef")):
+        coef = dict(zip(rows.features, model[key], strict=True))  # type: ignore[call-overload]
+        lines += ["", f"## Coefficients of the {title} (standardised features)", "",
+                  ", ".join(f"`{k}` {v:+.2f}" for k, v in sorted(coef.items(), key=lambda kv: -abs(kv[1])))]
+    return "\n".join(lines) + "\n"
 
 
 def run(train_dir: Path, cache: Path, out: Path | None = None, rebuild: bool = False,
@@ -162,23 +167,18 @@ def run(train_dir: Path, cache: Path, out: Path | None = None, rebuild: bool = F
     """Build (or reuse) the cached rows, fit, and write the model file and ``MODEL_CARD.md`` beside it; returns
     the model file's JSON object."""
     sets = sets or default_sets(train_dir, drcd_limit)
-    folders = [prepare(s, cache, rebuild) for s in sets]
-    rows = fit.load_rows(folders)
+    rows = fit.load_rows([prepare(s, cache, rebuild) for s in sets])
     results = evaluate_methods(rows)
-    chosen = results["logistic"]
-    model = fit.fit_ranker(rows.x, rows.y)
+    chosen = results["selector"]
+    model = fit.fit_selector(rows)
     sizes = {s.name: sum(1 for m in rows.meta if m["set"] == s.name and m["kind"] != "removed") for s in sets}
-    threshold = float(chosen["threshold"])  # type: ignore[arg-type]
-    cv = {}
-    for s in sorted(sizes):
-        mask = np.array([m["set"] == s for m in rows.meta])
-        cv[s] = {m: fit.figures(rows.meta, results[m]["p"], results[m]["correct"], float(results[m]["threshold"]),  # type: ignore[arg-type]
-                                mask) for m in METHODS}
-    data = fit.model_file(model, chosen["platt"], threshold, {"sets": sizes, "cv": cv})  # type: ignore[arg-type]
+    cv = {s: {method: fit.figures(rows.meta, r.p, r.correct, r.threshold, mask) for method, r in results.items()}
+          for s, mask in _masks(rows).items()}
+    data = fit.model_file(model, chosen.platt, chosen.threshold, {"sets": sizes, "cv": cv})
     target = out or model_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    (target.parent / "MODEL_CARD.md").write_text(card(rows, results, threshold, model, sizes), encoding="utf-8")
+    (target.parent / "MODEL_CARD.md").write_text(card(rows, results, model, sizes), encoding="utf-8")
     return data
 
 

@@ -10,7 +10,9 @@ printings are dropped before the ``top_k`` are kept): every candidate is then a 
 be refused. Questions without a gold answer (``no_answer_in_sources``) are weak negatives.
 
 Rows are cached per set as ``features.npz`` (``x``: candidates x features, ``y``, ``question``: row -> question
-index) and ``questions.jsonl`` (set, group, kind, index), so a refit takes seconds.
+index, ``features``: the column names) and ``questions.jsonl`` (set, group, kind, index), so a refit takes a
+minute; a cache holding more features than :data:`~rag.answering.features.FEATURES` (an older feature set) is
+read by name.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def build_features(service: NewsQA, train_set: TrainingSet, out_dir: Path, top_k
         if gold and files:
             kinds.append(("removed", [h for h in pool if not _is_source(h, files, gold_stories)][:top_k]))
         for kind, nodes in kinds:
-            cands = candidates(question, nodes, _printings(service, nodes)) if question.total > 0 else []
+            cands = candidates(question, nodes) if question.total > 0 else []
             labels = [float(kind == "answerable" and _is_source(c.hit, files, gold_stories)
                             and any(g in c.norm for g in gold))
                       for c in cands]
@@ -144,11 +146,6 @@ def build_features(service: NewsQA, train_set: TrainingSet, out_dir: Path, top_k
     (folder / "questions.jsonl").write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta),
                                             encoding="utf-8")
     return folder
-
-
-def _printings(service: NewsQA, nodes: list[NodeWithScore]) -> dict[str, int]:
-    ids = [str(n.node.metadata["story_id"]) for n in nodes if n.node.metadata.get("story_id")]
-    return {s: len(m) for s, m in service.store.story_members(ids).items()} if ids else {}
 
 
 def _is_source(hit: NodeWithScore, files: set[str], stories: set[str]) -> bool:

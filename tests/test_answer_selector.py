@@ -38,7 +38,7 @@ QUESTION = "青川县今年新开通了多少条城乡公交线路？"
 
 def test_the_shipped_model_file_is_json_of_this_codes_features() -> None:
     data = json.loads(model_path().read_text(encoding="utf-8"))
-    assert data["features"] == list(FEATURES) and data["model"]["kind"] == "logistic"
+    assert data["features"] == list(FEATURES) and data["model"]["kind"] == "listwise+logistic"
     model = load_model()
     assert 0.0 < model.threshold < 1.0 and model.platt_a > 0
     with pytest.raises(ValueError, match="features"):
@@ -102,7 +102,7 @@ def test_retraining_on_a_slice_writes_a_model_that_beats_coverage_alone(tmp_path
     from rag.train_data import TrainingSet
 
     rows = [json.loads(line) for line in (TRAIN / "crud_train" / "qa.jsonl").read_text("utf-8").splitlines()]
-    items = sorted({r["item"] for r in rows if r["a"]})[:14]
+    items = sorted({r["item"] for r in rows if r["a"]})[:30]
     chosen = [r for r in rows if r["item"] in items]
     articles = tmp_path / "articles"
     articles.mkdir()
@@ -118,11 +118,40 @@ def test_retraining_on_a_slice_writes_a_model_that_beats_coverage_alone(tmp_path
     assert (out.parent / "MODEL_CARD.md").read_text(encoding="utf-8").startswith("# Answer selector")
     assert 0.0 <= model.threshold <= 1.0
     cv = data["training"]["cv"]["crud"]  # type: ignore[index]
-    # A slice of ~40 questions cannot show the full sets' margin (the model card's figures); held out by item, the
-    # learned ranker must still pick right at least as often as coverage alone, and refuse removed sources more.
-    assert cv["logistic"]["selection"] >= cv["coverage"]["selection"] - 1e-9
+    # Held out by item, the learned selector picks the right sentence more often than coverage alone, by the
+    # issue's margin (the full sets' figures and intervals: the model card).
+    assert cv["selector"]["selection"] >= cv["coverage"]["selection"] + 0.03
     folder = tmp_path / "cache" / "features" / "crud"
     loaded = fit.load_rows([folder])
-    best, correct = fit.best_per_question(loaded, fit.logits(fit.fit_ranker(loaded.x, loaded.y), loaded.x))
+    rank, answer = fit.scores(fit.fit_selector(loaded), loaded.x)
+    best, correct = fit.best_per_question(loaded, rank, answer)
     kinds = np.array([m["kind"] for m in loaded.meta])
     assert best[kinds == "removed"].mean() < best[(kinds == "answerable") & correct].mean()
+
+
+def test_the_listwise_ranker_learns_which_feature_picks_the_right_candidate() -> None:
+    from rag.answering import train as fit
+
+    rng = np.random.default_rng(0)
+    question = np.repeat(np.arange(60), 5)
+    x = rng.normal(size=(300, 3))
+    y = np.zeros(300)
+    for q in range(60):  # the right candidate of each question is the one with the largest first feature
+        rows = np.flatnonzero(question == q)
+        y[rows[np.argmax(x[rows, 0])]] = 1.0
+    w = fit.fit_listwise(x, y, question)
+    assert w[0] > 1.0 and abs(w[0]) > 3 * max(abs(w[1]), abs(w[2]))
+
+
+def test_cached_rows_are_read_by_feature_name(tmp_path: Path) -> None:
+    from rag.answering import train as fit
+
+    names = ("older_feature", *FEATURES)
+    x = np.arange(2 * len(names), dtype=float).reshape(2, len(names))
+    np.savez_compressed(tmp_path / "features.npz", x=x, y=np.array([1.0, 0.0]), question=np.array([0, 0]),
+                        features=np.array(names))
+    (tmp_path / "questions.jsonl").write_text('{"set": "s", "group": "g", "kind": "answerable"}\n', "utf-8")
+    rows = fit.load_rows([tmp_path])
+    assert rows.features == FEATURES and np.array_equal(rows.x, x[:, 1:])
+    with pytest.raises(ValueError, match="rebuild"):
+        fit.load_rows([tmp_path], ("a_feature_the_cache_lacks",))

@@ -47,7 +47,7 @@ class ExtractiveAnswerer:
         """The analysed question, its candidates best first (``score``: calibrated probability) and the best's
         probability (0.0 when there is no candidate)."""
         q = Question(question, self.idf)
-        ranked = self.model.rank(candidates(q, nodes, printings)) if q.total > 0 else []
+        ranked = self.model.rank(candidates(q, nodes)) if q.total > 0 else []
         for cand in ranked:
             cand.score = self.model.probability(cand.score)
         return q, ranked, ranked[0].score if ranked else 0.0

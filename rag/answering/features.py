@@ -4,22 +4,21 @@
 The signals are the ones open QA systems combine (DuReader's paragraph selection: recall, overlap and BM25-like
 lexical features; DrQA's reader: exact match, term frequency, part of speech): how much of the question the
 sentence and its context cover, the retrieval score and rank of its chunk, whether it holds the asked-for type
-(:mod:`rag.answering.question`), where it stands in its article, whether it holds the time the question names, how
-many printings and other stories carry it, and its length. Their weights are learned (:mod:`rag.answering.train`),
-none is set here.
+(:mod:`rag.answering.question`), and its form. Their weights are learned (:mod:`rag.answering.train`), none is set
+here. Families whose removal did not hurt beyond noise on the training sets (``make ablate``: the time the
+question names, the position in the article, printings and other stories carrying the sentence) were deleted.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from rag.answering.question import LEANS_BACK, Question, QuestionType, holds_name, holds_type, names_in
-from rag.models import story_of
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
 from rag.text.sentences import sign_off, split_sentences
@@ -45,17 +44,10 @@ FEATURES: tuple[str, ...] = (
     "typed",  # the question asks for a type (number, date, person, org, place, list, definition, reason)
     "type_pattern",  # the sentence holds that type by pattern tags (number with unit, date ...)
     "type_pos",  # the sentence or its context holds the asked-for name by jieba's part of speech (nr, nt, ns)
-    "time_match",  # the sentence holds a date the question names
-    "year_match",  # the article was printed in a year the question names
-    "is_lead",  # the article's first sentence
-    "position",  # 1 / (1 + sentence index in the chunk + 3 x chunk index in the article)
-    "printings",  # log(1 + printings of the story in the store beyond the first)
-    "other_stories",  # log(1 + other retrieved stories printing a 12-character run of the sentence)
     "length",  # log(characters) / log(150)
     "leans_back",  # opens with a connective or pronoun that leans on the sentence before
 )
 K1, B, AVG_SENTENCE_CHARS = 1.2, 0.75, 40.0  # BM25 constants (Robertson and Zaragoza's defaults)
-RUN_CHARS = 12  # characters of a verbatim run shared with another story that count as support
 
 
 @dataclass
@@ -72,26 +64,20 @@ class Candidate:
     score: float = 0.0
 
 
-def candidates(question: Question, nodes: list[NodeWithScore], printings: Mapping[str, int] | None = None,
+def candidates(question: Question, nodes: list[NodeWithScore],
                normalized: Callable[[str], str] = normalize) -> list[Candidate]:
-    """Every sentence (4+ characters, no sign-off) of ``nodes`` (retrieval order) with its features;
-    ``printings`` maps a story id to the number of its stored printings."""
-    printings = printings or {}
+    """Every sentence (4+ characters, no sign-off) of ``nodes`` (retrieval order) with its features."""
     top = max((float(h.score or 0.0) for h in nodes), default=0.0) or 1.0
-    chunk_texts = [normalized(h.node.get_content()) for h in nodes]
-    stories = [story_of(h.node.metadata, h.node.node_id) for h in nodes]
     out: list[Candidate] = []
     for rank, hit in enumerate(nodes):
         meta = hit.node.metadata
         title, lead = normalized(str(meta.get("title", ""))), normalized(str(meta.get("lead", "")))
-        chunk = title + "\n" + lead + "\n" + chunk_texts[rank]
+        chunk = title + "\n" + lead + "\n" + normalized(hit.node.get_content())
         sentences = [s.strip() for s in split_sentences(hit.node.get_content())]
         norms = [normalized(strip_lead(s)) for s in sentences]
-        chunk_row = _chunk_features(question, chunk, meta)
+        chunk_row = _chunk_features(question, chunk)
         chunk_row["cov_title"] = question.coverage(title)
         rest = {t: w for t, w in question.weights.items() if t not in title}
-        others = [t for t, s in zip(chunk_texts, stories, strict=True) if s != stories[rank]]
-        chunk_index = int(meta.get("chunk_index") or 0)
         for order, (sentence, norm) in enumerate(zip(sentences, norms, strict=True)):
             if len(sentence) < 4 or sign_off(sentence):
                 continue
@@ -104,10 +90,6 @@ def candidates(question: Question, nodes: list[NodeWithScore], printings: Mappin
             f = cand.x
             f[FEATURES.index("retrieval_score")] = float(hit.score or 0.0) / top
             f[FEATURES.index("retrieval_rank")] = 1.0 / (1 + rank)
-            f[FEATURES.index("is_lead")] = float(chunk_index == 0 and order == 0)
-            f[FEATURES.index("position")] = 1.0 / (1 + order + 3 * chunk_index)
-            f[FEATURES.index("printings")] = math.log1p(max(0, printings.get(stories[rank], 1) - 1))
-            f[FEATURES.index("other_stories")] = math.log1p(_supporting(norm, others))
             out.append(cand)
     if out:
         cov = FEATURES.index("cov_sentence")
@@ -117,16 +99,14 @@ def candidates(question: Question, nodes: list[NodeWithScore], printings: Mappin
     return out
 
 
-def _chunk_features(question: Question, chunk: str, meta: Mapping[str, object]) -> dict[str, float]:
+def _chunk_features(question: Question, chunk: str) -> dict[str, float]:
     missing = [w for t, w in question.weights.items() if t not in chunk]
     unseen = question.unseen_idf or 1.0
-    published = str(meta.get("published") or "")[:4]
     return {
         "cov_chunk": question.coverage(chunk),
         "names_chunk": _names_share(question, chunk),
         "missing_idf": max(missing, default=0.0) / unseen,
         "unseen_missing": float(any(w >= unseen * 0.999 for w in missing)),
-        "year_match": float(bool(published) and any(t.startswith(published) for t in question.times)),
     }
 
 
@@ -142,7 +122,6 @@ def _sentence_features(question: Question, cand: Candidate, chunk_row: dict[str,
         names_sentence=_names_share(question, context), typed=float(qtype is not QuestionType.OTHER),
         type_pattern=holds_type(qtype, norm, question.unit, question.subject),
         type_pos=holds_name(qtype, norm) or 0.5 * holds_name(qtype, cand.frame[-200:]),
-        time_match=float(any(t in norm for t in question.times)),
         length=math.log(max(2, len(norm))) / math.log(150), leans_back=float(bool(LEANS_BACK.match(norm))),
     )
     return np.array([row.get(name, 0.0) for name in FEATURES], dtype=np.float64)
@@ -175,10 +154,3 @@ def _longest_run(a: str, b: str) -> int:
             size += 1
     return best
 
-
-def _supporting(norm: str, others: list[str]) -> int:
-    """How many of ``others`` (other stories' chunk texts) hold a :data:`RUN_CHARS`-character run of ``norm``."""
-    if len(norm) < RUN_CHARS or not others:
-        return 0
-    runs = {norm[i : i + RUN_CHARS] for i in range(0, len(norm) - RUN_CHARS + 1, 4)}
-    return sum(any(r in text for r in runs) for text in others)

@@ -2,11 +2,13 @@
 says how likely the best one answers the question.
 
 The model is a JSON file in the package (``rag/answering/model/answer_selector.json``, written by
-:mod:`rag.answering.train`, described in ``rag/answering/model/MODEL_CARD.md``; never a pickle): a logistic
-regression over standardised features (``mean``, ``scale``, ``coef``, ``intercept``) whose logit ranks the
-candidates, and a Platt calibration (``a``, ``b``: ``p = 1 / (1 + exp(-(a * logit + b)))``, fitted on out-of-fold
-logits of each training question's best candidate) that turns the best candidate's logit into the probability that
-it answers the question. ``threshold`` is the refusal point chosen on the training sets' risk-coverage curves.
+:mod:`rag.answering.train`, described in ``rag/answering/model/MODEL_CARD.md``; never a pickle): two linear models
+over the same standardised features (``mean``, ``scale``): the ranker (``rank_coef``, a listwise conditional logit)
+orders a question's candidates, and the answerer (``answer_coef``, ``answer_intercept``, a logistic regression)
+gives each an absolute logit, which Platt's calibration (``a``, ``b``: ``p = 1 / (1 + exp(-(a * logit + b)))``,
+fitted on the out-of-fold answerer logits of each training question's best candidate) turns into the probability
+that it answers the question. ``threshold`` is the refusal point chosen on the training sets' risk-coverage
+curves.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from rag.answering.features import FEATURES, Candidate
 
 FORMAT = "newsqa-answer-selector"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class SelectorModel:
 
     mean: np.ndarray
     scale: np.ndarray
+    rank_coef: np.ndarray
     coef: np.ndarray
     intercept: float
     platt_a: float
@@ -38,19 +41,27 @@ class SelectorModel:
     threshold: float
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """Candidate logits of a (candidates, features) matrix."""
+        """The answerer's logits of a (candidates, features) matrix (comparable across questions)."""
         return ((x - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def rank_scores(self, x: np.ndarray) -> np.ndarray:
+        """The ranker's scores of a (candidates, features) matrix (comparable within one question only)."""
+        return ((x - self.mean) / self.scale) @ self.rank_coef
 
     def probability(self, logit: float) -> float:
         """Calibrated probability (0..1) that a question's best candidate, of this logit, answers it."""
         return float(1.0 / (1.0 + np.exp(-(self.platt_a * logit + self.platt_b))))
 
     def rank(self, cands: list[Candidate]) -> list[Candidate]:
-        """``cands`` with ``score`` set to their logit, best first."""
-        if cands:
-            for cand, logit in zip(cands, self.logits(np.vstack([c.x for c in cands])), strict=True):
-                cand.score = float(logit)
-        return sorted(cands, key=lambda c: c.score, reverse=True)
+        """``cands`` best first by the ranker, each with ``score`` set to its answerer logit (so a later candidate
+        may score higher than an earlier one)."""
+        if not cands:
+            return []
+        x = np.vstack([c.x for c in cands])
+        for cand, logit in zip(cands, self.logits(x), strict=True):
+            cand.score = float(logit)
+        order = np.argsort(-self.rank_scores(x), kind="stable")
+        return [cands[i] for i in order]
 
 
 def parse_model(data: dict[str, object], source: str = "model") -> SelectorModel:
@@ -62,11 +73,12 @@ def parse_model(data: dict[str, object], source: str = "model") -> SelectorModel
         raise ValueError(f"{source}: its features differ from rag.answering.features.FEATURES; retrain (make train)")
     model, platt = data["model"], data["calibration"]
     assert isinstance(model, dict) and isinstance(platt, dict)
-    arrays = {k: np.asarray(model[k], dtype=np.float64) for k in ("mean", "scale", "coef")}
+    arrays = {k: np.asarray(model[k], dtype=np.float64) for k in ("mean", "scale", "rank_coef", "answer_coef")}
     if any(a.shape != (len(FEATURES),) for a in arrays.values()):
-        raise ValueError(f"{source}: mean, scale and coef must have {len(FEATURES)} entries")
-    return SelectorModel(arrays["mean"], arrays["scale"], arrays["coef"], float(model["intercept"]),
-                         float(platt["a"]), float(platt["b"]), float(data["threshold"]))  # type: ignore[arg-type]
+        raise ValueError(f"{source}: mean, scale, rank_coef and answer_coef must have {len(FEATURES)} entries")
+    return SelectorModel(arrays["mean"], arrays["scale"], arrays["rank_coef"], arrays["answer_coef"],
+                         float(model["answer_intercept"]), float(platt["a"]), float(platt["b"]),
+                         float(data["threshold"]))  # type: ignore[arg-type]
 
 
 def model_path() -> Path:

@@ -1,13 +1,24 @@
 """Fitting the answer selector (:mod:`rag.answering.selector`) on cached training rows (:mod:`rag.train_data`).
 
 Deterministic: folds are a stable hash of each question's group (``item`` of the news archive, the paragraph file
-of DRCD), so questions written from one event or one paragraph are never split between fit and test. The ranker
-is scikit-learn's ``LogisticRegression`` (L2, ``C`` 1.0, lbfgs) over standardised features; the calibration is
-Platt's (a one-feature logistic regression) on the out-of-fold logits of each question's best candidate, the
-correct best candidates of answerable questions as positives and every best candidate of a question whose
-sources were removed as a negative; the threshold is the highest probability at which the training sets keep
-false refusals (a correct best candidate refused) at or under :data:`MAX_FALSE_REFUSALS`. Figures carry 95 %
-intervals from a bootstrap over groups (1,000 resamples, seed 0).
+of DRCD), so questions written from one event or one paragraph are never split between fit and test. Two linear
+models over the same standardised features:
+
+- the **ranker** picks the best candidate of a question: a listwise conditional logit (the softmax over a
+  question's candidates, maximising the probability of its right ones; Burges' ListNet / McFadden's conditional
+  logit), L2 :data:`RANK_L2`, fitted with scipy's L-BFGS from zeros; questions without a right candidate do not
+  enter it. Cross-validated against a pointwise logistic regression, gradient boosting and coverage alone (the
+  model card and ``docs/evaluation.md``), it picks right most often;
+- the **answerer** says how much the chosen candidate looks like an answer on an absolute scale (the ranker's
+  scores are only comparable within a question): scikit-learn's ``LogisticRegression`` (L2, ``C`` 1.0, lbfgs)
+  over all candidates.
+
+The calibration is Platt's (a one-feature logistic regression) on the out-of-fold answerer logit of each
+question's best candidate (by the out-of-fold ranker), the right best candidates of answerable questions as
+positives and every best candidate of a question whose sources were removed as a negative; the threshold is the
+highest probability at which false refusals (a right best candidate refused) stay at or under
+:data:`MAX_FALSE_REFUSALS` on every training set. Figures carry 95 % intervals from a bootstrap over groups
+(1,000 resamples, seed 0).
 """
 
 from __future__ import annotations
@@ -24,35 +35,45 @@ from rag.answering.selector import FORMAT, VERSION
 
 FOLDS = 5
 MAX_FALSE_REFUSALS = 0.02
+RANK_L2 = 1.0  # the ranker's L2 weight (CV figures do not move between 0.1 and 10)
 GRID = np.round(np.arange(0.0, 1.0001, 0.01), 2)
 
 
 @dataclass
 class Rows:
     """Cached rows of one or more sets: ``x`` (candidates x features), ``y`` labels, ``question`` row -> question
-    index, and per question its ``meta`` (set, group, kind)."""
+    index, and per question its ``meta`` (set, group, kind); ``features`` names the columns of ``x``."""
 
     x: np.ndarray
     y: np.ndarray
     question: np.ndarray
     meta: list[dict[str, object]]
+    features: tuple[str, ...] = FEATURES
+
+    def only(self, features: tuple[str, ...]) -> Rows:
+        """The same rows with the columns of ``features`` only (in that order)."""
+        cols = [self.features.index(f) for f in features]
+        return Rows(self.x[:, cols], self.y, self.question, self.meta, features)
 
 
-def load_rows(folders: list[Path]) -> Rows:
-    """The rows cached in ``folders`` (``features.npz`` + ``questions.jsonl`` each), concatenated."""
+def load_rows(folders: list[Path], features: tuple[str, ...] = FEATURES) -> Rows:
+    """The rows cached in ``folders`` (``features.npz`` + ``questions.jsonl`` each), concatenated, with the columns
+    of ``features`` (a cache may hold more); ValueError naming the folder when it lacks one of them."""
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     qs: list[np.ndarray] = []
     meta: list[dict[str, object]] = []
     for folder in folders:
         data = np.load(folder / "features.npz")
-        if list(data["features"]) != list(FEATURES):
-            raise ValueError(f"{folder}: cached with other features; rebuild the cache (make train REBUILD=1)")
-        xs.append(data["x"])
+        cached = [str(f) for f in data["features"]]
+        missing = [f for f in features if f not in cached]
+        if missing:
+            raise ValueError(f"{folder}: cached without {missing}; rebuild the cache (make train REBUILD=1)")
+        xs.append(data["x"][:, [cached.index(f) for f in features]])
         ys.append(data["y"])
         qs.append(data["question"].astype(int) + len(meta))
         meta.extend(json.loads(line) for line in (folder / "questions.jsonl").read_text("utf-8").splitlines())
-    return Rows(np.vstack(xs), np.concatenate(ys), np.concatenate(qs), meta)
+    return Rows(np.vstack(xs), np.concatenate(ys), np.concatenate(qs), meta, features)
 
 
 def fold_of(group: str) -> int:
@@ -60,60 +81,105 @@ def fold_of(group: str) -> int:
     return int(hashlib.sha1(group.encode("utf-8")).hexdigest()[:8], 16) % FOLDS
 
 
-def fit_ranker(x: np.ndarray, y: np.ndarray) -> dict[str, object]:
-    """Logistic regression over standardised ``x``: the model part of a model file."""
-    from sklearn.linear_model import LogisticRegression
+def question_folds(rows: Rows) -> np.ndarray:
+    """Each question's fold."""
+    return np.array([fold_of(f"{m['set']}:{m['group']}") for m in rows.meta])
 
+
+def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations (1 where a column is constant)."""
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    clf = LogisticRegression(C=1.0, max_iter=2000).fit((x - mean) / scale, y)
-    return {"kind": "logistic", "mean": mean.tolist(), "scale": scale.tolist(), "coef": clf.coef_[0].tolist(),
-            "intercept": float(clf.intercept_[0])}
+    return mean, scale
 
 
-def logits(model: dict[str, object], x: np.ndarray) -> np.ndarray:
-    """The ranker's logits of ``x``."""
-    m = {k: np.asarray(model[k]) for k in ("mean", "scale", "coef")}
-    return ((x - m["mean"]) / m["scale"]) @ m["coef"] + float(model["intercept"])  # type: ignore[arg-type]
+def fit_listwise(z: np.ndarray, y: np.ndarray, question: np.ndarray, l2: float = RANK_L2) -> np.ndarray:
+    """Coefficients of the conditional logit over standardised ``z``: minimises, over questions holding a right
+    candidate, -log(sum of softmax over its right candidates) + l2/2 |w|^2."""
+    from scipy.optimize import minimize
+
+    has = np.zeros(int(question.max()) + 1 if len(question) else 0, dtype=bool)
+    np.logical_or.at(has, question, y > 0)
+    keep = has[question]
+    z, pos, q = z[keep], y[keep] > 0, np.unique(question[keep], return_inverse=True)[1]
+    n = int(q.max()) + 1 if len(q) else 0
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        s = z @ w
+        top = np.full(n, -np.inf)
+        np.maximum.at(top, q, s)
+        e = np.exp(s - top[q])
+        den, num = np.bincount(q, e, n), np.bincount(q, e * pos, n)
+        grad = z.T @ (e / den[q] - np.where(pos, e / num[q], 0.0)) + l2 * w
+        return float(-(np.log(num) - np.log(den)).sum() + 0.5 * l2 * w @ w), grad
+
+    return np.asarray(minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B",
+                               options={"maxiter": 1000}).x)
 
 
-def best_per_question(rows: Rows, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per question: the best candidate's score (-inf without candidates) and whether it is labelled correct."""
-    n = len(rows.meta)
-    best, correct = np.full(n, -np.inf), np.zeros(n, dtype=bool)
-    order = np.lexsort((-scores, rows.question))  # by question, best first
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = rows.question[order][1:] != rows.question[order][:-1]
-    for i in order[first]:
-        best[rows.question[i]], correct[rows.question[i]] = scores[i], rows.y[i] > 0
-    return best, correct
+def fit_selector(rows: Rows) -> dict[str, object]:
+    """The ranker and the answerer fitted on ``rows``: the model part of a model file."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = standardise(rows.x)
+    z = (rows.x - mean) / scale
+    clf = LogisticRegression(C=1.0, max_iter=2000).fit(z, rows.y)
+    return {"kind": "listwise+logistic", "mean": mean.tolist(), "scale": scale.tolist(),
+            "rank_coef": fit_listwise(z, rows.y, rows.question).tolist(),
+            "answer_coef": clf.coef_[0].tolist(), "answer_intercept": float(clf.intercept_[0])}
 
 
-def out_of_fold(rows: Rows, method: str = "logistic") -> np.ndarray:
-    """Out-of-fold candidate scores: ``logistic`` (the shipped ranker), ``hgb`` (scikit-learn's
-    HistGradientBoostingClassifier, for comparison) or ``coverage`` (the sentence's coverage feature alone)."""
+def scores(model: dict[str, object], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ranker's scores and the answerer's logits of ``x``."""
+    z = (x - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    return (z @ np.asarray(model["rank_coef"]),
+            z @ np.asarray(model["answer_coef"]) + float(model["answer_intercept"]))  # type: ignore[arg-type]
+
+
+def out_of_fold(rows: Rows, method: str = "selector") -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold candidate (rank, answer) scores of ``method``: ``selector`` (the shipped pair), ``logistic``
+    (the answerer alone ranks), ``hgb`` (scikit-learn's HistGradientBoostingClassifier, 200 trees, for comparison)
+    or ``coverage`` (the sentence's IDF-weighted coverage alone; its rank score is also its answer score)."""
     if method == "coverage":
-        return rows.x[:, FEATURES.index("cov_sentence")] + 1e-3 * rows.x[:, FEATURES.index("cov_context")]
-    folds = np.array([fold_of(f"{m['set']}:{m['group']}") for m in rows.meta])[rows.question]
-    scores = np.zeros(len(rows.y))
+        cov = rows.x[:, rows.features.index("cov_sentence")] + 1e-3 * rows.x[:, rows.features.index("cov_context")]
+        return cov, cov
+    folds = question_folds(rows)[rows.question]
+    rank, answer = np.zeros(len(rows.y)), np.zeros(len(rows.y))
     for k in range(FOLDS):
-        fit, test = folds != k, folds == k
+        train, test = folds != k, folds == k
+        part = Rows(rows.x[train], rows.y[train], rows.question[train], rows.meta, rows.features)
         if method == "hgb":
             from sklearn.ensemble import HistGradientBoostingClassifier
 
             clf = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=0)
-            clf.fit(rows.x[fit], rows.y[fit])
-            scores[test] = clf.decision_function(rows.x[test])
-        else:
-            scores[test] = logits(fit_ranker(rows.x[fit], rows.y[fit]), rows.x[test])
-    return scores
+            rank[test] = answer[test] = clf.fit(part.x, part.y).decision_function(rows.x[test])
+            continue
+        rank[test], answer[test] = scores(fit_selector(part), rows.x[test])
+        if method == "logistic":
+            rank[test] = answer[test]
+    return rank, answer
+
+
+def best_per_question(rows: Rows, rank: np.ndarray, answer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: the answer score (``rank`` when None) of its best candidate by ``rank`` (-inf without
+    candidates) and whether that candidate is labelled right."""
+    answer = rank if answer is None else answer
+    n = len(rows.meta)
+    best, correct = np.full(n, -np.inf), np.zeros(n, dtype=bool)
+    order = np.lexsort((-rank, rows.question))  # by question, best first
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = rows.question[order][1:] != rows.question[order][:-1]
+    for i in order[first]:
+        best[rows.question[i]], correct[rows.question[i]] = answer[i], rows.y[i] > 0
+    return best, correct
 
 
 def fit_platt(best: np.ndarray, correct: np.ndarray, kinds: list[str]) -> tuple[float, float]:
-    """Platt's calibration (a, b) of best-candidate scores: P(right) = 1 / (1 + exp(-(a s + b)))."""
+    """Platt's calibration (a, b) of best-candidate scores of answerable and removed questions:
+    P(right) = 1 / (1 + exp(-(a s + b)))."""
     from sklearn.linear_model import LogisticRegression
 
-    use = np.isfinite(best)
+    use = np.isfinite(best) & np.isin(np.array(kinds), ["answerable", "removed"])
     clf = LogisticRegression(C=1e4, max_iter=1000).fit(best[use, None], correct[use])
     return float(clf.coef_[0, 0]), float(clf.intercept_[0])
 
@@ -145,18 +211,27 @@ def figures(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, t
 
 
 def bootstrap(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, threshold: float,
-              mask: np.ndarray, reps: int = 1000) -> dict[str, tuple[float, float, float]]:
-    """Each figure with its 95 % interval, resampling groups (seed 0)."""
+              mask: np.ndarray, reps: int = 1000,
+              base: tuple[np.ndarray, np.ndarray, float] | None = None) -> dict[str, tuple[float, float, float]]:
+    """Each figure with its 95 % interval, resampling groups (seed 0); with ``base`` (another method's ``p``,
+    ``correct`` and threshold on the same questions) the paired difference (this - base) instead."""
     groups = np.array([f"{m['set']}:{m['group']}" for m in meta])
     names = sorted(set(groups[mask]))
     index = {g: np.flatnonzero(mask & (groups == g)) for g in names}
-    point = figures(meta, p, correct, threshold, mask)
+
+    def value(rows: np.ndarray) -> dict[str, float]:
+        sub, whole = [meta[i] for i in rows], np.ones(len(rows), dtype=bool)
+        got = figures(sub, p[rows], correct[rows], threshold, whole)
+        if base is not None:
+            other = figures(sub, base[0][rows], base[1][rows], base[2], whole)
+            got = {k: v - other[k] for k, v in got.items()}
+        return got
+
+    point = value(np.flatnonzero(mask))
     rng = np.random.default_rng(0)
     samples: dict[str, list[float]] = {k: [] for k in point}
     for _ in range(reps):
-        picks = np.concatenate([index[names[i]] for i in rng.integers(0, len(names), len(names))])
-        sub = [meta[i] for i in picks]
-        got = figures(sub, p[picks], correct[picks], threshold, np.ones(len(picks), dtype=bool))
+        got = value(np.concatenate([index[names[i]] for i in rng.integers(0, len(names), len(names))]))
         for k, v in got.items():
             samples[k].append(v)
     return {k: (point[k], float(np.percentile(samples[k], 2.5)), float(np.percentile(samples[k], 97.5)))
@@ -172,9 +247,30 @@ def choose_threshold(meta: list[dict[str, object]], p: np.ndarray, correct: np.n
     return float(max(ok)) if ok else 0.0
 
 
+@dataclass
+class Evaluation:
+    """Out-of-fold results of one method: per question ``best`` answer score, ``correct``, the Platt calibration,
+    probabilities ``p`` and the chosen ``threshold``."""
+
+    best: np.ndarray
+    correct: np.ndarray
+    platt: tuple[float, float]
+    p: np.ndarray
+    threshold: float
+
+
+def evaluate(rows: Rows, method: str = "selector") -> Evaluation:
+    """Cross-validate ``method`` (see :func:`out_of_fold`), calibrate and choose its threshold."""
+    rank, answer = out_of_fold(rows, method)
+    best, correct = best_per_question(rows, rank, answer)
+    platt = fit_platt(best, correct, [str(m["kind"]) for m in rows.meta])
+    p = probabilities(best, platt)
+    return Evaluation(best, correct, platt, p, choose_threshold(rows.meta, p, correct))
+
+
 def model_file(model: dict[str, object], platt: tuple[float, float], threshold: float,
-               training: dict[str, object]) -> dict[str, object]:
+               training: dict[str, object], features: tuple[str, ...] = FEATURES) -> dict[str, object]:
     """The JSON object of a model file (:func:`rag.answering.selector.parse_model` reads it)."""
-    return {"format": FORMAT, "version": VERSION, "features": list(FEATURES), "model": model,
+    return {"format": FORMAT, "version": VERSION, "features": list(features), "model": model,
             "calibration": {"kind": "platt", "a": platt[0], "b": platt[1]}, "threshold": threshold,
             "training": training}
