@@ -219,12 +219,10 @@ class NewsQA:
 
     def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None) -> Answer:
         """The extractive answer to ``question`` (validated) from ``nodes``, with its ``confidence``; ``scope``
-        (:meth:`time_scope`) says which reports are preferred. Stories' printings (a feature) are read in one query."""
+        (:meth:`time_scope`) says which reports are preferred."""
         answerer = ExtractiveAnswerer(self._current_index().idf, self.settings.answer_max_chars, self.settings.min_answer_confidence)
-        ids = [str(n.node.metadata["story_id"]) for n in nodes if n.node.metadata.get("story_id")]
-        printings = {s: len(m) for s, m in self.store.story_members(ids).items()} if ids else {}
         scope = scope or TimeScope()
-        return answerer.answer(question, nodes, scope.recency, scope.iso_range, printings)
+        return answerer.answer(question, nodes, scope.recency, scope.iso_range)
 
     def scoped(self, question: str, archive_filter: ArchiveFilter | None) -> tuple[ArchiveFilter | None, TimeScope]:
         """``archive_filter`` with the time range ``question`` names as its scope, and that :class:`TimeScope`."""

@@ -13,7 +13,7 @@ out dates were deleted: switched off, they changed no training-set figure beyond
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from llama_index.core.schema import NodeWithScore
 
@@ -42,8 +42,7 @@ class ExtractiveAnswerer:
         self.model = model or load_model()
         self.min_confidence = self.model.threshold if min_confidence is None else min_confidence
 
-    def rank(self, question: str, nodes: list[NodeWithScore],
-             printings: Mapping[str, int] | None = None) -> tuple[Question, list[Candidate], float]:
+    def rank(self, question: str, nodes: list[NodeWithScore]) -> tuple[Question, list[Candidate], float]:
         """The analysed question, its candidates best first (``score``: calibrated probability) and the best's
         probability (0.0 when there is no candidate)."""
         q = Question(question, self.idf)
@@ -53,13 +52,13 @@ class ExtractiveAnswerer:
         return q, ranked, ranked[0].score if ranked else 0.0
 
     def answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto",
-               scope: tuple[str, str] | None = None, printings: Mapping[str, int] | None = None) -> Answer:
+               scope: tuple[str, str] | None = None) -> Answer:
         """An :class:`Answer` with ``mode="extractive"`` and ``confidence``; ``found`` False and no citations when
         the best candidate's probability is under the threshold. When reports printed at different dates answer
         (asked for the newest, ``recency="latest"``, or giving different values months apart, ``"auto"``) the newest
         is given, with its date; ``"off"`` (the question names its time) keeps the best report, or one printed within
-        ``scope`` (ISO since, until) that answers about as well. ``printings``: story id -> stored printings."""
-        q, ranked, confidence = self.rank(question, nodes, printings)
+        ``scope`` (ISO since, until) that answers about as well."""
+        q, ranked, confidence = self.rank(question, nodes)
         if not ranked or confidence < self.min_confidence:
             return _not_found(question, confidence)
         best = ranked[0]

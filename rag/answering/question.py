@@ -69,7 +69,6 @@ _WH = re.compile(r"什么时候|什么地方|多少|多久|多大|多长|几|什
 _CLAUSE_END = re.compile(r"[，,。？?！!；;：:、\s]")
 ANCHOR_CHARS = 4  # characters taken on each side of an interrogative
 _LOOSE = "了的是有为着过"
-_QUESTION_TIME = re.compile(r"\d{4}年(?:\d{1,2}月(?:\d{1,2}日)?)?|\d{1,2}月\d{1,2}日")
 _QUOTED = re.compile(r"《([^》]{2,30})》|“([^”]{2,20})”")
 _NAME_TAGS = frozenset(("nr", "nrt", "nrfg", "ns", "nt", "nz"))
 #: jieba part-of-speech tag of the names a 谁 / 哪家 / 哪里 question asks for.
@@ -220,7 +219,6 @@ class Question:
         self.unseen_idf = idf("\uffff")
         self.grams = bigrams(strip_interrogatives(self.norm))
         self.names = question_names(self.norm)
-        self.times = tuple(m.group(0) for m in _QUESTION_TIME.finditer(self.norm))
         self.bare = strip_interrogatives(self.norm)
         # Aspect and linking characters next to the interrogative (建成了多少 is written 已建成…) are left out.
         self.anchors = [(_CLAUSE_END.split(self.norm[: m.start()])[-1].rstrip(_LOOSE)[-ANCHOR_CHARS:],
