@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     chroma_port: int = Field(8000, description="Chroma server port.")
     chroma_token: SecretStr | None = Field(None, description="Chroma server auth token (optional).")
     index_refresh_seconds: float = Field(3.0, ge=0, description="How often (s) a worker checks the store for a new ingest.")
+    hnsw_ef_search: int = Field(
+        200, ge=1, le=10_000, description="HNSW candidates searched per dense query (recall against speed, "
+        "docs/benchmarks.md); applied to an existing store when it is opened, no re-ingest."
+    )
+    hnsw_m: int = Field(
+        16, ge=2, le=128, description="HNSW links per chunk of a new store (recall against memory); an existing store "
+        "keeps its own until `newsqa ingest --rebuild`."
+    )
+    hnsw_ef_construction: int = Field(
+        100, ge=1, le=10_000, description="HNSW candidates searched per insert when a new store's index is built; "
+        "an existing store keeps its own until `newsqa ingest --rebuild`."
+    )
 
     # --- embedding and chunking -------------------------------------------------------------------
     embedding_model: str | None = Field(
