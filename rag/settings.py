@@ -80,6 +80,13 @@ class Settings(BaseSettings):
         "under DATA_DIR/query-models), so serving loads no torch; passages always use torch."
     )
     embedding_batch_size: int = Field(64, ge=1, description="Chunks per encode batch (per request to a server).")
+    ingest_worker: bool = Field(
+        True, description="Ingest jobs of `newsqa serve` embed passages in a separate process at lower priority "
+        "(nice +10) with bounded threads, so questions stay fast meanwhile; false = in the serving process."
+    )
+    ingest_worker_threads: int = Field(
+        0, ge=0, le=256, description="Threads of that process's model; 0 = the cores less one (at least 1)."
+    )
     embedding_base_url: str | None = Field(
         None, description="OpenAI-compatible embeddings server (…/v1); unset = embed in process."
     )
