@@ -4,8 +4,8 @@
 Chroma (1.x) builds one HNSW graph (hnswlib) per collection. Three numbers set its recall, speed and memory:
 
 - ``max_neighbors`` (hnswlib's ``M``, ``NEWSQA_HNSW_M``): links per vector; more links, higher recall at the same
-  search effort, and about ``8 * M`` more bytes per chunk in memory (two links lists of ``2 M`` on the base layer,
-  4-byte ids). Fixed when the collection is created.
+  search effort, and ``8 * M`` bytes per chunk in memory for them (hnswlib's base layer keeps ``2 M`` 4-byte
+  links a vector; the upper layers hold a few percent of the vectors). Fixed when the collection is created.
 - ``ef_construction`` (``NEWSQA_HNSW_EF_CONSTRUCTION``): candidates kept while inserting; a better graph for a
   slower build. Fixed when the collection is created.
 - ``ef_search`` (``NEWSQA_HNSW_EF_SEARCH``): candidates kept while searching; recall against query time. Chroma

@@ -40,11 +40,12 @@ def default_threads(configured: int = 0) -> int:
 
 
 def _start_worker(load: Callable[[], Embedder], threads: int, niceness: int) -> None:
-    """Worker process initialiser: lower the priority, load the passage model, bound its threads."""
+    """Worker process initialiser: load the passage model (at the server's priority: a one-off of a few seconds
+    that a busy machine would otherwise stretch to minutes), then lower the priority and bound its threads."""
     global _embedder, _threads
+    _embedder = load()
     if niceness:
         os.nice(niceness)
-    _embedder = load()
     limit = getattr(_embedder, "limit_threads", None)
     _threads = int(limit(threads)) if limit is not None else threads
 
@@ -117,6 +118,9 @@ class PassageWorkerEmbedder:
                 self._shutdown()
                 raise EmbeddingModelError(f"the passage embedding process of {self.name} stopped (out of memory, "
                                           "or the model failed to load; see the log above)") from exc
+            except RuntimeError as exc:  # the engine's own, or "cannot schedule new futures" at interpreter exit
+                raise EmbeddingModelError(f"passage embedding in the worker process of {self.name} failed: "
+                                          f"{str(exc)[:200]}") from exc
 
     def _shutdown(self) -> None:
         pool, self._pool = self._pool, None
