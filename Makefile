@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: setup system-deps browser-deps screenshot run test lint docs train ablate ablate-selector ablate-rules bench bench-quick bench-ocr serve bot \
+.PHONY: setup system-deps browser-deps screenshot run test lint docs train ablate ablate-selector ablate-rules \
+	bench bench-quick bench-ocr bench-serve-ingest bench-hnsw serve bot \
 	ingest chroma clean
 
 # Debian packages: the CJK font that tests and bench/ocr_bench.py render newspaper pages with (dev/test only),
@@ -86,6 +87,16 @@ bench-quick: $(DEV)
 # OCR: CER of rendered sample pages, pages per minute, answers over the rendered pages (see docs/benchmarks.md).
 bench-ocr: system-deps $(DEV)
 	$(BIN)/python bench/ocr_bench.py
+
+# Questions answered while `newsqa serve` runs a REST ingest, with and without the passage worker (packaged e5).
+bench-serve-ingest: $(DEV)
+	$(BIN)/python bench/serve_during_ingest.py --files $(or $(FILES),40)
+
+# Dense recall@20 against exact search per HNSW setting (docs/benchmarks.md, "Dense recall"); SIZES=1000000 for 1M.
+bench-hnsw: $(DEV)
+	$(BIN)/python bench/hnsw_recall.py prepare --sizes $(or $(SIZES),100000)
+	$(BIN)/python bench/hnsw_recall.py run --set synthetic-$(or $(SIZES),100000) --m $(or $(M),16) --ef 100,200,400,800
+	$(BIN)/python bench/hnsw_recall.py table
 
 ingest: $(RUNTIME)
 	$(BIN)/newsqa ingest

@@ -21,6 +21,7 @@ import random
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -114,9 +115,33 @@ def store_dir_for(size: int, key: str) -> Path:
 
 
 # --- synthetic store -------------------------------------------------------------------------------------------
+def synthetic_articles(base: dict[str, Any], size: int) -> Iterator[tuple[dict[str, Any], list[tuple[Any, Any, Any]]]]:
+    """The synthetic articles of a store of ``size`` chunks (see the module docstring), in write order: ``(base
+    article, [(first base chunk, second base chunk, unit vector), ...])``. Deterministic for a base and size (seeded
+    by ``size``), so ``bench/hnsw_recall.py`` rebuilds exactly the vectors a cached store holds."""
+    import numpy as np
+
+    arts, chunks = base["articles"], base["chunks"]
+    rng = random.Random(size)
+    nrng = np.random.default_rng(size)
+    dim = int(chunks[0]["vector"].shape[0])
+    made = 0
+    while made < size:
+        art = rng.choice(arts)
+        n_chunks = min(len(art["chunks"]) + rng.randint(0, 2), size - made)
+        parts = []
+        for n in range(n_chunks):
+            first = chunks[art["chunks"][n % len(art["chunks"])]]
+            second = chunks[rng.randrange(len(chunks))]
+            vector = first["vector"] + second["vector"] + nrng.normal(0.0, NOISE, dim).astype(np.float32)
+            vector /= np.linalg.norm(vector)
+            parts.append((first, second, vector))
+        made += n_chunks
+        yield art, parts
+
+
 def build_store(spec: dict[str, Any]) -> dict[str, Any]:
     """Child: write a synthetic store of ``spec["size"]`` chunks (see module docstring) unless cached."""
-    import numpy as np
     from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
     from rag.retrieval.embedding import PACKAGED_MODEL_NAME
@@ -130,9 +155,7 @@ def build_store(spec: dict[str, Any]) -> dict[str, Any]:
     shutil.rmtree(data_dir, ignore_errors=True)
     source = spec.get("source_store")
     base = build_base(Path(source) if source else None, CACHE_DIR / f"base-v{GENERATOR_VERSION}-{key}.pkl")
-    arts, chunks = base["articles"], base["chunks"]
-    rng = random.Random(size)
-    nrng = np.random.default_rng(size)
+    chunks = base["chunks"]
     started = time.perf_counter()
     store = Store(settings_for(data_dir))
     dim = int(chunks[0]["vector"].shape[0])
@@ -149,16 +172,13 @@ def build_store(spec: dict[str, Any]) -> dict[str, Any]:
         store.add_articles(articles)
         nodes, articles = [], []
 
-    while made < size:
-        art = rng.choice(arts)
-        n_chunks = min(len(art["chunks"]) + rng.randint(0, 2), size - made)
+    for art, parts in synthetic_articles(base, size):
+        n_chunks = len(parts)
         source = f"scale/p{page:05d}.txt"
         article_id = hashlib.sha1(f"{size}:{made}:{art['title']}".encode()).hexdigest()[:16]
         chunk_ids = [f"{article_id}:{n}" for n in range(n_chunks)]
         texts = []
-        for n in range(n_chunks):
-            first = chunks[art["chunks"][n % len(art["chunks"])]]
-            second = chunks[rng.randrange(len(chunks))]
+        for n, (first, second, vector) in enumerate(parts):
             h1 = (len(first["sentences"]) + 1) // 2
             h2 = len(second["sentences"]) // 2
             start2 = len(second["sentences"]) - h2
@@ -167,8 +187,6 @@ def build_store(spec: dict[str, Any]) -> dict[str, Any]:
             for toks in first["tokens"][:h1] + second["tokens"][start2:]:
                 tokens.extend(toks)
             text = "".join(sentences)
-            vector = first["vector"] + second["vector"] + nrng.normal(0.0, NOISE, dim).astype(np.float32)
-            vector /= np.linalg.norm(vector)
             texts.append(text)
             nodes.append(TextNode(
                 id_=chunk_ids[n], text=text, embedding=vector.tolist(),

@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     chroma_port: int = Field(8000, description="Chroma server port.")
     chroma_token: SecretStr | None = Field(None, description="Chroma server auth token (optional).")
     index_refresh_seconds: float = Field(3.0, ge=0, description="How often (s) a worker checks the store for a new ingest.")
+    hnsw_ef_search: int = Field(
+        800, ge=1, le=10_000, description="HNSW candidates searched per dense query (recall against speed, "
+        "docs/benchmarks.md); applied to an existing store when it is opened, no re-ingest."
+    )
+    hnsw_m: int = Field(
+        16, ge=2, le=128, description="HNSW links per chunk of a new store (recall against memory); an existing store "
+        "keeps its own until `newsqa ingest --rebuild`."
+    )
+    hnsw_ef_construction: int = Field(
+        100, ge=1, le=10_000, description="HNSW candidates searched per insert when a new store's index is built; "
+        "an existing store keeps its own until `newsqa ingest --rebuild`."
+    )
 
     # --- embedding and chunking -------------------------------------------------------------------
     embedding_model: str | None = Field(
@@ -68,6 +80,13 @@ class Settings(BaseSettings):
         "under DATA_DIR/query-models), so serving loads no torch; passages always use torch."
     )
     embedding_batch_size: int = Field(64, ge=1, description="Chunks per encode batch (per request to a server).")
+    ingest_worker: bool = Field(
+        True, description="Ingest jobs of `newsqa serve` embed passages in a separate process at lower priority "
+        "(nice +10) with bounded threads, so questions stay fast meanwhile; false = in the serving process."
+    )
+    ingest_worker_threads: int = Field(
+        0, ge=0, le=256, description="Threads of that process's model; 0 = the cores less one (at least 1)."
+    )
     embedding_base_url: str | None = Field(
         None, description="OpenAI-compatible embeddings server (…/v1); unset = embed in process."
     )

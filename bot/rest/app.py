@@ -62,7 +62,7 @@ DESCRIPTION = """
 
 
 def _build_service(settings: Settings) -> NewsQA:
-    return build_service(settings)
+    return build_service(settings, serving=True)  # ingest jobs embed in a worker process: questions stay fast
 
 
 def create_app(settings: Settings, service: NewsQA | None = None) -> FastAPI:

