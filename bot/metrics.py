@@ -2,7 +2,7 @@
 
 Every app built by :func:`bot.rest.app.create_app` owns a :class:`RestMetrics` with its own
 :class:`prometheus_client.CollectorRegistry` (no import-time global registry, so a process or a test can hold several
-apps). What it exports (all names start with ``newsqa_``; docs/operations.md lists them with their labels):
+apps). What it exports (all names start with ``newsqa_``; docs/monitoring.md lists them with their labels):
 
 * **HTTP** (:class:`HttpMetricsMiddleware`, outermost ASGI middleware): ``http_requests_total`` by route template,
   method and status, ``http_request_duration_seconds`` (histogram, until the last body byte; a streamed answer counts

@@ -6,7 +6,7 @@ prometheus-client's ``start_http_server`` (a daemon thread; ``GET /metrics`` and
 stopped in ``post_shutdown`` (:func:`bot.telegram.app.build_bot`). Off unless the port is set. The endpoint has no
 key: bind it to loopback (the default) or a private interface only.
 
-Counters (docs/operations.md): ``newsqa_bot_updates_total`` by kind (``question``, ``command``, ``button``,
+Counters (docs/monitoring.md): ``newsqa_bot_updates_total`` by kind (``question``, ``command``, ``button``,
 ``other``; updates addressed to the bot), ``newsqa_bot_answers_total`` by result (``found``/``refused``) and mode,
 ``newsqa_bot_rejected_total`` by reason (``not_allowed``, ``rate_limited``, ``too_long``, ``bad_question``,
 ``empty_archive``), ``newsqa_bot_errors_total`` (updates that ended in the error handler: the user got the
