@@ -9,7 +9,7 @@ DEV := $(VENV)/.installed-dev
 
 .PHONY: setup system-deps browser-deps screenshot run test lint docs train ablate ablate-selector ablate-rules \
 	bench bench-quick bench-ocr bench-serve-ingest bench-hnsw serve bot \
-	ingest chroma clean
+	ingest chroma clean soak
 
 # Debian packages: the CJK font that tests and bench/ocr_bench.py render newspaper pages with (dev/test only),
 # the GL/GLib libraries opencv-python (a RapidOCR dependency) loads, and curl (tests/test_readme_examples.py runs
@@ -83,6 +83,14 @@ bench: $(DEV)
 
 bench-quick: $(DEV)
 	$(BIN)/python bench/run.py --quick
+
+# Long run (benchmark, not CI): a real `newsqa serve` under a steady mix of questions with ingests and deletes of
+# pages, one row per INTERVAL seconds (RSS, descriptors, p50/p95, errors) and a verdict (bench/soak.py,
+# docs/benchmarks.md). HOURS may be fractional: `make soak HOURS=0.25 INTERVAL=120`.
+HOURS ?= 2
+INTERVAL ?= 300
+soak: $(DEV)
+	$(BIN)/python bench/soak.py --hours $(HOURS) --interval $(INTERVAL)
 
 # OCR: CER of rendered sample pages, pages per minute, answers over the rendered pages (see docs/benchmarks.md).
 bench-ocr: system-deps $(DEV)

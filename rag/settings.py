@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     telegram_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL (token appended).")
     telegram_allowed_chats: str = Field("", description="Comma-separated chat/user ids allowed; empty = everyone.")
     telegram_rate_limit: int = Field(5, ge=1, description="Questions per user per minute.")
+    bot_metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Port of the bot's Prometheus metrics (GET /metrics); unset = off, 0 = any "
+        "free port (logged).",
+    )
+    bot_metrics_host: str = Field("127.0.0.1", description="Bind address of the bot's metrics port (no key: keep "
+                                  "it on loopback or a private interface).")
 
     # --- LLM (OpenAI-compatible) ------------------------------------------------------------------
     llm_base_url: str | None = Field(None, description="OpenAI-compatible base URL; unset = extractive answers.")

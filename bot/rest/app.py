@@ -4,7 +4,8 @@
 Layout: ``/healthz``, ``/readyz``, the web page ``/`` with ``/static`` and the docs ``/docs``, ``/redoc`` are open
 (:mod:`bot.web`); every ``/v1`` route needs an API key when ``NEWSQA_API_KEYS`` is set; ``/v1/ingest`` and
 ``/v1/uploads`` need ``NEWSQA_ADMIN_KEY`` (403 when it is unset). Middleware, outermost first: CORS
-(only when ``NEWSQA_CORS_ORIGINS`` is set), request id + catch-all 500, body size limit (413).
+(only when ``NEWSQA_CORS_ORIGINS`` is set), request id + catch-all 500, body size limit (413); outside them all the
+HTTP metrics. ``/metrics`` (Prometheus, :mod:`bot.metrics`) is open while no key is set, else needs the admin key.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request, Response
 from pydantic import SecretStr
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.cors import CORSMiddleware
 
+from bot.metrics import CONTENT_TYPE, HttpMetricsMiddleware, RestMetrics
 from bot.rest import openai_compat, routes, web_api
-from bot.rest.auth import KeyRing, require_admin_key, require_api_key
+from bot.rest.auth import KeyRing, require_admin_key, require_api_key, require_metrics_key
 from bot.rest.errors import install_error_handlers
 from bot.rest.jobs import IngestJobs
 from bot.rest.middleware import REQUEST_ID_HEADER, BodySizeLimitMiddleware, RequestContextMiddleware
@@ -123,7 +125,9 @@ def create_app(settings: Settings, service: NewsQA | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.keyring = KeyRing.from_settings(settings)
-    app.state.ingest_jobs = IngestJobs(settings.data_dir / JOBS_DIR_NAME)
+    metrics = RestMetrics(settings, app.state)
+    app.state.metrics = metrics
+    app.state.ingest_jobs = IngestJobs(settings.data_dir / JOBS_DIR_NAME, on_finish=metrics.observe_ingest)
     app.state.newsqa = service
     app.state.startup_error = None
 
@@ -137,6 +141,12 @@ def create_app(settings: Settings, service: NewsQA | None = None) -> FastAPI:
     app.include_router(web_api.admin, prefix="/v1", dependencies=admin_key)
     app.include_router(routes.health)
     install_web(app)
+
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_key)])
+    async def prometheus_metrics(request: Request) -> Response:
+        """Prometheus text format (bot/metrics.py); needs the admin key once any key is configured."""
+        body = await run_in_threadpool(request.app.state.metrics.render)
+        return Response(body, media_type=CONTENT_TYPE)
 
     # add_middleware wraps: the last added runs first.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
@@ -152,6 +162,7 @@ def create_app(settings: Settings, service: NewsQA | None = None) -> FastAPI:
             allow_credentials=False,
             max_age=600,
         )
+    app.add_middleware(HttpMetricsMiddleware, metrics=metrics)  # outermost: sees 413s and 500s too
     return app
 
 

@@ -116,3 +116,20 @@ async def require_admin_key(request: Request, credentials: Credentials) -> None:
             "the Authorization header does not hold the admin key: this route needs NEWSQA_ADMIN_KEY",
             param="Authorization",
         )
+
+
+async def require_metrics_key(request: Request, credentials: Credentials) -> None:
+    """Dependency of ``GET /metrics``: open while no key is configured at all (neither ``NEWSQA_API_KEYS`` nor
+    ``NEWSQA_ADMIN_KEY``); otherwise it needs the admin key, like the admin routes. Raises ApiError 403 when API keys
+    are set but no admin key (scraping disabled) or another key is sent, 401 when no key is sent."""
+    ring = _keyring(request)
+    if not ring.api_keys and ring.admin_key is None:
+        return
+    if ring.admin_key is None:
+        raise ApiError(
+            403,
+            "metrics_disabled",
+            "metrics need the admin key while NEWSQA_API_KEYS is set: set NEWSQA_ADMIN_KEY on the server and send "
+            "it as 'Authorization: Bearer <NEWSQA_ADMIN_KEY>'",
+        )
+    await require_admin_key(request, credentials)

@@ -17,12 +17,14 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bot.rest.schemas import IngestJob, IngestProgress, JobError
 from rag.errors import IngestLockedError, NewsQAError
+from rag.models import IngestSummary
 from rag.service import NewsQA
 
 logger = logging.getLogger("newsqa.rest.jobs")
@@ -61,11 +63,15 @@ def _pid_alive(pid: int) -> bool:
 class IngestJobs:
     """The ingest jobs of one process; ``jobs_dir`` is shared by the workers serving the same data dir.
 
-    ``keep`` bounds the number of finished job files kept on disk (oldest removed first).
+    ``keep`` bounds the number of finished job files kept on disk (oldest removed first). ``on_finish(summary,
+    error_code)`` is called once per finished job of this process (the metrics), with the summary of a job that
+    succeeded, else None and the job's error code; its own errors are logged, never raised.
     """
 
-    def __init__(self, jobs_dir: Path, keep: int = 50, progress_write_seconds: float = 1.0) -> None:
+    def __init__(self, jobs_dir: Path, keep: int = 50, progress_write_seconds: float = 1.0,
+                 on_finish: Callable[[IngestSummary | None, str | None], None] | None = None) -> None:
         self.jobs_dir = jobs_dir
+        self.on_finish = on_finish
         self.keep = keep
         self.progress_write_seconds = progress_write_seconds
         self._lock = threading.Lock()
@@ -162,6 +168,11 @@ class IngestJobs:
 
     def _finish(self, job_id: str, **fields: Any) -> None:
         state = "failed" if fields.get("error") is not None else "succeeded"
+        if self.on_finish is not None:
+            try:
+                self.on_finish(fields.get("summary"), fields["error"].code if fields.get("error") else None)
+            except Exception:  # noqa: BLE001 - counting a job must never fail it
+                logger.exception("ingest job %s: the finish callback failed", job_id)
         self._update(job_id, state=state, done=True, finished_at=_now(), **fields)
         with self._lock:
             if self._active == job_id:

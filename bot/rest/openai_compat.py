@@ -18,6 +18,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.metrics import observe_answer
 from bot.rest.deps import Service
 from bot.rest.errors import ApiError, stream_error_body
 from bot.rest.schemas import EXAMPLE_ANSWER, EXAMPLE_QUESTION, QUESTION_MAX_CHARS, check_text, error_responses
@@ -266,6 +267,7 @@ async def chat_completions(
             if isinstance(event, DoneEvent):
                 answer = event.answer
         assert answer is not None
+        observe_answer(request.app.state, answer)
         reply = answer_with_sources(answer)
         completion = ChatCompletion(
             id=completion_id,
@@ -291,10 +293,12 @@ async def chat_completions(
                 if isinstance(event, DeltaEvent) and event.text:
                     sent.append(event.text)
                     yield emit({"content": event.text})
-                elif isinstance(event, DoneEvent) and event.answer.citations:
-                    tail = "\n\n" + sources_block(event.answer.citations)
-                    sent.append(tail)
-                    yield emit({"content": tail})
+                elif isinstance(event, DoneEvent):
+                    observe_answer(request.app.state, event.answer)
+                    if event.answer.citations:
+                        tail = "\n\n" + sources_block(event.answer.citations)
+                        sent.append(tail)
+                        yield emit({"content": tail})
         except Exception as err:  # the status line is sent: report in-band, then end the stream
             yield sse_event(stream_error_body(request, err))
             yield sse_event("[DONE]")

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AfterValidator
 from starlette.concurrency import run_in_threadpool
 
+from bot.metrics import observe_answer
 from bot.rest.deps import Jobs, Service
 from bot.rest.errors import ApiError, error_response, service_error_status, stream_error_body
 from bot.rest.jobs import JOB_ID_PATTERN, IngestConflict, IngestJobs
@@ -73,6 +74,7 @@ health = APIRouter(tags=["状态"])
     },
 )
 async def ask(
+    request: Request,
     body: Annotated[AskRequest, Body(openapi_examples=ASK_EXAMPLES)],
     service: Service,
 ) -> Any:
@@ -83,6 +85,7 @@ async def ask(
     """
     answer = await run_in_threadpool(service.ask, body.question, body.top_k, body.conversation_id, None,
                                      _filter(body.since, body.until, body.publication))
+    observe_answer(request.app.state, answer)
     return JSONResponse(answer.model_dump(mode="json"))
 
 
@@ -134,6 +137,7 @@ async def ask_stream(
                 elif isinstance(event, DeltaEvent):
                     yield sse_event({"delta": event.text}, "answer")
                 else:
+                    observe_answer(request.app.state, event.answer)
                     yield sse_event(event.answer.model_dump(mode="json"), "done")
                     return
                 event = await events.__anext__()

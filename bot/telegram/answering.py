@@ -228,12 +228,14 @@ async def respond(ctx: BotContext, message: Message, question: str) -> None:
     error handler, which logs it and apologises. LLM failures never reach here (the core answers extractively).
     """
     if len(question) > MAX_QUESTION_CHARS:
+        ctx.metrics.reject("too_long")
         await reply_html(message, texts.QUESTION_TOO_LONG.format(limit=MAX_QUESTION_CHARS))
         return
     user_id = message.from_user.id if message.from_user else message.chat.id
     decision = ctx.limiter.check(user_id)
     if not decision.allowed:
         log.info("Rate limit: user %s must wait %.0f s", user_id, decision.retry_after)
+        ctx.metrics.reject("rate_limited")
         if decision.notify:
             await reply_html(message, texts.RATE_LIMITED.format(seconds=decision.retry_after_seconds))
         return
@@ -247,13 +249,16 @@ async def respond(ctx: BotContext, message: Message, question: str) -> None:
                 else:
                     stored = state.remember(await produce_answer(ctx, state, question))
         except InputError as exc:
+            ctx.metrics.reject("bad_question")
             await reply_html(message, texts.BAD_QUESTION.format(reason=escape(str(exc))))
             return
         except EmptyStoreError as exc:
             log.warning("Question in chat %s before anything was ingested: %s", message.chat.id, exc)
+            ctx.metrics.reject("empty_archive")
             await reply_html(message, texts.EMPTY_ARCHIVE)
             return
         answer = stored.answer
+        ctx.metrics.observe_answer(answer)
         log.info(
             "Answered chat %s: found=%s mode=%s citations=%d", message.chat.id, answer.found, answer.mode,
             len(answer.citations),

@@ -74,8 +74,9 @@ def build_bot(settings: Settings, service: NewsQA | None = None, *, example_ques
     """Build the bot's ``Application`` (not started) with every handler registered.
 
     Args:
-        settings: token, Bot API base URL, allow-list, rate limit (questions per user per minute) and data dir
-            (feedback goes to ``data_dir/feedback.jsonl``).
+        settings: token, Bot API base URL, allow-list, rate limit (questions per user per minute), data dir
+            (feedback goes to ``data_dir/feedback.jsonl``) and the metrics port (``bot_metrics_port``: served from
+            start-up to shutdown, see :mod:`bot.telegram.metrics`).
         service: the core service to answer with; when None one is created from ``settings`` and closed when the
             application shuts down. A service passed in stays owned by the caller.
         example_question: shown by /start and /help; defaults to :data:`bot.telegram.texts.EXAMPLE_QUESTION`.
@@ -103,6 +104,12 @@ def build_bot(settings: Settings, service: NewsQA | None = None, *, example_ques
     )
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+        if settings.bot_metrics_port is not None:
+            try:
+                bot_context.metrics.serve(settings.bot_metrics_host, settings.bot_metrics_port)
+            except OSError as exc:  # the bot still answers; the operator sees why there are no metrics
+                log.error("Bot metrics not served: cannot bind NEWSQA_BOT_METRICS_HOST:NEWSQA_BOT_METRICS_PORT = "
+                          "%s:%s (%s)", settings.bot_metrics_host, settings.bot_metrics_port, exc.strerror or exc)
         try:
             await application.bot.set_my_commands(bot_commands())
         except TelegramError as exc:  # the command menu is a convenience; the bot works without it
@@ -110,6 +117,7 @@ def build_bot(settings: Settings, service: NewsQA | None = None, *, example_ques
         log.info("Telegram bot @%s ready", application.bot.username)
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        bot_context.metrics.close()
         if owns_service:
             await asyncio.to_thread(service.close)
 

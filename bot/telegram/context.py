@@ -11,6 +11,7 @@ from bot.feedback_log import FeedbackLog
 from rag.service import NewsQA
 from rag.settings import Settings
 
+from .metrics import BotMetrics
 from .ratelimit import RateLimiter
 from .state import ChatStates
 
@@ -23,7 +24,8 @@ MAX_REFUSED_CHATS = 10_000
 class BotContext:
     """Service, settings and per-process state every handler uses.
 
-    ``allowed_ids`` empty means everyone may ask; otherwise a chat id or user id must be in it.
+    ``allowed_ids`` empty means everyone may ask; otherwise a chat id or user id must be in it. ``metrics`` are the
+    bot's Prometheus counters (served only when ``NEWSQA_BOT_METRICS_PORT`` is set).
     """
 
     settings: Settings
@@ -33,6 +35,7 @@ class BotContext:
     feedback: FeedbackLog
     allowed_ids: frozenset[int]
     example_question: str
+    metrics: BotMetrics = field(default_factory=BotMetrics)
     _refused: OrderedDict[int, None] = field(default_factory=OrderedDict)
 
     def is_allowed(self, chat_id: int | None, user_id: int | None) -> bool:

@@ -96,9 +96,11 @@ async def gate(update: Update, context: Context) -> None:
     if not is_addressed(update, context.bot.username, context.bot.id):
         raise ApplicationHandlerStop
     ctx = get_context(context)
+    ctx.metrics.observe_update(update)
     chat, user = update.effective_chat, update.effective_user
     if ctx.is_allowed(chat.id if chat else None, user.id if user else None):
         return
+    ctx.metrics.reject("not_allowed")
     log.info("Refused chat %s (user %s): not on the allow-list", chat.id if chat else None, user.id if user else None)
     if update.callback_query is not None:
         await update.callback_query.answer(texts.REFUSAL, show_alert=True)
@@ -280,6 +282,7 @@ async def unknown_button(update: Update, context: Context) -> None:
 async def error_handler(update: object, context: Context) -> None:
     """The one error handler: log the details, tell the user a short Chinese apology (never the details)."""
     error = context.error
+    get_context(context).metrics.error()
     if isinstance(update, Update):
         chat, user = update.effective_chat, update.effective_user
         where = f"update {update.update_id} chat {chat.id if chat else None} user {user.id if user else None}"

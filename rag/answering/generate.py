@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -106,6 +107,19 @@ class Responder:
         self._llm: LLMClient | None = None
         self._llm_failed = False
         self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def count(self, key: str) -> None:
+        """Count an LLM event: ``call:<purpose>:<ok|failed>`` or ``fallback:<reason>`` (see :meth:`llm_counts`)."""
+        with self._lock:
+            self._counts[key] += 1
+
+    def llm_counts(self) -> dict[str, int]:
+        """Cumulative LLM events of this responder: calls (after retries) by purpose and outcome, and answers given
+        extractively although an LLM is configured, by reason (``error``, ``breaker_open``, ``unsupported``,
+        ``check_error``, ``client_error``). Read by the REST ``/metrics`` route."""
+        with self._lock:
+            return dict(self._counts)
 
     @property
     def llm(self) -> LLMClient | None:
@@ -167,7 +181,10 @@ class Responder:
                 answer, streamed = yield from self._generate(llm, question, standalone, nodes)
                 answer = answer.model_copy(update={"confidence": extractive.confidence}) if answer else None
             else:
+                self.count("fallback:breaker_open")
                 log.info("LLM skipped (breaker open after repeated failures); answering extractively")
+        elif llm is None and self._llm_failed and nodes and extractive.found:
+            self.count("fallback:client_error")
         if answer is None:
             answer = extractive
         if not streamed:
@@ -188,8 +205,10 @@ class Responder:
                 reply = llm.complete(
                     rewrite_messages(history, question), purpose="rewrite", max_tokens=REWRITE_MAX_TOKENS
                 )
+                self.count("call:rewrite:ok")
             except LLMError:
                 reply = None  # logged by the client
+                self.count("call:rewrite:failed")
             cleaned = clean_rewrite(reply, question) if reply else None
             if cleaned:
                 log.debug("follow-up rewritten by the LLM: %r -> %r", question, cleaned)
@@ -224,6 +243,7 @@ class Responder:
             except LLMError as err:
                 if verifier.committed:
                     llm.record_failure("answer", err, attempt)
+                    self.count("call:answer:failed")
                     log.warning("LLM answer broke off after verified text; keeping the verified part")
                     pieces = verifier.finish(complete=False)
                 elif (delay := llm.retry_delay(err, attempt)) is not None:
@@ -231,16 +251,20 @@ class Responder:
                     continue
                 else:
                     llm.record_failure("answer", err, attempt)
+                    self.count("call:answer:failed")
+                    self.count("fallback:error")
                     log.warning("answering extractively after the LLM failure")
                     return None, False
             except Exception:  # a bug in the check must not cost the user an answer
                 log.exception("the LLM answer could not be checked; %s", "keeping the verified part"
                               if verifier.committed else "answering extractively")
                 if not verifier.committed:
+                    self.count("fallback:check_error")
                     return None, False
                 pieces = []
             else:
                 llm.record_success()
+                self.count("call:answer:ok")
             if pieces:
                 announced = yield from self._release(verifier, question, pieces, announced)
             break
@@ -255,6 +279,7 @@ class Responder:
             log.info("LLM answer: the reports do not hold the answer (%s)", result.report)
             return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="llm", confidence=None,
                           citations=[]), False
+        self.count("fallback:unsupported")
         log.warning("LLM answer has no supported citation (%s); answering extractively", result.report)
         return None, False
 

@@ -63,6 +63,11 @@ class LiveKeywordIndex:
             self._index, self._checked_at = index, time.monotonic()
             return index
 
+    @property
+    def loaded(self) -> BM25Index | None:
+        """The index queries use now, without reading the store or waiting for a refresh (None until opened)."""
+        return self._index
+
     def close(self) -> None:
         with self._lock:
             self._index = None
