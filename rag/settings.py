@@ -34,6 +34,9 @@ DEFAULT_PATH_PATTERNS: tuple[str, ...] = (
 )
 
 
+#: Default ``NEWSQA_DISK_RESERVE_MB``: free space (MiB) an ingest leaves on the store's filesystem. MEASUREMENT_TBD
+DISK_RESERVE_MB = 256
+
 #: The accepted ``NEWSQA_LOG_LEVEL`` values (Python's logging level names), any case.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -56,6 +59,10 @@ class Settings(BaseSettings):
     chroma_port: int = Field(8000, description="Chroma server port.")
     chroma_token: SecretStr | None = Field(None, description="Chroma server auth token (optional).")
     index_refresh_seconds: float = Field(3.0, ge=0, description="How often (s) a worker checks the store for a new ingest.")
+    disk_reserve_mb: int = Field(
+        DISK_RESERVE_MB, ge=0, description="Free space (MiB) an ingest leaves on the store's filesystem: it stops "
+        "before a batch below it, naming the data dir (0 = no check; see rag.settings.DISK_RESERVE_MB).",
+    )
 
     # --- embedding and chunking -------------------------------------------------------------------
     embedding_model: str | None = Field(
