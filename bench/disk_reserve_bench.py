@@ -72,7 +72,8 @@ def main() -> None:
     service = None
     try:
         data = mount / "data"
-        (data / "articles").mkdir(parents=True)
+        data.mkdir()
+        (data / "articles").symlink_to(outside, target_is_directory=True)
         settings = Settings(_env_file=None, data_dir=data, query_onnx=False, disk_reserve_mb=0)  # type: ignore[call-arg]
         service = build_service(settings, embedder=HashedBigramEmbedder())
         sampler = Sampler(mount)
@@ -80,15 +81,14 @@ def main() -> None:
         print(f"load {os.getloadavg()[0]:.1f}; tmpfs {args.size_mb} MiB; articles {args.articles}")
         print("round | chunks | store MiB | growth/batch MiB | batch headroom MiB | question headroom MiB | s")
         for rnd in range(args.rounds):
-            # Each round's copy differs (a marker line), or its articles would be stored once as reprints; the
-            # copies live outside the tmpfs and are linked in (the ingest does not follow folder links).
+            # Each round's copy differs (its digits shifted), or its articles would be stored once as reprints; the
+            # copies live outside the tmpfs, in the folder the articles folder links to.
+            shift = str.maketrans("0123456789", "".join(str((d + rnd) % 10) for d in range(10)))
             source = Path(outside) / f"r{rnd}"
             source.mkdir()
-            folder = data / "articles" / f"r{rnd}"
-            folder.mkdir()
             for page in sorted(args.articles.resolve().iterdir()):
-                (source / page.name).write_text(f"第{rnd}轮\n" + page.read_text("utf-8"), "utf-8")
-                (folder / page.name).symlink_to(source / page.name)
+                text = page.read_text("utf-8").translate(shift) if rnd else page.read_text("utf-8")
+                (source / page.name).write_text(text, "utf-8")
             before, t0 = used(mount), time.perf_counter()
             summary = service.ingest()
             t1 = time.perf_counter()
@@ -109,7 +109,7 @@ def main() -> None:
     finally:
         if service is not None:
             service.close()
-        subprocess.run(["umount", str(mount)], check=False)
+        subprocess.run(["umount", "-l", str(mount)], check=False)
         mount.rmdir()
         shutil.rmtree(outside, ignore_errors=True)
 
