@@ -8,6 +8,7 @@ is refused by name before anything is written; a non-empty data dir is refused b
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from rag.errors import BackupError
@@ -24,6 +26,10 @@ from rag.store.disk import WriteGate
 from rag.store.restore import restore_backup
 from tests.conftest import SAMPLE_ARTICLES, make_settings, server_store_overrides, store_env
 from tests.ops_support import SAMPLE_QUESTIONS, answers, chunk_snapshot, write_filler
+from tests.rest_support.live import running_server
+
+#: Filler pages written during the test: 280 chunks, two ingest batches.
+FILLER_FILES = 70
 
 pytestmark = pytest.mark.skipif(bool(server_store_overrides(Path("."))),
                                 reason="embedded store only: a Chroma server's records are backed up by the server")
@@ -52,6 +58,7 @@ def sample_backup(tmp_path_factory: pytest.TempPathFactory, sample_settings) -> 
 
 def test_backup_during_an_ingest_restores_a_store_that_answers_and_that_a_rerun_completes(
         tmp_path: Path, packaged_model_path: str, packaged_embedder) -> None:  # noqa: ANN001
+    from bot.rest.app import create_app
     from bot.service import build_service
 
     source = tmp_path / "a"
@@ -62,37 +69,37 @@ def test_backup_during_an_ingest_restores_a_store_that_answers_and_that_a_rerun_
     before = answers(service)
     assert all(fig in before[q][0] for q, fig in SAMPLE_QUESTIONS.items()), before
     chunks_before = service.stats().chunks
-    write_filler(source / "articles" / "filler", 120)
+    write_filler(source / "articles" / "filler", FILLER_FILES)
 
-    batch_written, backup_started = threading.Event(), threading.Event()
+    batch_written, backup_copying = threading.Event(), threading.Event()
 
     def progress(stage: str, done: int, total: int, item: str) -> None:
-        if stage != "embed" or done == 0:
-            return
-        time.sleep(0.3)  # a slower ingest: the backup lands between its batches, not after its end
-        if not batch_written.is_set() and service.store.counts()["files"] > 5:
-            batch_written.set()  # a batch of the filler is stored; let the backup start before the next one
-            assert backup_started.wait(300)
+        if stage == "embed" and not batch_written.is_set() and service.store.counts()["chunks"] > chunks_before:
+            batch_written.set()  # a batch of the filler is stored: hold the ingest until the backup copies
+            assert backup_copying.wait(300)
 
     result: dict[str, object] = {}
     ingest = threading.Thread(target=lambda: result.update(summary=service.ingest(progress=progress)))
-    ingest.start()
-    assert batch_written.wait(600)
-    dest = tmp_path / "backup"
-    backup = _cli(["backup", str(dest)], settings)
-    lines = []
-    for line in backup.stderr:  # type: ignore[union-attr]
-        lines.append(line)
-        if "copying the files of" in line:
-            break
-    backup_started.set()
-    during = service.ask("郏县建成了多少座5G基站？")  # the store answers while the backup copies
-    stdout, stderr = backup.communicate(timeout=600)
-    assert backup.returncode == 0, "".join(lines) + stderr
-    ingest.join(600)
+    server_side = build_service(settings, embedder=packaged_embedder)  # what `newsqa serve` runs
+    with running_server(create_app(settings, service=server_side)) as live:
+        ingest.start()
+        assert batch_written.wait(600)
+        dest = tmp_path / "backup"
+        backup = _cli(["backup", str(dest)], settings)
+        lines = []
+        for line in backup.stderr:  # type: ignore[union-attr]
+            lines.append(line)
+            if "SQLite online backup" in line:  # the backup holds the write gate: the ingest waits for it
+                break
+        backup_copying.set()
+        during = httpx.post(f"{live.base_url}/v1/ask", json={"question": "郏县建成了多少座5G基站？"}, timeout=120)
+        stdout, stderr = backup.communicate(timeout=600)
+        assert backup.returncode == 0, "".join(lines) + stderr
+        ingest.join(600)
+    server_side.close()
     summary = result["summary"]
     assert summary.files_failed == 0  # type: ignore[attr-defined]
-    assert "120座" in during.answer
+    assert during.status_code == 200 and "120座" in during.json()["answer"]
     final = chunk_snapshot(settings)
     service.close()
 
@@ -210,3 +217,29 @@ def test_a_backup_inside_the_data_dir_or_into_a_non_empty_folder_is_refused(samp
     (full / "x").write_text("x", "utf-8")
     refused = _run(["backup", str(full)], sample_settings)
     assert refused.returncode != 0 and f"backup folder {full}: exists and is not empty" in refused.stderr
+
+
+def test_an_ingest_waits_at_its_batch_boundary_while_a_backup_holds_the_gate(
+        tmp_path: Path, packaged_model_path: str, packaged_embedder, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+    from bot.service import build_service
+
+    caplog.set_level(logging.INFO, logger="ingest.pipeline")
+    page = sorted(SAMPLE_ARTICLES.glob("001_*"))
+    (tmp_path / "articles").mkdir()
+    for path in page:
+        shutil.copy(path, tmp_path / "articles" / path.name)
+    settings = make_settings(tmp_path, packaged_model_path)
+    service = build_service(settings, embedder=packaged_embedder)
+    gate = WriteGate(settings)
+    result: dict[str, object] = {}
+    with gate.hold():  # what `newsqa backup` holds while it copies
+        ingest = threading.Thread(target=lambda: result.update(summary=service.ingest()))
+        ingest.start()
+        ingest.join(3.0)
+        assert ingest.is_alive(), "the ingest did not wait for the backup"
+        assert "waiting for a backup of the store to finish" in caplog.text
+        assert service.store.counts()["chunks"] == 0
+    ingest.join(600)
+    assert result["summary"].chunks_added > 0  # type: ignore[attr-defined]
+    assert service.store.counts()["chunks"] > 0
+    service.close()

@@ -24,7 +24,7 @@ from rag.store.store import Store
 from tests.conftest import SAMPLE_ARTICLES, make_settings, server_store_overrides, store_env
 from tests.ops_support import answers, chunk_snapshot, write_filler
 
-FILLER_FILES = 140  # 560 chunks: three batches
+FILLER_FILES = 70  # 280 chunks: two ingest batches
 
 
 def _articles(folder: Path) -> Path:
