@@ -17,7 +17,9 @@ GIL while it computes, so preparing costs encoding little. Writes are not overla
 holds the GIL while it writes, and encoding beside a write measured slower than the two in series (bench/NOTES.md,
 section 6).
 
-One ingest at a time per store: see :mod:`ingest.locks`.
+One ingest at a time per store: see :mod:`ingest.locks`. Each batch is written under the store's write gate and
+after a free-space check (:mod:`rag.store.disk`), so ``newsqa backup`` copies whole batches and a nearly full disk
+stops the ingest cleanly between two batches.
 """
 
 from __future__ import annotations
@@ -102,7 +104,11 @@ class Ingestor:
         ``progress(stage, done, total, item)`` (:data:`rag.models.IngestProgressFn`) reports each stage: ``ocr``
         per page, ``prepare`` per file (from the preparing thread), ``embed`` per batch of chunks embedded and
         written (trailing ``prepare`` by at most a few batches), ``export`` for the ONNX query model. Raises
-        IngestLockedError when another ingest holds the lock, or when this one lost it (server store).
+        IngestLockedError when another ingest holds the lock, or when this one lost it (server store);
+        :class:`rag.errors.DiskReserveError` when free space falls below ``NEWSQA_DISK_RESERVE_MB`` before a batch
+        (the batches written before are committed first: a re-run finishes); :class:`rag.errors.StoreFormatError`
+        for a store this newsqa cannot use (:mod:`rag.store.format`). Writes wait while ``newsqa backup`` holds
+        the store's write gate (:mod:`rag.store.disk`).
         """
         lock = self.lock()
         lock.acquire()
@@ -305,7 +311,8 @@ class Ingestor:
                     embedder = self.get_embedder()
                     self.store.check_model(embedder.name, embedder.dimension)
                     if self.store.state()["embedding_model"] is None or self.store.counts()["chunks"] == 0:
-                        self.store.set_state(embedding_model=embedder.name, dimension=embedder.dimension)
+                        with self._batch(check_disk=False):
+                            self.store.set_state(embedding_model=embedder.name, dimension=embedder.dimension)
                 texts = [t for w in batch for t in w.embed_texts]
 
                 def embedding(n: int, base: int = done, item: str = batch[0].source) -> None:

@@ -184,6 +184,15 @@ def _copy_store(store_dir: Path, writer: _Writer, progress: Progress) -> None:
     raise BackupError(f"{store_dir}: Chroma kept rewriting its HNSW files during {HNSW_ATTEMPTS} copies; try again")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("newsqa")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _check_dest(settings: Settings, dest: Path) -> bool:
     """Raise BackupError unless ``dest`` is absent or an empty folder outside the data dir; True if it existed."""
     data = settings.data_dir.resolve()
@@ -233,7 +242,7 @@ def write_backup(settings: Settings, dest: Path, state: Callable[[], dict[str, A
         manifest = {
             "kind": "newsqa-backup", "backup_format": BACKUP_FORMAT,
             "store_format": STORE_FORMAT if found is None else found,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"), "data_dir": str(source),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"), "newsqa": _version(), "data_dir": str(source),
             "store": f"Chroma server {settings.chroma_host}:{settings.chroma_port}" if settings.chroma_host
             else "embedded", "collection": settings.collection, "articles": articles, **snapshot,
             "files": sorted(writer.rows.values(), key=lambda r: r["path"]),
