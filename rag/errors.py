@@ -38,3 +38,18 @@ class EmptyStoreError(NewsQAError):
             f"{articles_dir} (or POST /v1/ingest with the admin key); an ingest that is running adds them when it ends"
         )
         self.articles_dir = str(articles_dir)
+
+
+class StoreFormatError(ModelMismatchError):
+    """The store was written in a format this newsqa cannot read (a newer newsqa's) or cannot upgrade in place
+    (re-ingest with ``newsqa ingest --rebuild``); the message names the data dir and both format versions."""
+
+
+class DiskReserveError(NewsQAError):
+    """An ingest stopped before a batch because the data dir's filesystem has less free space than the reserve
+    (``NEWSQA_DISK_RESERVE_MB``); the message names the data dir, the free space and the reserve."""
+
+
+class BackupError(NewsQAError):
+    """A backup cannot be written, or a backup cannot be restored (damaged, incomplete, newer, or the target data
+    dir is not empty); the message names the file or folder."""

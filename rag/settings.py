@@ -34,6 +34,18 @@ DEFAULT_PATH_PATTERNS: tuple[str, ...] = (
 )
 
 
+#: Default ``NEWSQA_DISK_RESERVE_MB``: free space (MiB) an ingest leaves on the store's filesystem (checked before
+#: each batch, :func:`rag.store.disk.check_reserve`). Sized from ``bench/disk_reserve_bench.py`` (a tmpfs holding
+#: only the store, used bytes sampled every millisecond; 256-chunk batches of 512-d vectors, the dimension of the
+#: default bge-small-zh; 2026-12-07, load 11 to 19): a batch needed at most 18.4, 14.9 and 21.6 MiB above the
+#: level before it in stores of 8,451, 16,549 and 24,647 chunks (not growing with the store), 7.7 to 7.9 MiB of
+#: it stays (the store's growth per batch) and the rest is transient (SQLite's rollback journal, HNSW persistence); a question
+#: after an ingest needed none. After the last batch an ingest may still write the ONNX query model (91 MiB for
+#: all-MiniLM-L6-v2, once per model) and a keyword-index segment for its new chunks. 256 MiB covers one batch
+#: (22 MiB), the export (about 100 MiB) and a segment, with room for Chroma to apply its log before a read; the
+#: export and the segment are skipped with a warning, not an error, when they do not fit.
+DISK_RESERVE_MB = 256
+
 #: The accepted ``NEWSQA_LOG_LEVEL`` values (Python's logging level names), any case.
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -67,6 +79,10 @@ class Settings(BaseSettings):
     hnsw_ef_construction: int = Field(
         100, ge=1, le=10_000, description="HNSW candidates searched per insert when a new store's index is built; "
         "an existing store keeps its own until `newsqa ingest --rebuild`."
+    )
+    disk_reserve_mb: int = Field(
+        DISK_RESERVE_MB, ge=0, description="Free space (MiB) an ingest leaves on the store's filesystem: it stops "
+        "before a batch below it, naming the data dir (0 = no check; see rag.settings.DISK_RESERVE_MB).",
     )
 
     # --- embedding and chunking -------------------------------------------------------------------

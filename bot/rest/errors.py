@@ -24,12 +24,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.errors import (
+    DiskReserveError,
     EmbeddingModelError,
     EmptyStoreError,
     IngestLockedError,
     InputError,
     ModelMismatchError,
     NewsQAError,
+    StoreFormatError,
     StoreUnavailableError,
 )
 
@@ -144,8 +146,12 @@ def service_error_status(err: NewsQAError) -> tuple[int, str]:
         return 422, "invalid_input"
     if isinstance(err, IngestLockedError):
         return 409, "ingest_running"
+    if isinstance(err, StoreFormatError):
+        return 503, "store_format"
     if isinstance(err, ModelMismatchError):
         return 503, "model_mismatch"
+    if isinstance(err, DiskReserveError):
+        return 507, "disk_reserve"
     if isinstance(err, StoreUnavailableError):
         return 503, "store_unavailable"
     if isinstance(err, EmptyStoreError):

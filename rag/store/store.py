@@ -35,6 +35,7 @@ from rag.settings import Settings
 from rag.store.changes import ChangeLog, LoggedChunks
 from rag.store.connection import ChromaConnection, GuardedCollection
 from rag.store.embedding_cache import EmbeddingCache
+from rag.store.format import STORE_FORMAT, ensure_format, stored_format
 from rag.store.leases import DUMMY_VECTOR as _DUMMY
 from rag.store.leases import LeaseRecords
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 _STATE_ID = "store"
 _STATE_KEYS = ("embedding_model", "dimension", "version", "last_ingest", "writes_complete", "log_epoch", "log_seq",
-               "log_version")
+               "log_version", "store_format")
 
 
 class ManifestEntry(NamedTuple):
@@ -57,7 +58,6 @@ class ManifestEntry(NamedTuple):
     shared: tuple[str, ...] = ()
 
 
-
 class Store(ChromaConnection, LeaseRecords):
     """Access to the five collections of one logical store (embedded or Chroma server; see the module docstring).
 
@@ -69,7 +69,6 @@ class Store(ChromaConnection, LeaseRecords):
     Raises :class:`StoreUnavailableError` when the embedded store cannot be opened or the server is unreachable,
     here and from every method (after one reopen-and-retry).
     """
-
 
     def __init__(self, settings: Settings) -> None:
         from rag.store.chunk_vectors import ChunkVectorStore
@@ -93,7 +92,7 @@ class Store(ChromaConnection, LeaseRecords):
     # --- state ------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """``{"embedding_model", "dimension", "version", "last_ingest", "writes_complete", "log_epoch",
-        "log_seq"}`` (None on a new store).
+        "log_seq", "log_version", "store_format"}`` (None on a new store; format: :mod:`rag.store.format`).
 
         ``writes_complete`` is False while an ingest writes and True once it finished; False (or None, on a store
         written before the flag existed) at the start of an ingest means the last one was interrupted and may have
@@ -111,6 +110,8 @@ class Store(ChromaConnection, LeaseRecords):
         log epoch instead when an interrupted ingest may have left entries whose writes never happened.
         """
         old = self.state()
+        if stored_format(old) is None:  # a new (or wiped) store is written in the current format
+            values = {"store_format": STORE_FORMAT, **values}
         if values.get("writes_complete") is False and old["writes_complete"] is False:
             self._fresh_epoch = True  # the last ingest stopped half-way
         if values.get("version") is not None:
@@ -122,7 +123,10 @@ class Store(ChromaConnection, LeaseRecords):
             self.changes.prune(int(values["log_seq"]))
 
     def check_model(self, name: str, dimension: int) -> None:
-        """Raise :class:`ModelMismatchError` unless the store is empty or was built with this model and dimension."""
+        """Raise :class:`ModelMismatchError` unless the store is empty or was built with this model and dimension
+        (and :class:`rag.errors.StoreFormatError` for a store format this newsqa cannot use, see
+        :func:`rag.store.format.ensure_format`)."""
+        ensure_format(self)
         state = self.state()
         if state["embedding_model"] is None:
             return
