@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.cells import cell_len
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -329,7 +330,8 @@ def test_telegram_says_the_archive_is_empty(telegram: Any, sample_service: Any, 
 
 def test_piped_ask_keeps_each_line_whole_and_prints_no_logs(sample_settings: Any, sample_service: Any) -> None:
     expected = sample_service.ask(QUESTION)
-    assert len(expected.answer) > 80  # long enough that an 80-column wrap would split it
+    # long enough that an 80-column wrap would split it (a CJK character takes two terminal columns)
+    assert cell_len(expected.answer) > 80
     proc = subprocess.run([*_cli(), "ask", QUESTION, "--server", "local"], capture_output=True, text=True,
                           env=_env(**store_env(sample_settings)), cwd=sample_settings.data_dir, timeout=600)
     assert proc.returncode == 0, proc.stderr
