@@ -74,10 +74,11 @@ def needs_stamp(state: Mapping[str, Any], where: str, current: int = STORE_FORMA
     )
 
 
-def ensure_format(store: Any, upgrades: Mapping[int, str] = UPGRADES) -> None:
+def ensure_format(store: Any, upgrades: Mapping[int, str] = UPGRADES, state: Mapping[str, Any] | None = None) -> None:
     """Check the format of ``store`` (a :class:`rag.store.store.Store`) and stamp an older one that only needs
-    the version recorded (see :func:`needs_stamp`, which raises StoreFormatError otherwise)."""
+    the version recorded (see :func:`needs_stamp`, which raises StoreFormatError otherwise). ``state``: the
+    store's state record when the caller has just read it (read here otherwise)."""
     where = f"the store of data dir {store.settings.data_dir} ({store.where})"
-    if needs_stamp(store.state(), where, upgrades=upgrades):
+    if needs_stamp(store.state() if state is None else state, where, upgrades=upgrades):
         store.set_state(store_format=STORE_FORMAT)
         log.info("%s: store format %d recorded (the layout was already current)", where, STORE_FORMAT)

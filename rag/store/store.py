@@ -126,8 +126,8 @@ class Store(ChromaConnection, LeaseRecords):
         """Raise :class:`ModelMismatchError` unless the store is empty or was built with this model and dimension
         (and :class:`rag.errors.StoreFormatError` for a store format this newsqa cannot use, see
         :func:`rag.store.format.ensure_format`)."""
-        ensure_format(self)
         state = self.state()
+        ensure_format(self, state=state)
         if state["embedding_model"] is None:
             return
         if state["embedding_model"] != name or int(state["dimension"] or 0) != dimension:
