@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import sys
 
@@ -11,6 +12,32 @@ import uvicorn
 from bot.rest.app import SETTINGS_ENV, configure_logging, create_app, settings_from_env, settings_to_json
 from rag.errors import ConfigError
 from rag.settings import Settings
+
+#: glibc ``mallopt`` parameter number of ``M_ARENA_MAX`` (``<malloc.h>``).
+M_ARENA_MAX = -8
+#: malloc arenas a serving process may use. glibc's default is 8 per core: the thread pools of uvicorn,
+#: onnxruntime and chromadb then each keep half-empty arenas and RSS creeps over hours (the soak benchmark,
+#: docs/benchmarks.md); 2 is the usual server setting (e.g. Heroku's and Ruby servers' ``MALLOC_ARENA_MAX=2``).
+SERVING_MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = SERVING_MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas for this process (``mallopt(M_ARENA_MAX)``) and for the processes it starts
+    (``MALLOC_ARENA_MAX`` in the environment, read by glibc at start: uvicorn workers, the ingest worker).
+
+    An operator's own ``MALLOC_ARENA_MAX`` wins: nothing is changed then. Returns True when the cap was applied,
+    False where there is no glibc (musl, macOS) or the variable was already set; never raises.
+    """
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        applied = bool(libc.mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
+    if applied:
+        os.environ["MALLOC_ARENA_MAX"] = str(arenas)
+    return applied
 
 
 def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
@@ -24,6 +51,7 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     configure_logging(settings.log_level)
+    limit_malloc_arenas()
     common = {
         "host": host,
         "port": port,
