@@ -1,4 +1,4 @@
-"""Tests for ingest.chunk: sentence splitting and sentence packing, plus gold answers surviving ingest."""
+"""Tests for ingest.chunk: sentence splitting and sentence packing, plus the sample pages' figures surviving ingest."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_sentence_end_characters() -> None:
         ("真的吗？！是的……我知道", ["真的吗？！", "是的……", "我知道"]),
         ("第一行没有句号\n第二行。第三句；第四句", ["第一行没有句号", "第二行。", "第三句；", "第四句"]),
         ("（括号里的话。）后面", ["（括号里的话。）", "后面"]),
-        ("Is it ok? Yes! 1214.94亿元。", ["Is it ok?", " Yes!", " 1214.94亿元。"]),
+        ("Is it ok? Yes! 2385.67亿元。", ["Is it ok?", " Yes!", " 2385.67亿元。"]),
         ("句子。  \n\n  下一段", ["句子。  ", "  下一段"]),
         ("  开头有空格。", ["  开头有空格。"]),
         # A title holds its own ！: one sentence; an unclosed 《 (OCR lost the 》) does not swallow the rest.
@@ -94,10 +94,10 @@ def test_chunk_text_cuts_an_oversize_sentence_at_commas() -> None:
 
 
 def test_chunk_text_hard_cut_avoids_splitting_a_number() -> None:
-    text = "郏" * 18 + "1214.94亿元" + "县" * 30
+    text = "郏" * 18 + "2385.67亿元" + "县" * 30
     chunks = chunk_text(text, max_chars=20, min_chars=0, overlap_sentences=0)
     assert all(len(chunk) <= 20 for chunk in chunks)
-    assert any("1214.94亿元" in chunk for chunk in chunks)
+    assert any("2385.67亿元" in chunk for chunk in chunks)
     assert "".join(chunks) == text
 
 
@@ -181,41 +181,43 @@ def test_chunk_text_without_overlap_reconstructs_the_text(sentences: list[str]) 
     assert "".join(chunks) == text
 
 
-# Gold answers of the dev questions about the sample pages: each must survive clean + segment + chunk
-# intact, inside one chunk of its source page.
+# Figures and names printed on the sample pages (none of them a dev question's answer), one cut by the page's own
+# OCR line break (11家): each must survive clean + segment + chunk intact, inside one chunk of its source page.
 GOLD = [
-    ("000_a17aea0bf2d75ea6.txt", "15个"),
-    ("000_a17aea0bf2d75ea6.txt", "13个"),
-    ("001_9560272fe25c5dcf.txt", "张毅"),
-    ("001_9560272fe25c5dcf.txt", "3270余起"),
-    ("001_9560272fe25c5dcf.txt", "1600位"),
-    ("002_2e775c1fab223d6b.txt", "3家"),
-    ("002_2e775c1fab223d6b.txt", "97家"),
-    ("003_128db7e5df983d7c.txt", "366件"),
-    ("003_128db7e5df983d7c.txt", "293人"),
-    ("004_96820dbef81a5cc4.txt", "全国首批优势特色产业"),
-    ("004_96820dbef81a5cc4.txt", "1214.94亿元"),
-    ("004_96820dbef81a5cc4.txt", "317个"),
-    ("004_96820dbef81a5cc4.txt", "199家"),
+    ("000_a17aea0bf2d75ea6.txt", "120座"),
+    ("000_a17aea0bf2d75ea6.txt", "101.4亿元"),
+    ("000_a17aea0bf2d75ea6.txt", "243家"),
+    ("001_9560272fe25c5dcf.txt", "11家"),
+    ("001_9560272fe25c5dcf.txt", "3640余处"),
+    ("001_9560272fe25c5dcf.txt", "1174名"),
+    ("001_9560272fe25c5dcf.txt", "孟付生"),
+    ("002_2e775c1fab223d6b.txt", "52795万元"),
+    ("002_2e775c1fab223d6b.txt", "135户"),
+    ("003_128db7e5df983d7c.txt", "3296.7万元"),
+    ("003_128db7e5df983d7c.txt", "2500家"),
+    ("004_96820dbef81a5cc4.txt", "全国绿色食品原料标准化生产基地"),
+    ("004_96820dbef81a5cc4.txt", "4.2亿元"),
+    ("004_96820dbef81a5cc4.txt", "255项"),
+    ("004_96820dbef81a5cc4.txt", "477个"),
 ]
 
 
 @pytest.mark.skipif(not SAMPLES.is_dir(), reason="sample corpus not present")
 @pytest.mark.parametrize(("name", "answer"), GOLD)
-def test_gold_answers_survive_ingest(name: str, answer: str) -> None:
+def test_page_figures_survive_ingest(name: str, answer: str) -> None:
     articles = segment_articles(clean_page(load_text(SAMPLES / name)))
     assert any(answer in chunk for article in articles for chunk in chunk_text(article.text))
 
 
 def test_answer_cut_by_the_ocr_survives_ingest() -> None:
     raw = (
-        "强县富民争出彩\n\n今年前9个月,全市各县(市)生产总值为1214\n\n.94亿元,占全市生产总值的61%。\n\n"
-        "清理市场周边、主次干道占道经营、流动商贩32\n\n70余起,清理违法占地3640余处。\n"
+        "强县富民争出彩\n\n今年前三季度,全区各乡镇生产总值为2385\n\n.67亿元,占全区生产总值的58%。\n\n"
+        "清理车站周边、背街小巷乱停乱放车辆46\n\n80余起,清理违规广告1520余处。\n"
     )
     chunks = [
         chunk
         for article in segment_articles(clean_page(raw))
         for chunk in chunk_text(article.text, max_chars=40)
     ]
-    assert any("1214.94亿元" in chunk for chunk in chunks)
-    assert any("3270余起" in chunk for chunk in chunks)
+    assert any("2385.67亿元" in chunk for chunk in chunks)
+    assert any("4680余起" in chunk for chunk in chunks)

@@ -183,10 +183,10 @@ def test_pages_without_headlines(page: str, expected: list[tuple[str, str]]) -> 
 
 def test_cmrc_style_file_through_clean() -> None:
     raw = (
-        "弗拉维娅·佩内塔\n\n弗拉维娅·佩内塔（Flavia Pennetta），义大利职业女子网球运动员。她生于布林迪西。\n"
+        "玛丽娜·科斯塔\n\n玛丽娜·科斯塔（Marina Costa），一位虚构的葡萄牙职业排球运动员。她生于波尔图。\n"
     )
     assert _pairs(clean_page(raw)) == [
-        ("弗拉维娅·佩内塔", "弗拉维娅·佩内塔（Flavia Pennetta），义大利职业女子网球运动员。她生于布林迪西。")
+        ("玛丽娜·科斯塔", "玛丽娜·科斯塔（Marina Costa），一位虚构的葡萄牙职业排球运动员。她生于波尔图。")
     ]
 
 
