@@ -1,5 +1,5 @@
 """Find dev-set text in the project: a dev question, a paraphrase of one, a dev answer (4+ characters) or a
-12-character run of a dev report or passage, in the files under the given folders (code, comments, tests, data).
+12-character run of a dev report or passage (punctuation and blanks left out), in the files under the given folders (code, comments, tests, data).
 
 Dev sets (``../shared/eval``): ``seeds_dev.jsonl``, ``cmrc2018_trial`` and ``crud_dev`` (questions, answers and
 their ``articles/``). The sample pages the product ships (``data/articles``, ``../shared/corpus/seeds``) are not a
@@ -55,8 +55,15 @@ def _cjk(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff"
 
 
+def _plain(text: str) -> str:
+    """``text`` (normalised) without punctuation and blanks: a copy with a comma added or dropped is still found."""
+    return re.sub(r"[^\u4e00-\u9fff0-9a-z]", "", text)
+
+
 def _cjk_runs(text: str) -> set[str]:
-    """Every RUN-character window of ``text`` with at least RUN // 2 CJK characters (numbers alone are common)."""
+    """Every RUN-character window of plain ``text`` with at least RUN // 2 CJK characters (numbers alone are
+    common)."""
+    text = _plain(text)
     out = set()
     for i in range(len(text) - RUN + 1):
         window = text[i : i + RUN]
@@ -66,7 +73,7 @@ def _cjk_runs(text: str) -> set[str]:
 
 
 def _bigrams(text: str) -> frozenset[str]:
-    text = re.sub(r"[^\u4e00-\u9fff0-9a-z]", "", text)
+    text = _plain(text)
     return frozenset(text[i : i + 2] for i in range(len(text) - 1))
 
 
@@ -132,7 +139,7 @@ class DevText:
             folders += sorted((self.shared / "train").glob("*/articles"))
         parts = [normalize(f.read_text("utf-8", errors="replace")) for d in folders if d.is_dir() for f in d.iterdir()
                  if f.suffix == ".txt"]
-        return "\n".join(parts)
+        return "\n".join(_plain(part) for part in parts)
 
 
 def line_hits(dev: DevText, line: str) -> list[tuple[str, str]]:
@@ -147,8 +154,9 @@ def line_hits(dev: DevText, line: str) -> list[tuple[str, str]]:
                 found.append(("paraphrase", f"{span} ~ {question}"))
     found += [("answer", a) for a in dev.answers if a in line and not any(a in q for _, q in found)]
     if not found:
-        for i in range(len(line) - RUN + 1):
-            run = line[i : i + RUN]
+        plain = _plain(line)
+        for i in range(len(plain) - RUN + 1):
+            run = plain[i : i + RUN]
             if run in dev.runs and run not in dev.allowed:
                 found.append(("report", run))
                 break

@@ -36,11 +36,11 @@ def test_sentence_end_characters() -> None:
         ("句子。  \n\n  下一段", ["句子。  ", "  下一段"]),
         ("  开头有空格。", ["  开头有空格。"]),
         # A title holds its own ！: one sentence; an unclosed 《 (OCR lost the 》) does not swallow the rest.
-        ("《卡拉OK.LIVE！‧台北‧我》是第六张专辑。好！", ["《卡拉OK.LIVE！‧台北‧我》是第六张专辑。", "好！"]),
+        ("《星河OK.LIVE！‧江南‧你》是第三张专辑。好！", ["《星河OK.LIVE！‧江南‧你》是第三张专辑。", "好！"]),
         ("读《你好！》。再读。", ["读《你好！》。", "再读。"]),
         ("《未闭合！的书名。下一句", ["《未闭合！", "的书名。", "下一句"]),
         # Wikipedia's language variants are one word; an unclosed -{ ends no later than a plain ; would.
-        ("又称作-{zh-cn:宽叶毛毡苔;zh-hk:锦地罗}-，是植物。好；", ["又称作-{zh-cn:宽叶毛毡苔;zh-hk:锦地罗}-，是植物。", "好；"]),
+        ("又称作-{zh-cn:圆叶青苔;zh-hk:石上绒}-，是植物。好；", ["又称作-{zh-cn:圆叶青苔;zh-hk:石上绒}-，是植物。", "好；"]),
         ("-{zh-cn:未闭合;下一句", ["-{zh-cn:未闭合;", "下一句"]),
         ("", []),
         (" \n\t\n", []),

@@ -96,19 +96,19 @@ def test_page_text_marks_headlines_and_separates_blocks() -> None:
 def test_a_word_cut_at_a_short_line_end_stays_in_its_paragraph() -> None:
     # 14 characters a line, half-width ones half a body character wide: "…10pp" ends 2 characters short of the
     # column edge although the line is full, and "m的…" goes on with the cut unit; "…标明。" ends a paragraph.
-    lines = ["所有美国出售的葡萄酒，若含有", "超过国家规定的一二三10pp", "m的亚硫酸盐都必须标明。", "下一段没有缩进的开头在这里。"]
+    lines = ["所有本地出售的葡萄酒，若含有", "超过国家规定的一二三10pp", "m的苯甲酸钠都必须标明。", "下一段没有缩进的开头在这里。"]
     boxes = []
     for n, text in enumerate(lines):
         width = sum(S / 2 if ch.isascii() else S for ch in text)
         boxes.append(TextBox(0, n * S * 1.5, width, n * S * 1.5 + S, text, (0.99,) * len(text)))
     assert texts(order_blocks(boxes)) == [
-        ("p", "所有美国出售的葡萄酒，若含有超过国家规定的一二三10ppm的亚硫酸盐都必须标明。"),
+        ("p", "所有本地出售的葡萄酒，若含有超过国家规定的一二三10ppm的苯甲酸钠都必须标明。"),
         ("p", "下一段没有缩进的开头在这里。")]
     # A line as short ending in a CJK character still ends its paragraph.
     boxes[1] = TextBox(0, S * 1.5, 12 * S, S * 2.5, "超过国家规定的一二三十二", (0.99,) * 12)
-    boxes[2] = TextBox(0, S * 3, 12 * S, S * 4, "毫克的亚硫酸盐都必须标明。", (0.99,) * 13)
-    assert [b.text for b in order_blocks(boxes)][:2] == ["所有美国出售的葡萄酒，若含有超过国家规定的一二三十二",
-                                                       "毫克的亚硫酸盐都必须标明。"]
+    boxes[2] = TextBox(0, S * 3, 12 * S, S * 4, "毫克的苯甲酸钠都必须标明。", (0.99,) * 13)
+    assert [b.text for b in order_blocks(boxes)][:2] == ["所有本地出售的葡萄酒，若含有超过国家规定的一二三十二",
+                                                       "毫克的苯甲酸钠都必须标明。"]
 
 
 def test_a_column_without_indents_follows_the_pages_indents() -> None:

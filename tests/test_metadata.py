@@ -260,7 +260,7 @@ def test_chunks_carry_event_dates_resolved_against_the_publication_date() -> Non
 
 
 def test_dateline_and_lead_count_as_page_text() -> None:
-    text = "来源：中国新闻网 | 2023年08月16日 21:47:11，正文：中新网兰州8月16日电 (记者 李明)兰州市今天发布通知。"
+    text = "来源：中国新闻网 | 2023年08月16日 10:05:36，正文：中新网兰州8月16日电 (记者 李明)兰州市今天发布通知。"
     article = build_file_work("r.txt", "sha", text, _settings()).articles[0]
     assert (article["published"], article["published_from"]) == ("2023-08-16", "dateline")
     assert (article["publication"], article["publication_from"]) == ("中国新闻网", "dateline")
