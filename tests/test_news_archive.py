@@ -34,10 +34,12 @@ from rag.text.dateline import lead_outlet, parse_dateline, split_headline, strip
 from rag.text.normalize import normalize
 from tests.conftest import SAMPLE_ARTICLES, make_settings
 
+# A report written for these tests (invented parties and places), shaped like a wire story: a claim, a denial,
+# "报道称", a ministry's statement with a date and a count.
 REPORT = (
-    "乌克兰海军无人艇对位于新罗西斯克的俄罗斯黑海海军基地发动夜袭，乌克兰方面称此次袭击重创了一艘俄军舰，"
-    "而俄罗斯方面则称袭击并未造成人员和财产损失。报道称，俄海军登陆舰在袭击中严重受损，无法执行战斗任务。"
-    "俄罗斯国防部通报称，4日凌晨，乌克兰方面利用2艘无人舰艇企图袭击新罗西斯克的一处海军基地，无人舰艇被摧毁。"
+    "东岛海军无人艇对位于石湾港的西岛南方舰队基地发动夜袭，东岛称这次行动击伤了西岛一艘补给舰，"
+    "而西岛表示夜袭没有造成任何人员伤亡。报道称，那艘补给舰受损较重，短期内不能出海。"
+    "西岛国防部6日通报，当天凌晨东岛出动3艘无人舰艇试图靠近石湾港的海军基地，均被岸防火力击沉。"
 )
 
 
@@ -46,11 +48,11 @@ REPORT = (
     ("text", "published", "clock", "publication"),
     [
         ("2023-08-16 17:27，正文：8月16日，某地召开会议。", "2023-08-16", "17:27", None),
-        ("来源：中国新闻网 | 2023年08月16日 21:47:11，正文：中新网合肥8月16日电 (记者 张强)记者16日获悉。",
-         "2023-08-16", "21:47:11", "中国新闻网"),
-        ("发布时间：2023-07-26 07:22:40，正文：【环球网报道】综合多家美媒报道，事件发生。", "2023-07-26", "07:22:40", "环球网"),
-        ("7-20 17:56，正文：中新社北京7月20日电 综合消息：俄方宣布。", None, "17:56", "中新社"),
-        ("23-07-25 05:48，正文：沈阳日报讯(记者 梁馨月)7月24日，工作室挂牌。", "2023-07-25", "05:48", "沈阳日报"),
+        ("来源：中国新闻网 | 2023年07月11日 09:15:42，正文：中新网南京7月11日电 (记者 李明)记者11日获悉。",
+         "2023-07-11", "09:15:42", "中国新闻网"),
+        ("发布时间：2023-07-19 16:05:13，正文：【环球网报道】综合多家外媒报道，事件发生。", "2023-07-19", "16:05:13", "环球网"),
+        ("7-12 08:31，正文：中新社上海7月12日电 综合消息：某方宣布。", None, "08:31", "中新社"),
+        ("23-07-18 06:12，正文：沈阳日报讯(记者 王丽)7月17日，工作室挂牌。", "2023-07-18", "06:12", "沈阳日报"),
     ],
 )
 def test_dateline_header_becomes_metadata(text: str, published: str | None, clock: str, publication: str) -> None:
@@ -59,7 +61,7 @@ def test_dateline_header_becomes_metadata(text: str, published: str | None, cloc
     assert dateline.time == clock
     assert dateline.publication == publication
     assert "正文" not in dateline.body[:5]
-    assert not dateline.body.startswith(("2023", "来源", "发布", "7-20", "23-"))
+    assert not dateline.body.startswith(("2023", "来源", "发布", "7-12", "23-"))
 
 
 def test_text_without_header_is_returned_whole() -> None:
@@ -70,38 +72,38 @@ def test_text_without_header_is_returned_whole() -> None:
 
 
 def test_a_sentence_with_a_date_is_not_a_header() -> None:
-    text = "2023年上半年，甘肃省发电装机达到7273万千瓦，新能源就有4000万千瓦，占总装机规模的55%，创历史新高。"
+    text = "2023年上半年，某省风电装机达到3150万千瓦，光伏装机为2600万千瓦，两项合计占全省装机的48%，创历史新高。"
     assert parse_dateline(text).body == text
 
 
 @pytest.mark.parametrize(
     ("body", "title", "rest_starts"),
     [
-        ("原标题：年营收达5亿元，蛙声科技完成C轮融资近日，宁波蛙声科技有限公司宣布完成融资。",
-         "年营收达5亿元，蛙声科技完成C轮融资", "近日"),
-        ("原标题：宗汉启动“美美与共”项目建设宗汉启动“美美与共”项目建设 美人之美，美美与共。",
-         "宗汉启动“美美与共”项目建设", "美人之美"),
-        ("乌称重创俄登陆舰，俄方发声据路透社8月4日报道，消息人士4日表示，无人艇发动夜袭。",
-         "乌称重创俄登陆舰，俄方发声", "据路透社"),
+        ("原标题：年营收达3亿元，青禾科技完成B轮融资近日，杭州青禾科技有限公司宣布完成融资。",
+         "年营收达3亿元，青禾科技完成B轮融资", "近日"),
+        ("原标题：临溪启动“邻里共建”项目建设临溪启动“邻里共建”项目建设 邻里守望，共建家园。",
+         "临溪启动“邻里共建”项目建设", "邻里守望"),
+        ("东岛称重创西岛补给舰，西岛发声据路透社7月9日报道，消息人士9日表示，无人艇发动夜袭。",
+         "东岛称重创西岛补给舰，西岛发声", "据路透社"),
         # The headline ends at layout padding, a source label or a byline, not at the first sentence end.
         ("原标题：某市暴雨持续，明天仍有强降雨                    某市报讯（记者张三）受台风影响，全市出现暴雨。",
          "某市暴雨持续，明天仍有强降雨", "某市报讯"),
         ("原标题：夜市免费提供晚餐来源：某某都市报 自活动开展以来，夜市每晚都有演出。", "夜市免费提供晚餐", "来源："),
-        ("原标题：这些车将不能上路作者：交警来源：某某视窗8月4日，交警支队发布通告。", "这些车将不能上路", "作者："),
-        ("原标题：公园有了“一米视角”文/某报记者 李四 图/通讯员提供7月23日，公园开放。", "公园有了“一米视角”", "文/"),
+        ("原标题：这些路段将临时封闭作者：交警来源：某某视窗7月6日，交警支队发布通告。", "这些路段将临时封闭", "作者："),
+        ("原标题：公园有了“儿童乐园”文/某报记者 李四 图/通讯员提供6月18日，公园开放。", "公园有了“儿童乐园”", "文/"),
         # A lead or a second dateline left at the headline's end is dropped from it.
         ("原标题：新区公益园开园某某在线8月3日讯（文/图 记者 王五）孵化56家社会组织。", "新区公益园开园", "（文/图"),
         # A byline run into the headline ends it: a known outlet's reporter, a short outlet's 讯, 本报, 【…报道】.
         ("原标题：某社区开展口腔科普活动极目新闻记者 张三通讯员 李四近日，社区开展活动。", "某社区开展口腔科普活动", "极目新闻记者"),
-        ("原标题：某公司股权将公开拍卖上证报中国证券网讯（记者 王五）某公司发布公告。", "某公司股权将公开拍卖", "中国证券网讯"),
-        ("原标题：某企业登陆H股 战略再加力中证网讯（记者 赵六）某企业发布公告。", "某企业登陆H股 战略再加力", "中证网讯"),
+        ("原标题：某公司股权将挂牌转让上证报中国证券网讯（记者 王五）某公司发布公告。", "某公司股权将挂牌转让", "中国证券网讯"),
+        ("原标题：某企业登陆H股 布局再提速中证网讯（记者 赵六）某企业发布公告。", "某企业登陆H股 布局再提速", "中证网讯"),
         ("原标题：某地捐款支援防汛本报某地8月10日电 (记者 钱七)近日，各界捐款。", "某地捐款支援防汛", "本报某地"),
-        ("原标题：某国宣布采购运输机【环球网报道 见习记者 孙八】据报道，某国将采购。", "某国宣布采购运输机", "【环球网报道"),
-        ("原标题：竞速新能源 角逐新赛道本报讯（记者 周九）订单很多。", "竞速新能源 角逐新赛道", "本报讯"),
-        ("原标题：某法院服务上线啦！正义之声网讯 为满足群众需求，某法院上线服务。", "某法院服务上线啦！", "正义之声网讯"),
+        ("原标题：某国宣布采购直升机【环球网报道 记者 孙八】据报道，某国将采购。", "某国宣布采购直升机", "【环球网报道"),
+        ("原标题：布局低空经济 抢占新赛道本报讯（记者 周九）订单很多。", "布局低空经济 抢占新赛道", "本报讯"),
+        ("原标题：某法院便民服务开通啦！正义之声网讯 近日，为方便群众办事，某法院开通服务。", "某法院便民服务开通啦！", "正义之声网讯"),
         ("原标题：某市志愿者获赠意外伤害险某某日报客户端 | 记者 吴十 7月27日下午，某市举行仪式。",
          "某市志愿者获赠意外伤害险", "记者"),
-        ("原标题：某地奋战在抗洪一线，共克时艰8月16日电（记者 郑一）近期，某地受台风影响。", "某地奋战在抗洪一线，共克时艰",
+        ("原标题：某地奋战在抢险一线，同心协力7月30日电（记者 郑一）近期，某地受台风影响。", "某地奋战在抢险一线，同心协力",
          "（记者"),
         ("原标题：某厂在某地建厂：建6000个岗位2023-08-01 20:08:01                    据报道，某厂将建厂。",
          "某厂在某地建厂：建6000个岗位", "据报道"),
@@ -115,38 +117,38 @@ def test_headline_run_into_the_text_is_split_off(body: str, title: str, rest_sta
 
 @pytest.mark.parametrize(
     "body",
-    ["墨西哥即将上任的外交部长巴尔塞纳7月26日表示，两国正在制定一项计划。", "极目新闻记者 邓波8月17日凌晨，安徽一化工厂突发爆炸。"],
+    ["智利即将上任的财政部长罗萨莱斯7月12日表示，两国正在制定一项计划。", "极目新闻记者 陈晨7月15日凌晨，某地一仓库突发火灾。"],
 )
 def test_subject_or_byline_before_a_date_is_no_headline(body: str) -> None:
     assert split_headline(body) == (None, body)
 
 
 def test_leads_name_the_outlet_and_are_kept_out_of_answers() -> None:
-    assert lead_outlet("中新网合肥8月16日电 (记者 张强)记者16日获悉") == "中新网"
-    assert lead_outlet("IT之家 8 月 16 日消息，海盗船发布键盘") == "IT之家"
+    assert lead_outlet("中新网南京7月11日电 (记者 李明)记者11日获悉") == "中新网"
+    assert lead_outlet("IT之家 7 月 3 日消息，某品牌发布键盘") == "IT之家"
     assert lead_outlet("本报讯 记者获悉") is None
     # 据…报道/消息 attributes a source; it is not the outlet that printed the report, nor the start of a name.
     assert lead_outlet("据央视新闻客户端消息，北京市召开发布会") is None
     assert strip_lead("他表示据路透社8月4日报道的数字有误。") == "他表示据路透社8月4日报道的数字有误。"
-    assert strip_lead("人民网北京8月16日电 (记者王连香)据中国铁路消息，列车出发。") == "据中国铁路消息，列车出发。"
-    assert strip_lead("，正文：中央政法委日前召开全体会议。") == "中央政法委日前召开全体会议。"
+    assert strip_lead("人民网北京7月21日电 (记者王芳)据中国铁路消息，列车出发。") == "据中国铁路消息，列车出发。"
+    assert strip_lead("，正文：省农业农村厅日前召开全体会议。") == "省农业农村厅日前召开全体会议。"
     # A sub-headline run into the sentence after it (the example), and sentences that only look like one.
-    assert strip_lead("乌称重创俄登陆舰，俄方发声据路透社8月4日报道，消息人士4日表示。") == "据路透社8月4日报道，消息人士4日表示。"
-    for kept in ("当地时间3日，据路透社8月3日报道，消息人士表示。", "此前俄罗斯国防部通报称，4日凌晨，乌克兰方面企图袭击。"):
+    assert strip_lead("东岛称重创西岛补给舰，西岛发声据路透社7月9日报道，消息人士9日表示。") == "据路透社7月9日报道，消息人士9日表示。"
+    for kept in ("当地时间8日，据路透社7月8日报道，消息人士表示。", "此前西岛国防部通报称，6日凌晨，东岛方面企图袭击。"):
         assert strip_lead(kept) == kept
     # A photo caption scraped into the text, up to its credit; a caption without one stays (nothing to cut at).
-    assert strip_lead("▲俄海军登陆舰“戈尔尼亚克”号（美联社）克拉斯诺达尔边疆区行政长官称，俄方无人伤亡。") == "克拉斯诺达尔边疆区行政长官称，俄方无人伤亡。"
-    assert strip_lead("△视频截图 图源：央视新闻客户端报道中发布的视频显示，无人艇进行攻击。") == "报道中发布的视频显示，无人艇进行攻击。"
-    assert strip_lead("▲2022年2月19日，舰艇编队在努库阿洛法港卸载移动板房。") == "▲2022年2月19日，舰艇编队在努库阿洛法港卸载移动板房。"
+    assert strip_lead("▲西岛海军补给舰“远航”号（美联社）石湾港所在州的行政长官称，舰上无人伤亡。") == "石湾港所在州的行政长官称，舰上无人伤亡。"
+    assert strip_lead("△现场画面 图源：央视新闻客户端救援现场的视频显示，救援人员正在转移群众。") == "救援现场的视频显示，救援人员正在转移群众。"
+    assert strip_lead("▲2021年5月6日，运输船队在石湾港卸载救灾物资。") == "▲2021年5月6日，运输船队在石湾港卸载救灾物资。"
 
 
 # --- near duplicates ------------------------------------------------------------------------------------------------
 def test_reprints_are_one_story_and_template_reports_are_not() -> None:
-    reprint = "参考消息网8月4日报道 " + REPORT.replace("报道称", "另据报道")
+    reprint = "参考消息网7月7日报道 " + REPORT.replace("报道称", "另据报道")
     a, b = signature(normalize(REPORT)), signature(normalize(reprint))
     assert same_story(a, b)
-    quote = "截至2023年8月14日收盘，美晨生态报收于2.13元，上涨1.43%，换手率1.88%，成交量27.05万手，主力资金净流出163万元。"
-    other_day = "截至2023年7月31日收盘，美晨生态报收于3.15元，上涨10.14%，换手率22.58%，成交量117.89万手，主力资金净流出126万元。"
+    quote = "截至2023年7月12日收盘，青禾股份报收于4.27元，上涨2.15%，换手率1.36%，成交量18.42万手，主力资金净流出215万元。"
+    other_day = "截至2023年6月28日收盘，青禾股份报收于5.81元，上涨9.98%，换手率19.74%，成交量96.35万手，主力资金净流出87万元。"
     assert not same_story(signature(normalize(quote)), signature(normalize(other_day)))
     assert not same_story(a, signature(normalize(quote)))
 
@@ -210,20 +212,20 @@ def test_archive_ingest_answers_once_per_story_with_date_and_copies(
 
     articles = tmp_path / "articles"
     shutil.copytree(SAMPLE_ARTICLES, articles)  # the sample pages give the archive realistic word statistics
-    (articles / "a.txt").write_text("来源：中国新闻网 | 2023年08月04日 21:47:11，正文：" + REPORT, "utf-8")
-    (articles / "b.txt").write_text("2023-08-05 09:10，正文：参考消息网8月4日报道 " + REPORT, "utf-8")
+    (articles / "a.txt").write_text("来源：中国新闻网 | 2023年07月07日 19:32:05，正文：" + REPORT, "utf-8")
+    (articles / "b.txt").write_text("2023-07-08 09:10，正文：参考消息网7月7日报道 " + REPORT, "utf-8")
     (articles / "c.txt").write_text(
         "2023-08-06，正文：原标题：图书馆暑期活动丰富近日，某市图书馆举办少儿阅读活动，共有300名小读者参加。", "utf-8")
     service = build_service(make_settings(tmp_path, packaged_model_path), embedder=packaged_embedder)
     assert service.ingest().files_failed == 0
-    answer = service.ask("乌克兰海军无人艇对哪个城市的海军基地发动了夜袭？")
-    assert answer.found and "新罗西斯克" in answer.answer
+    answer = service.ask("东岛海军无人艇对哪个港口的舰队基地发动了夜袭？")
+    assert answer.found and "石湾港" in answer.answer
     assert len({c.story_id for c in answer.citations}) == len(answer.citations)
     first = answer.citations[0]
-    assert first.published in ("2023-08-04", "2023-08-05")
+    assert first.published in ("2023-07-07", "2023-07-08")
     assert {first.source, *(c.source for c in first.also)} == {"a.txt", "b.txt"}
     assert not first.title.startswith(("2023", "来源"))
-    hits = service.search("新罗西斯克 海军基地 夜袭", top_k=5)
+    hits = service.search("石湾港 海军基地 夜袭", top_k=5)
     assert len([h for h in hits if h.source in ("a.txt", "b.txt")]) == len({h.article_id for h in hits
                                                                            if h.source in ("a.txt", "b.txt")})
     library = service.search("图书馆 少儿阅读", top_k=1)[0]
@@ -232,13 +234,13 @@ def test_archive_ingest_answers_once_per_story_with_date_and_copies(
 
 
 def test_a_trimmed_reprint_is_one_story_and_legacy_signatures_still_compare() -> None:
-    intro = ("截至8月16日，已有5000多万观众在影院看过这部反诈电影，但你可能没想到观众里还有嫌疑人。"
-             "黑海沿岸近来局势紧张，多方媒体持续关注港口与航道安全，当地居民表示夜间常听到爆炸声，"
+    intro = ("截至7月10日，已有3000多万观众在影院看过这部科幻电影，但你可能没想到观众里还有科学家。"
+             "南海沿岸近来局势紧张，多方媒体持续关注港口与航道安全，当地居民表示夜间常听到爆炸声，"
              "专家分析认为冲突外溢风险正在上升，航运公司纷纷调整航线并提高保险费率。")
     longer, shorter = signature(normalize(intro + REPORT)), signature(normalize(REPORT))
     assert float(np.mean(longer.text == shorter.text)) < TEXT_THRESHOLD  # below the Jaccard rule ...
     assert same_story(longer, shorter)  # ... yet the shorter lies inside the longer
-    quote = "截至2023年8月14日收盘，美晨生态报收于2.13元，上涨1.43%，换手率1.88%，成交量27.05万手，主力资金净流出163万元。"
+    quote = "截至2023年7月12日收盘，青禾股份报收于4.27元，上涨2.15%，换手率1.36%，成交量18.42万手，主力资金净流出215万元。"
     assert not same_story(signature(normalize(quote + REPORT)), shorter)  # the other numbers outweigh
     legacy = StorySignature(shorter.text, np.arange(NUMBER_PERM, dtype=np.uint32))
     back = StorySignature.decode(legacy.encode())
