@@ -25,8 +25,9 @@ from rag.models import NOT_FOUND_ANSWER
 from rag.settings import Settings
 
 FIVE_G = "全县建成开通5G基站120座,实现县城以上城区5G网络全覆盖。今年,该县将新建5G基站82个。"
-VILLAGES = "黄道镇坚持党建引领,对全镇13个行政村党员群众服务中心进行完善和提升。"
-SECRETARY = "12月29日上午,示范区召开党工委(扩大)会议,区党委书记张毅主持并讲话。"
+# A sentence written for the tests (an invented town) and one of a sample page (page 004).
+VILLAGES = "青松镇坚持党建引领,对全镇21个自然村党员群众服务中心进行完善和提升。"
+SECRETARY = "12月30日,市人大常委会机关召开动员部署会,市人大常委会党组书记、主任李萍出席会议并讲话。"
 
 
 def node(number: int, text: str, title: str) -> NodeWithScore:
@@ -37,9 +38,9 @@ def node(number: int, text: str, title: str) -> NodeWithScore:
 @pytest.fixture()
 def nodes() -> list[NodeWithScore]:
     return [
-        node(1, VILLAGES, "黄道镇 奋力奏响乡村振兴协奏曲"),
+        node(1, VILLAGES, "青松镇 乡村振兴"),
         node(2, FIVE_G, "郏县工信局 党建引领谱华章"),
-        node(3, SECRETARY, "示范区党工委(扩大)会议召开"),
+        node(3, SECRETARY, "市人大常委会机关召开动员部署会"),
     ]
 
 
@@ -57,10 +58,10 @@ def test_marker_forms() -> None:
 
 
 def test_verified_answer_keeps_supported_citations_renumbered_by_first_use(nodes: list[NodeWithScore]) -> None:
-    text = "郏县建成开通5G基站120座[2]，今年将新建82个[2]。黄道镇有13个行政村[1]。"
-    result, citations = check_answer(text, nodes, "郏县和黄道镇的情况如何？")
+    text = "郏县建成开通5G基站120座[2]，今年将新建82个[2]。青松镇有21个自然村[1]。"
+    result, citations = check_answer(text, nodes, "郏县和青松镇的情况如何？")
     assert result.outcome == "cited"
-    assert result.text == "郏县建成开通5G基站120座[1]，今年将新建82个[1]。黄道镇有13个行政村[2]。"
+    assert result.text == "郏县建成开通5G基站120座[1]，今年将新建82个[1]。青松镇有21个自然村[2]。"
     assert [(c.id, c.chunk_id) for c in citations] == [(1, "art2:0"), (2, "art1:0")]  # source 3 was not cited
     assert citations[0].source == "002.txt" and citations[0].text == FIVE_G
 
@@ -68,8 +69,8 @@ def test_verified_answer_keeps_supported_citations_renumbered_by_first_use(nodes
 def test_marker_to_no_source_is_removed(nodes: list[NodeWithScore]) -> None:
     result, citations = check_answer("郏县建成开通5G基站120座[7]。", nodes, "郏县建成了多少座5G基站？")
     assert result.outcome == "unsupported" and citations == []  # nothing cited is left: extractive fallback
-    result, citations = check_answer("黄道镇有13个行政村[1][9]。", nodes, "黄道镇有多少个行政村？")
-    assert result.text == "黄道镇有13个行政村[1]。" and [c.chunk_id for c in citations] == ["art1:0"]
+    result, citations = check_answer("青松镇有21个自然村[1][9]。", nodes, "青松镇有多少个自然村？")
+    assert result.text == "青松镇有21个自然村[1]。" and [c.chunk_id for c in citations] == ["art1:0"]
     assert result.report.invalid_markers == 1
 
 
@@ -81,31 +82,31 @@ def test_unsupported_marker_is_reattached_or_the_claim_dropped(nodes: list[NodeW
 
     wrong_number = "郏县建成开通5G基站300座[2]。"
     assert check_answer(wrong_number, nodes, "郏县建成了多少座5G基站？")[0].outcome == "unsupported"
-    wrong_name = "示范区党委书记是李明[3]。"
-    assert check_answer(wrong_name, nodes, "示范区党委书记是谁？")[0].outcome == "unsupported"
-    mixed = "示范区党委书记是张毅[3]，他还兼任市长[3]，"
-    result, _ = check_answer(mixed, nodes, "示范区党委书记是谁？")
-    assert result.text == "示范区党委书记是张毅[1]。"  # the unsupported clause is dropped; ends on a full stop
+    wrong_name = "市人大常委会主任是李明[3]。"
+    assert check_answer(wrong_name, nodes, "市人大常委会主任是谁？")[0].outcome == "unsupported"
+    mixed = "市人大常委会主任是李萍[3]，她还兼任市长[3]，"
+    result, _ = check_answer(mixed, nodes, "市人大常委会主任是谁？")
+    assert result.text == "市人大常委会主任是李萍[1]。"  # the unsupported clause is dropped; ends on a full stop
 
 
 def test_no_citation_and_refusal(nodes: list[NodeWithScore]) -> None:
     assert check_answer("郏县建成开通5G基站120座。", nodes, "郏县建成了多少座5G基站？")[0].outcome == "unsupported"
     assert check_answer(NOT_FOUND_ANSWER, nodes, "火星上有多少座水电站？")[0].outcome == "not_found"
-    assert is_refusal("资料中没有提到郑州市的市委书记。")
-    assert not is_refusal("示范区党委书记是张毅。")
+    assert is_refusal("资料中没有提到青松镇的镇长。")
+    assert not is_refusal("市人大常委会主任是李萍。")
 
 
 def test_streamed_check_releases_only_verified_text_and_never_takes_it_back(nodes: list[NodeWithScore]) -> None:
-    text = "根据报道，黄道镇共有13个行政村[1]。郏县建成开通5G基站120座[2]。此外郏县还有500个充电桩。"
-    verifier = StreamVerifier(nodes, "黄道镇有多少个行政村？")
+    text = "根据报道，青松镇共有21个自然村[1]。郏县建成开通5G基站120座[2]。此外郏县还有500个充电桩。"
+    verifier = StreamVerifier(nodes, "青松镇有多少个自然村？")
     released: list[list[str]] = [verifier.feed(ch) for ch in text]
     released.append(verifier.finish())
     pieces = [piece for batch in released for piece in batch]
     assert verifier.result().text == "".join(pieces)
-    assert "".join(pieces) == "根据报道，黄道镇共有13个行政村[1]。郏县建成开通5G基站120座[2]。"
+    assert "".join(pieces) == "根据报道，青松镇共有21个自然村[1]。郏县建成开通5G基站120座[2]。"
     first = next(i for i, batch in enumerate(released) if batch)
     assert first == text.index("[1]。") + 3  # released as soon as its sentence and marker were complete
-    assert check_answer(text, nodes, "黄道镇有多少个行政村？")[0].text == verifier.result().text
+    assert check_answer(text, nodes, "青松镇有多少个自然村？")[0].text == verifier.result().text
 
 
 # --- prompt ------------------------------------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ def test_streamed_check_releases_only_verified_text_and_never_takes_it_back(node
 def test_answer_prompt_says_where_and_when_each_source_was_printed() -> None:
     dated = node(1, FIVE_G, "郏县工信局")
     dated.node.metadata.update(publication="平顶山日报", published="2021-12-31", page="第1版")
-    hostile = node(2, VILLAGES, "黄道镇")
+    hostile = node(2, VILLAGES, "青松镇")
     hostile.node.metadata.update(publication='坏">报', published="2020-01-01")
     _system, user = answer_messages("郏县建成了多少座5G基站？", [dated, hostile, node(3, SECRETARY, "示范区")])
     content = str(user.content)
@@ -140,12 +141,12 @@ def test_answer_prompt_quotes_sources_and_states_the_rules(nodes: list[NodeWithS
 
 
 def test_rewrite_prompt_and_reply_cleaning() -> None:
-    messages = rewrite_messages([HistoryTurn("黄道镇有多少个行政村？", "13个[1]\n\n[1] t — s")], "那郏县呢？")
-    assert "用户：黄道镇有多少个行政村？" in str(messages[1].content) and "助手：13个" in str(messages[1].content)
+    messages = rewrite_messages([HistoryTurn("青松镇有多少个自然村？", "21个[1]\n\n[1] t — s")], "那郏县呢？")
+    assert "用户：青松镇有多少个自然村？" in str(messages[1].content) and "助手：21个" in str(messages[1].content)
     assert "[1]" not in str(messages[1].content)
-    assert clean_rewrite("改写后的问题：“郏县有多少个行政村？”\n解释……", "那郏县呢？") == "郏县有多少个行政村？"
+    assert clean_rewrite("改写后的问题：“郏县有多少个自然村？”\n解释……", "那郏县呢？") == "郏县有多少个自然村？"
     assert clean_rewrite("", "那郏县呢？") is None
-    assert clean_rewrite("郏县有13个行政村[1]。" * 20, "那郏县呢？") is None
+    assert clean_rewrite("郏县有21个自然村[1]。" * 20, "那郏县呢？") is None
 
 
 # --- conversations ---------------------------------------------------------------------------------------------------
@@ -180,13 +181,14 @@ def test_conversation_store_bounds_and_expiry() -> None:
 @pytest.mark.parametrize(
     ("previous", "answer", "question", "expected"),
     [
-        ("黄道镇有多少个行政村？", "全镇13个行政村[1]", "那郏县呢？", "郏县有多少个行政村？"),
-        ("示范区党委书记是谁？", "区党委书记张毅主持并讲话[1]", "他主持了什么会议？", "示范区党委书记张毅主持了什么会议？"),
-        ("示范区党委书记是谁？", "区党委书记张毅主持并讲话[1]", "那黄道镇呢？", "黄道镇党委书记是谁？"),
-        ("黄道镇有多少个行政村？", "", "该镇有多少人口？", "黄道镇有多少人口？"),
+        ("青松镇有多少个自然村？", "全镇21个自然村[1]", "那郏县呢？", "郏县有多少个自然村？"),
+        ("市人大常委会主任是谁？", "市人大常委会党组书记、主任李萍出席会议并讲话[1]", "她出席了什么会议？",
+         "市人大常委会主任李萍出席了什么会议？"),
+        ("郏县工信局局长是谁？", "郏县工信局党组书记、局长雷建欣说[1]", "那宝丰县呢？", "宝丰县工信局局长是谁？"),
+        ("青松镇有多少个自然村？", "", "该镇有多少人口？", "青松镇有多少人口？"),
         ("示范区有几家企业入选专精特新名单？", "", "其中有多少家是国家级？",
          "示范区有几家企业入选专精特新名单，其中有多少家是国家级？"),
-        ("黄道镇有多少个行政村？", "", "郏县建成了多少座5G基站？", "郏县建成了多少座5G基站？"),
+        ("青松镇有多少个自然村？", "", "郏县建成了多少座5G基站？", "郏县建成了多少座5G基站？"),
     ],
 )
 def test_rule_rewrite(previous: str, answer: str, question: str, expected: str) -> None:
@@ -199,7 +201,7 @@ def test_follow_up_detection() -> None:
         assert looks_like_follow_up(question), question
     for question in ("郏县建成了多少座5G基站？", "示范区有几家企业入选专精特新名单？", "其他县市有哪些经验？"):
         assert not looks_like_follow_up(question), question
-    assert subject_of("示范区党委书记是谁？") == "示范区党委书记"
+    assert subject_of("市人大常委会主任是谁？") == "市人大常委会主任"
 
 
 # --- retry policy, breaker, secrets ----------------------------------------------------------------------------------
