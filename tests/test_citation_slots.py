@@ -12,7 +12,8 @@ from rag.answering.claim_spans import answer_spans, chinese_number, numbers_in
 from rag.answering.question import QuestionType
 
 SECRETARY = "“征途漫漫,惟有奋斗。”黄道镇党委书记王进伟说。"
-VILLAGES = "黄道镇坚持党建引领,对全镇13个行政村党员群众服务中心进行完善和提升。"
+# Page 000 and 001 of the sample pages (SECRETARY, MEETING, FAR); VILLAGES is written for the tests (an invented town).
+VILLAGES = "青松镇坚持党建引领,对全镇21个自然村党员群众服务中心进行完善和提升。"
 MEETING = "12月29日上午,示范区召开党工委(扩大)会议,区党委书记张毅主持并讲话。"
 # Traditional characters, full-width digits and a full-width percent sign, as OCR of a Hong Kong page gives them.
 TRADITIONAL = "據統計，郟縣建成開通5G基站１２０座，覆蓋率達９５％。主持人為劉德華。"
@@ -27,7 +28,7 @@ def node(number: int, text: str, title: str = "") -> NodeWithScore:
 
 @pytest.fixture()
 def nodes() -> list[NodeWithScore]:
-    return [node(1, SECRETARY, "黄道镇 奋力奏响乡村振兴协奏曲"), node(2, VILLAGES, "黄道镇"), node(3, MEETING, "示范区"),
+    return [node(1, SECRETARY, "黄道镇 奋力奏响乡村振兴协奏曲"), node(2, VILLAGES, "青松镇"), node(3, MEETING, "示范区"),
             node(4, TRADITIONAL, "郟縣"), node(5, FAR, "示范区会议")]
 
 
@@ -45,7 +46,7 @@ def test_spans_of_a_claim() -> None:
     assert {s.text for s in answer_spans("上映了《流浪地球》,由gdp统计", "", None)} >= {"流浪地球", "gdp"}
     assert "一个" not in {s.text for s in answer_spans("这是一个统一规划", "", QuestionType.OTHER)}
     assert chinese_number("一百二十") == 120 and chinese_number("二〇二一") == 2021 and chinese_number("十三") == 13
-    assert (120.0, "座") in numbers_in("建成120座") and (13.0, "个") in numbers_in("十三个行政村")
+    assert (120.0, "座") in numbers_in("建成120座") and (21.0, "个") in numbers_in("二十一个自然村")
 
 
 def test_a_name_that_fills_the_slot_must_be_in_the_source(nodes: list[NodeWithScore]) -> None:
@@ -53,24 +54,24 @@ def test_a_name_that_fills_the_slot_must_be_in_the_source(nodes: list[NodeWithSc
     assert outcome("黄道镇党委书记是王进伟[1]。", nodes, question) == ("cited", "黄道镇党委书记是王进伟[1]。")
     assert outcome("黄道镇党委书记是张三[1]。", nodes, question)[0] == "unsupported"  # the example
     # not even next to true sentences, in either order
-    assert outcome("黄道镇坚持党建引领[2]。黄道镇党委书记是张三[1]。", nodes, question)[0] == "unsupported"
-    assert outcome("黄道镇党委书记是张三[1]。黄道镇有13个行政村[2]。", nodes, question)[0] == "unsupported"
+    assert outcome("青松镇坚持党建引领[2]。黄道镇党委书记是张三[1]。", nodes, question)[0] == "unsupported"
+    assert outcome("黄道镇党委书记是张三[1]。青松镇有21个自然村[2]。", nodes, question)[0] == "unsupported"
     # the marker moves to the source that states the name
-    assert outcome("区党委书记张毅主持会议[1]。", nodes, "示范区党委书记是谁？") == ("cited", "区党委书记张毅主持会议[1]。")
+    assert outcome("区党委书记张毅主持会议[1]。", nodes, "示范区党工委会议由谁主持？") == ("cited", "区党委书记张毅主持会议[1]。")
 
 
 def test_a_name_found_elsewhere_on_the_page_is_not_support(nodes: list[NodeWithScore]) -> None:
     # 王进伟 is on page 5, but in another sentence far from 主持并讲话
-    assert outcome("区党委书记王进伟主持并讲话[5]。", nodes, "示范区党委书记是谁？")[0] == "unsupported"
-    assert outcome("区党委书记张毅主持并讲话[5]。", nodes, "示范区党委书记是谁？")[0] == "cited"
+    assert outcome("区党委书记王进伟主持并讲话[5]。", nodes, "示范区党工委会议由谁主持？")[0] == "unsupported"
+    assert outcome("区党委书记张毅主持并讲话[5]。", nodes, "示范区党工委会议由谁主持？")[0] == "cited"
 
 
 def test_numbers_with_their_units(nodes: list[NodeWithScore]) -> None:
-    question = "黄道镇有多少个行政村？"
-    assert outcome("全镇共有13个行政村[2]。", nodes, question)[0] == "cited"
-    assert outcome("全镇共有十三个行政村[2]。", nodes, question)[0] == "cited"  # Chinese numerals by value
-    assert outcome("全镇共有14个行政村[2]。", nodes, question)[0] == "unsupported"
-    assert outcome("全镇共有13座行政村[2]。", nodes, question)[0] == "unsupported"  # the unit counts too
+    question = "青松镇有多少个自然村？"
+    assert outcome("全镇共有21个自然村[2]。", nodes, question)[0] == "cited"
+    assert outcome("全镇共有二十一个自然村[2]。", nodes, question)[0] == "cited"  # Chinese numerals by value
+    assert outcome("全镇共有22个自然村[2]。", nodes, question)[0] == "unsupported"
+    assert outcome("全镇共有21座自然村[2]。", nodes, question)[0] == "unsupported"  # the unit counts too
 
 
 def test_dates(nodes: list[NodeWithScore]) -> None:
@@ -91,17 +92,17 @@ def test_traditional_characters_and_full_width_digits_in_the_source(nodes: list[
 
 def test_streamed_text_waits_for_the_slot_filler(nodes: list[NodeWithScore]) -> None:
     question = "黄道镇党委书记是谁？"
-    text = "黄道镇坚持党建引领[2]。黄道镇党委书记是王进伟[1]。"
+    text = "青松镇坚持党建引领[2]。黄道镇党委书记是王进伟[1]。"
     verifier = StreamVerifier(nodes, question)
     released = [verifier.feed(ch) for ch in text] + [verifier.finish()]
     first = next(i for i, batch in enumerate(released) if batch)
     assert first >= text.index("王进伟")  # nothing before the name was verified
-    assert "".join(p for batch in released for p in batch) == "黄道镇坚持党建引领[1]。黄道镇党委书记是王进伟[2]。"
+    assert "".join(p for batch in released for p in batch) == "青松镇坚持党建引领[1]。黄道镇党委书记是王进伟[2]。"
 
     fake = StreamVerifier(nodes, question)
-    pieces = [p for ch in "黄道镇坚持党建引领[2]。黄道镇党委书记是张三[1]。" for p in fake.feed(ch)] + fake.finish()
+    pieces = [p for ch in "青松镇坚持党建引领[2]。黄道镇党委书记是张三[1]。" for p in fake.feed(ch)] + fake.finish()
     assert pieces == [] and fake.result().outcome == "unsupported" and fake.fabricated
 
     # a question with no slot (为什么) is released as soon as a clause is verified
-    why = StreamVerifier(nodes, "黄道镇为什么完善服务中心？")
-    assert [p for ch in "黄道镇坚持党建引领[2]。" for p in why.feed(ch)]
+    why = StreamVerifier(nodes, "青松镇为什么完善服务中心？")
+    assert [p for ch in "青松镇坚持党建引领[2]。" for p in why.feed(ch)]
