@@ -27,8 +27,8 @@ from tests.llm_fake.fixtures import API_KEY, MakeService, llm_overrides
 pytest_plugins = ["tests.llm_fake.fixtures"]
 
 Q_5G = "郏县建成了多少座5G基站？"
-Q_VILLAGES = "黄道镇有多少个行政村？"
-Q_SECRETARY = "示范区党委书记是谁？"
+Q_POWERS = "舞钢市率先承接了多少项权限？"  # page 004: 156项
+Q_CHAIR = "市人大常委会主任是谁？"  # page 004: 李萍
 
 
 def chunk_ids(service: NewsQA, question: str, numbers: list[int]) -> list[str]:
@@ -105,11 +105,11 @@ def test_unsupported_citation_is_reattached_or_dropped(
     assert llm_service.ask(Q_5G).model_dump() == extractive(sample_service, Q_5G)  # a wrong number is not supported
 
     llm.script("answer", Reply.text(
-        lambda r: f"示范区党委书记是王进伟[{r.source_number('王进伟')}]。"
+        lambda r: f"市人大常委会主任是张毅[{r.source_number('张毅')}]。"
     ))
-    answer = llm_service.ask(Q_SECRETARY)  # true of 黄道镇, not of 示范区: not support
-    assert answer.model_dump() == extractive(sample_service, Q_SECRETARY)
-    assert "张毅" in answer.answer
+    answer = llm_service.ask(Q_CHAIR)  # 张毅 holds a post of 示范区, not of 市人大常委会: not support
+    assert answer.model_dump() == extractive(sample_service, Q_CHAIR)
+    assert "李萍" in answer.answer
 
 
 def test_answer_without_citations_falls_back(llm: FakeLLM, llm_service: NewsQA, sample_service: NewsQA) -> None:
@@ -304,49 +304,49 @@ def test_stream_breaking_off(llm: FakeLLM, llm_service: NewsQA) -> None:
 
 def test_follow_ups_rewritten_by_the_llm(llm: FakeLLM, llm_service: NewsQA) -> None:
     conversation = "llm-follow-up-1"
-    llm.script("answer", Reply.text(lambda r: f"黄道镇共有13个行政村[{r.source_number('13个行政村')}]。"))
-    first = llm_service.ask(Q_VILLAGES, conversation_id=conversation)
-    assert first.answer == "黄道镇共有13个行政村[1]。"
+    llm.script("answer", Reply.text(lambda r: f"舞钢市率先承接了156项权限[{r.source_number('156项')}]。"))
+    first = llm_service.ask(Q_POWERS, conversation_id=conversation)
+    assert first.answer == "舞钢市率先承接了156项权限[1]。"
     assert llm.of("rewrite") == []  # a standalone question is not rewritten
 
-    llm.script("rewrite", Reply.text("郏县有多少个行政村？"))
+    llm.script("rewrite", Reply.text("宝丰县率先承接了多少项权限？"))
     llm.default("answer", Reply.text(NOT_FOUND_ANSWER))  # asked only when the selector finds an answering page
     asked = len(llm.of("answer"))
-    follow_up = llm_service.ask("那郏县呢？", conversation_id=conversation)
-    assert follow_up.question == "那郏县呢？" and follow_up.answer == NOT_FOUND_ANSWER and not follow_up.found
+    follow_up = llm_service.ask("那宝丰县呢？", conversation_id=conversation)
+    assert follow_up.question == "那宝丰县呢？" and follow_up.answer == NOT_FOUND_ANSWER and not follow_up.found
     rewrite = llm.of("rewrite")[0]
     assert rewrite.system == REWRITE_SYSTEM_PROMPT and not rewrite.stream
-    assert f"用户：{Q_VILLAGES}\n助手：黄道镇共有13个行政村。" in rewrite.user
-    assert rewrite.question() == "那郏县呢？"
+    assert f"用户：{Q_POWERS}\n助手：舞钢市率先承接了156项权限。" in rewrite.user
+    assert rewrite.question() == "那宝丰县呢？"
     # retrieval and answer use the rewrite (the selector may refuse it before the LLM is asked)
-    assert llm_service.responder.conversations.history(conversation)[-1].standalone == "郏县有多少个行政村？"
-    assert all(r.question() == "郏县有多少个行政村？" for r in llm.of("answer")[asked:])
+    assert llm_service.responder.conversations.history(conversation)[-1].standalone == "宝丰县率先承接了多少项权限？"
+    assert all(r.question() == "宝丰县率先承接了多少项权限？" for r in llm.of("answer")[asked:])
     llm.default("answer", None)
 
     other = "llm-follow-up-2"
-    llm.script("answer", Reply.text(lambda r: f"示范区党委书记是张毅[{r.source_number('张毅')}]。"))
-    assert llm_service.ask(Q_SECRETARY, conversation_id=other).answer == "示范区党委书记是张毅[1]。"
-    llm.script("rewrite", Reply.text("示范区党委书记张毅主持了什么会议？"))
+    llm.script("answer", Reply.text(lambda r: f"市人大常委会主任是李萍[{r.source_number('李萍')}]。"))
+    assert llm_service.ask(Q_CHAIR, conversation_id=other).answer == "市人大常委会主任是李萍[1]。"
+    llm.script("rewrite", Reply.text("市人大常委会主任李萍出席了什么会议？"))
     llm.script("answer", Reply.text(
-        lambda r: f"张毅主持了示范区党工委（扩大）会议暨党工委理论学习中心组集体学习会议[{r.source_number('张毅')}]。"
+        lambda r: f"李萍出席了市人大常委会机关“能力作风建设年”活动动员部署会[{r.source_number('李萍')}]。"
     ))
-    meeting = llm_service.ask("他主持了什么会议？", conversation_id=other)
-    assert meeting.mode == "llm" and meeting.answer.startswith("张毅主持了示范区党工委")
-    assert "示范区" in meeting.citations[0].title
-    assert llm.of("answer")[-1].question() == "示范区党委书记张毅主持了什么会议？"
+    meeting = llm_service.ask("她出席了什么会议？", conversation_id=other)
+    assert meeting.mode == "llm" and meeting.answer.startswith("李萍出席了市人大常委会机关")
+    assert "市人大常委会" in meeting.citations[0].title
+    assert llm.of("answer")[-1].question() == "市人大常委会主任李萍出席了什么会议？"
 
 
 def test_failed_llm_rewrite_falls_back_to_the_rule(llm: FakeLLM, llm_service: NewsQA) -> None:
     conversation = "llm-follow-up-3"
-    llm.script("answer", Reply.text(lambda r: f"黄道镇共有13个行政村[{r.source_number('13个行政村')}]。"))
-    llm_service.ask(Q_VILLAGES, conversation_id=conversation)
+    llm.script("answer", Reply.text(lambda r: f"舞钢市率先承接了156项权限[{r.source_number('156项')}]。"))
+    llm_service.ask(Q_POWERS, conversation_id=conversation)
     llm.script("rewrite", Reply.error(500), Reply.malformed())
     llm.default("answer", Reply.text(NOT_FOUND_ANSWER))  # asked only when the selector finds an answering page
     asked = len(llm.of("answer"))
-    llm_service.ask("那郏县呢？", conversation_id=conversation)
+    llm_service.ask("那宝丰县呢？", conversation_id=conversation)
     assert len(llm.of("rewrite")) == 2
-    assert llm_service.responder.conversations.history(conversation)[-1].standalone == "郏县有多少个行政村？"
-    assert all(r.question() == "郏县有多少个行政村？" for r in llm.of("answer")[asked:])
+    assert llm_service.responder.conversations.history(conversation)[-1].standalone == "宝丰县率先承接了多少项权限？"
+    assert all(r.question() == "宝丰县率先承接了多少项权限？" for r in llm.of("answer")[asked:])
 
     asked = len(llm.of("answer"))
     llm_service.ask("那郏县呢？", conversation_id="a-new-conversation")  # no history: asked as it is
@@ -363,20 +363,21 @@ def rule_service(sample_settings: Any, packaged_embedder: Any) -> Iterator[NewsQ
 
 
 def test_follow_ups_rewritten_by_rule_without_llm(rule_service: NewsQA, sample_service: NewsQA) -> None:
-    first = rule_service.ask("黄道镇一共有多少个行政村？", conversation_id="rule-1")
-    assert first.mode == "extractive" and "13个行政村" in first.answer
-    follow_up = rule_service.ask("那郏县呢？", conversation_id="rule-1")
+    first = rule_service.ask(Q_POWERS, conversation_id="rule-1")
+    assert first.mode == "extractive" and "156项权限" in first.answer
+    follow_up = rule_service.ask("那宝丰县呢？", conversation_id="rule-1")
     history = rule_service.responder.conversations.history("rule-1")
-    assert history[-1].standalone == "郏县一共有多少个行政村？"
-    assert follow_up.question == "那郏县呢？"
-    assert follow_up.model_dump() == {**sample_service.ask("郏县一共有多少个行政村？").model_dump(), "question": "那郏县呢？"}
+    assert history[-1].standalone == "宝丰县率先承接了多少项权限？"
+    assert follow_up.question == "那宝丰县呢？"
+    assert follow_up.model_dump() == {**sample_service.ask("宝丰县率先承接了多少项权限？").model_dump(),
+                                      "question": "那宝丰县呢？"}
 
-    secretary = rule_service.ask(Q_SECRETARY, conversation_id="rule-2")
-    assert "张毅" in secretary.answer
-    meeting = rule_service.ask("他主持了什么会议？", conversation_id="rule-2")
-    assert rule_service.responder.conversations.history("rule-2")[-1].standalone == "示范区党委书记张毅主持了什么会议？"
-    assert meeting.found and "会议" in meeting.answer and "张毅" in meeting.answer
-    assert "示范区" in meeting.citations[0].title
+    chair = rule_service.ask(Q_CHAIR, conversation_id="rule-2")
+    assert "李萍" in chair.answer
+    meeting = rule_service.ask("她出席了什么会议？", conversation_id="rule-2")
+    assert rule_service.responder.conversations.history("rule-2")[-1].standalone == "市人大常委会主任李萍出席了什么会议？"
+    assert meeting.found and "会议" in meeting.answer and "李萍" in meeting.answer
+    assert "市人大常委会" in meeting.citations[0].title
 
     # a new conversation starts fresh: the same follow-up is asked as it is
     rule_service.ask("他主持了什么会议？", conversation_id="rule-3")
