@@ -36,7 +36,7 @@ from tests.telegram_fake import FakeTelegram, StartBot, bot_starter
 pytest_plugins = ["tests.llm_fake.fixtures"]
 
 Q_5G = "郏县建成了多少座5G基站？"
-Q_SECRETARY = "示范区党委书记是谁？"
+Q_CHAIR = "市人大常委会主任是谁？"  # page 004: 李萍
 TWO_SOURCES = "全县建成开通5G基站120座[{base}]。郏县工信局以实施创新驱动发展战略为主线[{strategy}]。"
 TWO_SOURCES_FINAL = "全县建成开通5G基站120座[1]。郏县工信局以实施创新驱动发展战略为主线[2]。"
 
@@ -98,23 +98,23 @@ def api(llm_server: LiveServer) -> Iterator[httpx.Client]:
 
 
 def test_rest_ask_with_conversation_id(llm: FakeLLM, api: httpx.Client) -> None:
-    llm.script("answer", Reply.text(lambda r: f"示范区党委书记是张毅[{r.source_number('张毅')}]。"))
-    first = api.post("/v1/ask", json={"question": Q_SECRETARY, "conversation_id": "web-llm-1"}).json()
-    assert first["mode"] == "llm" and first["answer"] == "示范区党委书记是张毅[1]。"
-    assert len(first["citations"]) == 1 and "张毅" in first["citations"][0]["text"]
+    llm.script("answer", Reply.text(lambda r: f"市人大常委会主任是李萍[{r.source_number('李萍')}]。"))
+    first = api.post("/v1/ask", json={"question": Q_CHAIR, "conversation_id": "web-llm-1"}).json()
+    assert first["mode"] == "llm" and first["answer"] == "市人大常委会主任是李萍[1]。"
+    assert len(first["citations"]) == 1 and "李萍" in first["citations"][0]["text"]
 
-    llm.script("rewrite", Reply.text("示范区党委书记张毅主持了什么会议？"))
+    llm.script("rewrite", Reply.text("市人大常委会主任李萍出席了什么会议？"))
     llm.script("answer", Reply.text(
-        lambda r: f"张毅主持了示范区党工委（扩大）会议[{r.source_number('张毅')}]。"
+        lambda r: f"李萍出席了市人大常委会机关动员部署会[{r.source_number('李萍')}]。"
     ))
-    body = api.post("/v1/ask", json={"question": "他主持了什么会议？", "conversation_id": "web-llm-1"}).json()
-    assert body["question"] == "他主持了什么会议？" and body["mode"] == "llm"
-    assert body["answer"] == "张毅主持了示范区党工委（扩大）会议[1]。"
-    assert "用户：示范区党委书记是谁？\n助手：示范区党委书记是张毅。" in llm.of("rewrite")[0].user
-    assert llm.of("answer")[-1].question() == "示范区党委书记张毅主持了什么会议？"
+    body = api.post("/v1/ask", json={"question": "她出席了什么会议？", "conversation_id": "web-llm-1"}).json()
+    assert body["question"] == "她出席了什么会议？" and body["mode"] == "llm"
+    assert body["answer"] == "李萍出席了市人大常委会机关动员部署会[1]。"
+    assert "用户：市人大常委会主任是谁？\n助手：市人大常委会主任是李萍。" in llm.of("rewrite")[0].user
+    assert llm.of("answer")[-1].question() == "市人大常委会主任李萍出席了什么会议？"
 
     llm.script("answer", Reply.text(NOT_FOUND_ANSWER))
-    fresh = api.post("/v1/ask", json={"question": "他主持了什么会议？", "conversation_id": "web-llm-2"}).json()
+    fresh = api.post("/v1/ask", json={"question": "她出席了什么会议？", "conversation_id": "web-llm-2"}).json()
     assert fresh["found"] is False and fresh["mode"] == "llm" and fresh["citations"] == []
     assert len(llm.of("rewrite")) == 1  # a new conversation id starts fresh
 
@@ -161,24 +161,24 @@ def test_chat_completions_use_the_chat_as_conversation(llm: FakeLLM, llm_server:
     client = openai.OpenAI(base_url=f"{llm_server.base_url}/v1", api_key="unused", max_retries=0, timeout=HTTP_TIMEOUT)
     messages = [
         {"role": "system", "content": "你是新闻问答助手。"},
-        {"role": "user", "content": Q_SECRETARY},
-        {"role": "assistant", "content": "示范区党委书记是张毅[1]。\n\n[1] 某标题 — 某文件.txt"},
-        {"role": "user", "content": "他主持了什么会议？"},
+        {"role": "user", "content": Q_CHAIR},
+        {"role": "assistant", "content": "市人大常委会主任是李萍[1]。\n\n[1] 某标题 — 某文件.txt"},
+        {"role": "user", "content": "她出席了什么会议？"},
     ]
-    meeting = "张毅主持了示范区党工委（扩大）会议[{n}]。"
-    llm.script("rewrite", Reply.text("示范区党委书记张毅主持了什么会议？"))
-    llm.script("answer", Reply.text(lambda r: meeting.format(n=r.source_number("张毅"))))
+    meeting = "李萍出席了市人大常委会机关动员部署会[{n}]。"
+    llm.script("rewrite", Reply.text("市人大常委会主任李萍出席了什么会议？"))
+    llm.script("answer", Reply.text(lambda r: meeting.format(n=r.source_number("李萍"))))
     stream = client.chat.completions.create(model="newsqa", messages=messages, stream=True)  # type: ignore[arg-type]
     content = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     answer, _, sources = content.partition("\n\n")
     assert answer == meeting.format(n=1)
-    assert re.fullmatch(r"\[1\] .*示范区.* — 《平顶山日报》 \S+\.txt", sources)  # the page's sidecar names the paper
+    assert re.fullmatch(r"\[1\] .*市人大常委会.* — 《平顶山日报》 \S+\.txt", sources)  # the page's sidecar names the paper
     rewrite = llm.of("rewrite")[0]
-    assert "用户：示范区党委书记是谁？\n助手：示范区党委书记是张毅。" in rewrite.user  # markers and sources dropped
-    assert llm.of("answer")[0].question() == "示范区党委书记张毅主持了什么会议？"
+    assert "用户：市人大常委会主任是谁？\n助手：市人大常委会主任是李萍。" in rewrite.user  # markers and sources dropped
+    assert llm.of("answer")[0].question() == "市人大常委会主任李萍出席了什么会议？"
 
-    llm.script("rewrite", Reply.text("示范区党委书记张毅主持了什么会议？"))
-    llm.script("answer", Reply.text(lambda r: meeting.format(n=r.source_number("张毅"))))
+    llm.script("rewrite", Reply.text("市人大常委会主任李萍出席了什么会议？"))
+    llm.script("answer", Reply.text(lambda r: meeting.format(n=r.source_number("李萍"))))
     completion = client.chat.completions.create(model="newsqa", messages=messages)  # type: ignore[arg-type]
     assert completion.choices[0].message.content == content  # the same reply, streamed or not
 
@@ -241,25 +241,25 @@ def test_bot_answers_extractively_when_the_llm_fails(
 
 def test_bot_follow_up_until_reset(llm: FakeLLM, telegram: FakeTelegram, start_bot: StartBot) -> None:
     start_bot()
-    llm.script("answer", Reply.text(lambda r: f"示范区党委书记是张毅[{r.source_number('张毅')}]。"))
-    first = telegram.send_text(Q_SECRETARY, user_id=1203)
+    llm.script("answer", Reply.text(lambda r: f"市人大常委会主任是李萍[{r.source_number('李萍')}]。"))
+    first = telegram.send_text(Q_CHAIR, user_id=1203)
     final_message(telegram, 1203, telegram.wait_reply(first).result["message_id"])
 
-    llm.script("rewrite", Reply.text("示范区党委书记张毅主持了什么会议？"))
-    llm.script("answer", Reply.text(lambda r: f"张毅主持了示范区党工委（扩大）会议[{r.source_number('张毅')}]。"))
-    follow_up = telegram.send_text("他主持了什么会议？", user_id=1203)
+    llm.script("rewrite", Reply.text("市人大常委会主任李萍出席了什么会议？"))
+    llm.script("answer", Reply.text(lambda r: f"李萍出席了市人大常委会机关动员部署会[{r.source_number('李萍')}]。"))
+    follow_up = telegram.send_text("她出席了什么会议？", user_id=1203)
     message = final_message(telegram, 1203, telegram.wait_reply(follow_up).result["message_id"])
-    assert message["text"].startswith("张毅主持了示范区党工委（扩大）会议[1]。")
-    assert llm.of("answer")[-1].question() == "示范区党委书记张毅主持了什么会议？"
+    assert message["text"].startswith("李萍出席了市人大常委会机关动员部署会[1]。")
+    assert llm.of("answer")[-1].question() == "市人大常委会主任李萍出席了什么会议？"
 
     reset = telegram.send_text("/reset", user_id=1203)
     assert telegram.wait_reply(reset).visible == texts.RESET_DONE
     llm.script("answer", Reply.text(NOT_FOUND_ANSWER))
-    again = telegram.send_text("他主持了什么会议？", user_id=1203)
+    again = telegram.send_text("她出席了什么会议？", user_id=1203)
     reply = telegram.wait_reply(again)
     assert final_message(telegram, 1203, reply.result["message_id"])["text"] == NOT_FOUND_ANSWER
     assert len(llm.of("rewrite")) == 1  # after /reset the question is asked as it is
-    assert llm.of("answer")[-1].question() == "他主持了什么会议？"
+    assert llm.of("answer")[-1].question() == "她出席了什么会议？"
 
 
 def test_a_fabricated_slot_filler_is_never_shown_cited(llm: FakeLLM, llm_server: LiveServer, api: httpx.Client,
