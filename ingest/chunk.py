@@ -110,7 +110,7 @@ def _cut(sentence: str, max_chars: int) -> list[str]:
 
 
 def _hard_cut(window: str, rest: str, floor: int) -> int:
-    # Do not split "1214.94" or a Latin word when a nearby boundary exists.
+    # Do not split "2385.67" or a Latin word when a nearby boundary exists.
     cut = len(window)
     while cut > floor and _word_char(rest[cut - 1]) and cut < len(rest) and _word_char(rest[cut]):
         cut -= 1

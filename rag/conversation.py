@@ -1,6 +1,6 @@
 """Conversations: bounded per-conversation history with idle expiry, and rewriting follow-up questions.
 
-A follow-up (``那郏县呢？`` after ``黄道镇有多少个行政村？``, ``他主持了什么会议？`` after ``该县县长是谁？``) is
+A follow-up (``那郏县呢？`` after ``青松镇有多少个自然村？``, ``他主持了什么会议？`` after ``该县县长是谁？``) is
 rewritten into a standalone question before retrieval, "query rewriting" in the sense of conversational search
 (e.g. Vakulenko et al., ECIR 2021; the ``condense_question`` chat mode of llama-index does the same with an LLM):
 
@@ -166,7 +166,7 @@ def looks_like_follow_up(question: str) -> bool:
 
 def subject_of(question: str) -> str:
     """The subject phrase of a question: the text before its first predicate or interrogative word (at least two
-    characters in), e.g. ``黄道镇`` of ``黄道镇有多少个行政村？``, ``该县县长`` of ``该县县长是谁？``;
+    characters in), e.g. ``青松镇`` of ``青松镇有多少个自然村？``, ``该县县长`` of ``该县县长是谁？``;
     "" when there is none."""
     text = _PUNCT_END.sub("", question.strip())
     match = _SUBJECT_END.search(text, 2)
@@ -182,7 +182,7 @@ def _kind(phrase: str) -> str:
 
 
 def _name_after_title(answer: str, subject: str) -> str:
-    """The person named right after the subject's title in ``answer`` (``书记张毅`` -> ``张毅``), or ""."""
+    """The person named right after the subject's title in ``answer`` (``主任李萍`` -> ``李萍``), or ""."""
     title = _TITLE.search(subject)
     if not title:
         return ""
@@ -201,7 +201,7 @@ def _name_after_title(answer: str, subject: str) -> str:
 
 def _referent(turn: Turn) -> str:
     """What a pronoun in a follow-up of ``turn`` refers to: the previous subject, with the person's name when the
-    previous question asked 谁 and its answer names one (``示范区党委书记张毅``)."""
+    previous question asked 谁 and its answer names one (``市人大常委会主任李萍``)."""
     subject = subject_of(turn.standalone)
     if not subject:
         return ""

@@ -183,8 +183,8 @@ def test_question_names_units_and_values() -> None:
     assert question_names(normalize("王小明被任命为什么职务？")) == ("王小明",)
     assert question_type(normalize("王小明被任命为什么职务？")) is QuestionType.PERSON
     assert wanted_unit(normalize("全省有多少家企业入选？")) == "家"
-    assert wanted_unit(normalize("新增装机规模为多少万千瓦？")) == "万千瓦"
-    assert has_unit("新增发电装机规模5000万千瓦", "万千瓦")
+    assert wanted_unit(normalize("光伏电站的总容量为多少万千瓦？")) == "万千瓦"
+    assert has_unit("光伏电站总容量达到320万千瓦", "万千瓦")
     assert has_unit("有30余家企业参加", "家") and not has_unit("有30名代表参加", "家")
     assert answer_value(QuestionType.NUMBER, "家", "共有85家企业入选") == "85家"
     assert answer_value(QuestionType.DATE, None, "9月3日开始试运行") == "9月3日"

@@ -50,9 +50,9 @@ def test_unanswerable_questions_are_refused_without_citations(sample_service, qu
 
 
 @pytest.mark.xfail(strict=False, reason="a refusal the hand-set rules made (the post / Latin term must be on the page) and the learned selector does not yet make: see rag/answering/model/MODEL_CARD.md and docs/evaluation.md")
-@pytest.mark.parametrize("question", ["平顶山市的市长是谁？", "焦作市的市委书记是谁？"])
+@pytest.mark.parametrize("question", ["平顶山市的市长是谁？", "焦作市的公安局长是谁？"])
 def test_who_holds_a_post_the_pages_never_name_is_refused(sample_service, question: str) -> None:  # noqa: ANN001
-    # The city is all over the pages, the post (市长, 市委书记) nowhere near it: a near-miss sentence is no answer.
+    # The city is all over the pages, the post (市长, 公安局长) nowhere near it: a near-miss sentence is no answer.
     assert not sample_service.ask(question).found
 
 
@@ -101,7 +101,7 @@ def test_stats_count_the_sample_corpus(sample_service) -> None:  # noqa: ANN001
     ("question", "qtype"),
     [("全县有多少个乡镇？", QuestionType.NUMBER), ("这所学校的校长是谁？", QuestionType.PERSON),
      ("会议是哪天召开的？", QuestionType.DATE), ("哪家企业入选了名单？", QuestionType.ORG),
-     ("园区位于哪里？", QuestionType.PLACE), ("红牛产业入围了什么名单？", QuestionType.OTHER)],
+     ("园区位于哪里？", QuestionType.PLACE), ("这个项目入围了什么名单？", QuestionType.OTHER)],
 )
 def test_question_types(question: str, qtype: QuestionType) -> None:
     assert question_type(question) is qtype
