@@ -24,7 +24,7 @@ PAGE_A = "000_a17aea0bf2d75ea6.txt"
 def test_packaged_model_embeds_normalised_vectors(packaged_model_path: str) -> None:
     embedder = load_embedder(Settings(_env_file=None, embedding_model=packaged_model_path))  # type: ignore[call-arg]
     assert embedder.name == PACKAGED_MODEL_NAME  # recorded by name, not by site-packages path
-    docs = embedder.embed_documents(["郏县建成开通5G基站120座。", "黄道镇共有13个行政村。"])
+    docs = embedder.embed_documents(["郏县建成开通5G基站120座。", "青松镇共有21个自然村。"])
     assert docs.shape == (2, embedder.dimension) and docs.dtype == np.float32
     assert np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-4)
     query = embedder.embed_query("5G基站")
@@ -72,7 +72,7 @@ def test_fallback_without_a_cached_default_never_imports_torch(tmp_path: Path) -
 
 def test_packaged_e5_reads_chinese(e5_embedder) -> None:  # noqa: ANN001
     assert (e5_embedder.name, e5_embedder.dimension) == (OFFLINE_MODEL_NAME, 384)
-    passages = ["全县建成开通5G基站120座,实现县城以上城区5G网络全覆盖。", "黄道镇共有13个行政村,耕地面积5万亩。",
+    passages = ["全县建成开通5G基站120座,实现县城以上城区5G网络全覆盖。", "青松镇共有21个行政村,耕地面积5万亩。",
                 "市委书记主持召开常委会议,研究部署防汛工作。"]
     docs = e5_embedder.embed_documents(passages)
     assert docs.shape == (3, 384) and np.allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-4)
