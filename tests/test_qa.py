@@ -62,8 +62,8 @@ def test_who_holds_a_post_the_pages_name_is_answered(sample_service) -> None:  #
 
 
 def test_the_post_someone_holds_is_answered(sample_service) -> None:  # noqa: ANN001
-    # "担任什么职务" frames the question: the answer sentence says 区党委书记张毅, never 担任 or 职务.
-    answer = sample_service.ask("张毅担任什么职务？")
+    # "担任什么职务" frames the question: the answer sentence says 黄道镇党委书记王进伟, never 担任 or 职务.
+    answer = sample_service.ask("王进伟担任什么职务？")
     assert answer.found and "党委书记" in answer.answer
 
 
