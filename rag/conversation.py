@@ -116,11 +116,6 @@ class ConversationStore:
             item.last_used = now
             self._items.move_to_end(conversation_id)
 
-    def forget(self, conversation_id: str) -> None:
-        """Drop a conversation (no error when unknown)."""
-        with self._lock:
-            self._items.pop(conversation_id, None)
-
     def __len__(self) -> int:
         with self._lock:
             self._expire(self._clock())

@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from rag.text.lexicon import alternation
-from rag.text.normalize import STOPWORDS, keywords
+from rag.text.normalize import STOPWORDS, keywords, normalize
 
 
 class QuestionType(StrEnum):
@@ -206,24 +206,21 @@ class Question:
     """A question prepared for matching: type, wanted unit, definition subject, IDF-weighted terms, bigrams,
     names, dates named. ``idf`` maps a normalised token to BM25's inverse document frequency."""
 
-    def __init__(self, text: str, idf: Callable[[str], float], normalized: str | None = None) -> None:
-        from rag.text.normalize import normalize
-
-        self.text = text
-        self.norm = normalized if normalized is not None else normalize(text)
-        self.qtype = question_type(self.norm)
-        self.unit = wanted_unit(self.norm) if self.qtype is QuestionType.NUMBER else None
-        self.subject = definition_subject(self.norm)
-        self.weights = term_weights(self.norm, idf)
+    def __init__(self, text: str, idf: Callable[[str], float]) -> None:
+        norm = normalize(text)
+        self.qtype = question_type(norm)
+        self.unit = wanted_unit(norm) if self.qtype is QuestionType.NUMBER else None
+        self.subject = definition_subject(norm)
+        self.weights = term_weights(norm, idf)
         self.total = sum(self.weights.values())
         self.unseen_idf = idf("\uffff")
-        self.grams = bigrams(strip_interrogatives(self.norm))
-        self.names = question_names(self.norm)
-        self.bare = strip_interrogatives(self.norm)
+        self.bare = strip_interrogatives(norm)
+        self.grams = bigrams(self.bare)
+        self.names = question_names(norm)
         # Aspect and linking characters next to the interrogative (建成了多少 is written 已建成…) are left out.
-        self.anchors = [(_CLAUSE_END.split(self.norm[: m.start()])[-1].rstrip(_LOOSE)[-ANCHOR_CHARS:],
-                         _CLAUSE_END.split(self.norm[m.end() :])[0].lstrip(_LOOSE)[:ANCHOR_CHARS])
-                        for m in _WH.finditer(self.norm)]
+        self.anchors = [(_CLAUSE_END.split(norm[: m.start()])[-1].rstrip(_LOOSE)[-ANCHOR_CHARS:],
+                         _CLAUSE_END.split(norm[m.end() :])[0].lstrip(_LOOSE)[:ANCHOR_CHARS])
+                        for m in _WH.finditer(norm)]
 
     def anchor_score(self, text: str) -> float:
         """0..1: the question read as a cloze (Ravichandran and Hovy, 2002: the question is the answer sentence with

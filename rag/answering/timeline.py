@@ -63,15 +63,13 @@ def newest_answer(analysis: Question, best: Candidate, candidates: list[Candidat
         if cand.score < floor:
             break
         printed = _published(cand)
-        if not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata):
+        if (not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata)
+                or not about_subject(analysis, cand)):
             continue
-        if not about_subject(analysis, cand):
-            continue
-        differs = other_value(analysis, best, cand)
-        apart = abs(_days_between(_published(best) or printed, printed)) >= DISAGREE_DAYS
-        if differs and apart:
-            disagree = True
-        if printed > chosen_date and (prefer_latest or (differs and apart)):
+        changed = (other_value(analysis, best, cand)
+                   and abs(_days_between(_published(best) or printed, printed)) >= DISAGREE_DAYS)
+        disagree = disagree or changed
+        if printed > chosen_date and (prefer_latest or changed):
             chosen, chosen_date = cand, printed
     return chosen, disagree or (prefer_latest and bool(chosen_date))
 

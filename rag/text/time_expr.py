@@ -74,9 +74,7 @@ class TimeScope:
 def _count(token: str) -> int:
     if token.isdigit():
         return int(token)
-    if token == "半":
-        return 0
-    if len(token) == 1:
+    if len(token) == 1:  # 半 is 0
         return _CN_DIGITS[token]
     if token.startswith("十"):  # 十二
         return 10 + _CN_DIGITS.get(token[1:], 0)
