@@ -146,17 +146,12 @@ _CONTENT = re.compile(r"[\W_]+")
 _PUNCT_END = re.compile(r"[？?！!。\s]+$")
 
 
-def _content_len(text: str) -> int:
-    return len(_CONTENT.sub("", text))
-
-
 def looks_like_follow_up(question: str) -> bool:
     """True when ``question`` may depend on the conversation: elliptic ``…呢``, a pronoun or demonstrative
     (他, 该镇, 这位, 其中 ...), a leading 那/还有/另外, or at most :data:`SHORT_FOLLOW_UP_CHARS` content characters."""
     q = normalize(question).strip()
-    return bool(
-        _ELLIPTIC.match(q) or _PRONOUN.search(q) or _LEADING.match(q) or _content_len(q) <= SHORT_FOLLOW_UP_CHARS
-    )
+    short = len(_CONTENT.sub("", q)) <= SHORT_FOLLOW_UP_CHARS
+    return bool(_ELLIPTIC.match(q) or _PRONOUN.search(q) or _LEADING.match(q) or short)
 
 
 def subject_of(question: str) -> str:

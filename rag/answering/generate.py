@@ -35,12 +35,7 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.answering.citation_check import StreamVerifier
 from rag.answering.llm import LLMClient, LLMError
-from rag.answering.prompt import (
-    REWRITE_MAX_TOKENS,
-    answer_messages,
-    clean_rewrite,
-    rewrite_messages,
-)
+from rag.answering.prompt import REWRITE_MAX_TOKENS, answer_messages, clean_rewrite, rewrite_messages
 from rag.conversation import ConversationStore, Turn, looks_like_follow_up, rule_rewrite
 from rag.filters import ArchiveFilter
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation
@@ -177,8 +172,7 @@ class Responder:
         streamed = False
         if llm is not None and nodes and extractive.found:
             if llm.available():
-                answer, streamed = yield from self._generate(llm, question, standalone, nodes)
-                answer = answer.model_copy(update={"confidence": extractive.confidence}) if answer else None
+                answer, streamed = yield from self._generate(llm, question, standalone, nodes, extractive.confidence)
             else:
                 self.count("fallback:breaker_open")
                 log.info("LLM skipped (breaker open after repeated failures); answering extractively")
@@ -218,12 +212,12 @@ class Responder:
         return rewritten
 
     def _generate(
-        self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore]
+        self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore], confidence: float | None
     ) -> Generator[AskEvent, None, tuple[Answer | None, bool]]:
         """Stream the LLM answer through the verifier, with retries while nothing has been released.
 
-        Returns ``(answer, streamed)``: the verified answer (None: use the extractive answer) and whether its text
-        was already yielded.
+        Returns ``(answer, streamed)``: the verified answer with the selector's ``confidence`` (None: use the
+        extractive answer) and whether its text was already yielded.
         """
         messages = answer_messages(standalone, nodes)
         idf = self.service.term_idf()
@@ -262,13 +256,12 @@ class Responder:
         result = verifier.result()
         if result.outcome == "cited":
             log.info("LLM answer verified: %s", result.report)
-            answer = Answer(question=question, answer=result.text, found=True, mode="llm", confidence=None,
-                            citations=verifier.citations())
-            return answer, True
+            return Answer(question=question, answer=result.text, found=True, mode="llm", confidence=confidence,
+                          citations=verifier.citations()), True
         if result.outcome == "not_found":
             log.info("LLM answer: the reports do not hold the answer (%s)", result.report)
-            return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="llm", confidence=None,
-                          citations=[]), False
+            return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="llm",
+                          confidence=confidence), False
         self.count("fallback:unsupported")
         log.warning("LLM answer has no supported citation (%s); answering extractively", result.report)
         return None, False

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from itertools import takewhile
 
 from rag.answering.features import Candidate
 from rag.answering.question import Question, answer_value, names_in
@@ -59,9 +60,7 @@ def newest_answer(analysis: Question, best: Candidate, candidates: list[Candidat
     :data:`DISAGREE_DAYS` apart), or the newest was asked for. ``candidates`` are best first."""
     chosen, chosen_date = best, _published(best)
     disagree = False
-    for cand in candidates:
-        if cand.score < floor:
-            break
+    for cand in takewhile(lambda c: c.score >= floor, candidates):
         printed = _published(cand)
         if (not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata)
                 or not about_subject(analysis, cand)):
@@ -82,9 +81,7 @@ def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candid
     loses to the report of that year."""
     if since <= _published(best) <= until:
         return best
-    for cand in candidates:
-        if cand.score < floor:
-            break
+    for cand in takewhile(lambda c: c.score >= floor, candidates):
         if since <= _published(cand) <= until and about_subject(analysis, cand):
             return cand
     return best
