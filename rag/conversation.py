@@ -163,14 +163,6 @@ def subject_of(question: str) -> str:
     return text[: match.start()].strip() if match else ""
 
 
-def _kind(phrase: str) -> str:
-    if re.search(rf"(?:{_TITLE_SUFFIX})$", phrase):
-        return "title"
-    if re.search(rf"(?:{_PLACE_SUFFIX})$", phrase):
-        return "place"
-    return "other"
-
-
 def _name_after_title(answer: str, subject: str) -> str:
     """The person named right after the subject's title in ``answer`` (``书记张毅`` -> ``张毅``), or ""."""
     title = _TITLE.search(subject)
@@ -207,9 +199,9 @@ def _replace_entity(previous: str, entity: str) -> str:
     base = _PUNCT_END.sub("", previous.strip())
     ending = previous.strip()[len(base):] or "？"
     subject = subject_of(base)
-    kind = _kind(entity)
-    if subject:
-        pattern = _PLACE if kind == "place" else _TITLE if kind == "title" else None
+    if subject:  # the subject's title for a title, its place for a place
+        pattern = (_TITLE if re.search(rf"(?:{_TITLE_SUFFIX})$", entity)
+                   else _PLACE if re.search(rf"(?:{_PLACE_SUFFIX})$", entity) else None)
         found = pattern.search(subject) if pattern else None
         new_subject = subject[: found.start()] + entity + subject[found.end() :] if found else entity
         return new_subject + base[len(subject) :] + ending

@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from rag.text.lexicon import alternation
-from rag.text.normalize import STOPWORDS, keywords, normalize
+from rag.text.normalize import keywords, normalize
 
 
 class QuestionType(StrEnum):
@@ -110,15 +110,10 @@ def holds_type(qtype: QuestionType, norm: str, unit: str | None = None, subject:
         if unit:
             return 1.0 if has_unit(norm, unit) else 0.5 if _NUMBER_WITH_UNIT.search(norm) else 0.0
         return 1.0 if _NUMBER_WITH_UNIT.search(norm) else 0.4 if _ANY_NUMBER.search(norm) else 0.0
-    if qtype is QuestionType.DATE:
-        return 1.0 if DATE.search(norm) else 0.0
-    if qtype is QuestionType.REASON:
-        return 1.0 if _REASON_CUE.search(norm) else 0.0
     if qtype is QuestionType.DEFINITION:
         return 1.0 if subject and norm.lstrip("《“\"'「 ").startswith(subject) and _DEFINITION_CUE.search(norm) else 0.0
-    if qtype is QuestionType.LIST:
-        return 1.0 if _LIST_CUE.search(norm) else 0.0
-    return 0.0
+    cue = {QuestionType.DATE: DATE, QuestionType.REASON: _REASON_CUE, QuestionType.LIST: _LIST_CUE}.get(qtype)
+    return 1.0 if cue is not None and cue.search(norm) else 0.0
 
 
 def holds_name(qtype: QuestionType, norm: str) -> float:
@@ -188,7 +183,7 @@ def term_weights(norm_question: str, idf: Callable[[str], float]) -> dict[str, f
     """Content words of a normalised question (jieba search mode, interrogatives and stopwords left out) and their
     weights: ``idf`` (BM25's), x :data:`FRAGMENT_WEIGHT` for a term inside a longer one; a compound made of other
     terms is dropped (it would count its words twice)."""
-    terms = [t for t in keywords(strip_interrogatives(norm_question)) if t not in STOPWORDS]
+    terms = keywords(strip_interrogatives(norm_question))  # stopwords are left out by the tokenizer
     terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
     return {t: idf(t) * (FRAGMENT_WEIGHT if any(t != o and t in o for o in terms) else 1.0) for t in terms}
 
