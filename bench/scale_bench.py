@@ -378,10 +378,10 @@ def refresh_after_writes(service: Any, n: int) -> dict[str, Any]:
         writer.set_state(version=uuid.uuid4().hex)
         out[f"chroma_{step}_s"] = time.perf_counter() - t0
         t1, cpu = time.perf_counter(), time.process_time()
-        service._keyword.refresh_now()
+        service.keyword_index.refresh_now()
         out[f"{step}_refresh_s"] = time.perf_counter() - t1
         out[f"{step}_refresh_cpu_s"] = time.process_time() - cpu
-        out[f"{step}_how"] = service._keyword.last_refresh.get("how")
+        out[f"{step}_how"] = service.keyword_index.last_refresh.get("how")
     writer.close()
     return out
 

@@ -196,9 +196,7 @@ class ServiceCollector(Collector):
 
     @staticmethod
     def _keyword_index(service: Any, state: dict[str, Any], last_ingest: float | None) -> Iterator[Metric]:
-        # rag/service.py is at its size cap: the live index is read through its (private) holder here.
-        live = getattr(service, "_keyword", None)
-        index = getattr(live, "loaded", None)
+        index = service.keyword_index.loaded
         if index is None:
             return  # not opened yet (before warm-up or the first question)
         yield GaugeMetricFamily("newsqa_keyword_index_chunks", "Chunks in this process's keyword index.",

@@ -116,11 +116,6 @@ class ConversationStore:
             item.last_used = now
             self._items.move_to_end(conversation_id)
 
-    def forget(self, conversation_id: str) -> None:
-        """Drop a conversation (no error when unknown)."""
-        with self._lock:
-            self._items.pop(conversation_id, None)
-
     def __len__(self) -> int:
         with self._lock:
             self._expire(self._clock())
@@ -151,17 +146,12 @@ _CONTENT = re.compile(r"[\W_]+")
 _PUNCT_END = re.compile(r"[？?！!。\s]+$")
 
 
-def _content_len(text: str) -> int:
-    return len(_CONTENT.sub("", text))
-
-
 def looks_like_follow_up(question: str) -> bool:
     """True when ``question`` may depend on the conversation: elliptic ``…呢``, a pronoun or demonstrative
     (他, 该镇, 这位, 其中 ...), a leading 那/还有/另外, or at most :data:`SHORT_FOLLOW_UP_CHARS` content characters."""
     q = normalize(question).strip()
-    return bool(
-        _ELLIPTIC.match(q) or _PRONOUN.search(q) or _LEADING.match(q) or _content_len(q) <= SHORT_FOLLOW_UP_CHARS
-    )
+    short = len(_CONTENT.sub("", q)) <= SHORT_FOLLOW_UP_CHARS
+    return bool(_ELLIPTIC.match(q) or _PRONOUN.search(q) or _LEADING.match(q) or short)
 
 
 def subject_of(question: str) -> str:
@@ -171,14 +161,6 @@ def subject_of(question: str) -> str:
     text = _PUNCT_END.sub("", question.strip())
     match = _SUBJECT_END.search(text, 2)
     return text[: match.start()].strip() if match else ""
-
-
-def _kind(phrase: str) -> str:
-    if re.search(rf"(?:{_TITLE_SUFFIX})$", phrase):
-        return "title"
-    if re.search(rf"(?:{_PLACE_SUFFIX})$", phrase):
-        return "place"
-    return "other"
 
 
 def _name_after_title(answer: str, subject: str) -> str:
@@ -217,9 +199,9 @@ def _replace_entity(previous: str, entity: str) -> str:
     base = _PUNCT_END.sub("", previous.strip())
     ending = previous.strip()[len(base):] or "？"
     subject = subject_of(base)
-    kind = _kind(entity)
-    if subject:
-        pattern = _PLACE if kind == "place" else _TITLE if kind == "title" else None
+    if subject:  # the subject's title for a title, its place for a place
+        pattern = (_TITLE if re.search(rf"(?:{_TITLE_SUFFIX})$", entity)
+                   else _PLACE if re.search(rf"(?:{_PLACE_SUFFIX})$", entity) else None)
         found = pattern.search(subject) if pattern else None
         new_subject = subject[: found.start()] + entity + subject[found.end() :] if found else entity
         return new_subject + base[len(subject) :] + ending

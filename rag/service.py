@@ -75,7 +75,7 @@ class NewsQA:
         self._ingest_runner = ingest_runner
         self._store: Store | None = None
         self._embedder = embedder
-        self._keyword = LiveKeywordIndex(lambda: self.store, settings.index_refresh_seconds)
+        self.keyword_index = LiveKeywordIndex(lambda: self.store, settings.index_refresh_seconds)
         self._model_checked_for: object = None
         self._lock = threading.RLock()
         self._embedder_lock = threading.Lock()  # the model loads while the store opens (warm_up)
@@ -100,7 +100,7 @@ class NewsQA:
     def _current_index(self) -> BM25Index:
         """The keyword index, kept current with the store by :class:`LiveKeywordIndex` (opened from disk on first
         use, caught up from the change log in the background; see :mod:`rag.retrieval.keyword_sync`)."""
-        return self._keyword.current()
+        return self.keyword_index.current()
 
     def _check_model(self) -> None:
         """:meth:`Store.check_model` once per index version, not on every query (it reads the state record)."""
@@ -272,7 +272,7 @@ class NewsQA:
         summary = self._ingest_runner(self.settings, self.store, lambda: self.embedder, paths, progress, rebuild)
         if progress:
             progress("index", 0, 1, "keyword index")
-        self._keyword.refresh_now()  # visible to our next query, and persisted for the next process's
+        self.keyword_index.refresh_now()  # visible to our next query, and persisted for the next process's
         if progress:
             progress("index", 1, 1, "")
         return summary
@@ -292,6 +292,6 @@ class NewsQA:
         """Close the store client and drop the indexes (the embedder stays usable if it was passed in)."""
         with self._lock:
             store, self._store = self._store, None
-            self._keyword.close()
+            self.keyword_index.close()
         if store is not None:
             store.close()

@@ -14,7 +14,6 @@ from rag.answering.claims import is_refusal, parse_markers, split_units
 from rag.answering.llm import LLMClient, LLMError, classify, redact
 from rag.answering.prompt import (
     ANSWER_SYSTEM_PROMPT,
-    HistoryTurn,
     answer_messages,
     clean_rewrite,
     quote,
@@ -141,7 +140,7 @@ def test_answer_prompt_quotes_sources_and_states_the_rules(nodes: list[NodeWithS
 
 
 def test_rewrite_prompt_and_reply_cleaning() -> None:
-    messages = rewrite_messages([HistoryTurn("青松镇有多少个自然村？", "21个[1]\n\n[1] t — s")], "那郏县呢？")
+    messages = rewrite_messages([Turn("那青松镇呢？", "青松镇有多少个自然村？", "21个[1]\n\n[1] t — s")], "那郏县呢？")
     assert "用户：青松镇有多少个自然村？" in str(messages[1].content) and "助手：21个" in str(messages[1].content)
     assert "[1]" not in str(messages[1].content)
     assert clean_rewrite("改写后的问题：“郏县有多少个自然村？”\n解释……", "那郏县呢？") == "郏县有多少个自然村？"
@@ -173,9 +172,7 @@ def test_conversation_store_bounds_and_expiry() -> None:
     clock.now += 59
     assert store.history("c")  # still there, and used again
     clock.now += 59
-    assert store.history("a") == [] and store.history("c")  # a idle 118 s: expired; c idle 59 s
-    store.forget("c")
-    assert store.history("c") == [] and len(store) == 0
+    assert store.history("a") == [] and store.history("c") and len(store) == 1  # a idle 118 s: expired; c 59 s
 
 
 @pytest.mark.parametrize(
@@ -220,28 +217,47 @@ def _status_error(status: int, headers: dict[str, str] | None = None) -> openai.
     return cls("x", response=response, body=None)
 
 
+def _attempts(client: LLMClient, err: LLMError) -> int:
+    """Attempts the client's retry policy makes of a call that always fails with ``err``."""
+    calls = []
+
+    def call() -> None:
+        calls.append(1)
+        raise err
+
+    with pytest.raises(LLMError):
+        client.retrying("test")(call)
+    return len(calls)
+
+
 def test_retry_policy() -> None:
-    client = LLMClient(_settings(), rand=lambda: 1.0)
+    sleeps: list[float] = []
+    client = LLMClient(_settings(), rand=lambda: 1.0, sleep=sleeps.append)
     server = classify(_status_error(500))
     assert (server.kind, server.retryable) == ("server", True)
-    assert client.retry_delay(server, 1) == 1.0 and client.retry_delay(server, 2) == 2.0
-    assert client.retry_delay(server, 3) is None  # 2 retries used
-    assert client.retry_delay(classify(_status_error(401)), 1) is None  # a bad key is not retried
+    assert _attempts(client, server) == 3 and sleeps == [1.0, 2.0]  # 2 retries, exponential backoff
+    assert _attempts(client, classify(_status_error(401))) == 1  # a bad key is not retried
     limited = classify(_status_error(429, {"retry-after": "5"}))
-    assert limited.kind == "rate_limit" and client.retry_delay(limited, 1) == 5.0
-    assert client.retry_delay(classify(_status_error(429, {"retry-after": "3600"})), 1) is None
+    sleeps.clear()
+    assert limited.kind == "rate_limit" and _attempts(client, limited) == 3 and sleeps == [5.0, 5.0]
+    assert _attempts(client, classify(_status_error(429, {"retry-after": "3600"}))) == 1
+    assert _attempts(LLMClient(_settings(llm_max_retries=0)), server) == 1
     assert classify(httpx.ReadTimeout("slow")).kind == "timeout"
     assert classify(ValueError("bad json")).kind == "malformed"
     assert LLMClient(_settings(), rand=lambda: 0.0).retry_delay(server, 1) == 0.5  # equal jitter: half at least
+    sleeps.clear()
+    with pytest.raises(LLMError) as caught:  # nothing listens on port 9: a connection error, retried
+        client.complete([])
+    assert caught.value.kind == "connection" and sleeps == [1.0, 2.0]
 
 
 def test_breaker_opens_after_consecutive_failures_and_closes_after_cooldown() -> None:
     clock = Clock()
     client = LLMClient(_settings(), clock=clock)
     err = LLMError("timeout", "t", retryable=True)
-    client.record_failure("answer", err, 3)
+    client.record_failure("answer", err)
     assert client.available()
-    client.record_failure("answer", err, 3)
+    client.record_failure("answer", err)
     assert not client.available()
     with pytest.raises(LLMError) as caught:
         client.complete([])
@@ -249,7 +265,7 @@ def test_breaker_opens_after_consecutive_failures_and_closes_after_cooldown() ->
     clock.now += 30
     assert client.available()  # one call may go through again
     client.record_success()
-    client.record_failure("answer", err, 1)
+    client.record_failure("answer", err)
     assert client.available()  # the count restarted after the success
 
 

@@ -35,13 +35,7 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.answering.citation_check import StreamVerifier
 from rag.answering.llm import LLMClient, LLMError
-from rag.answering.prompt import (
-    REWRITE_MAX_TOKENS,
-    HistoryTurn,
-    answer_messages,
-    clean_rewrite,
-    rewrite_messages,
-)
+from rag.answering.prompt import REWRITE_MAX_TOKENS, answer_messages, clean_rewrite, rewrite_messages
 from rag.conversation import ConversationStore, Turn, looks_like_follow_up, rule_rewrite
 from rag.filters import ArchiveFilter
 from rag.models import NOT_FOUND_ANSWER, Answer, Citation
@@ -178,8 +172,7 @@ class Responder:
         streamed = False
         if llm is not None and nodes and extractive.found:
             if llm.available():
-                answer, streamed = yield from self._generate(llm, question, standalone, nodes)
-                answer = answer.model_copy(update={"confidence": extractive.confidence}) if answer else None
+                answer, streamed = yield from self._generate(llm, question, standalone, nodes, extractive.confidence)
             else:
                 self.count("fallback:breaker_open")
                 log.info("LLM skipped (breaker open after repeated failures); answering extractively")
@@ -200,10 +193,9 @@ class Responder:
         if not turns or not looks_like_follow_up(question):
             return question
         if llm is not None and llm.available():
-            history = [HistoryTurn(t.standalone or t.question, t.answer) for t in turns]
             try:
                 reply = llm.complete(
-                    rewrite_messages(history, question), purpose="rewrite", max_tokens=REWRITE_MAX_TOKENS
+                    rewrite_messages(turns, question), purpose="rewrite", max_tokens=REWRITE_MAX_TOKENS
                 )
                 self.count("call:rewrite:ok")
             except LLMError:
@@ -220,65 +212,56 @@ class Responder:
         return rewritten
 
     def _generate(
-        self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore]
+        self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore], confidence: float | None
     ) -> Generator[AskEvent, None, tuple[Answer | None, bool]]:
         """Stream the LLM answer through the verifier, with retries while nothing has been released.
 
-        Returns ``(answer, streamed)``: the verified answer (None: use the extractive answer) and whether its text
-        was already yielded.
+        Returns ``(answer, streamed)``: the verified answer with the selector's ``confidence`` (None: use the
+        extractive answer) and whether its text was already yielded.
         """
         messages = answer_messages(standalone, nodes)
-        attempt = 0
-        announced = -1
-        while True:
-            attempt += 1
-            verifier = StreamVerifier(nodes, standalone, self.service.term_idf())
-            try:
-                with contextlib.closing(llm.stream_once(messages)) as deltas:  # type: ignore[type-var]
-                    for delta in deltas:
-                        pieces = verifier.feed(delta)
-                        if pieces:
-                            announced = yield from self._release(verifier, question, pieces, announced)
-                pieces = verifier.finish()
-            except LLMError as err:
-                if verifier.committed:
-                    llm.record_failure("answer", err, attempt)
-                    self.count("call:answer:failed")
-                    log.warning("LLM answer broke off after verified text; keeping the verified part")
-                    pieces = verifier.finish(complete=False)
-                elif (delay := llm.retry_delay(err, attempt)) is not None:
-                    llm.wait(delay, "answer", err, attempt)
-                    continue
-                else:
-                    llm.record_failure("answer", err, attempt)
-                    self.count("call:answer:failed")
-                    self.count("fallback:error")
-                    log.warning("answering extractively after the LLM failure")
-                    return None, False
-            except Exception:  # a bug in the check must not cost the user an answer
-                log.exception("the LLM answer could not be checked; %s", "keeping the verified part"
-                              if verifier.committed else "answering extractively")
-                if not verifier.committed:
-                    self.count("fallback:check_error")
-                    return None, False
-                pieces = []
-            else:
-                llm.record_success()
-                self.count("call:answer:ok")
-            if pieces:
-                announced = yield from self._release(verifier, question, pieces, announced)
-            break
+        idf = self.service.term_idf()
+        announced = -1  # citations announced so far; -1: nothing released yet, so a retry contradicts nothing
+        try:
+            for attempt in llm.retrying("answer", lambda: announced < 0):  # noqa: B023 - read at each failure
+                with attempt:
+                    verifier = StreamVerifier(nodes, standalone, idf)
+                    with contextlib.closing(llm.stream_once(messages)) as deltas:  # type: ignore[type-var]
+                        for delta in deltas:
+                            if pieces := verifier.feed(delta):
+                                announced = yield from self._release(verifier, question, pieces, announced)
+                    pieces = verifier.finish()
+        except LLMError as err:
+            llm.record_failure("answer", err)
+            self.count("call:answer:failed")
+            if announced < 0:
+                self.count("fallback:error")
+                log.warning("answering extractively after the LLM failure")
+                return None, False
+            log.warning("LLM answer broke off after verified text; keeping the verified part")
+            pieces = verifier.finish(complete=False)
+        except Exception:  # a bug in the check must not cost the user an answer
+            log.exception("the LLM answer could not be checked; %s", "keeping the verified part"
+                          if announced >= 0 else "answering extractively")
+            if announced < 0:
+                self.count("fallback:check_error")
+                return None, False
+            pieces = []
+        else:
+            llm.record_success()
+            self.count("call:answer:ok")
+        if pieces:
+            announced = yield from self._release(verifier, question, pieces, announced)
 
         result = verifier.result()
         if result.outcome == "cited":
             log.info("LLM answer verified: %s", result.report)
-            answer = Answer(question=question, answer=result.text, found=True, mode="llm", confidence=None,
-                            citations=verifier.citations())
-            return answer, True
+            return Answer(question=question, answer=result.text, found=True, mode="llm", confidence=confidence,
+                          citations=verifier.citations()), True
         if result.outcome == "not_found":
             log.info("LLM answer: the reports do not hold the answer (%s)", result.report)
-            return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="llm", confidence=None,
-                          citations=[]), False
+            return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="llm",
+                          confidence=confidence), False
         self.count("fallback:unsupported")
         log.warning("LLM answer has no supported citation (%s); answering extractively", result.report)
         return None, False

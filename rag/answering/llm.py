@@ -1,10 +1,10 @@
-"""The OpenAI-compatible chat LLM: llama-index ``OpenAILike`` with our own bounded retries, backoff and breaker.
+"""The OpenAI-compatible chat LLM: llama-index ``OpenAILike`` with our bounded retries (tenacity), backoff, breaker.
 
 Any server speaking the OpenAI chat completions API works (DeepSeek, Qwen/DashScope, Moonshot, OpenAI, vLLM,
 Ollama ...): ``NEWSQA_LLM_BASE_URL`` + ``NEWSQA_LLM_MODEL`` (+ ``NEWSQA_LLM_API_KEY``). The llama-index class
 (``llama_index.llms.openai_like.OpenAILike``, a thin subclass of its ``OpenAI`` LLM over the official ``openai``
 client) is built with ``max_retries=0`` so that neither the ``openai`` client nor llama-index's tenacity decorator
-retries behind our back: :class:`LLMClient` owns the policy.
+retries behind our back: :class:`LLMClient` owns the policy (:meth:`LLMClient.retrying`).
 
 Policy:
 
@@ -17,9 +17,9 @@ Policy:
   factor in [0.5, 1] ("equal jitter", AWS Architecture Blog, *Exponential Backoff And Jitter*, 2015). A 429's
   ``Retry-After`` (seconds) is honoured when it is at most :data:`RETRY_AFTER_MAX_SECONDS`; a longer one ends
   the retries at once.
-- **Breaker** after ``llm_breaker_failures`` consecutive failed calls (each after its retries) the LLM is skipped
-  for ``llm_breaker_seconds``; then one call is let through (success closes the breaker, failure reopens it).
-  While the LLM is down, users get the extractive answer at once instead of waiting for timeouts every time.
+- **Breaker** (Nygard, *Release It!*, 2007) after ``llm_breaker_failures`` consecutive failed calls (each after its
+  retries) the LLM is skipped for ``llm_breaker_seconds``; then one call is let through (success closes the
+  breaker, failure reopens it). While the LLM is down, users get the extractive answer at once.
 
 The API key is a ``SecretStr`` until the client is built; it is never logged, and :func:`redact` removes it
 from any error text that is logged.
@@ -27,15 +27,17 @@ from any error text that is logged.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from typing import cast
 
+import httpx
 from llama_index.core.base.llms.types import ChatMessage
+from tenacity import RetryCallState, Retrying, stop_after_attempt
 
 from rag.settings import Settings
 
@@ -57,18 +59,16 @@ class LLMError(Exception):
 
     ``kind`` is one of ``timeout``, ``connection``, ``rate_limit``, ``server`` (5xx), ``client`` (other 4xx),
     ``malformed`` (unparseable or unexpected response), ``empty`` (no text), ``unavailable`` (breaker open).
-    ``status`` is the HTTP status when there was one; ``retry_after`` the server's ``Retry-After`` in seconds.
+    ``retry_after`` is the server's ``Retry-After`` in seconds.
     ``str(err)`` is safe to log (key redacted, at most 200 characters of server text).
     """
 
     def __init__(
-        self, kind: str, message: str, *, retryable: bool, status: int | None = None, retry_after: float | None = None
+        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None
     ) -> None:
         super().__init__(message)
-        self.kind = kind
-        self.retryable = retryable
-        self.status = status
-        self.retry_after = retry_after
+        self.kind, self.retryable, self.retry_after = kind, retryable, retry_after
+        self.attempts = 1  # attempts the call made, set by :meth:`LLMClient.retrying`
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -78,31 +78,19 @@ def redact(text: str, secret: str | None) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def _retry_after(headers: object) -> float | None:
+def _retry_after(headers: httpx.Headers) -> float | None:
     """Seconds from ``retry-after-ms`` or ``retry-after`` (numeric form only; HTTP dates are ignored)."""
-    get = getattr(headers, "get", None)
-    if get is None:
-        return None
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value) * scale
-        except (TypeError, ValueError):
-            continue
-        if seconds >= 0:
-            return seconds
+        with contextlib.suppress(TypeError, ValueError):
+            if (seconds := float(headers.get(name)) * scale) >= 0:
+                return seconds
     return None
 
 
 def classify(exc: BaseException, secret: str | None = None) -> LLMError:
     """The :class:`LLMError` for an exception raised by ``openai``/httpx/llama-index during a call."""
-    import httpx
     import openai
 
-    if isinstance(exc, LLMError):
-        return exc
     text = redact(f"{type(exc).__name__}: {exc}", secret)
     if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
         return LLMError("timeout", text, retryable=True)
@@ -111,41 +99,11 @@ def classify(exc: BaseException, secret: str | None = None) -> LLMError:
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         if status == 429:
-            return LLMError("rate_limit", text, retryable=True, status=status,
-                            retry_after=_retry_after(exc.response.headers))
+            return LLMError("rate_limit", text, retryable=True, retry_after=_retry_after(exc.response.headers))
         if status >= 500:
-            return LLMError("server", text, retryable=True, status=status)
-        return LLMError("client", text, retryable=status in _RETRYABLE_4XX, status=status)
-    if isinstance(exc, openai.APIResponseValidationError | json.JSONDecodeError | ValueError | KeyError
-                  | IndexError | AttributeError | TypeError):
-        return LLMError("malformed", text, retryable=True)
-    return LLMError("malformed", text, retryable=True)
-
-
-@dataclass
-class _Breaker:
-    """Consecutive-failure circuit breaker (Nygard, *Release It!*, 2007): closed, open until ``open_until``."""
-
-    threshold: int
-    cooldown: float
-    clock: Callable[[], float]
-    failures: int = 0
-    open_until: float = 0.0
-
-    def allows(self) -> bool:
-        return self.threshold <= 0 or self.clock() >= self.open_until
-
-    def success(self) -> None:
-        self.failures = 0
-        self.open_until = 0.0
-
-    def failure(self) -> bool:
-        """Count a failed call; True when this failure opens the breaker."""
-        self.failures += 1
-        if self.threshold > 0 and self.failures >= self.threshold:
-            self.open_until = self.clock() + self.cooldown
-            return True
-        return False
+            return LLMError("server", text, retryable=True)
+        return LLMError("client", text, retryable=status in _RETRYABLE_4XX)
+    return LLMError("malformed", text, retryable=True)  # unparseable or unexpected response
 
 
 class LLMClient:
@@ -190,10 +148,10 @@ class LLMClient:
             max_retries=0,
             reuse_client=True,
         )
-        self.max_retries = settings.llm_max_retries
         self._sleep, self._rand = sleep, rand
         self._lock = threading.Lock()
-        self._breaker = _Breaker(settings.llm_breaker_failures, settings.llm_breaker_seconds, clock)
+        self._clock = clock
+        self._failures, self._open_until = 0, 0.0  # the breaker: consecutive failed calls, open until (clock)
 
     def __repr__(self) -> str:  # never the key
         return f"LLMClient(model={self.model!r}, base_url={self.settings.llm_base_url!r})"
@@ -202,40 +160,54 @@ class LLMClient:
     def available(self) -> bool:
         """False while the breaker is open (recent calls kept failing): answer without the LLM for now."""
         with self._lock:
-            return self._breaker.allows()
+            return self.settings.llm_breaker_failures <= 0 or self._clock() >= self._open_until
 
     def record_success(self) -> None:
         """Close the breaker after a call that succeeded."""
         with self._lock:
-            self._breaker.success()
+            self._failures, self._open_until = 0, 0.0
 
-    def record_failure(self, purpose: str, err: LLMError, attempts: int) -> None:
-        """Log a call that failed after ``attempts`` attempts and count it towards the breaker."""
+    def record_failure(self, purpose: str, err: LLMError) -> None:
+        """Log a call that failed (after its retries) and count it towards the breaker."""
         with self._lock:
-            opened = self._breaker.failure()
-        log.warning("LLM %s failed after %d attempt(s): %s (%s)", purpose, attempts, err.kind, err)
+            self._failures += 1
+            opened = 0 < self.settings.llm_breaker_failures <= self._failures
+            if opened:
+                self._open_until = self._clock() + self.settings.llm_breaker_seconds
+        log.warning("LLM %s failed after %d attempt(s): %s (%s)", purpose, err.attempts, err.kind, err)
         if opened:
             log.warning("LLM skipped for %.0f s after %d consecutive failed calls",
                         self.settings.llm_breaker_seconds, self.settings.llm_breaker_failures)
 
     # --- retry policy ---------------------------------------------------------------------------------------------
-    def retry_delay(self, err: LLMError, attempt: int) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1`` after ``err`` ended attempt ``attempt`` (1-based), or
-        None when there is no further attempt (not retryable, retries used up, Retry-After too long)."""
-        if not err.retryable or attempt > self.max_retries:
-            return None
+    def retry_delay(self, err: LLMError, attempt: int) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` after ``err`` ended attempt ``attempt`` (1-based): the
+        backoff with equal jitter, or the server's ``Retry-After`` when longer."""
         delay = min(BACKOFF_MAX_SECONDS, self.settings.llm_retry_backoff * 2 ** (attempt - 1))
-        delay *= 0.5 + 0.5 * self._rand()
-        if err.retry_after is not None:
-            if err.retry_after > RETRY_AFTER_MAX_SECONDS:
-                return None
-            delay = max(delay, err.retry_after)
-        return delay
+        return max(delay * (0.5 + 0.5 * self._rand()), err.retry_after or 0.0)
 
-    def wait(self, seconds: float, purpose: str, err: LLMError, attempt: int) -> None:
-        """Log the retry and sleep ``seconds``."""
-        log.info("LLM %s attempt %d failed (%s); retrying in %.2f s", purpose, attempt, err.kind, seconds)
-        self._sleep(seconds)
+    def retrying(self, purpose: str, allowed: Callable[[], bool] = lambda: True) -> Retrying:
+        """The module's retry policy as a tenacity ``Retrying`` (call it with the attempt, or iterate it with
+        ``with attempt:`` blocks): at most ``llm_max_retries`` retries of a retryable :class:`LLMError` whose
+        ``Retry-After`` is at most :data:`RETRY_AFTER_MAX_SECONDS`, and only while ``allowed()``; each retry is
+        logged, the last error is re-raised."""
+
+        def error(state: RetryCallState) -> BaseException | None:
+            return state.outcome.exception() if state.outcome else None
+
+        def retryable(state: RetryCallState) -> bool:
+            if not isinstance(err := error(state), LLMError):
+                return False
+            err.attempts = state.attempt_number
+            return err.retryable and allowed() and (err.retry_after or 0.0) <= RETRY_AFTER_MAX_SECONDS
+
+        def before_sleep(state: RetryCallState) -> None:
+            log.info("LLM %s attempt %d failed (%s); retrying in %.2f s", purpose, state.attempt_number,
+                     cast(LLMError, error(state)).kind, state.upcoming_sleep)
+
+        return Retrying(stop=stop_after_attempt(self.settings.llm_max_retries + 1), retry=retryable,
+                        wait=lambda state: self.retry_delay(cast(LLMError, error(state)), state.attempt_number),
+                        sleep=self._sleep, before_sleep=before_sleep, reraise=True)
 
     # --- calls ----------------------------------------------------------------------------------------------------
     def complete(self, messages: Sequence[ChatMessage], *, purpose: str = "call", max_tokens: int | None = None) -> str:
@@ -247,20 +219,13 @@ class LLMClient:
         """
         if not self.available():
             raise LLMError("unavailable", "the LLM is skipped after repeated failures", retryable=False)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                text = self.complete_once(messages, max_tokens=max_tokens)
-            except LLMError as err:
-                delay = self.retry_delay(err, attempt)
-                if delay is None:
-                    self.record_failure(purpose, err, attempt)
-                    raise
-                self.wait(delay, purpose, err, attempt)
-                continue
-            self.record_success()
-            return text
+        try:
+            text = self.retrying(purpose)(self.complete_once, messages, max_tokens=max_tokens)
+        except LLMError as err:
+            self.record_failure(purpose, err)
+            raise
+        self.record_success()
+        return text
 
     def complete_once(self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None) -> str:
         """One attempt of :meth:`complete` (no retry, no breaker). Raises LLMError (``empty`` for no text)."""
@@ -275,8 +240,8 @@ class LLMClient:
         return text
 
     def stream_once(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
-        """Text deltas of one streamed chat completion (no retry, no breaker; the caller decides, see
-        :mod:`rag.answering.generate`). The request is sent on the first ``next()``.
+        """Text deltas of one streamed chat completion (no retry, no breaker: the caller iterates :meth:`retrying`,
+        see :mod:`rag.answering.generate`). The request is sent on the first ``next()``.
 
         Raises:
             LLMError: on any failure, before or during the stream; ``empty`` when it ends without any text.
@@ -284,12 +249,9 @@ class LLMClient:
         produced = False
         try:
             for chunk in self._llm.stream_chat(list(messages)):
-                delta = chunk.delta or ""
-                if delta:
+                if chunk.delta:
                     produced = True
-                    yield delta
-        except GeneratorExit:
-            raise
+                    yield chunk.delta
         except Exception as exc:  # noqa: BLE001 - every failure of the stream becomes an LLMError
             raise classify(exc, self._secret) from exc
         if not produced:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore
 
+from rag.answering.sources import citation_for
+from rag.conversation import Turn
 from rag.models import NOT_FOUND_ANSWER, print_label
 
 #: Longest source text put in the prompt, in characters (chunks are at most ~450; this only guards odd data).
@@ -51,10 +52,6 @@ _MARKERS = re.compile(r"\[\d{1,3}\]")
 _SOURCES_BLOCK = re.compile(r"\n\n\[\d+\] .*$", re.S)
 
 
-def _str(value: object) -> str | None:
-    return str(value)[:40] if value not in (None, "") else None
-
-
 def quote(text: str, limit: int | None = None) -> str:
     """``text`` made safe to sit inside a ``<资料>`` block: control characters dropped, ``< > "`` made full-width
     (so it can never close or forge a block), cut to ``limit`` characters with "…" when longer."""
@@ -64,26 +61,18 @@ def quote(text: str, limit: int | None = None) -> str:
     return text
 
 
-def format_sources(nodes: Sequence[NodeWithScore]) -> str:
-    """The numbered source blocks of the answer prompt, numbered 1.. in ``nodes`` order (title, source file, text)."""
-    blocks = []
-    for number, hit in enumerate(nodes, 1):
-        meta = hit.node.metadata
-        title = quote(str(meta.get("title", "")), 200)
-        source = quote(str(meta.get("source", "")), 200)
-        text = quote(hit.node.get_content(), SOURCE_MAX_CHARS)
-        # Where and when it was printed, so that the model can date figures that changed (截至2021年底…).
-        printed = quote(print_label(_str(meta.get("publication")), _str(meta.get("published")), _str(meta.get("page"))),
-                        100)
-        dated = f' 刊发="{printed}"' if printed else ""
-        blocks.append(f'<资料 编号="{number}" 标题="{title}" 来源="{source}"{dated}>\n{text}\n</资料>')
-    return "\n\n".join(blocks)
-
-
 def answer_messages(question: str, nodes: Sequence[NodeWithScore]) -> list[ChatMessage]:
-    """System and user messages asking to answer ``question`` from ``nodes`` (numbered 1..len(nodes))."""
+    """System and user messages asking to answer ``question`` from ``nodes``, numbered 1..len(nodes) in order, each
+    with its title, source file, where and when it was printed, and text."""
+    blocks = []
+    for source in (citation_for(number, hit) for number, hit in enumerate(nodes, 1)):
+        # Where and when it was printed, so that the model can date figures that changed (截至2021年底…).
+        printed = quote(print_label(source.publication, source.published, source.page), 100)
+        dated = f' 刊发="{printed}"' if printed else ""
+        blocks.append(f'<资料 编号="{source.id}" 标题="{quote(source.title, 200)}" 来源="{quote(source.source, 200)}"'
+                      f'{dated}>\n{quote(source.text, SOURCE_MAX_CHARS)}\n</资料>')
     user = (
-        f"以下是检索到的{len(nodes)}条新闻报道资料（引用原文）：\n\n{format_sources(nodes)}\n\n"
+        f"以下是检索到的{len(nodes)}条新闻报道资料（引用原文）：\n\n" + "\n\n".join(blocks) + "\n\n"
         f"问题：{quote(question)}\n"
         "请只根据以上资料回答，并在每句话后标注所依据资料的编号。"
     )
@@ -93,26 +82,13 @@ def answer_messages(question: str, nodes: Sequence[NodeWithScore]) -> list[ChatM
     ]
 
 
-@dataclass(frozen=True)
-class HistoryTurn:
-    """One earlier exchange shown to the rewriter: the (standalone) question and the answer text."""
-
-    question: str
-    answer: str
-
-
-def plain_answer(text: str) -> str:
-    """An answer as history: citation markers and an appended sources block removed, whitespace collapsed."""
-    text = _SOURCES_BLOCK.sub("", text)
-    return " ".join(_MARKERS.sub("", text).split())
-
-
-def rewrite_messages(history: Sequence[HistoryTurn], question: str) -> list[ChatMessage]:
-    """Messages asking to rewrite ``question`` into a standalone question given the last turns of ``history``."""
+def rewrite_messages(history: Sequence[Turn], question: str) -> list[ChatMessage]:
+    """Messages asking to rewrite ``question`` into a standalone question given the last turns of ``history``
+    (each turn's standalone question, and its answer without citation markers or an appended sources block)."""
     lines = []
     for turn in list(history)[-REWRITE_TURNS:]:
-        lines.append(f"用户：{quote(turn.question, 300)}")
-        answer = plain_answer(turn.answer)
+        lines.append(f"用户：{quote(turn.standalone or turn.question, 300)}")
+        answer = " ".join(_MARKERS.sub("", _SOURCES_BLOCK.sub("", turn.answer)).split())
         if answer:
             lines.append(f"助手：{quote(answer, HISTORY_ANSWER_MAX_CHARS)}")
     user = "之前的对话：\n" + "\n".join(lines) + f"\n\n最新的问题：{quote(question)}\n\n改写后的问题："

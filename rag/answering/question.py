@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import lru_cache
 
 from rag.text.lexicon import alternation
-from rag.text.normalize import STOPWORDS, keywords
+from rag.text.normalize import keywords, normalize
 
 
 class QuestionType(StrEnum):
@@ -110,15 +110,10 @@ def holds_type(qtype: QuestionType, norm: str, unit: str | None = None, subject:
         if unit:
             return 1.0 if has_unit(norm, unit) else 0.5 if _NUMBER_WITH_UNIT.search(norm) else 0.0
         return 1.0 if _NUMBER_WITH_UNIT.search(norm) else 0.4 if _ANY_NUMBER.search(norm) else 0.0
-    if qtype is QuestionType.DATE:
-        return 1.0 if DATE.search(norm) else 0.0
-    if qtype is QuestionType.REASON:
-        return 1.0 if _REASON_CUE.search(norm) else 0.0
     if qtype is QuestionType.DEFINITION:
         return 1.0 if subject and norm.lstrip("《“\"'「 ").startswith(subject) and _DEFINITION_CUE.search(norm) else 0.0
-    if qtype is QuestionType.LIST:
-        return 1.0 if _LIST_CUE.search(norm) else 0.0
-    return 0.0
+    cue = {QuestionType.DATE: DATE, QuestionType.REASON: _REASON_CUE, QuestionType.LIST: _LIST_CUE}.get(qtype)
+    return 1.0 if cue is not None and cue.search(norm) else 0.0
 
 
 def holds_name(qtype: QuestionType, norm: str) -> float:
@@ -188,7 +183,7 @@ def term_weights(norm_question: str, idf: Callable[[str], float]) -> dict[str, f
     """Content words of a normalised question (jieba search mode, interrogatives and stopwords left out) and their
     weights: ``idf`` (BM25's), x :data:`FRAGMENT_WEIGHT` for a term inside a longer one; a compound made of other
     terms is dropped (it would count its words twice)."""
-    terms = [t for t in keywords(strip_interrogatives(norm_question)) if t not in STOPWORDS]
+    terms = keywords(strip_interrogatives(norm_question))  # stopwords are left out by the tokenizer
     terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
     return {t: idf(t) * (FRAGMENT_WEIGHT if any(t != o and t in o for o in terms) else 1.0) for t in terms}
 
@@ -206,24 +201,21 @@ class Question:
     """A question prepared for matching: type, wanted unit, definition subject, IDF-weighted terms, bigrams,
     names, dates named. ``idf`` maps a normalised token to BM25's inverse document frequency."""
 
-    def __init__(self, text: str, idf: Callable[[str], float], normalized: str | None = None) -> None:
-        from rag.text.normalize import normalize
-
-        self.text = text
-        self.norm = normalized if normalized is not None else normalize(text)
-        self.qtype = question_type(self.norm)
-        self.unit = wanted_unit(self.norm) if self.qtype is QuestionType.NUMBER else None
-        self.subject = definition_subject(self.norm)
-        self.weights = term_weights(self.norm, idf)
+    def __init__(self, text: str, idf: Callable[[str], float]) -> None:
+        norm = normalize(text)
+        self.qtype = question_type(norm)
+        self.unit = wanted_unit(norm) if self.qtype is QuestionType.NUMBER else None
+        self.subject = definition_subject(norm)
+        self.weights = term_weights(norm, idf)
         self.total = sum(self.weights.values())
         self.unseen_idf = idf("\uffff")
-        self.grams = bigrams(strip_interrogatives(self.norm))
-        self.names = question_names(self.norm)
-        self.bare = strip_interrogatives(self.norm)
+        self.bare = strip_interrogatives(norm)
+        self.grams = bigrams(self.bare)
+        self.names = question_names(norm)
         # Aspect and linking characters next to the interrogative (建成了多少 is written 已建成…) are left out.
-        self.anchors = [(_CLAUSE_END.split(self.norm[: m.start()])[-1].rstrip(_LOOSE)[-ANCHOR_CHARS:],
-                         _CLAUSE_END.split(self.norm[m.end() :])[0].lstrip(_LOOSE)[:ANCHOR_CHARS])
-                        for m in _WH.finditer(self.norm)]
+        self.anchors = [(_CLAUSE_END.split(norm[: m.start()])[-1].rstrip(_LOOSE)[-ANCHOR_CHARS:],
+                         _CLAUSE_END.split(norm[m.end() :])[0].lstrip(_LOOSE)[:ANCHOR_CHARS])
+                        for m in _WH.finditer(norm)]
 
     def anchor_score(self, text: str) -> float:
         """0..1: the question read as a cloze (Ravichandran and Hovy, 2002: the question is the answer sentence with

@@ -8,17 +8,16 @@ a question word (哪些, 什么, 哪几篇...) and then nothing, or only a topic
 多少`` (a fact) are not listing questions. The question must also name a scope: a publication the archive holds
 (matched against the stored publication names, longest first) or a time (:mod:`rag.text.time_expr`), or the caller
 must give a filter; otherwise it is answered as any question. 发表 alone needs a publication: people publish too
-(``<某人>在<某年>发表了什么`` asks for a person's work, not for reports). A name in 《》 before the listing phrase that matches
-no stored publication is taken as a publication the archive does not hold: the answer is a refusal.
+(``<某人>在<某年>发表了什么`` asks for a person's work, not for reports). A name in 《》 before the listing phrase
+that matches no stored publication is taken as a publication the archive does not hold: the answer is a refusal.
 
-:func:`answer_listing` answers it: the reports printed in the named time (strictly: publication date in the range,
+:func:`report_listing` answers it: the reports printed in the named time (strictly: publication date in the range,
 intersected with the caller's ``since``/``until``) by the named publication (intersected with the caller's), one per
 story, at most :data:`MAX_REPORTS`. With a topic (what is left of the question without the publication, the time,
 the question words and :data:`FILLER`), the reports the keyword index scores above 0 for it are ranked by that
 score and the best are kept; without, the newest. They are listed newest first, each with its title, publication,
 date and page and a citation ``[n]`` (found true, ``mode`` extractive, ``confidence`` None: no answer selector
-chose them). No matching report gives a refusal (found
-false) naming the scope. The reports themselves come from the service (``find``:
+chose them); none gives a refusal (found false) naming the scope. The reports come from the service (``find``:
 :func:`rag.archive.find_reports`); this module only reads questions and shapes answers.
 """
 
@@ -108,26 +107,25 @@ def detect(question: str, scope: TimeScope, known_publications: Iterable[str],
     head = text[:start]
     publications, mention = _publication(text, known_publications)
     title = None if publications else _TITLE.search(head)  # 《…》 naming a publication the archive lacks
-    unknown = title is not None
     if title is not None:
         mention = title.group(1)
-    if authored and not (publications or unknown):
+    if authored and not (publications or title):
         return None
-    if not (publications or unknown or scope.has_range or (archive_filter is not None and archive_filter.strict)):
+    if not (publications or title or scope.has_range or (archive_filter is not None and archive_filter.strict)):
         return None
     for part in (mention, normalize(scope.expression) if scope.expression else ""):
         if part:
             head = head.replace(part, " ", 1)
     topic_text = re.sub(r"[《》“”\"'「」,，、:：;；()（）]", " ", f"{head} {topic_tail}")
     tokens = tuple(dict.fromkeys(t for t in tokenize(topic_text, normalized=True) if t not in FILLER))
-    return ReportQuery(publications, mention, tokens, " ".join(topic_text.split()), unknown)
+    return ReportQuery(publications, mention, tokens, " ".join(topic_text.split()), title is not None)
 
 
 #: ``find(filter, topic tokens, limit)``: the reports passing a resolved strict filter (see the module docstring).
 FindReports = Callable[[ArchiveFilter, list[str], int], list[NodeWithScore]]
 
 
-def listing_filter(query: ReportQuery, scope: TimeScope, archive_filter: ArchiveFilter | None,
+def _listing_filter(query: ReportQuery, scope: TimeScope, archive_filter: ArchiveFilter | None,
                    known_publications: Iterable[str]) -> ArchiveFilter | None:
     """The strict filter of the listing: the caller's dates and the question's range intersected, the caller's
     publication and the question's intersected (resolved against ``known_publications``). None when they
@@ -162,12 +160,15 @@ def _scope_label(query: ReportQuery, flt: ArchiveFilter, scope: TimeScope) -> st
     return f"{paper}{when}{about}"
 
 
-def answer_listing(question: str, query: ReportQuery, scope: TimeScope, archive_filter: ArchiveFilter | None,
-                   known_publications: Iterable[str], find: FindReports) -> Answer:
-    """The answer to a listing question (see the module docstring): the reports ``find`` returns for the
-    listing's filter and topic, newest first, cited; a refusal (found false) when there is none."""
-    known = list(known_publications)
-    flt = listing_filter(query, scope, archive_filter, known)
+def report_listing(question: str, scope: TimeScope, archive_filter: ArchiveFilter | None,
+                   known_publications: Iterable[str], find: FindReports) -> Answer | None:
+    """The answer to ``question`` when it is a listing question (:func:`detect`), else None: the reports ``find``
+    returns for the listing's filter and topic, newest first, cited; a refusal (found false) when there is none."""
+    known = frozenset(known_publications)
+    query = detect(question, scope, known, archive_filter)
+    if query is None:
+        return None
+    flt = _listing_filter(query, scope, archive_filter, known)
     nodes = find(flt, list(query.topic), MAX_REPORTS) if flt is not None else []
     label = _scope_label(query, flt or ArchiveFilter(), scope)
     if not nodes:
@@ -181,15 +182,3 @@ def answer_listing(question: str, query: ReportQuery, scope: TimeScope, archive_
         lines.append(f"{c.id}. {c.title or '（无标题）'}（{printed}）[{c.id}]")
     return Answer(question=question, answer="\n".join(lines), found=True, citations=citations,
                   confidence=None)
-
-
-def report_listing(question: str, scope: TimeScope, archive_filter: ArchiveFilter | None,
-                   known_publications: Iterable[str], find: FindReports) -> Answer | None:
-    """:func:`answer_listing` when ``question`` is a listing question (:func:`detect`), else None."""
-    known = frozenset(known_publications)
-    query = detect(question, scope, known, archive_filter)
-    return None if query is None else answer_listing(question, query, scope, archive_filter, known, find)
-
-
-__all__ = ["FILLER", "MAX_REPORTS", "FindReports", "ReportQuery", "answer_listing", "detect", "listing_filter",
-           "report_listing"]

@@ -26,14 +26,11 @@ def citation_for(number: int, hit: NodeWithScore) -> Citation:
 def with_copies(citations: list[Citation], members: dict[str, list[Article]]) -> list[Citation]:
     """``citations`` with ``also`` filled from ``members`` (story id -> its stored articles), oldest first, the
     cited article itself left out; a citation without a story keeps ``also`` empty."""
+    fields = set(StoryCopy.model_fields)
     out = []
     for citation in citations:
-        copies = [
-            StoryCopy(article_id=a.article_id, title=a.title, source=a.source, published=a.published,
-                      publication=a.publication, page=a.page)
-            for a in members.get(citation.story_id or "", []) if a.article_id != citation.article_id
-        ]
-        copies.sort(key=lambda c: (c.published or "", c.source))
+        copies = sorted((StoryCopy(**a.model_dump(include=fields)) for a in members.get(citation.story_id or "", [])
+                         if a.article_id != citation.article_id), key=lambda c: (c.published or "", c.source))
         out.append(citation.model_copy(update={"also": copies}))
     return out
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from itertools import takewhile
 
 from rag.answering.features import Candidate
 from rag.answering.question import Question, answer_value, names_in
@@ -59,19 +60,15 @@ def newest_answer(analysis: Question, best: Candidate, candidates: list[Candidat
     :data:`DISAGREE_DAYS` apart), or the newest was asked for. ``candidates`` are best first."""
     chosen, chosen_date = best, _published(best)
     disagree = False
-    for cand in candidates:
-        if cand.score < floor:
-            break
+    for cand in takewhile(lambda c: c.score >= floor, candidates):
         printed = _published(cand)
-        if not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata):
+        if (not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata)
+                or not about_subject(analysis, cand)):
             continue
-        if not about_subject(analysis, cand):
-            continue
-        differs = other_value(analysis, best, cand)
-        apart = abs(_days_between(_published(best) or printed, printed)) >= DISAGREE_DAYS
-        if differs and apart:
-            disagree = True
-        if printed > chosen_date and (prefer_latest or (differs and apart)):
+        changed = (other_value(analysis, best, cand)
+                   and abs(_days_between(_published(best) or printed, printed)) >= DISAGREE_DAYS)
+        disagree = disagree or changed
+        if printed > chosen_date and (prefer_latest or changed):
             chosen, chosen_date = cand, printed
     return chosen, disagree or (prefer_latest and bool(chosen_date))
 
@@ -84,9 +81,7 @@ def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candid
     loses to the report of that year."""
     if since <= _published(best) <= until:
         return best
-    for cand in candidates:
-        if cand.score < floor:
-            break
+    for cand in takewhile(lambda c: c.score >= floor, candidates):
         if since <= _published(cand) <= until and about_subject(analysis, cand):
             return cand
     return best

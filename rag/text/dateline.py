@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rag.text.event_dates import make_date
 from rag.text.headline import LEAD, ORIGINAL_TITLE, lead_outlet, split_headline
 
 #: Longest header (characters before ``正文：`` or the first line break) that is read as a dateline.
@@ -158,15 +159,11 @@ def _is_metadata(header: str) -> bool:
 def _read_header(header: str) -> tuple[str | None, str | None, str | None]:
     """(ISO date or None, time or None, outlet or None) from a header."""
     published = None
-    for pattern, short_year in ((_FULL_DATE, False), (_COMPACT_DATE, False), (_SHORT_YEAR_DATE, True)):
+    for pattern, century in ((_FULL_DATE, 0), (_COMPACT_DATE, 0), (_SHORT_YEAR_DATE, 2000)):
         match = pattern.search(header)
-        if match:
-            year, month, day = (int(g) for g in match.groups())
-            if short_year:
-                year += 2000
-            if 1900 <= year <= 2100 and 1 <= month <= 12 and 1 <= day <= 31:
-                published = f"{year:04d}-{month:02d}-{day:02d}"
-                break
+        if match and (day := make_date(century + int(match[1]), int(match[2]), int(match[3]))):
+            published = day.isoformat()
+            break
     clock = None
     time_match = _TIME.search(header)
     if time_match and int(time_match.group(1)) < 24 and int(time_match.group(2)) < 60:

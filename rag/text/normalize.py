@@ -10,15 +10,10 @@ both long words and their in-vocabulary sub-words, so a query word and a longer 
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from rag.text.lexicon import words
-
-_lock = threading.Lock()
-_converter = None
-_jieba = None
 
 #: Function words and question words that carry no topic (``rag/lexicon/stopwords.txt``).
 STOPWORDS: frozenset[str] = frozenset(words("stopwords"))
@@ -26,31 +21,23 @@ STOPWORDS: frozenset[str] = frozenset(words("stopwords"))
 _TOKEN_OK = re.compile(r"[\w\u4e00-\u9fff]")
 
 
+@cache
 def _opencc():
-    global _converter
-    if _converter is None:
-        with _lock:
-            if _converter is None:
-                from opencc import OpenCC
+    from opencc import OpenCC
 
-                _converter = OpenCC("t2s")
-    return _converter
+    return OpenCC("t2s")
 
 
+@cache
 def jieba_module():  # noqa: ANN201 - the jieba module
-    """The jieba module, initialised once with its chatty logger silenced (thread-safe)."""
-    global _jieba
-    if _jieba is None:
-        with _lock:
-            if _jieba is None:
-                import logging
+    """The jieba module, initialised once with its chatty logger silenced (``jieba.initialize`` holds its lock)."""
+    import logging
 
-                import jieba
+    import jieba
 
-                jieba.setLogLevel(logging.WARNING)
-                jieba.initialize()
-                _jieba = jieba
-    return _jieba
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    return jieba
 
 
 def warm_text_tools() -> None:
@@ -62,25 +49,20 @@ def warm_text_tools() -> None:
     _opencc()
 
 
-_traditional: frozenset[str] | None = None
-
-
+@cache
 def _traditional_chars() -> frozenset[str]:
     """Characters that OpenCC's t2s character table changes (from its TSCharacters dictionary)."""
-    global _traditional
-    if _traditional is None:
-        from pathlib import Path
+    from pathlib import Path
 
-        import opencc
+    import opencc
 
-        table = Path(opencc.__file__).parent / "dictionary" / "TSCharacters.txt"
-        chars = set()
-        for row in table.read_text(encoding="utf-8").splitlines():
-            key, _, values = row.partition("\t")
-            if key and values.split(" ")[0] != key:
-                chars.add(key)
-        _traditional = frozenset(chars)
-    return _traditional
+    table = Path(opencc.__file__).parent / "dictionary" / "TSCharacters.txt"
+    chars = set()
+    for row in table.read_text(encoding="utf-8").splitlines():
+        key, _, values = row.partition("\t")
+        if key and values.split(" ")[0] != key:
+            chars.add(key)
+    return frozenset(chars)
 
 
 @lru_cache(maxsize=4096)
@@ -126,21 +108,10 @@ def tokenize(text: str, *, normalized: bool = False, keep_stopwords: bool = Fals
     """
     if not normalized:
         text = normalize(text)
-    jieba = jieba_module()
-    tokens = []
-    for token in jieba.cut_for_search(text):
-        token = token.strip()
-        if not token or not _TOKEN_OK.search(token):
-            continue
-        if not keep_stopwords and token in STOPWORDS:
-            continue
-        tokens.append(token)
-    return tokens
+    tokens = (token.strip() for token in jieba_module().cut_for_search(text))
+    return [t for t in tokens if t and _TOKEN_OK.search(t) and (keep_stopwords or t not in STOPWORDS)]
 
 
 def keywords(text: str) -> list[str]:
     """Distinct content tokens of a question, in order of first appearance (see :func:`tokenize`)."""
-    seen: dict[str, None] = {}
-    for token in tokenize(text):
-        seen.setdefault(token, None)
-    return list(seen)
+    return list(dict.fromkeys(tokenize(text)))

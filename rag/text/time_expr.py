@@ -74,9 +74,7 @@ class TimeScope:
 def _count(token: str) -> int:
     if token.isdigit():
         return int(token)
-    if token == "半":
-        return 0
-    if len(token) == 1:
+    if len(token) == 1:  # 半 is 0
         return _CN_DIGITS[token]
     if token.startswith("十"):  # 十二
         return 10 + _CN_DIGITS.get(token[1:], 0)
@@ -114,24 +112,16 @@ def _relative(text: str, ref: date) -> tuple[date, date, str] | None:
                 found.append((pos, part[0], part[1], word + part[2]))
             else:
                 found.append((pos, date(year, 1, 1), date(year, 12, 31), word))
-    this_month = _month_range(ref.year, ref.month)
-    assert this_month is not None
-    for word in ("本月", "这个月", "当月"):
-        add(word, *this_month)
     last = _shift_months(date(ref.year, ref.month, 1), -1)
-    last_month = _month_range(last.year, last.month)
-    assert last_month is not None
-    for word in ("上个月", "上月"):
-        add(word, *last_month)
-    monday = ref - timedelta(days=ref.weekday())
-    for word in ("本周", "这周", "这星期", "本星期"):
-        add(word, monday, monday + timedelta(days=6))
-    for word in ("上周", "上星期", "上个星期"):
-        add(word, monday - timedelta(days=7), monday - timedelta(days=1))
-    for word in ("今天", "今日"):
-        add(word, ref, ref)
-    for word in ("昨天", "昨日"):
-        add(word, ref - timedelta(days=1), ref - timedelta(days=1))
+    this_month, last_month = _month_range(ref.year, ref.month), _month_range(last.year, last.month)
+    assert this_month is not None and last_month is not None  # months of real dates
+    monday, yesterday = ref - timedelta(days=ref.weekday()), ref - timedelta(days=1)
+    for words, span in ((("本月", "这个月", "当月"), this_month), (("上个月", "上月"), last_month),
+                        (("本周", "这周", "这星期", "本星期"), (monday, monday + timedelta(days=6))),
+                        (("上周", "上星期", "上个星期"), (monday - timedelta(days=7), monday - timedelta(days=1))),
+                        (("今天", "今日"), (ref, ref)), (("昨天", "昨日"), (yesterday, yesterday))):
+        for word in words:
+            add(word, *span)
     for m in _RECENT_SPAN.finditer(text):
         n, unit = _count(m.group(1)), m.group(2)
         if unit == "年":
