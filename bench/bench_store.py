@@ -47,9 +47,9 @@ SEEDS = (ROOT / ".." / "shared" / "eval" / "seeds_dev.jsonl").resolve()
 FALLBACK_QUESTIONS = [
     "郏县建成了多少座5G基站？",
     "示范区有几家企业入选专精特新名单？",
-    "闫庄村修路解决了多少位村民关注的出行难问题？",
-    "全市成立了多少家红色业委会？",
-    "郑州市的市委书记是谁？",
+    "乡村振兴有哪些举措？",
+    "企业科技创新取得了什么成绩？",
+    "月球上的第一家咖啡馆在哪里？",
 ]
 OPERATIONS = ("ask", "dense", "state", "article", "bm25_rebuild")
 
