@@ -102,7 +102,8 @@ class ExtractiveAnswerer:
     def _neighbours(self, best: Candidate) -> list[Candidate]:
         """The sentence before ``best`` when it leans on it (:data:`LEANS_BACK`: 因此, 这, 该 ...), the one after
         when ``best`` is shorter than :data:`SHORT_SENTENCE`; each only while the answer stays within
-        ``max_chars``, never a sign-off. A gold answer often sits beside the sentence the selector picks."""
+        ``max_chars``, never a sign-off. The sentence beside the one the selector picks sometimes holds the answer,
+        or the rest of it."""
         sentences = split_sentences(best.hit.node.get_content())
         wanted = [best.order - 1] if LEANS_BACK.match(best.norm) else []
         if len(best.sentence) < SHORT_SENTENCE:
