@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bot.train import HashedBigramEmbedder  # noqa: E402
 from rag.eval_fabrication import src_files  # noqa: E402
 from rag.eval_stats import compare, percentile_interval  # noqa: E402
-from rag.evaluation import _contains  # noqa: E402
+from rag.evaluation import _MARKER, _contains  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.train_data import POOL, _gold_stories, _is_source, default_sets, load_questions  # noqa: E402
 
@@ -76,6 +76,8 @@ def family_off(name: str) -> Iterator[None]:
         patch(ex, "in_scope_answer", lambda q, best, *a: best)
     elif name == "same_passage":  # next answering candidate of the same passage
         patch(ex.ExtractiveAnswerer, "_same_passage", lambda self, best, ranked, chosen: [])
+    elif name == "neighbours":  # the sentence before / after the best (restored after the full DRCD run)
+        patch(ex.ExtractiveAnswerer, "_neighbours", lambda self, best: [])
     elif name != "baseline":
         raise ValueError(f"family: unknown {name!r}")
     try:
@@ -87,9 +89,9 @@ def family_off(name: str) -> Iterator[None]:
 
 RETRIEVAL = ("rerank", "time_scope")
 #: The families still in the product. Deleted after this benchmark (docs/ablation-rules.md has their figures):
-#: neighbours (the sentence before / after), window (clauses around the best one), spell_date, alternatives,
-#: in_scope_rank (chunks printed in the question's range x1.2).
-FAMILIES = ("baseline", *RETRIEVAL, "timeline", "same_passage")
+#: window (clauses around the best one), spell_date, alternatives, in_scope_rank (chunks printed in the question's
+#: range x1.2). The neighbours were deleted after a 301-question DRCD sample and restored after the whole set.
+FAMILIES = ("baseline", *RETRIEVAL, "timeline", "same_passage", "neighbours")
 
 
 def open_service(name: str, work: Path, cache: Path = CACHE):  # noqa: ANN201 - NewsQA
@@ -103,15 +105,17 @@ def open_service(name: str, work: Path, cache: Path = CACHE):  # noqa: ANN201 - 
     return build_service(Settings(data_dir=data_dir), embedder=HashedBigramEmbedder())  # type: ignore[call-arg]
 
 
-def run_question(service, row: dict, stories: dict[str, str]) -> dict[str, dict[str, object]]:  # noqa: ANN001
-    """Per family: the answerable (and removed) outcomes of one training question."""
+def run_question(service, row: dict, stories: dict[str, str], families: tuple[str, ...] = FAMILIES,  # noqa: ANN001
+                 removed: bool = True) -> dict[str, dict[str, object]]:
+    """Per family: the answerable (and, when ``removed``, the sources-removed) outcomes of one training question;
+    ``chars``: the answer's length without its citation markers."""
     golds = [str(a) for a in row.get("a") or [] if str(a).strip()]
     files = set(src_files(row.get("src")))
     gold_stories = {stories[f] for f in files if f in stories}
     top_k = service.settings.top_k
     out: dict[str, dict[str, object]] = {}
     pools: dict[str, tuple[list, object, str]] = {}
-    for family in FAMILIES:
+    for family in families:
         key = family if family in RETRIEVAL else "baseline"
         with family_off(family):
             if key not in pools:
@@ -121,11 +125,13 @@ def run_question(service, row: dict, stories: dict[str, str]) -> dict[str, dict[
             pool, scope, query = pools[key]
             answer = service.extractive_answer(query, pool[:top_k], scope)
             rec: dict[str, object] = {"found": answer.found, "confidence": answer.confidence,
-                                      "alternatives": len(answer.alternatives)}
+                                      "answer": answer.answer}
+            if answer.found:
+                rec["chars"] = len(_MARKER.sub("", answer.answer))
             if golds:
                 ok = answer.found and _contains(answer.answer, golds)
                 rec.update(contains=ok, wrong=answer.found and not ok, refused=not answer.found)
-                if files:
+                if files and removed:
                     removed = [h for h in pool if not _is_source(h, files, gold_stories)][:top_k]
                     rec["removed_refused"] = not service.extractive_answer(query, removed, scope).found
             else:
@@ -137,7 +143,7 @@ def run_question(service, row: dict, stories: dict[str, str]) -> dict[str, dict[
 def summarise(rows: list[dict]) -> dict[str, dict[str, object]]:
     """Per family of the rows: each figure with its 95 % interval, and the paired difference against the
     baseline."""
-    figures = ("contains", "wrong", "refused", "removed_refused", "weak_refused")
+    figures = ("contains", "wrong", "refused", "removed_refused", "weak_refused", "chars")
     table: dict[str, dict[str, object]] = {}
     for family in [k for k in rows[0] if k not in ("q", "group")] if rows else []:
         entry: dict[str, object] = {}
@@ -166,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/newsqa-ablate"))
     parser.add_argument("--cache", type=Path, default=CACHE, help="make train's cache (its <set>/store is copied)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--families", default=",".join(FAMILIES),
+                        help=f"comma-separated, the baseline first (default {','.join(FAMILIES)})")
+    parser.add_argument("--no-removed", action="store_true", help="skip the sources-removed variant")
     args = parser.parse_args(argv)
     train_dir = (ROOT / ".." / "shared" / "train").resolve()
     train_set = next(s for s in default_sets(train_dir, args.limit) if s.name == args.set)
@@ -173,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         from dataclasses import replace
         train_set = replace(train_set, limit=args.limit)
     questions = load_questions(train_set)
+    families = tuple(args.families.split(","))
     service = open_service(args.set, args.work, args.cache)
     stories = _gold_stories(service, [f for r in questions for f in src_files(r.get("src"))])
     rows = []
@@ -182,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         for n, row in enumerate(questions):
             if row["q"] in done:
                 continue
-            rec = {"q": row["q"], "group": row["group"], **run_question(service, row, stories)}
+            rec = {"q": row["q"], "group": row["group"], **run_question(service, row, stories, families,
+                                                                            not args.no_removed)}
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
             fh.flush()
             if n % 25 == 0:
