@@ -162,6 +162,18 @@ def card(rows: fit.Rows, results: dict[str, fit.Evaluation], model: dict[str, ob
     return "\n".join(lines) + "\n"
 
 
+def _rounded(value: object) -> object:
+    """``value`` with every float rounded to 7 significant digits: BLAS reductions differ in their last bits from
+    run to run and machine to machine, and the model file must come out byte for byte the same."""
+    if isinstance(value, float):
+        return float(f"{value:.7g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def run(train_dir: Path, cache: Path, out: Path | None = None, rebuild: bool = False,
         drcd_limit: int | None = 1500, sets: list[TrainingSet] | None = None) -> dict[str, object]:
     """Build (or reuse) the cached rows, fit, and write the model file and ``MODEL_CARD.md`` beside it; returns
@@ -177,7 +189,7 @@ def run(train_dir: Path, cache: Path, out: Path | None = None, rebuild: bool = F
     data = fit.model_file(model, chosen.platt, chosen.threshold, {"sets": sizes, "cv": cv})
     target = out or model_path()
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    target.write_text(json.dumps(_rounded(data), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     (target.parent / "MODEL_CARD.md").write_text(card(rows, results, model, sizes), encoding="utf-8")
     return data
 
