@@ -1,0 +1,337 @@
+"""The fabrication benchmark (:mod:`rag.eval_fabrication`) on the training sets, and the ablation of the citation
+check (:mod:`rag.answering.citation_check`) it supports.
+
+    python bench/citation_fit.py record --set crud|drcd --data-dir DIR --out cases.jsonl [--limit N]
+    python bench/citation_fit.py ablate --data-dir DIR cases.jsonl [...] [--json]
+
+``record`` asks the real service every case's question twice (the substituted and the correct reply, from the tests'
+fake OpenAI-compatible server, over HTTP and the streaming verifier) over a copy of a training store built by
+``bot/train.py`` (``DIR``: a copy of ``../cache/scorer/<set>``, never the cache itself: the service writes to it),
+with the refusal threshold at 0 so that the LLM is always asked. It writes one row per case: the end-to-end outcome
+of both replies, the sources and question the verifier saw, the group (``item`` / paragraph) for the bootstrap.
+
+``ablate`` replays the recorded replies through :func:`rag.answering.citation_check.check_answer` (the same sources,
+question and corpus IDF as the service used), once as the code stands and once per criterion switched off
+(:data:`VARIANTS`), and prints both rates with 95 % intervals (cluster bootstrap, :mod:`rag.eval_stats`) and the
+paired difference of each variant from the full check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from common import ROOT
+
+sys.path.insert(0, str(ROOT))  # the tests' fake LLM server
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+TRAIN = (ROOT / ".." / "shared" / "train").resolve()
+
+
+def _service(data_dir: Path, **overrides: object) -> Any:
+    from bot.service import build_service
+    from bot.train import HashedBigramEmbedder
+    from rag.settings import Settings
+
+    settings = Settings(_env_file=None, data_dir=data_dir, min_answer_confidence=0.0, **overrides)  # type: ignore[call-arg]
+    return build_service(settings, embedder=HashedBigramEmbedder())
+
+
+def record(set_name: str, data_dir: Path, out: Path, limit: int | None) -> None:
+    """Ask every case both ways through the service and the fake LLM; write the rows to ``out``."""
+    import rag.answering.generate as generate
+    from rag.eval_fabrication import build_cases
+    from rag.evaluation import QAItem
+    from rag.train_data import default_sets, load_questions
+
+    logging.getLogger("rag").setLevel(logging.ERROR)  # one warning per unsupported reply otherwise
+    fake_llm = importlib.import_module("tests.llm_fake")
+    Reply = importlib.import_module("tests.llm_fake.server").Reply
+    llm_overrides = importlib.import_module("tests.llm_fake.fixtures").llm_overrides
+    train_set = next(s for s in default_sets(TRAIN, limit) if s.name == set_name)
+    rows = load_questions(train_set)
+    items = [QAItem(str(r["q"]), [str(a) for a in r.get("a") or []],  # type: ignore[attr-defined]
+                    [str(s) for s in (r["src"] if isinstance(r["src"], list) else [r["src"]])], item=str(r["group"]))
+             for r in rows if r.get("src")]
+    group = {item.q: item.item for item in items}
+    cases, skipped = build_cases(items, train_set.articles[0])
+    seen: list[tuple[list[dict[str, str]], str]] = []
+
+    class Recording(generate.StreamVerifier):  # type: ignore[misc,name-defined]
+        """The production verifier, noting the sources and question it was given."""
+
+        def __init__(self, nodes: Any, question: str, idf: Any = None) -> None:
+            super().__init__(nodes, question, idf)
+            seen.append(([{"title": str(n.node.metadata.get("title", "")), "text": n.node.get_content()}
+                          for n in nodes], question))
+
+    generate.StreamVerifier = Recording  # type: ignore[attr-defined,misc]
+    with fake_llm.FakeLLM() as fake, out.open("w", encoding="utf-8") as handle:
+        service = _service(data_dir, **llm_overrides(fake))
+        service.warm_up()
+        for n, case in enumerate(cases):
+            row: dict[str, Any] = {"set": set_name, "q": case.question, "group": group.get(case.question, case.question),
+                                   "kind": case.kind, "gold": case.gold, "substitute": case.substitute}
+            for label, substituted in (("fake", True), ("real", False)):
+                seen.clear()
+                sent: dict[str, Any] = {}
+
+                def reply(request: Any, case: Any = case, substituted: bool = substituted, sent: Any = sent) -> str:
+                    sources = [(number, src) for number, _title, src, _text in request.sources()]
+                    sent["text"], sent["retrieved"] = case.reply(sources, substituted)
+                    return str(sent["text"])
+
+                fake.reset()
+                fake.script("answer", Reply.text(reply))
+                answer = service.ask(case.question)
+                fake.reset()
+                span = case.substitute if substituted else case.gold
+                row[label] = {"mode": answer.mode, "found": answer.found, "retrieved": sent.get("retrieved", False),
+                              "cited": answer.mode == "llm" and answer.found and _norm(span) in _norm(answer.answer),
+                              "nodes": seen[-1][0] if seen else [], "question": seen[-1][1] if seen else "",
+                              "reply": sent.get("text", "")}
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if n % 50 == 0:
+                print(f"{set_name}: {n}/{len(cases)} cases ({skipped} skipped)", file=sys.stderr, flush=True)
+        service.close()
+
+
+def _norm(text: str) -> str:
+    from rag.text.normalize import normalize
+
+    return normalize(text)
+
+
+_MISSING = object()
+
+
+@contextlib.contextmanager
+def _patched(target: Any, name: str, value: Any) -> Iterator[None]:
+    old = getattr(target, name, _MISSING)
+    setattr(target, name, value)
+    try:
+        yield
+    finally:
+        if old is _MISSING:
+            delattr(target, name)
+        else:
+            setattr(target, name, old)
+
+
+def _variants() -> dict[str, Callable[[], contextlib.AbstractContextManager[None]]]:
+    """Each criterion of the check switched off (a context manager patching the module for the replay)."""
+    from rag.answering import citation_check as cc
+    from rag.answering import claim_spans, claims
+
+    def drop_unmarked(orig: Any) -> Any:
+        def check(self: Any, unit: Any) -> list[str]:
+            if not unit.markers and unit.text.strip() and not claims.is_refusal(unit.text):
+                claim = self._claim(unit)
+                if not claim.is_connective:
+                    return self._unsupported(claim)  # type: ignore[no-any-return]
+            return orig(self, unit)  # type: ignore[no-any-return]
+        return check
+
+    def no_reattach(orig: Any) -> Any:
+        def check(self: Any, unit: Any) -> list[str]:
+            valid = [n - 1 for n in unit.markers if 1 <= n <= len(self._sources)]
+            if valid and unit.text.strip() and not claims.is_refusal(unit.text):
+                claim = self._claim(unit)
+                if not claim.is_connective and not self._best(claim, valid):
+                    return self._unsupported(claim)  # type: ignore[no-any-return]
+            return orig(self, unit)  # type: ignore[no-any-return]
+        return check
+
+    def claim_of(self: Any, unit: Any) -> Any:
+        return claims.Claim(unit.text, self._question_norm, self._question_words, self._question_grams, self._qtype)
+
+    def slot_off() -> contextlib.AbstractContextManager[None]:
+        stack = contextlib.ExitStack()
+        stack.enter_context(_patched(cc, "SLOT_TYPES", frozenset()))
+        stack.enter_context(_patched(claims.Claim, "has_slot", property(lambda self: False)))
+        return stack
+
+    def wrap(fn: Any) -> Callable[[], contextlib.AbstractContextManager[None]]:
+        def enter() -> contextlib.AbstractContextManager[None]:
+            stack = contextlib.ExitStack()
+            stack.enter_context(_patched(cc.StreamVerifier, "_claim", claim_of))
+            stack.enter_context(_patched(cc.StreamVerifier, "_check", fn(cc.StreamVerifier._check)))
+            return stack
+        return enter
+
+    return {
+        "numbers": lambda: _patched(claims.SourceText, "has_number", lambda self, n: True),
+        "bigram overlap": lambda: _patched(claims, "MIN_BIGRAM_OVERLAP", 0.0),
+        "new-word share": lambda: _patched(claims, "MIN_NEW_WORD_SHARE", 0.0),
+        "new words IDF-weighted": lambda: _patched(claims.Claim, "support", _no_idf(claims.Claim.support)),
+        "topic share": lambda: _patched(claims, "MIN_TOPIC_SHARE", 0.0),
+        "answer spans": lambda: _patched(claims.Claim, "spans_supported", lambda self, source: True),
+        "span locality": lambda: _patched(claim_spans, "MIN_LOCAL_SHARE", 0.0),
+        "slot-filler gate": slot_off,
+        "connective units": lambda: _patched(claims, "MIN_CLAIM_CHARS", 0),
+        "spans by question type": lambda: _patched(claims, "answer_spans", _untyped(claims.answer_spans)),
+        "unmarked units checked": wrap(drop_unmarked),
+        "re-attach": wrap(no_reattach),
+    }
+
+
+def _untyped(answer_spans: Any) -> Any:
+    def spans(norm: str, question_norm: str, qtype: Any) -> Any:
+        return answer_spans(norm, question_norm, None)
+    return spans
+
+
+def _no_idf(support: Any) -> Any:
+    def unweighted(self: Any, source: Any, idf: Any = None) -> Any:
+        return support(self, source, None)
+    return unweighted
+
+
+def _setting(spec: str) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """``module.NAME=value`` (e.g. ``claims.MIN_BIGRAM_OVERLAP=0.3``): that constant of ``rag.answering.module``."""
+    target, value = spec.split("=", 1)
+    module, name = target.rsplit(".", 1)
+    mod = importlib.import_module(f"rag.answering.{module}")
+    return lambda: _patched(mod, name, type(getattr(mod, name))(value))
+
+
+def replay(rows: list[dict[str, Any]], idf: Callable[[str], float]) -> dict[str, np.ndarray]:
+    """Per case: the substituted reply came back cited (``fake``), the correct one did (``real``); NaN where the
+    LLM was not asked (``fake``) or the source the correct reply cites does not hold its sentence (``real``: the
+    gold file was not retrieved, or another chunk of it was)."""
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    from rag.answering.citation_check import check_answer
+
+    out: dict[str, list[float]] = {"fake": [], "real": []}
+    for row in rows:
+        for label, span in (("fake", row["substitute"]), ("real", row["gold"])):
+            rec = row[label]
+            nodes = [NodeWithScore(node=TextNode(text=n["text"], metadata={"title": n["title"]}), score=1.0)
+                     for n in rec["nodes"]]
+            if not rec["reply"] or (label == "real" and not _states(rec["reply"], nodes)):
+                out[label].append(float("nan"))
+                continue
+            result, _ = check_answer(rec["reply"], nodes, rec["question"], idf)
+            out[label].append(float(result.outcome == "cited" and _norm(span) in _norm(result.text)))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def _states(reply: str, nodes: list[Any]) -> bool:
+    """The source a one-sentence reply cites holds that sentence verbatim (normalised): the source shown is the
+    part of the gold file that says it, not another chunk of it."""
+    match = re.search(r"\[(\d+)\]。$", reply)
+    number = int(match.group(1)) if match else 0
+    if not 1 <= number <= len(nodes):
+        return False
+    node = nodes[number - 1].node
+    return _norm(reply[: match.start()]) in _norm(str(node.metadata.get("title", "")) + "\n" + node.get_content())
+
+
+def _rate(values: np.ndarray, groups: list[str]) -> dict[str, Any]:
+    from rag.eval_stats import percentile_interval
+
+    keep = ~np.isnan(values)
+    g = [x for x, k in zip(groups, keep, strict=True) if k]
+    lo, hi = percentile_interval(values[keep], g)
+    return {"n": int(keep.sum()), "count": int(values[keep].sum()), "rate": round(float(values[keep].mean()), 4),
+            "ci": [round(lo, 4), round(hi, 4)]}
+
+
+def _diff(base: np.ndarray, other: np.ndarray, groups: list[str]) -> dict[str, Any]:
+    from rag.eval_stats import percentile_interval
+
+    keep = ~np.isnan(base) & ~np.isnan(other)
+    d = other[keep] - base[keep]
+    lo, hi = percentile_interval(d, [x for x, k in zip(groups, keep, strict=True) if k])
+    return {"diff": round(float(d.mean()), 4), "ci": [round(lo, 4), round(hi, 4)], "worse": int((d > 0).sum()),
+            "better": int((d < 0).sum())}
+
+
+def ablate(paths: list[Path], data_dir: Path, names: list[str], baseline: str, as_json: bool) -> None:
+    """Replay the recorded cases under the full check and each variant; print rates and paired differences."""
+    rows = [json.loads(line) for p in paths for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    groups = [f"{r['set']}:{r['group']}" for r in rows]
+    service = _service(data_dir)
+    idf = service.term_idf()
+    agree = sum(1 for r in rows for label in ("fake", "real") if r[label]["reply"])
+    variants = _variants()
+
+    def combined(spec: str) -> Callable[[], contextlib.AbstractContextManager[None]]:
+        parts = [variants[p] if p in variants else _setting(p) for p in spec.split("+")]
+
+        def enter() -> contextlib.AbstractContextManager[None]:
+            stack = contextlib.ExitStack()
+            for part in parts:
+                stack.enter_context(part())
+            return stack
+        return enter
+
+    with combined(baseline)() if baseline else contextlib.nullcontext():
+        base = replay(rows, idf)
+    mismatch = sum(1 for label in ("fake", "real") for i, r in enumerate(rows)
+                   if not np.isnan(base[label][i]) and bool(base[label][i]) != r[label]["cited"])
+    chosen = {spec: combined(spec) for spec in (names or list(variants))}
+    table = [{"variant": baseline or "full check", "substituted_cited": _rate(base["fake"], groups),
+              "correct_lost": _rate(1 - base["real"], groups), "replay_vs_service_mismatches": mismatch,
+              "replies": agree}]
+    for name, enter in chosen.items():
+        with enter():
+            got = replay(rows, idf)
+        table.append({"variant": name, "substituted_cited": _rate(got["fake"], groups),
+                      "correct_lost": _rate(1 - got["real"], groups),
+                      "d_substituted_cited": _diff(base["fake"], got["fake"], groups),
+                      "d_correct_lost": _diff(1 - base["real"], 1 - got["real"], groups)})
+        print(json.dumps(table[-1], ensure_ascii=False) if as_json else _line(table[-1]), flush=True)
+    service.close()
+    print(json.dumps(table[0], ensure_ascii=False) if as_json else _line(table[0]), flush=True)
+
+
+def _line(row: dict[str, Any]) -> str:
+    def f(r: dict[str, Any]) -> str:
+        return f"{r['count']}/{r['n']} = {r['rate']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
+
+    def d(r: dict[str, Any] | None) -> str:
+        return "" if r is None else f" (diff {r['diff']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}])"
+
+    return (f"{row['variant']:<28} substituted cited {f(row['substituted_cited'])}{d(row.get('d_substituted_cited'))}"
+            f" | correct lost {f(row['correct_lost'])}{d(row.get('d_correct_lost'))}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record")
+    rec.add_argument("--set", choices=["crud", "drcd"], required=True)
+    rec.add_argument("--data-dir", type=Path, required=True, help="a copy of ../cache/scorer/<set>")
+    rec.add_argument("--out", type=Path, required=True)
+    rec.add_argument("--limit", type=int, default=None, help="questions sampled (whole groups, deterministic)")
+    abl = sub.add_parser("ablate")
+    abl.add_argument("cases", type=Path, nargs="+")
+    abl.add_argument("--data-dir", type=Path, required=True, help="the store whose IDF the service used")
+    abl.add_argument("--variant", action="append", default=[], help="criteria switched off or constants set, "
+                     "joined by '+' (e.g. 'numbers+claims.MIN_NEW_WORD_SHARE=0.8'; default: each criterion in turn)")
+    abl.add_argument("--baseline", default="", help="the reference the differences are taken from, as a variant "
+                     "(default: the check as it stands)")
+    abl.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.command == "record":
+        record(args.set, args.data_dir, args.out, args.limit)
+    else:
+        ablate(args.cases, args.data_dir, args.variant, args.baseline, args.json)
+
+
+if __name__ == "__main__":
+    main()
