@@ -40,7 +40,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 TRAIN = (ROOT / ".." / "shared" / "train").resolve()
 
 
-def _service(data_dir: Path, **overrides: object) -> Any:
+def _service(data_dir: Path, **overrides: Any) -> Any:
     from bot.service import build_service
     from bot.train import HashedBigramEmbedder
     from rag.settings import Settings
@@ -131,71 +131,37 @@ def _patched(target: Any, name: str, value: Any) -> Iterator[None]:
 
 
 def _variants() -> dict[str, Callable[[], contextlib.AbstractContextManager[None]]]:
-    """Each criterion of the check switched off (a context manager patching the module for the replay)."""
+    """Each criterion of the check switched off (a context manager patching the module for the replay). The
+    criteria deleted after the ablation (bigram overlap, digits, subject share, locality, slot-filler gate,
+    connective and unmarked units, spans by question type) were switched off here at f095d47."""
     from rag.answering import citation_check as cc
-    from rag.answering import claim_spans, claims
-
-    def drop_unmarked(orig: Any) -> Any:
-        def check(self: Any, unit: Any) -> list[str]:
-            if not unit.markers and unit.text.strip() and not claims.is_refusal(unit.text):
-                claim = self._claim(unit)
-                if not claim.is_connective:
-                    return self._unsupported(claim)  # type: ignore[no-any-return]
-            return orig(self, unit)  # type: ignore[no-any-return]
-        return check
-
-    def no_reattach(orig: Any) -> Any:
-        def check(self: Any, unit: Any) -> list[str]:
-            valid = [n - 1 for n in unit.markers if 1 <= n <= len(self._sources)]
-            if valid and unit.text.strip() and not claims.is_refusal(unit.text):
-                claim = self._claim(unit)
-                if not claim.is_connective and not self._best(claim, valid):
-                    return self._unsupported(claim)  # type: ignore[no-any-return]
-            return orig(self, unit)  # type: ignore[no-any-return]
-        return check
-
-    def claim_of(self: Any, unit: Any) -> Any:
-        return claims.Claim(unit.text, self._question_norm, self._question_words, self._question_grams, self._qtype)
-
-    def slot_off() -> contextlib.AbstractContextManager[None]:
-        stack = contextlib.ExitStack()
-        stack.enter_context(_patched(cc, "SLOT_TYPES", frozenset()))
-        stack.enter_context(_patched(claims.Claim, "has_slot", property(lambda self: False)))
-        return stack
-
-    def wrap(fn: Any) -> Callable[[], contextlib.AbstractContextManager[None]]:
-        def enter() -> contextlib.AbstractContextManager[None]:
-            stack = contextlib.ExitStack()
-            stack.enter_context(_patched(cc.StreamVerifier, "_claim", claim_of))
-            stack.enter_context(_patched(cc.StreamVerifier, "_check", fn(cc.StreamVerifier._check)))
-            return stack
-        return enter
+    from rag.answering import claims
 
     return {
-        "numbers": lambda: _patched(claims.SourceText, "has_number", lambda self, n: True),
-        "bigram overlap": lambda: _patched(claims, "MIN_BIGRAM_OVERLAP", 0.0),
+        "answer spans": lambda: _patched(claims, "stated", lambda span, norm: True),  # type: ignore[arg-type]
         "new-word share": lambda: _patched(claims, "MIN_NEW_WORD_SHARE", 0.0),
-        "new words IDF-weighted": lambda: _patched(claims.Claim, "support", _no_idf(claims.Claim.support)),
-        "topic share": lambda: _patched(claims, "MIN_TOPIC_SHARE", 0.0),
-        "answer spans": lambda: _patched(claims.Claim, "spans_supported", lambda self, source: True),
-        "span locality": lambda: _patched(claim_spans, "MIN_LOCAL_SHARE", 0.0),
-        "slot-filler gate": slot_off,
-        "connective units": lambda: _patched(claims, "MIN_CLAIM_CHARS", 0),
-        "spans by question type": lambda: _patched(claims, "answer_spans", _untyped(claims.answer_spans)),
-        "unmarked units checked": wrap(drop_unmarked),
-        "re-attach": wrap(no_reattach),
+        "new words IDF-weighted": lambda: _patched(claims.Claim, "supported_by", _no_idf(claims.Claim.supported_by)),
+        "re-attach": lambda: _patched(cc.StreamVerifier, "_check", _no_reattach(cc.StreamVerifier._check)),
     }
 
 
-def _untyped(answer_spans: Any) -> Any:
-    def spans(norm: str, question_norm: str, qtype: Any) -> Any:
-        return answer_spans(norm, question_norm, None)
-    return spans
+def _no_reattach(check: Any) -> Any:
+    from rag.answering.citation_check import Claim, is_refusal
+
+    def strict(self: Any, unit: Any) -> list[str]:
+        valid = [n - 1 for n in unit.markers if 1 <= n <= len(self._sources)]
+        if valid and unit.text.strip() and not is_refusal(unit.text):
+            claim = Claim(unit.text, self._question_norm, self._question_words)
+            if not any(claim.supported_by(self._sources[i], self._idf) for i in valid):
+                self._dropped += 1
+                return []
+        return check(self, unit)  # type: ignore[no-any-return]
+    return strict
 
 
-def _no_idf(support: Any) -> Any:
+def _no_idf(supported_by: Any) -> Any:
     def unweighted(self: Any, source: Any, idf: Any = None) -> Any:
-        return support(self, source, None)
+        return supported_by(self, source, None)
     return unweighted
 
 
@@ -207,10 +173,10 @@ def _setting(spec: str) -> Callable[[], contextlib.AbstractContextManager[None]]
     return lambda: _patched(mod, name, type(getattr(mod, name))(value))
 
 
-def replay(rows: list[dict[str, Any]], idf: Callable[[str], float]) -> dict[str, np.ndarray]:
+def replay(rows: list[dict[str, Any]], idf: Callable[[str], float], whole_file: bool = True) -> dict[str, np.ndarray]:
     """Per case: the substituted reply came back cited (``fake``), the correct one did (``real``); NaN where the
-    LLM was not asked (``fake``) or the source the correct reply cites does not hold its sentence (``real``: the
-    gold file was not retrieved, or another chunk of it was)."""
+    LLM was not asked (``fake``) or, for ``real``, the gold file was not among the sources (``whole_file``, as
+    :func:`rag.eval_fabrication.score` counts) or the chunk the reply cites does not hold its whole sentence."""
     from llama_index.core.schema import NodeWithScore, TextNode
 
     from rag.answering.citation_check import check_answer
@@ -221,7 +187,7 @@ def replay(rows: list[dict[str, Any]], idf: Callable[[str], float]) -> dict[str,
             rec = row[label]
             nodes = [NodeWithScore(node=TextNode(text=n["text"], metadata={"title": n["title"]}), score=1.0)
                      for n in rec["nodes"]]
-            if not rec["reply"] or (label == "real" and not _states(rec["reply"], nodes)):
+            if not rec["reply"] or (label == "real" and not (rec["retrieved"] if whole_file else _states(rec["reply"], nodes))):
                 out[label].append(float("nan"))
                 continue
             result, _ = check_answer(rec["reply"], nodes, rec["question"], idf)
@@ -233,9 +199,9 @@ def _states(reply: str, nodes: list[Any]) -> bool:
     """The source a one-sentence reply cites holds that sentence verbatim (normalised): the source shown is the
     part of the gold file that says it, not another chunk of it."""
     match = re.search(r"\[(\d+)\]。$", reply)
-    number = int(match.group(1)) if match else 0
-    if not 1 <= number <= len(nodes):
+    if match is None or not 1 <= int(match.group(1)) <= len(nodes):
         return False
+    number = int(match.group(1))
     node = nodes[number - 1].node
     return _norm(reply[: match.start()]) in _norm(str(node.metadata.get("title", "")) + "\n" + node.get_content())
 
@@ -260,7 +226,8 @@ def _diff(base: np.ndarray, other: np.ndarray, groups: list[str]) -> dict[str, A
             "better": int((d < 0).sum())}
 
 
-def ablate(paths: list[Path], data_dir: Path, names: list[str], baseline: str, as_json: bool) -> None:
+def ablate(paths: list[Path], data_dir: Path, names: list[str], baseline: str, whole_file: bool,
+           as_json: bool) -> None:
     """Replay the recorded cases under the full check and each variant; print rates and paired differences."""
     rows = [json.loads(line) for p in paths for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
     groups = [f"{r['set']}:{r['group']}" for r in rows]
@@ -269,10 +236,10 @@ def ablate(paths: list[Path], data_dir: Path, names: list[str], baseline: str, a
     agree = sum(1 for r in rows for label in ("fake", "real") if r[label]["reply"])
     variants = _variants()
 
-    def combined(spec: str) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    def combined(spec: str) -> Callable[[], contextlib.AbstractContextManager[Any]]:
         parts = [variants[p] if p in variants else _setting(p) for p in spec.split("+")]
 
-        def enter() -> contextlib.AbstractContextManager[None]:
+        def enter() -> contextlib.AbstractContextManager[Any]:
             stack = contextlib.ExitStack()
             for part in parts:
                 stack.enter_context(part())
@@ -280,7 +247,7 @@ def ablate(paths: list[Path], data_dir: Path, names: list[str], baseline: str, a
         return enter
 
     with combined(baseline)() if baseline else contextlib.nullcontext():
-        base = replay(rows, idf)
+        base = replay(rows, idf, whole_file)
     mismatch = sum(1 for label in ("fake", "real") for i, r in enumerate(rows)
                    if not np.isnan(base[label][i]) and bool(base[label][i]) != r[label]["cited"])
     chosen = {spec: combined(spec) for spec in (names or list(variants))}
@@ -289,7 +256,7 @@ def ablate(paths: list[Path], data_dir: Path, names: list[str], baseline: str, a
               "replies": agree}]
     for name, enter in chosen.items():
         with enter():
-            got = replay(rows, idf)
+            got = replay(rows, idf, whole_file)
         table.append({"variant": name, "substituted_cited": _rate(got["fake"], groups),
                       "correct_lost": _rate(1 - got["real"], groups),
                       "d_substituted_cited": _diff(base["fake"], got["fake"], groups),
@@ -325,12 +292,14 @@ def main() -> None:
                      "joined by '+' (e.g. 'numbers+claims.MIN_NEW_WORD_SHARE=0.8'; default: each criterion in turn)")
     abl.add_argument("--baseline", default="", help="the reference the differences are taken from, as a variant "
                      "(default: the check as it stands)")
+    abl.add_argument("--chunk", action="store_true", help="count correct replies only where the chunk they cite "
+                     "holds their whole sentence (default: where the gold file is among the sources)")
     abl.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.command == "record":
         record(args.set, args.data_dir, args.out, args.limit)
     else:
-        ablate(args.cases, args.data_dir, args.variant, args.baseline, args.json)
+        ablate(args.cases, args.data_dir, args.variant, args.baseline, not args.chunk, args.json)
 
 
 if __name__ == "__main__":
