@@ -15,9 +15,9 @@ from rag.answering.claim_spans import Span, answer_spans, is_number_word, stated
 from rag.text.lexicon import words
 from rag.text.normalize import normalize, normalize_cached, tokenize
 
-#: IDF-weighted share of a unit's new words (not in the question) that must occur in the cited source. Fitted on the training sets
-#: (bench/citation_fit.py; docs/evaluation.md, "LLM answers: fabrication"): the loosest value whose substituted spans
-#: cited are not more, beyond noise, than with 1.0 (with uniform weights 0.9 lets more through, beyond noise).
+#: IDF-weighted share of a unit's new words (not in the question) that must occur in the cited source. Fitted on
+#: the training sets (bench/citation_fit.py; docs/evaluation.md, "LLM answers: fabrication"): the loosest value
+#: whose substituted spans cited are not more, beyond noise, than at 1.0 (uniform weights needed a stricter one).
 MIN_NEW_WORD_SHARE = 0.9
 
 #: ``[1]``, ``[1,2]``, ``[1][2]``, ``【1】``, ``［1］``, ``[来源1]``, ``[资料 2]``, ``[1-3]``.
