@@ -12,8 +12,11 @@ of both replies, the sources and question the verifier saw, the group (``item`` 
 
 ``ablate`` replays the recorded replies through :func:`rag.answering.citation_check.check_answer` (the same sources,
 question and corpus IDF as the service used), once as the code stands and once per criterion switched off
-(:data:`VARIANTS`), and prints both rates with 95 % intervals (cluster bootstrap, :mod:`rag.eval_stats`) and the
-paired difference of each variant from the full check.
+(:func:`_variants`), and prints the rates with 95 % intervals (cluster bootstrap, :mod:`rag.eval_stats`) and the
+paired difference of each variant from the full check. Two more rates need no recording, checked offline: the
+*subject swap* (:func:`_swap`: the correct reply and its question with their shared name replaced by another; it
+should not come back cited) and the *restated* reply (:func:`_restated`: the question with the answer in place of
+its question word; it should keep its citation).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import importlib
 import json
 import logging
 import os
+import random
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -132,8 +136,9 @@ def _patched(target: Any, name: str, value: Any) -> Iterator[None]:
 
 def _variants() -> dict[str, Callable[[], contextlib.AbstractContextManager[None]]]:
     """Each criterion of the check switched off (a context manager patching the module for the replay). The
-    criteria deleted after the ablation (bigram overlap, digits, subject share, locality, slot-filler gate,
-    connective and unmarked units, spans by question type) were switched off here at f095d47."""
+    criteria deleted after the ablation (bigram overlap, digits, subject share, locality, slot-filler gate, connective
+    and unmarked units, spans by question type) were switched off here at f095d47 (subject share: with
+    ``claims.MIN_TOPIC_SHARE=0.0`` on the code of f095d47)."""
     from rag.answering import citation_check as cc
     from rag.answering import claims
 
@@ -182,6 +187,7 @@ def replay(rows: list[dict[str, Any]], idf: Callable[[str], float], whole_file: 
     from rag.answering.citation_check import check_answer
 
     out: dict[str, list[float]] = {"fake": [], "real": []}
+    pools = _name_pools(rows)
     for row in rows:
         for label, span in (("fake", row["substitute"]), ("real", row["gold"])):
             rec = row[label]
@@ -192,7 +198,75 @@ def replay(rows: list[dict[str, Any]], idf: Callable[[str], float], whole_file: 
                 continue
             result, _ = check_answer(rec["reply"], nodes, rec["question"], idf)
             out[label].append(float(result.outcome == "cited" and _norm(span) in _norm(result.text)))
+    out["swap"] = [_swap(row, pools, idf, check_answer) for row in rows]
+    out["restated"] = [_restated(row, idf, check_answer) for row in rows]
     return {k: np.array(v) for k, v in out.items()}
+
+
+_NAMES = ("person", "place", "org", "other_name")
+_ASKS = re.compile(r"什么时候|什么|哪里|哪儿|哪一?[个家年位座种天国]?|多少|几[个家年位座种天]?|何时|何地|谁")
+
+
+def _restated(row: dict[str, Any], idf: Callable[[str], float], check: Any) -> float:
+    """The *restated* reply, as models often answer: the question with its question word replaced by the gold answer
+    (``河湾县县长是谁？`` -> ``河湾县县长是李文博[n]。``), cited to the chunk that holds the gold sentence. 1.0 when it
+    loses its citation, NaN when the question has not exactly one question word or the chunk lacks the sentence."""
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    rec = row["real"]
+    nodes = [NodeWithScore(node=TextNode(text=n["text"], metadata={"title": n["title"]}), score=1.0)
+             for n in rec["nodes"]]
+    question = _norm(rec["question"]).rstrip("？?。 ")
+    if not rec["reply"] or not _states(rec["reply"], nodes) or len(_ASKS.findall(question)) != 1:
+        return float("nan")
+    number = re.search(r"\[(\d+)\]。$", rec["reply"]).group(1)  # type: ignore[union-attr]
+    result, _ = check(_ASKS.sub(_norm(row["gold"]), question) + f"[{number}]。", nodes, rec["question"], idf)
+    return float(not (result.outcome == "cited" and _norm(row["gold"]) in _norm(result.text)))
+
+
+def _names(norm: str) -> list[Any]:
+    from rag.answering import claim_spans
+
+    try:
+        spans = claim_spans.answer_spans(norm, "")
+    except TypeError:  # the check before f095d47's deletions: answer_spans(norm, question, qtype)
+        spans = claim_spans.answer_spans(norm, "", None)  # type: ignore[call-arg]
+    return [span for span in spans if span.kind in _NAMES]
+
+
+def _name_pools(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    pools: dict[str, set[str]] = {}
+    for row in rows:
+        for span in _names(_norm(row["real"]["reply"])):
+            pools.setdefault(span.kind, set()).add(span.text)
+    return {kind: sorted(names) for kind, names in pools.items()}
+
+
+def _swap(row: dict[str, Any], pools: dict[str, list[str]], idf: Callable[[str], float], check: Any) -> float:
+    """The *subject swap*: the correct reply and its question with a name they share (the subject, not the answer)
+    replaced by another of its kind that the cited chunk does not hold, so the reply states the report's fact of
+    another subject. 1.0 when it comes back cited, NaN when the case has no such name or its chunk lacks the
+    sentence."""
+    from llama_index.core.schema import NodeWithScore, TextNode
+
+    rec = row["real"]
+    nodes = [NodeWithScore(node=TextNode(text=n["text"], metadata={"title": n["title"]}), score=1.0)
+             for n in rec["nodes"]]
+    if not rec["reply"] or not _states(rec["reply"], nodes):
+        return float("nan")
+    reply, question = _norm(rec["reply"]), _norm(rec["question"])
+    cited = nodes[int(re.search(r"\[(\d+)\]。$", reply).group(1)) - 1].node  # type: ignore[union-attr]
+    source = _norm(str(cited.metadata.get("title", "")) + cited.get_content())
+    gold = _norm(row["gold"])
+    for span in _names(reply):
+        if span.text not in question or span.text in gold or gold in span.text:
+            continue
+        options = [n for n in pools.get(span.kind, []) if n not in source and n not in reply and n not in question]
+        if options:
+            other = random.Random(row["q"]).choice(options)
+            result, _ = check(reply.replace(span.text, other), nodes, question.replace(span.text, other), idf)
+            return float(result.outcome == "cited" and other in _norm(result.text))
+    return float("nan")
 
 
 def _states(reply: str, nodes: list[Any]) -> bool:
@@ -252,7 +326,9 @@ def ablate(paths: list[Path], data_dir: Path, names: list[str], baseline: str, w
                    if not np.isnan(base[label][i]) and bool(base[label][i]) != r[label]["cited"])
     chosen = {spec: combined(spec) for spec in (names or list(variants))}
     table = [{"variant": baseline or "full check", "substituted_cited": _rate(base["fake"], groups),
-              "correct_lost": _rate(1 - base["real"], groups), "replay_vs_service_mismatches": mismatch,
+              "correct_lost": _rate(1 - base["real"], groups), "subject_swap_cited": _rate(base["swap"], groups),
+              "restated_lost": _rate(base["restated"], groups),
+              "replay_vs_service_mismatches": mismatch,
               "replies": agree}]
     for name, enter in chosen.items():
         with enter():
@@ -260,7 +336,11 @@ def ablate(paths: list[Path], data_dir: Path, names: list[str], baseline: str, w
         table.append({"variant": name, "substituted_cited": _rate(got["fake"], groups),
                       "correct_lost": _rate(1 - got["real"], groups),
                       "d_substituted_cited": _diff(base["fake"], got["fake"], groups),
-                      "d_correct_lost": _diff(1 - base["real"], 1 - got["real"], groups)})
+                      "d_correct_lost": _diff(1 - base["real"], 1 - got["real"], groups),
+                      "subject_swap_cited": _rate(got["swap"], groups),
+                      "d_subject_swap_cited": _diff(base["swap"], got["swap"], groups),
+                      "restated_lost": _rate(got["restated"], groups),
+                      "d_restated_lost": _diff(base["restated"], got["restated"], groups)})
         print(json.dumps(table[-1], ensure_ascii=False) if as_json else _line(table[-1]), flush=True)
     service.close()
     print(json.dumps(table[0], ensure_ascii=False) if as_json else _line(table[0]), flush=True)
@@ -274,7 +354,9 @@ def _line(row: dict[str, Any]) -> str:
         return "" if r is None else f" (diff {r['diff']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}])"
 
     return (f"{row['variant']:<28} substituted cited {f(row['substituted_cited'])}{d(row.get('d_substituted_cited'))}"
-            f" | correct lost {f(row['correct_lost'])}{d(row.get('d_correct_lost'))}")
+            f" | correct lost {f(row['correct_lost'])}{d(row.get('d_correct_lost'))}"
+            f" | subject swap cited {f(row['subject_swap_cited'])}{d(row.get('d_subject_swap_cited'))}"
+            f" | restated lost {f(row['restated_lost'])}{d(row.get('d_restated_lost'))}")
 
 
 def main() -> None:

@@ -72,6 +72,11 @@ def test_a_substituted_span_is_never_cited_the_stated_one_is(
     assert outcome(sentence.replace(span, other), nodes, question)[0] == "unsupported"
 
 
+def test_an_answer_restating_the_question_keeps_its_citation(nodes: list[NodeWithScore]) -> None:
+    assert outcome("河湾县县长是李文博[3]。", nodes, "河湾县县长是谁？")[0] == "cited"
+    assert outcome("青石镇有27个行政村[1]。", nodes, "青石镇有几个行政村？")[0] == "cited"
+
+
 def test_numbers_by_value_and_width(nodes: list[NodeWithScore]) -> None:
     assert outcome("青石镇共有二十七个行政村[1]。", nodes, "青石镇有多少个行政村？")[0] == "cited"
     assert outcome("河湾县今年建成充电桩３５０个[2]。", nodes, "河湾县建成了多少个充电桩？")[0] == "cited"

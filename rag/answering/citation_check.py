@@ -17,8 +17,9 @@ piece (:class:`StreamVerifier`):
 
 Each criterion was kept because switching it off let substituted answer spans through on the training sets'
 fabrication benchmark, or (re-attaching) made correct replies lose their citation; the others (bigram overlap,
-digits, subject share, locality, spans typed by the question, the slot-filler gate, connective and unmarked units)
-were deleted because switching them off did neither (bench/citation_fit.py, docs/evaluation.md "LLM answers:
+digits, locality, spans typed by the question, the slot-filler gate, connective and unmarked units) were deleted
+because switching them off did neither, and the subject share because it dropped about as many correct answers
+restating the question as the subject swaps it caught (bench/citation_fit.py, docs/evaluation.md "LLM answers:
 fabrication").
 """
 
