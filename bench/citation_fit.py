@@ -220,8 +220,11 @@ def _restated(row: dict[str, Any], idf: Callable[[str], float], check: Any) -> f
     if not rec["reply"] or not _states(rec["reply"], nodes) or len(_ASKS.findall(question)) != 1:
         return float("nan")
     number = re.search(r"\[(\d+)\]。$", rec["reply"]).group(1)  # type: ignore[union-attr]
-    result, _ = check(_ASKS.sub(_norm(row["gold"]), question) + f"[{number}]。", nodes, rec["question"], idf)
-    return float(not (result.outcome == "cited" and _norm(row["gold"]) in _norm(result.text)))
+    gold, ask = _norm(row["gold"]), _ASKS.search(question)
+    end = ask.end() + (question[ask.end() : ask.end() + 1] == gold[-1:])  # type: ignore[union-attr]  # 多少名 -> 224名
+    reply = question[: ask.start()] + gold + question[end:]  # type: ignore[union-attr]
+    result, _ = check(reply + f"[{number}]。", nodes, rec["question"], idf)
+    return float(not (result.outcome == "cited" and gold in _norm(result.text)))
 
 
 def _names(norm: str) -> list[Any]:
