@@ -92,7 +92,7 @@ class FabricationReport:
 
 def _gold_span(gold: str, question_norm: str) -> Span | None:
     """The span the gold answer is, when it is exactly one answer-bearing span the question lacks."""
-    spans = answer_spans(gold, question_norm, None)
+    spans = answer_spans(gold, question_norm)
     if len(spans) == 1 and spans[0].text == gold and (spans[0].kind in _NAME_KINDS or spans[0].value is not None):
         return spans[0]
     return None
@@ -103,7 +103,7 @@ def _pools(texts: Iterable[str]) -> dict[str, list[Span]]:
     pools: dict[str, dict[str, Span]] = {}
     for text in texts:
         for sentence in split_sentences(text):
-            for span in answer_spans(normalize(sentence), "", None):
+            for span in answer_spans(normalize(sentence), ""):
                 key = span.kind if span.value is None else f"{span.kind}:{span.unit}"
                 pools.setdefault(key, {}).setdefault(span.text, span)
     return {key: [spans[t] for t in sorted(spans)] for key, spans in pools.items()}

@@ -1,6 +1,6 @@
 """The fabrication benchmark (:mod:`rag.eval_fabrication`) on the sample pages, through the fake OpenAI-compatible
-server: every gold answer span of ``seeds_dev.jsonl`` replaced by another of its kind must not come back cited,
-and the correct sentences keep their citation."""
+server: every gold answer span of ``seeds_dev.jsonl`` replaced by another of its kind that the report does not
+state must not come back cited, and the correct sentences keep their citation."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from rag.answering.claim_spans import answer_spans, stated
 from rag.eval_fabrication import build_cases, src_files
 from rag.evaluation import QAItem, load_qa
 from rag.service import NewsQA
+from rag.text.normalize import normalize
 from tests.conftest import ROOT, SAMPLE_ARTICLES
 from tests.llm_fake import FakeLLM
 from tests.llm_fake.fabrication import run_fabrication
@@ -44,6 +46,10 @@ def test_no_substituted_span_comes_back_cited(llm: FakeLLM, llm_service: NewsQA)
     assert len(cases) >= 8 and {"number", "person"} <= {c.kind for c in cases}
     for case in cases:
         assert case.gold in case.sentence and case.substitute not in case.sentence
+    # A substitute its report states elsewhere can pass: the check does not tie a span to its place in the source
+    # (docs/evaluation.md, "LLM answers: fabrication"); the others never may.
+    cases = [c for c in cases if not stated(answer_spans(normalize(c.substitute), "")[0],
+                                            normalize((Path(SAMPLE_ARTICLES) / c.files[0]).read_text(encoding="utf-8")))]
 
     report = run_fabrication(llm_service, llm, cases)
     assert report.substituted_cited == 0, report.examples

@@ -1,5 +1,5 @@
-"""LLM answering building blocks without a corpus: citation check, prompt, conversation memory, rule rewriting,
-retry policy and breaker (fake clocks, no sleeping, no network)."""
+"""LLM answering building blocks without a corpus: prompt, conversation memory, rule rewriting, retry policy and
+breaker (fake clocks, no sleeping, no network). The citation check: tests/test_citation_check.py."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 from pydantic import SecretStr
 
-from rag.answering.citation_check import StreamVerifier, check_answer
-from rag.answering.claims import is_refusal, parse_markers, split_units
 from rag.answering.llm import LLMClient, LLMError, classify, redact
 from rag.answering.prompt import (
     ANSWER_SYSTEM_PROMPT,
@@ -41,71 +39,6 @@ def nodes() -> list[NodeWithScore]:
         node(2, FIVE_G, "郏县工信局 党建引领谱华章"),
         node(3, SECRETARY, "市人大常委会机关召开动员部署会"),
     ]
-
-
-# --- citation check ---------------------------------------------------------------------------------------------------
-
-
-def test_marker_forms() -> None:
-    assert parse_markers("1, 2") == [1, 2]
-    assert parse_markers("2-4") == [2, 3, 4]
-    units, rest = split_units("甲[1]，乙【2】。丙。［3］ 丁", final=False)
-    assert units == ["甲[1]，", "乙【2】。", "丙。［3］ "] and rest == "丁"
-    assert split_units("甲[1", final=False) == ([], "甲[1")  # a marker may still be arriving
-    assert split_units("甲。", final=False) == ([], "甲。")  # "[n]" may follow the full stop
-    assert split_units("甲[1]。", final=False) == (["甲[1]。"], "")
-
-
-def test_verified_answer_keeps_supported_citations_renumbered_by_first_use(nodes: list[NodeWithScore]) -> None:
-    text = "郏县建成开通5G基站120座[2]，今年将新建82个[2]。青松镇有21个自然村[1]。"
-    result, citations = check_answer(text, nodes, "郏县和青松镇的情况如何？")
-    assert result.outcome == "cited"
-    assert result.text == "郏县建成开通5G基站120座[1]，今年将新建82个[1]。青松镇有21个自然村[2]。"
-    assert [(c.id, c.chunk_id) for c in citations] == [(1, "art2:0"), (2, "art1:0")]  # source 3 was not cited
-    assert citations[0].source == "002.txt" and citations[0].text == FIVE_G
-
-
-def test_marker_to_no_source_is_removed(nodes: list[NodeWithScore]) -> None:
-    result, citations = check_answer("郏县建成开通5G基站120座[7]。", nodes, "郏县建成了多少座5G基站？")
-    assert result.outcome == "unsupported" and citations == []  # nothing cited is left: extractive fallback
-    result, citations = check_answer("青松镇有21个自然村[1][9]。", nodes, "青松镇有多少个自然村？")
-    assert result.text == "青松镇有21个自然村[1]。" and [c.chunk_id for c in citations] == ["art1:0"]
-    assert result.report.invalid_markers == 1
-
-
-def test_unsupported_marker_is_reattached_or_the_claim_dropped(nodes: list[NodeWithScore]) -> None:
-    result, citations = check_answer("郏县建成开通5G基站120座[1]。", nodes, "郏县建成了多少座5G基站？")
-    assert result.text == "郏县建成开通5G基站120座[1]。"
-    assert [c.chunk_id for c in citations] == ["art2:0"]  # re-attached to the source that says it
-    assert result.report.reattached == 1
-
-    wrong_number = "郏县建成开通5G基站300座[2]。"
-    assert check_answer(wrong_number, nodes, "郏县建成了多少座5G基站？")[0].outcome == "unsupported"
-    wrong_name = "市人大常委会主任是李明[3]。"
-    assert check_answer(wrong_name, nodes, "市人大常委会主任是谁？")[0].outcome == "unsupported"
-    mixed = "市人大常委会主任是李萍[3]，她还兼任市长[3]，"
-    result, _ = check_answer(mixed, nodes, "市人大常委会主任是谁？")
-    assert result.text == "市人大常委会主任是李萍[1]。"  # the unsupported clause is dropped; ends on a full stop
-
-
-def test_no_citation_and_refusal(nodes: list[NodeWithScore]) -> None:
-    assert check_answer("郏县建成开通5G基站120座。", nodes, "郏县建成了多少座5G基站？")[0].outcome == "unsupported"
-    assert check_answer(NOT_FOUND_ANSWER, nodes, "火星上有多少座水电站？")[0].outcome == "not_found"
-    assert is_refusal("资料中没有提到青松镇的镇长。")
-    assert not is_refusal("市人大常委会主任是李萍。")
-
-
-def test_streamed_check_releases_only_verified_text_and_never_takes_it_back(nodes: list[NodeWithScore]) -> None:
-    text = "根据报道，青松镇共有21个自然村[1]。郏县建成开通5G基站120座[2]。此外郏县还有500个充电桩。"
-    verifier = StreamVerifier(nodes, "青松镇有多少个自然村？")
-    released: list[list[str]] = [verifier.feed(ch) for ch in text]
-    released.append(verifier.finish())
-    pieces = [piece for batch in released for piece in batch]
-    assert verifier.result().text == "".join(pieces)
-    assert "".join(pieces) == "根据报道，青松镇共有21个自然村[1]。郏县建成开通5G基站120座[2]。"
-    first = next(i for i, batch in enumerate(released) if batch)
-    assert first == text.index("[1]。") + 3  # released as soon as its sentence and marker were complete
-    assert check_answer(text, nodes, "青松镇有多少个自然村？")[0].text == verifier.result().text
 
 
 # --- prompt ------------------------------------------------------------------------------------------------------------
