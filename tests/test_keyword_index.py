@@ -122,7 +122,7 @@ def test_caught_up_index_equals_a_full_rebuild_on_the_dev_questions(tmp_path: Pa
     writer.ingest()
     reader = build_service(settings, embedder=packaged_embedder)  # another process: follows the store
     reader.warm_up()
-    assert reader._keyword.current().n_docs > 0
+    assert reader.keyword_index.current().n_docs > 0
 
     for page in pages[3:]:
         shutil.copy(page, articles / page.name)
@@ -135,7 +135,7 @@ def test_caught_up_index_equals_a_full_rebuild_on_the_dev_questions(tmp_path: Pa
     writer.ingest()
 
     questions = _questions()
-    live = reader._keyword
+    live = reader.keyword_index
     live.current()  # notices the new version; catches up in the background
     for _ in range(200):
         index = live.current()
@@ -161,7 +161,7 @@ def test_caught_up_index_equals_a_full_rebuild_on_the_dev_questions(tmp_path: Pa
     assert opened is not None and _top5(opened, questions) == _top5(rebuilt, questions)
     fresh = build_service(settings, embedder=packaged_embedder)
     assert fresh.retrieve("郏县建成了多少座5G基站？", 5)
-    assert fresh._keyword.current().version == index.version
+    assert fresh.keyword_index.current().version == index.version
     for service in (writer, reader, fresh):
         service.close()
 
@@ -187,7 +187,7 @@ def test_an_ingest_leaves_the_keyword_index_on_disk_for_the_next_process(
 
     monkeypatch.setattr(keyword_sync, "full_build", no_build)
     assert asker.ask("郏县建成了多少座5G基站？").found
-    assert asker._keyword.last_refresh == {}  # opened at the store's version: nothing caught up either
+    assert asker.keyword_index.last_refresh == {}  # opened at the store's version: nothing caught up either
     for service in (writer, asker):
         service.close()
 
@@ -209,7 +209,7 @@ def test_catch_up_after_compacting_a_segment_keeps_the_id_map_right(tmp_path: Pa
     for n in range(4):
         edited.write_text(f"补充报道{n}：本报记者再次核实了上述数字。\n" + edited.read_text("utf-8"), "utf-8")
         service.ingest()
-        index = service._keyword.current()
+        index = service.keyword_index.current()
         rebuilt = keyword_sync.full_build(service.store, service.store.state())
         assert sorted(index.locate()) == sorted(rebuilt.locate()) and index.n_docs == rebuilt.n_docs
         for chunk_id, (seg, row) in index.locate().items():
