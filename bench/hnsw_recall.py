@@ -16,6 +16,7 @@ question; recall@20 is the share of the exact top 20 (numpy, cosine over all vec
 95 % bootstrap interval over questions. The process's RSS growth from opening the index is reported beside it.
 
     python bench/hnsw_recall.py prepare --sizes 100000,1000000 [--real-store DIR --real-qa FILE]
+    python bench/hnsw_recall.py requery --set synthetic-1000000 --questions 1000   # more questions, same vectors
     python bench/hnsw_recall.py run --set synthetic-1000000 --m 16 --efc 100 --ef 100,200,400,800
     python bench/hnsw_recall.py table
 """
@@ -131,6 +132,25 @@ def prepare_real(store_dir: Path, qa: Path, n_questions: int) -> None:
     save_set("real", vectors, np.stack([model.embed_query(q) for q in qs]))
 
 
+def requery(name: str, n_questions: int, real_qa: Path) -> None:
+    """New queries for an existing set (its vectors and built collections kept): ``n_questions`` questions embedded
+    by the packaged model and their exact top 20, so a recall figure can be re-measured on more questions without
+    regenerating or re-indexing the vectors."""
+    np = _np()
+    model, _ = load_model()
+    if name.startswith("synthetic-"):
+        from scale_bench import questions
+
+        qs = questions(n_questions)
+    else:
+        qs = [json.loads(line)["q"] for line in real_qa.read_text("utf-8").splitlines() if line.strip()][:n_questions]
+    queries = np.stack([model.embed_query(q) for q in qs]).astype(np.float32)
+    folder = HNSW_DIR / name
+    np.save(folder / "queries.npy", queries)
+    np.save(folder / "exact.npy", exact_top(np.load(folder / "vectors.npy", mmap_mode="r"), queries))
+    log(f"{name}: {len(queries)} queries and their exact top {K}")
+
+
 def collection_dir(name: str, m: int, efc: int) -> Path:
     return HNSW_DIR / name / f"chroma-m{m}-efc{efc}"
 
@@ -190,19 +210,20 @@ def query_child(name: str, m: int, efc: int, ef: int) -> dict[str, Any]:
     load_s, rss_loaded = time.perf_counter() - t0, current_rss_mib()
     for q in queries[:5]:
         collection.query(query_embeddings=[q.tolist()], n_results=K, include=[])
-    ms, recalls = [], []
+    ms, cpu_ms, recalls = [], [], []
     load0 = os.getloadavg()[0]
     for q, truth in zip(queries, exact, strict=True):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         got = collection.query(query_embeddings=[q.tolist()], n_results=K, include=[])
         ms.append(1000 * (time.perf_counter() - t))
+        cpu_ms.append(1000 * (time.process_time() - c))
         recalls.append(len({int(i) for i in got["ids"][0]} & {int(i) for i in truth}) / K)
     rng = np.random.default_rng(0)
     r = np.asarray(recalls)
     boots = [float(r[rng.integers(0, len(r), len(r))].mean()) for _ in range(2000)]
     return {"set": name, "m": m, "efc": efc, "ef_search": ef, "applied": hnsw_of(collection).get("ef_search"),
             "recall": float(r.mean()), "recall_ci": [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))],
-            "recall_min": float(r.min()), "queries": len(r), "query_ms": percentiles(ms), "index_load_s": load_s,
+            "recall_min": float(r.min()), "queries": len(r), "query_ms": percentiles(ms), "query_cpu_ms": percentiles(cpu_ms), "index_load_s": load_s,
             "index_rss_mib": rss_loaded - rss0, "load1": [load0, os.getloadavg()[0]]}
 
 
@@ -217,7 +238,8 @@ def run(name: str, m: int, efc: int, efs: list[int]) -> None:
         with RESULTS.open("a") as fh:
             fh.write(json.dumps(result) + "\n")
         log(f"{name} M {m} ef {ef}: recall@20 {result['recall']:.3f} {result['recall_ci']}, "
-            f"p50/p95 {result['query_ms']['p50']:.1f}/{result['query_ms']['p95']:.1f} ms")
+            f"p50/p95 {result['query_ms']['p50']:.1f}/{result['query_ms']['p95']:.1f} ms, "
+            f"CPU p50/p95 {result['query_cpu_ms']['p50']:.1f}/{result['query_cpu_ms']['p95']:.1f} ms")
 
 
 def table() -> None:
@@ -226,14 +248,16 @@ def table() -> None:
     for line in RESULTS.read_text().splitlines():
         r = json.loads(line)
         rows[(r["set"], r["m"], r["efc"], r["ef_search"])] = r
-    print("| vectors | chunks | M | ef_construction | ef_search | recall@20 (95 % CI) | top-20 p50 / p95 ms "
-          "| build wall (CPU) s | index RSS MiB | load 1 min |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| vectors | chunks | M | ef_construction | ef_search | questions | recall@20 (95 % CI) "
+          "| top-20 p50 / p95 ms | top-20 CPU p50 / p95 ms | build wall (CPU) s | index RSS MiB | load 1 min |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key in sorted(rows, key=lambda k: (k[0].split("-")[0], rows[k]["build"]["n"], k[1:])):
         r = rows[key]
+        cpu = r.get("query_cpu_ms")
+        cpu_cell = f"{cpu['p50']:.1f} / {cpu['p95']:.1f}" if cpu else "-"
         print(f"| {r['set'].split('-')[0]} | {r['build']['n']:,} | {r['m']} | {r['efc']} | {r['ef_search']} | "
-              f"{r['recall']:.3f} ({r['recall_ci'][0]:.3f}-{r['recall_ci'][1]:.3f}) | "
-              f"{r['query_ms']['p50']:.1f} / {r['query_ms']['p95']:.1f} | {r['build']['build_s']:.0f} "
+              f"{r['queries']} | {r['recall']:.3f} ({r['recall_ci'][0]:.3f}-{r['recall_ci'][1]:.3f}) | "
+              f"{r['query_ms']['p50']:.1f} / {r['query_ms']['p95']:.1f} | {cpu_cell} | {r['build']['build_s']:.0f} "
               f"({r['build']['build_cpu_s']:.0f}) | "
               f"{r['index_rss_mib']:.0f} | {r['load1'][0]:.1f} |")
 
@@ -247,6 +271,10 @@ def main() -> None:
     p.add_argument("--questions", type=int, default=200)
     p.add_argument("--real-store", type=Path)
     p.add_argument("--real-qa", type=Path, default=ROOT.parent / "shared" / "train" / "crud_train" / "qa.jsonl")
+    q = sub.add_parser("requery")
+    q.add_argument("--set", required=True)
+    q.add_argument("--questions", type=int, required=True)
+    q.add_argument("--real-qa", type=Path, default=ROOT.parent / "shared" / "train" / "crud_train" / "qa.jsonl")
     r = sub.add_parser("run")
     r.add_argument("--set", required=True)
     r.add_argument("--m", type=int, default=16)
@@ -262,6 +290,8 @@ def main() -> None:
             prepare_synthetic([int(s) for s in args.sizes.split(",")], args.questions)
         if args.real_store:
             prepare_real(args.real_store, args.real_qa, args.questions)
+    elif args.cmd == "requery":
+        requery(args.set, args.questions, args.real_qa)
     elif args.cmd == "run":
         run(args.set, args.m, args.efc, [int(e) for e in args.ef.split(",")])
     elif args.cmd == "query-child":

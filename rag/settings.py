@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     chroma_token: SecretStr | None = Field(None, description="Chroma server auth token (optional).")
     index_refresh_seconds: float = Field(3.0, ge=0, description="How often (s) a worker checks the store for a new ingest.")
     hnsw_ef_search: int = Field(
-        800, ge=1, le=10_000, description="HNSW candidates searched per dense query (recall against speed, "
+        1200, ge=1, le=10_000, description="HNSW candidates searched per dense query (recall against speed, "
         "docs/benchmarks.md); applied to an existing store when it is opened, no re-ingest."
     )
     hnsw_m: int = Field(
