@@ -132,6 +132,3 @@ def stated(span: Span, source_norm: str) -> bool:
         return span.text in source_norm
     return any(_value(m.group("num")) == span.value and (not span.unit or (m.group("unit") or "") == span.unit)
                for m in _NUMBER.finditer(source_norm))
-
-
-__all__ = ["Span", "answer_spans", "chinese_number", "is_number_word", "numbers_in", "stated"]

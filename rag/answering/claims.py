@@ -144,16 +144,9 @@ class Unit:
         return self.text + "".join(f"[{n}]" for n in numbers) + self.tail
 
 
-@dataclass
-class SourceText:
+def source_text(hit: NodeWithScore) -> str:
     """A source as the checker sees it: title + text, normalised as for search (thousands separators removed)."""
-
-    norm: str
-
-    @classmethod
-    def of(cls, hit: NodeWithScore) -> SourceText:
-        title = str(hit.node.metadata.get("title", ""))
-        return cls(_THOUSANDS.sub("", normalize_cached(title + "\n" + hit.node.get_content())))
+    return _THOUSANDS.sub("", normalize_cached(str(hit.node.metadata.get("title", "")) + "\n" + hit.node.get_content()))
 
 
 class Claim:
@@ -171,12 +164,12 @@ class Claim:
                 words.setdefault(word, None)
         self.new_words = list(words)
 
-    def supported_by(self, source: SourceText, idf: Callable[[str], float] | None = None) -> bool:
-        """Every answer-bearing span is stated in ``source`` and at least :data:`MIN_NEW_WORD_SHARE` of the new
+    def supported_by(self, source: str, idf: Callable[[str], float] | None = None) -> bool:
+        """Every answer-bearing span is stated in ``source`` (:func:`source_text`) and at least :data:`MIN_NEW_WORD_SHARE` of the new
         words, weighted by ``idf`` (the corpus's inverse document frequency; uniform without it), occur in it."""
         weights = {word: max(idf(word), 1e-6) if idf else 1.0 for word in self.new_words}
-        found = sum(weight for word, weight in weights.items() if word in source.norm)
-        return all(stated(span, source.norm) for span in self.spans) and (
+        found = sum(weight for word, weight in weights.items() if word in source)
+        return all(stated(span, source) for span in self.spans) and (
             found >= MIN_NEW_WORD_SHARE * sum(weights.values()))
 
 

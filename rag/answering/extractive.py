@@ -8,10 +8,7 @@ model file's) the answer is "not found". Either way the answer carries that prob
 The answer text is the best sentence (cut to ``max_chars``) with its neighbours (the sentence before when the best
 leans on it, the one after when the best is short) and the next candidate of the same passage above the threshold,
 each when it fits; reports printed at different dates are chosen between by :mod:`rag.answering.timeline`.
-The neighbours were deleted once and restored: on the whole of drcd_train they add 0.008 [0.004, 0.012] of answers
-holding the gold at 12 more characters (docs/ablation-rules.md). (The rules that windowed long sentences around
-their best clauses and spelled out dates were deleted: switched off, they changed no training-set figure beyond
-the noise.)
+Why the neighbours stay and which rules were deleted: docs/ablation-rules.md.
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ from rag.answering.question import LEANS_BACK, Question
 from rag.answering.selector import SelectorModel, load_model
 from rag.answering.sources import citation_for
 from rag.answering.timeline import dated_prefix, in_scope_answer, newest_answer
-from rag.models import NOT_FOUND_ANSWER, Answer, Citation
+from rag.models import NOT_FOUND_ANSWER, Answer
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
 from rag.text.sentences import sign_off, split_sentences
@@ -69,7 +66,8 @@ class ExtractiveAnswerer:
         ``scope`` (ISO since, until) that answers about as well."""
         q, ranked, confidence = self.rank(question, nodes)
         if not ranked or confidence < self.min_confidence:
-            return _not_found(question, confidence)
+            return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="extractive", citations=[],
+                          confidence=round(confidence, 4))
         best = ranked[0]
         if recency == "off":  # the question names its time: say when the report answering it was printed
             if scope is not None:
@@ -80,16 +78,15 @@ class ExtractiveAnswerer:
         chosen = [best, *self._neighbours(best)]
         chosen = sorted([*chosen, *self._same_passage(best, ranked, chosen)], key=lambda c: c.order)
         budget = self.max_chars - sum(len(c.sentence) for c in chosen if c is not best)
-        hit = best.hit
         parts = []
         for cand in chosen:
             text = strip_lead(cand.sentence)
             if cand is best and len(text) > budget:
                 text = text[: max(20, budget) - 1] + "…"
             parts.append(text)
-        citations: list[Citation] = [citation_for(1, hit)]
         return Answer(question=question, answer=(dated_prefix(best) if dated else "") + "".join(parts) + "[1]",
-                      found=True, mode="extractive", citations=citations, confidence=round(confidence, 4))
+                      found=True, mode="extractive", citations=[citation_for(1, best.hit)],
+                      confidence=round(confidence, 4))
 
     def _same_passage(self, best: Candidate, ranked: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
         """The next candidate of ``best``'s passage that the selector also finds answering (a list or a figure often
@@ -116,7 +113,3 @@ class ExtractiveAnswerer:
                 room -= len(text)
         return out
 
-
-def _not_found(question: str, confidence: float) -> Answer:
-    return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="extractive", citations=[],
-                  confidence=round(confidence, 4))

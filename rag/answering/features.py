@@ -76,26 +76,22 @@ def candidates(question: Question, nodes: list[NodeWithScore],
         sentences = [s.strip() for s in split_sentences(hit.node.get_content())]
         norms = [normalized(strip_lead(s)) for s in sentences]
         chunk_row = _chunk_features(question, chunk)
-        chunk_row["cov_title"] = question.coverage(title)
+        chunk_row.update(cov_title=question.coverage(title), retrieval_score=float(hit.score or 0.0) / top,
+                         retrieval_rank=1.0 / (1 + rank))
         rest = {t: w for t, w in question.weights.items() if t not in title}
+        rest_total = sum(rest.values())
         for order, (sentence, norm) in enumerate(zip(sentences, norms, strict=True)):
             if len(sentence) < 4 or sign_off(sentence):
                 continue
             frame = "\n".join([title, lead, *norms[max(0, order - 2) : order], *norms[order + 1 : order + 2]])
             cand = Candidate(sentence, norm, rank, order, hit, frame)
-            cand.x = _sentence_features(question, cand, chunk_row)
-            rest_total = sum(rest.values())
-            cand.x[FEATURES.index("cov_rest")] = (
-                sum(w for t, w in rest.items() if t in norm) / rest_total if rest_total > 0 else 1.0)
-            f = cand.x
-            f[FEATURES.index("retrieval_score")] = float(hit.score or 0.0) / top
-            f[FEATURES.index("retrieval_rank")] = 1.0 / (1 + rank)
+            cov_rest = sum(w for t, w in rest.items() if t in norm) / rest_total if rest_total > 0 else 1.0
+            cand.x = _sentence_features(question, cand, {**chunk_row, "cov_rest": cov_rest})
             out.append(cand)
-    if out:
-        cov = FEATURES.index("cov_sentence")
-        best = max(c.x[cov] for c in out)
-        for c in out:
-            c.x[FEATURES.index("cov_best_gap")] = c.x[cov] - best
+    cov, gap = FEATURES.index("cov_sentence"), FEATURES.index("cov_best_gap")
+    best = max((c.x[cov] for c in out), default=0.0)
+    for c in out:
+        c.x[gap] = c.x[cov] - best
     return out
 
 

@@ -91,11 +91,6 @@ def definition_subject(question: str) -> str | None:
     return subject or None
 
 
-def strip_interrogatives(question: str) -> str:
-    """A normalised question without its interrogative words and punctuation."""
-    return _INTERROGATIVES.sub("", question)
-
-
 def bigrams(text: str) -> set[str]:
     """Character bigrams of normalised ``text``, punctuation and function characters left out."""
     text = _BIGRAM_STRIP.sub("", text)
@@ -179,11 +174,11 @@ def names_in(name: str, text: str) -> bool:
     return sum(g in text for g in grams) >= len(grams) - 1 and name[:2] in text
 
 
-def term_weights(norm_question: str, idf: Callable[[str], float]) -> dict[str, float]:
-    """Content words of a normalised question (jieba search mode, interrogatives and stopwords left out) and their
-    weights: ``idf`` (BM25's), x :data:`FRAGMENT_WEIGHT` for a term inside a longer one; a compound made of other
-    terms is dropped (it would count its words twice)."""
-    terms = keywords(strip_interrogatives(norm_question))  # stopwords are left out by the tokenizer
+def term_weights(bare_question: str, idf: Callable[[str], float]) -> dict[str, float]:
+    """Content words of a normalised question without its interrogatives (jieba search mode, stopwords left out)
+    and their weights: ``idf`` (BM25's), x :data:`FRAGMENT_WEIGHT` for a term inside a longer one; a compound made
+    of other terms is dropped (it would count its words twice)."""
+    terms = keywords(bare_question)  # stopwords are left out by the tokenizer
     terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
     return {t: idf(t) * (FRAGMENT_WEIGHT if any(t != o and t in o for o in terms) else 1.0) for t in terms}
 
@@ -206,10 +201,10 @@ class Question:
         self.qtype = question_type(norm)
         self.unit = wanted_unit(norm) if self.qtype is QuestionType.NUMBER else None
         self.subject = definition_subject(norm)
-        self.weights = term_weights(norm, idf)
+        self.bare = _INTERROGATIVES.sub("", norm)  # without interrogative words and punctuation
+        self.weights = term_weights(self.bare, idf)
         self.total = sum(self.weights.values())
         self.unseen_idf = idf("\uffff")
-        self.bare = strip_interrogatives(norm)
         self.grams = bigrams(self.bare)
         self.names = question_names(norm)
         # Aspect and linking characters next to the interrogative (建成了多少 is written 已建成…) are left out.

@@ -44,10 +44,6 @@ class SelectorModel:
         """The answerer's logits of a (candidates, features) matrix (comparable across questions)."""
         return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
-    def rank_scores(self, x: np.ndarray) -> np.ndarray:
-        """The ranker's scores of a (candidates, features) matrix (comparable within one question only)."""
-        return ((x - self.mean) / self.scale) @ self.rank_coef
-
     def probability(self, logit: float) -> float:
         """Calibrated probability (0..1) that a question's best candidate, of this logit, answers it."""
         return float(1.0 / (1.0 + np.exp(-(self.platt_a * logit + self.platt_b))))
@@ -60,7 +56,7 @@ class SelectorModel:
         x = np.vstack([c.x for c in cands])
         for cand, logit in zip(cands, self.logits(x), strict=True):
             cand.score = float(logit)
-        order = np.argsort(-self.rank_scores(x), kind="stable")
+        order = np.argsort(-(((x - self.mean) / self.scale) @ self.rank_coef), kind="stable")  # within one question
         return [cands[i] for i in order]
 
 
