@@ -94,6 +94,9 @@ def test_marker_forms() -> None:
     assert split_units("甲[1", final=False) == ([], "甲[1")  # a marker may still be arriving
     assert split_units("甲。", final=False) == ([], "甲。")  # "[n]" may follow the full stop
     assert split_units("甲[1]。", final=False) == (["甲[1]。"], "")
+    assert split_units("甲[1] ", final=False) == ([], "甲[1] ")  # a delta ending in a space (raised IndexError)
+    assert split_units("甲[1] [2", final=False) == ([], "甲[1] [2")  # the group goes on
+    assert split_units("甲[1]。[2", final=False) == (["甲[1]。"], "[2")
 
 
 def test_supported_citations_are_kept_and_renumbered_by_first_use(nodes: list[NodeWithScore]) -> None:

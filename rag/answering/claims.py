@@ -22,7 +22,6 @@ MIN_NEW_WORD_SHARE = 0.9
 
 #: ``[1]``, ``[1,2]``, ``[1][2]``, ``【1】``, ``［1］``, ``[来源1]``, ``[资料 2]``, ``[1-3]``.
 MARKER_RE = re.compile(r"[\[【［]\s*(?:来源|资料|source)?\s*(\d{1,3}(?:\s*[,，、\-–~]\s*\d{1,3})*)\s*[\]】］]", re.I)
-_OPENERS = "[【［"
 _TERMINATORS = frozenset("。！？!?；;\n")
 _CLAUSE = frozenset("，,、：:")
 _CLOSERS = frozenset("”’」』）)》\"'")
@@ -59,64 +58,41 @@ def _partial_marker(text: str, pos: int) -> bool:
     )
 
 
+def _chars(*sets: frozenset[str]) -> str:
+    return "".join(re.escape(ch) for ch in sorted(frozenset().union(*sets)))
+
+
+#: A unit's end: a marker group (markers apart by spaces only) and the punctuation after it; or sentence-ending
+#: punctuation, with closing quotes and spaces, that no marker follows (a following marker joins the sentence).
+_UNIT_END = re.compile(
+    rf"(?P<group>{MARKER_RE.pattern}(?:[{_chars(_SPACE)}]*{MARKER_RE.pattern})*)"
+    rf"(?P<run>[{_chars(_TERMINATORS, _CLAUSE, _CLOSERS, _SPACE)}]*)"
+    rf"|[{_chars(_TERMINATORS)}][{_chars(_TERMINATORS, _CLOSERS, _SPACE)}]*+(?!{MARKER_RE.pattern})", re.I)
+
+
 def split_units(text: str, final: bool) -> tuple[list[str], str]:
     """Cut ``text`` into complete units and the incomplete rest (``final``: the text is complete, rest is "").
 
     A unit ends after a marker group and the punctuation that follows it, or after sentence-ending punctuation
     (``。！？；`` or a newline, with closing quotes) that no marker follows. ``"".join(units) + rest == text``.
+    Unless ``final``, units that what follows could still change are held back: one ending where the text ends
+    (unless a marker group and a sentence end close it), and one ending after, or right at (apart by spaces only),
+    a marker still arriving at the end of the text (an opening bracket without its closing one).
     """
     units: list[str] = []
-    n = len(text)
-    start = i = 0
-    while i < n:
-        ch = text[i]
-        if ch in _OPENERS:
-            match = MARKER_RE.match(text, i)
-            if match is None:
-                if not final and _partial_marker(text, i):
-                    break
-                i += 1
-                continue
-            j = match.end()
-            while True:  # more markers, possibly after spaces
-                k = j
-                while k < n and text[k] in _SPACE:
-                    k += 1
-                nxt = MARKER_RE.match(text, k) if k < n and text[k] in _OPENERS else None
-                if nxt is None:
-                    break
-                j = nxt.end()
-            if not final and j < n and text[k] in _OPENERS and _partial_marker(text, k):
-                break  # "…[1][7": another marker is arriving
-            k = j
-            while k < n and (text[k] in _TERMINATORS or text[k] in _CLAUSE or text[k] in _CLOSERS or text[k] in _SPACE):
-                k += 1
-            if k >= n and not final and not _TERMINATORS & set(text[j:k]):
-                break  # punctuation may follow; after "[1]。" the unit is complete
-            units.append(text[start:k])
-            start = i = k
-            continue
-        if ch in _TERMINATORS:
-            k = i
-            while k < n and (text[k] in _TERMINATORS or text[k] in _CLOSERS or text[k] in _SPACE):
-                k += 1
-            if k >= n and not final:
-                break  # a marker may follow the full stop
-            if k < n and text[k] in _OPENERS:
-                if MARKER_RE.match(text, k):
-                    i = k  # "…。[1]": the marker belongs to this sentence
-                    continue
-                if not final and _partial_marker(text, k):
-                    break
-            units.append(text[start:k])
-            start = i = k
-            continue
-        i += 1
-    rest = text[start:]
-    if final and rest:
-        units.append(rest)
-        rest = ""
-    return units, rest
+    start, n = 0, len(text)
+    arriving = next((p for p in range(max(0, n - 16), n) if _partial_marker(text, p)), n)  # a marker, incomplete
+    for match in _UNIT_END.finditer(text):
+        end, run = match.end(), match.group("run")
+        if not final and (end > arriving or (end == arriving < n and not (run or "").strip(" \t\u3000"))
+                          or (end == n and not (run and _TERMINATORS & set(run)))):
+            break
+        units.append(text[start:end])
+        start = end
+    if final and start < n:
+        units.append(text[start:])
+        start = n
+    return units, text[start:]
 
 
 @dataclass
