@@ -108,11 +108,7 @@ class Unit:
         matches = list(MARKER_RE.finditer(raw))
         if not matches:
             return cls(raw, [], "")
-        numbers: list[int] = []
-        for match in matches:
-            for number in parse_markers(match.group(1)):
-                if number not in numbers:
-                    numbers.append(number)
+        numbers = list(dict.fromkeys(n for match in matches for n in parse_markers(match.group(1))))  # first use
         return cls(raw[: matches[0].start()], numbers, MARKER_RE.sub("", raw[matches[0].end() :]))
 
     def render(self, numbers: Sequence[int]) -> str:
@@ -132,13 +128,9 @@ class Claim:
     def __init__(self, text: str, question_norm: str, question_words: frozenset[str]) -> None:
         norm = _THOUSANDS.sub("", normalize(MARKER_RE.sub("", text)))
         self.spans: list[Span] = answer_spans(norm, question_norm)
-        words: dict[str, None] = {}
-        for word in tokenize(norm, normalized=True):
-            if word in question_words or word in question_norm or word in _FILLER or is_number_word(word):
-                continue
-            if len(word) >= 2 or word.isdigit():
-                words.setdefault(word, None)
-        self.new_words = list(words)
+        self.new_words = list(dict.fromkeys(
+            word for word in tokenize(norm, normalized=True) if (len(word) >= 2 or word.isdigit())
+            and not (word in question_words or word in question_norm or word in _FILLER or is_number_word(word))))
 
     def supported_by(self, source: str, idf: Callable[[str], float] | None = None) -> bool:
         """Every answer-bearing span is stated in ``source`` (:func:`source_text`) and at least :data:`MIN_NEW_WORD_SHARE` of the new
