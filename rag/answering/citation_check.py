@@ -36,15 +36,14 @@ from rag.text.normalize import normalize, tokenize
 class CheckResult:
     """The outcome of a finished check.
 
-    ``outcome``: ``"cited"`` (``text`` is the verified answer, ``cited`` the 0-based source indices numbered 1..
-    in order of first use), ``"not_found"`` (no supported citation, and the model said the reports do not hold the
-    answer) or ``"unsupported"`` (no supported citation otherwise). ``dropped``: units removed, ``kept``: units
-    shown, for the log.
+    ``outcome``: ``"cited"`` (``text`` is the verified answer; :meth:`StreamVerifier.citations` its sources),
+    ``"not_found"`` (no supported citation, and the model said the reports do not hold the answer) or
+    ``"unsupported"`` (no supported citation otherwise). ``dropped``: units removed, ``kept``: units shown, for the
+    log.
     """
 
     outcome: str
     text: str
-    cited: list[int]
     kept: int = 0
     dropped: int = 0
 
@@ -87,7 +86,7 @@ class StreamVerifier:
     @property
     def cited(self) -> list[int]:
         """0-based indices of the sources cited so far, in order of first use (citation 1 first)."""
-        return sorted(self._numbers, key=self._numbers.__getitem__)
+        return list(self._numbers)  # numbered in insertion order
 
     def feed(self, delta: str) -> list[str]:
         """Add streamed text; returns the verified pieces released by it (often none)."""
@@ -112,8 +111,8 @@ class StreamVerifier:
     def result(self) -> CheckResult:
         """The outcome; call after :meth:`finish`."""
         if self._pieces:
-            return CheckResult("cited", "".join(self._pieces), self.cited, self._kept, self._dropped)
-        return CheckResult("not_found" if self._refusal else "unsupported", "", [], self._kept, self._dropped)
+            return CheckResult("cited", "".join(self._pieces), self._kept, self._dropped)
+        return CheckResult("not_found" if self._refusal else "unsupported", "", self._kept, self._dropped)
 
     def citations(self) -> list[Citation]:
         """The cited sources as :class:`Citation` objects, numbered in order of first use."""
