@@ -151,7 +151,7 @@ def _variants() -> dict[str, Callable[[], contextlib.AbstractContextManager[None
 
 
 def _no_reattach(check: Any) -> Any:
-    from rag.answering.citation_check import Claim, is_refusal
+    from rag.answering.claims import Claim, is_refusal
 
     def strict(self: Any, unit: Any) -> list[str]:
         valid = [n - 1 for n in unit.markers if 1 <= n <= len(self._sources)]

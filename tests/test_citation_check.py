@@ -11,7 +11,7 @@ import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.answering.citation_check import StreamVerifier, check_answer
-from rag.answering.claim_spans import answer_spans, chinese_number, numbers_in, stated
+from rag.answering.claim_spans import answer_spans, number_value, numbers_in, stated
 from rag.answering.claims import is_refusal, parse_markers, split_units
 from rag.eval_fabrication import build_cases
 from rag.evaluation import load_qa
@@ -52,7 +52,8 @@ def test_spans_of_a_claim() -> None:
     assert spans["十三座"].value == 13 and spans["2021年"].kind == "date" and spans["18日"].kind == "date"
     assert {s.text for s in answer_spans("上映了《远山》,由gdp统计", "")} >= {"远山", "gdp"}
     assert "一个" not in {s.text for s in answer_spans("这是一个统一规划", "")}
-    assert chinese_number("一百二十") == 120 and chinese_number("二〇二一") == 2021 and chinese_number("十三") == 13
+    assert number_value("一百二十") == 120 and number_value("二〇二一") == 2021 and number_value("十三") == 13
+    assert number_value("3.5") == 3.5 and number_value("十三个") is None
     assert (350.0, "个") in numbers_in("建成350个") and (13.0, "个") in numbers_in("十三个行政村")
 
 
@@ -94,6 +95,9 @@ def test_marker_forms() -> None:
     assert split_units("甲[1", final=False) == ([], "甲[1")  # a marker may still be arriving
     assert split_units("甲。", final=False) == ([], "甲。")  # "[n]" may follow the full stop
     assert split_units("甲[1]。", final=False) == (["甲[1]。"], "")
+    assert split_units("甲[1] ", final=False) == ([], "甲[1] ")  # a delta ending in a space (raised IndexError)
+    assert split_units("甲[1] [2", final=False) == ([], "甲[1] [2")  # the group goes on
+    assert split_units("甲[1]。[2", final=False) == (["甲[1]。"], "[2")
 
 
 def test_supported_citations_are_kept_and_renumbered_by_first_use(nodes: list[NodeWithScore]) -> None:

@@ -23,7 +23,6 @@ from ingest.near_duplicates import (
 from rag.answering.question import (
     QuestionType,
     answer_value,
-    has_unit,
     names_in,
     question_names,
     question_type,
@@ -184,8 +183,9 @@ def test_question_names_units_and_values() -> None:
     assert question_type(normalize("王小明被任命为什么职务？")) is QuestionType.PERSON
     assert wanted_unit(normalize("全省有多少家企业入选？")) == "家"
     assert wanted_unit(normalize("光伏电站的总容量为多少万千瓦？")) == "万千瓦"
-    assert has_unit("光伏电站总容量达到320万千瓦", "万千瓦")
-    assert has_unit("有30余家企业参加", "家") and not has_unit("有30名代表参加", "家")
+    assert answer_value(QuestionType.NUMBER, "万千瓦", "光伏电站总容量达到320万千瓦") == "320万千瓦"
+    assert answer_value(QuestionType.NUMBER, "家", "有30余家企业参加") == "30余家"
+    assert answer_value(QuestionType.NUMBER, "家", "有30名代表参加") is None
     assert answer_value(QuestionType.NUMBER, "家", "共有85家企业入选") == "85家"
     assert answer_value(QuestionType.DATE, None, "9月3日开始试运行") == "9月3日"
 

@@ -15,12 +15,8 @@ piece (:class:`StreamVerifier`):
    it becomes the not-found answer when the model said the reports do not hold the answer, and the extractive
    answer otherwise (see :mod:`rag.answering.generate`).
 
-Each criterion was kept because switching it off let substituted answer spans through on the training sets'
-fabrication benchmark, or (re-attaching) made correct replies lose their citation; the others (bigram overlap,
-digits, locality, spans typed by the question, the slot-filler gate, connective and unmarked units) were deleted
-because switching them off did neither, and the subject share because it dropped about as many correct answers
-restating the question as the subject swaps it caught (bench/citation_fit.py, docs/evaluation.md "LLM answers:
-fabrication").
+Which criteria were kept, and why the others were deleted: docs/evaluation.md, "LLM answers: fabrication"
+(bench/citation_fit.py).
 """
 
 from __future__ import annotations
@@ -30,16 +26,7 @@ from dataclasses import dataclass
 
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.claims import (
-    _CLAUSE,
-    _SOFT_SUFFIX,
-    MARKER_RE,
-    Claim,
-    SourceText,
-    Unit,
-    is_refusal,
-    split_units,
-)
+from rag.answering.claims import _CLAUSE, _SOFT_SUFFIX, Claim, Unit, is_refusal, source_text, split_units
 from rag.answering.sources import citation_for
 from rag.models import Citation
 from rag.text.normalize import normalize, tokenize
@@ -49,15 +36,14 @@ from rag.text.normalize import normalize, tokenize
 class CheckResult:
     """The outcome of a finished check.
 
-    ``outcome``: ``"cited"`` (``text`` is the verified answer, ``cited`` the 0-based source indices numbered 1..
-    in order of first use), ``"not_found"`` (no supported citation, and the model said the reports do not hold the
-    answer) or ``"unsupported"`` (no supported citation otherwise). ``dropped``: units removed, ``kept``: units
-    shown, for the log.
+    ``outcome``: ``"cited"`` (``text`` is the verified answer; :meth:`StreamVerifier.citations` its sources),
+    ``"not_found"`` (no supported citation, and the model said the reports do not hold the answer) or
+    ``"unsupported"`` (no supported citation otherwise). ``dropped``: units removed, ``kept``: units shown, for the
+    log.
     """
 
     outcome: str
     text: str
-    cited: list[int]
     kept: int = 0
     dropped: int = 0
 
@@ -85,7 +71,7 @@ class StreamVerifier:
     ) -> None:
         self._idf = idf
         self.nodes = list(nodes)
-        self._sources = [SourceText.of(hit) for hit in self.nodes]
+        self._sources = [source_text(hit) for hit in self.nodes]
         self._question_norm = normalize(question)
         self._question_words = frozenset(tokenize(self._question_norm, normalized=True, keep_stopwords=True))
         self._buffer = ""
@@ -98,14 +84,9 @@ class StreamVerifier:
         self._kept = self._dropped = 0
 
     @property
-    def committed(self) -> bool:
-        """True once verified text has been released (a retry or a fallback would contradict it)."""
-        return bool(self._pieces)
-
-    @property
     def cited(self) -> list[int]:
         """0-based indices of the sources cited so far, in order of first use (citation 1 first)."""
-        return sorted(self._numbers, key=self._numbers.__getitem__)
+        return list(self._numbers)  # numbered in insertion order
 
     def feed(self, delta: str) -> list[str]:
         """Add streamed text; returns the verified pieces released by it (often none)."""
@@ -130,8 +111,8 @@ class StreamVerifier:
     def result(self) -> CheckResult:
         """The outcome; call after :meth:`finish`."""
         if self._pieces:
-            return CheckResult("cited", "".join(self._pieces), self.cited, self._kept, self._dropped)
-        return CheckResult("not_found" if self._refusal else "unsupported", "", [], self._kept, self._dropped)
+            return CheckResult("cited", "".join(self._pieces), self._kept, self._dropped)
+        return CheckResult("not_found" if self._refusal else "unsupported", "", self._kept, self._dropped)
 
     def citations(self) -> list[Citation]:
         """The cited sources as :class:`Citation` objects, numbered in order of first use."""
@@ -183,6 +164,3 @@ def check_answer(
     verifier.feed(text)
     verifier.finish()
     return verifier.result(), verifier.citations()
-
-
-__all__ = ["MARKER_RE", "CheckResult", "Claim", "StreamVerifier", "Unit", "check_answer", "is_refusal", "split_units"]

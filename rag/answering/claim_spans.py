@@ -18,13 +18,13 @@ lets 55-65 % of the substituted spans of the fabrication benchmark through on th
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
+from rag.answering.question import NAME_KINDS, pos_tags
 from rag.text.lexicon import alternation
 
-_NAME_FLAGS = {"nr": "person", "nrt": "person", "nrfg": "person", "ns": "place", "nt": "org", "nz": "other_name"}
 _CN = "零〇一二两三四五六七八九十百千万亿"
 #: The question analysis's units and the calendar and other units a claim's figure may carry (``rag/lexicon/``).
 _UNITS = alternation("units", "span_units")
@@ -49,8 +49,11 @@ class Span:
     unit: str = ""
 
 
-def chinese_number(text: str) -> float | None:
-    """The value of a Chinese numeral (``一百二十`` -> 120, ``二〇二一`` -> 2021, ``十三`` -> 13), or None."""
+def number_value(text: str) -> float | None:
+    """The value of an Arabic numeral (``3.5``) or a Chinese one (``一百二十`` -> 120, ``二〇二一`` -> 2021, ``十三`` ->
+    13), or None."""
+    with contextlib.suppress(ValueError):
+        return float(text)
     if not text or any(ch not in _DIGITS and ch not in _SMALL and ch not in _BIG for ch in text):
         return None
     if all(ch in _DIGITS for ch in text):
@@ -68,18 +71,11 @@ def chinese_number(text: str) -> float | None:
     return float(total + section + digit)
 
 
-def _value(num: str) -> float | None:
-    try:
-        return float(num)
-    except ValueError:
-        return chinese_number(num)
-
-
 def numbers_in(norm: str) -> set[tuple[float, str]]:
     """``(value, unit)`` of every number in normalised text, and ``(value, "")`` for each value."""
     out: set[tuple[float, str]] = set()
     for match in _NUMBER.finditer(norm):
-        value = _value(match.group("num"))
+        value = number_value(match.group("num"))
         if value is not None:
             out.add((value, ""))
             if match.group("unit"):
@@ -90,14 +86,7 @@ def numbers_in(norm: str) -> set[tuple[float, str]]:
 def is_number_word(word: str) -> bool:
     """True for a word that is a figure (``十三``, ``十三个``, ``120座``): checked as a number span, by value."""
     match = _NUMBER.fullmatch(word)
-    return match is not None and _value(match.group("num")) is not None
-
-
-@lru_cache(maxsize=4096)
-def _pos(norm: str) -> tuple[tuple[str, str], ...]:
-    import jieba.posseg as pseg
-
-    return tuple((pair.word, pair.flag) for pair in pseg.cut(norm))
+    return match is not None and number_value(match.group("num")) is not None
 
 
 def answer_spans(norm: str, question_norm: str) -> list[Span]:
@@ -111,7 +100,7 @@ def answer_spans(norm: str, question_norm: str) -> list[Span]:
 
     for match in _NUMBER.finditer(norm):
         num, unit = match.group("num"), match.group("unit") or ""
-        value = _value(num)
+        value = number_value(num)
         chinese = not num[0].isdigit()
         if value is None or (chinese and (not unit or value < 2)):
             continue  # 统一, 一个 ...: words, not figures
@@ -120,9 +109,9 @@ def answer_spans(norm: str, question_norm: str) -> list[Span]:
         add(Span(num + unit, "date" if unit in ("年", "月", "日", "号") else "number", value, unit))
     for match in _TITLE.finditer(norm):
         add(Span(match.group(1) or match.group(2), "title"))
-    for word, flag in _pos(norm):
-        if len(word) >= 2 and (flag == "eng" or flag in _NAME_FLAGS):
-            add(Span(word, _NAME_FLAGS.get(flag, "latin")))
+    for word, flag in pos_tags(norm):
+        if len(word) >= 2 and (flag == "eng" or flag in NAME_KINDS):
+            add(Span(word, NAME_KINDS.get(flag, "latin")))
     return list(spans.values())
 
 
@@ -130,8 +119,5 @@ def stated(span: Span, source_norm: str) -> bool:
     """Whether normalised source text states ``span`` (numbers by value, and by unit when the span has one)."""
     if span.value is None:
         return span.text in source_norm
-    return any(_value(m.group("num")) == span.value and (not span.unit or (m.group("unit") or "") == span.unit)
+    return any(number_value(m.group("num")) == span.value and (not span.unit or (m.group("unit") or "") == span.unit)
                for m in _NUMBER.finditer(source_norm))
-
-
-__all__ = ["Span", "answer_spans", "chinese_number", "is_number_word", "numbers_in", "stated"]

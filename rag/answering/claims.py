@@ -22,7 +22,6 @@ MIN_NEW_WORD_SHARE = 0.9
 
 #: ``[1]``, ``[1,2]``, ``[1][2]``, ``【1】``, ``［1］``, ``[来源1]``, ``[资料 2]``, ``[1-3]``.
 MARKER_RE = re.compile(r"[\[【［]\s*(?:来源|资料|source)?\s*(\d{1,3}(?:\s*[,，、\-–~]\s*\d{1,3})*)\s*[\]】］]", re.I)
-_OPENERS = "[【［"
 _TERMINATORS = frozenset("。！？!?；;\n")
 _CLAUSE = frozenset("，,、：:")
 _CLOSERS = frozenset("”’」』）)》\"'")
@@ -59,64 +58,41 @@ def _partial_marker(text: str, pos: int) -> bool:
     )
 
 
+def _chars(*sets: frozenset[str]) -> str:
+    return "".join(re.escape(ch) for ch in sorted(frozenset().union(*sets)))
+
+
+#: A unit's end: a marker group (markers apart by spaces only) and the punctuation after it; or sentence-ending
+#: punctuation, with closing quotes and spaces, that no marker follows (a following marker joins the sentence).
+_UNIT_END = re.compile(
+    rf"(?P<group>{MARKER_RE.pattern}(?:[{_chars(_SPACE)}]*{MARKER_RE.pattern})*)"
+    rf"(?P<run>[{_chars(_TERMINATORS, _CLAUSE, _CLOSERS, _SPACE)}]*)"
+    rf"|[{_chars(_TERMINATORS)}][{_chars(_TERMINATORS, _CLOSERS, _SPACE)}]*+(?!{MARKER_RE.pattern})", re.I)
+
+
 def split_units(text: str, final: bool) -> tuple[list[str], str]:
     """Cut ``text`` into complete units and the incomplete rest (``final``: the text is complete, rest is "").
 
     A unit ends after a marker group and the punctuation that follows it, or after sentence-ending punctuation
     (``。！？；`` or a newline, with closing quotes) that no marker follows. ``"".join(units) + rest == text``.
+    Unless ``final``, units that what follows could still change are held back: one ending where the text ends
+    (unless a marker group and a sentence end close it), and one ending after, or right at (apart by spaces only),
+    a marker still arriving at the end of the text (an opening bracket without its closing one).
     """
     units: list[str] = []
-    n = len(text)
-    start = i = 0
-    while i < n:
-        ch = text[i]
-        if ch in _OPENERS:
-            match = MARKER_RE.match(text, i)
-            if match is None:
-                if not final and _partial_marker(text, i):
-                    break
-                i += 1
-                continue
-            j = match.end()
-            while True:  # more markers, possibly after spaces
-                k = j
-                while k < n and text[k] in _SPACE:
-                    k += 1
-                nxt = MARKER_RE.match(text, k) if k < n and text[k] in _OPENERS else None
-                if nxt is None:
-                    break
-                j = nxt.end()
-            if not final and j < n and text[k] in _OPENERS and _partial_marker(text, k):
-                break  # "…[1][7": another marker is arriving
-            k = j
-            while k < n and (text[k] in _TERMINATORS or text[k] in _CLAUSE or text[k] in _CLOSERS or text[k] in _SPACE):
-                k += 1
-            if k >= n and not final and not _TERMINATORS & set(text[j:k]):
-                break  # punctuation may follow; after "[1]。" the unit is complete
-            units.append(text[start:k])
-            start = i = k
-            continue
-        if ch in _TERMINATORS:
-            k = i
-            while k < n and (text[k] in _TERMINATORS or text[k] in _CLOSERS or text[k] in _SPACE):
-                k += 1
-            if k >= n and not final:
-                break  # a marker may follow the full stop
-            if k < n and text[k] in _OPENERS:
-                if MARKER_RE.match(text, k):
-                    i = k  # "…。[1]": the marker belongs to this sentence
-                    continue
-                if not final and _partial_marker(text, k):
-                    break
-            units.append(text[start:k])
-            start = i = k
-            continue
-        i += 1
-    rest = text[start:]
-    if final and rest:
-        units.append(rest)
-        rest = ""
-    return units, rest
+    start, n = 0, len(text)
+    arriving = next((p for p in range(max(0, n - 16), n) if _partial_marker(text, p)), n)  # a marker, incomplete
+    for match in _UNIT_END.finditer(text):
+        end, run = match.end(), match.group("run")
+        if not final and (end > arriving or (end == arriving < n and not (run or "").strip(" \t\u3000"))
+                          or (end == n and not (run and _TERMINATORS & set(run)))):
+            break
+        units.append(text[start:end])
+        start = end
+    if final and start < n:
+        units.append(text[start:])
+        start = n
+    return units, text[start:]
 
 
 @dataclass
@@ -132,11 +108,7 @@ class Unit:
         matches = list(MARKER_RE.finditer(raw))
         if not matches:
             return cls(raw, [], "")
-        numbers: list[int] = []
-        for match in matches:
-            for number in parse_markers(match.group(1)):
-                if number not in numbers:
-                    numbers.append(number)
+        numbers = list(dict.fromkeys(n for match in matches for n in parse_markers(match.group(1))))  # first use
         return cls(raw[: matches[0].start()], numbers, MARKER_RE.sub("", raw[matches[0].end() :]))
 
     def render(self, numbers: Sequence[int]) -> str:
@@ -144,16 +116,9 @@ class Unit:
         return self.text + "".join(f"[{n}]" for n in numbers) + self.tail
 
 
-@dataclass
-class SourceText:
+def source_text(hit: NodeWithScore) -> str:
     """A source as the checker sees it: title + text, normalised as for search (thousands separators removed)."""
-
-    norm: str
-
-    @classmethod
-    def of(cls, hit: NodeWithScore) -> SourceText:
-        title = str(hit.node.metadata.get("title", ""))
-        return cls(_THOUSANDS.sub("", normalize_cached(title + "\n" + hit.node.get_content())))
+    return _THOUSANDS.sub("", normalize_cached(str(hit.node.metadata.get("title", "")) + "\n" + hit.node.get_content()))
 
 
 class Claim:
@@ -163,20 +128,16 @@ class Claim:
     def __init__(self, text: str, question_norm: str, question_words: frozenset[str]) -> None:
         norm = _THOUSANDS.sub("", normalize(MARKER_RE.sub("", text)))
         self.spans: list[Span] = answer_spans(norm, question_norm)
-        words: dict[str, None] = {}
-        for word in tokenize(norm, normalized=True):
-            if word in question_words or word in question_norm or word in _FILLER or is_number_word(word):
-                continue
-            if len(word) >= 2 or word.isdigit():
-                words.setdefault(word, None)
-        self.new_words = list(words)
+        self.new_words = list(dict.fromkeys(
+            word for word in tokenize(norm, normalized=True) if (len(word) >= 2 or word.isdigit())
+            and not (word in question_words or word in question_norm or word in _FILLER or is_number_word(word))))
 
-    def supported_by(self, source: SourceText, idf: Callable[[str], float] | None = None) -> bool:
-        """Every answer-bearing span is stated in ``source`` and at least :data:`MIN_NEW_WORD_SHARE` of the new
+    def supported_by(self, source: str, idf: Callable[[str], float] | None = None) -> bool:
+        """Every answer-bearing span is stated in ``source`` (:func:`source_text`) and at least :data:`MIN_NEW_WORD_SHARE` of the new
         words, weighted by ``idf`` (the corpus's inverse document frequency; uniform without it), occur in it."""
         weights = {word: max(idf(word), 1e-6) if idf else 1.0 for word in self.new_words}
-        found = sum(weight for word, weight in weights.items() if word in source.norm)
-        return all(stated(span, source.norm) for span in self.spans) and (
+        found = sum(weight for word, weight in weights.items() if word in source)
+        return all(stated(span, source) for span in self.spans) and (
             found >= MIN_NEW_WORD_SHARE * sum(weights.values()))
 
 

@@ -7,25 +7,35 @@ calibrated probability that the best one answers. Below the refusal threshold (`
 model file's) the answer is "not found". Either way the answer carries that probability as ``confidence``.
 The answer text is the best sentence (cut to ``max_chars``) with its neighbours (the sentence before when the best
 leans on it, the one after when the best is short) and the next candidate of the same passage above the threshold,
-each when it fits; reports printed at different dates are chosen between by :mod:`rag.answering.timeline`.
-The neighbours were deleted once and restored: on the whole of drcd_train they add 0.008 [0.004, 0.012] of answers
-holding the gold at 12 more characters (docs/ablation-rules.md). (The rules that windowed long sentences around
-their best clauses and spelled out dates were deleted: switched off, they changed no training-set figure beyond
-the noise.)
+each when it fits. Why the neighbours stay and which rules were deleted: docs/ablation-rules.md.
+
+Answers over time: a newspaper archive repeats a fact as it changes (``郏县建成5G基站300座`` in 2020, ``1200座``
+in 2023); when several reports answer, three rules of our own choose between them:
+
+- a question that names a time (``2021年``, ``去年``; :mod:`rag.text.time_expr`) retrieves with that range as a
+  lenient scope (:class:`rag.filters.ArchiveFilter`) and is answered from a report printed in the range when one
+  answers about as well (:func:`in_scope_answer`);
+- a question that asks for the newest (``最新``, ``最近``, ``目前``) is answered from the newest report among those
+  that answer it by the selector's own refusal threshold (``floor``: its calibrated probability) and name the subject;
+- without either, when another report that answers (``floor``), about the same subject, gives *another value* and
+  was printed at least :data:`DISAGREE_DAYS` later, the sources disagree over time: the newest is given, with its
+  date (:func:`dated_prefix`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import date
+from itertools import takewhile
 
 from llama_index.core.schema import NodeWithScore
 
 from rag.answering.features import Candidate, candidates
-from rag.answering.question import LEANS_BACK, Question
+from rag.answering.question import LEANS_BACK, Question, answer_value, names_in
 from rag.answering.selector import SelectorModel, load_model
 from rag.answering.sources import citation_for
-from rag.answering.timeline import dated_prefix, in_scope_answer, newest_answer
-from rag.models import NOT_FOUND_ANSWER, Answer, Citation
+from rag.models import NOT_FOUND_ANSWER, Answer, print_label, story_of
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
 from rag.text.sentences import sign_off, split_sentences
@@ -34,6 +44,10 @@ from rag.text.time_expr import Recency
 #: An answer sentence shorter than this (characters) is completed with the sentence after it (the rule's original
 #: constant, bd08680^; the ablation in docs/ablation-rules.md measured it as is, it was not tuned).
 SHORT_SENTENCE = 40
+#: Days between two printings that disagree on a value before the newer one is preferred unasked (a figure
+#: reported again months later is an update; within weeks it is more often another event of the same kind).
+DISAGREE_DAYS = 180
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 
 class ExtractiveAnswerer:
@@ -69,27 +83,25 @@ class ExtractiveAnswerer:
         ``scope`` (ISO since, until) that answers about as well."""
         q, ranked, confidence = self.rank(question, nodes)
         if not ranked or confidence < self.min_confidence:
-            return _not_found(question, confidence)
+            return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="extractive", citations=[],
+                          confidence=round(confidence, 4))
         best = ranked[0]
-        if recency == "off":  # the question names its time: say when the report answering it was printed
-            if scope is not None:
-                best = in_scope_answer(q, best, ranked, *scope, self.min_confidence)
-            dated = bool(best.hit.node.metadata.get("published"))
+        if recency == "off":  # the question names its time: say when the report answering it was printed (if known)
+            best, dated = in_scope_answer(q, best, ranked, *scope, self.min_confidence) if scope else best, True
         else:
             best, dated = newest_answer(q, best, ranked, recency == "latest", self.min_confidence)
         chosen = [best, *self._neighbours(best)]
         chosen = sorted([*chosen, *self._same_passage(best, ranked, chosen)], key=lambda c: c.order)
         budget = self.max_chars - sum(len(c.sentence) for c in chosen if c is not best)
-        hit = best.hit
         parts = []
         for cand in chosen:
             text = strip_lead(cand.sentence)
             if cand is best and len(text) > budget:
                 text = text[: max(20, budget) - 1] + "…"
             parts.append(text)
-        citations: list[Citation] = [citation_for(1, hit)]
         return Answer(question=question, answer=(dated_prefix(best) if dated else "") + "".join(parts) + "[1]",
-                      found=True, mode="extractive", citations=citations, confidence=round(confidence, 4))
+                      found=True, mode="extractive", citations=[citation_for(1, best.hit)],
+                      confidence=round(confidence, 4))
 
     def _same_passage(self, best: Candidate, ranked: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
         """The next candidate of ``best``'s passage that the selector also finds answering (a list or a figure often
@@ -117,6 +129,72 @@ class ExtractiveAnswerer:
         return out
 
 
-def _not_found(question: str, confidence: float) -> Answer:
-    return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="extractive", citations=[],
-                  confidence=round(confidence, 4))
+def other_value(analysis: Question, a: Candidate, b: Candidate) -> bool:
+    """Whether sentence ``b`` answers with another value than ``a``: another number in the asked unit or another
+    date (:func:`rag.answering.question.answer_value`), or, for any question, the same sentence with other figures
+    (``于1998年建成`` / ``于2004年建成``)."""
+    mine = answer_value(analysis.qtype, analysis.unit, a.norm)
+    other = answer_value(analysis.qtype, analysis.unit, b.norm)
+    if mine is not None and other is not None:
+        return mine != other
+    return a.norm != b.norm and _DIGITS.sub("#", a.norm) == _DIGITS.sub("#", b.norm)
+
+
+def _published(cand: Candidate) -> str:
+    return str(cand.hit.node.metadata.get("published") or "")[:10]
+
+
+def _days_between(a: str, b: str) -> int:
+    try:
+        return (date.fromisoformat(b) - date.fromisoformat(a)).days
+    except ValueError:
+        return 0
+
+
+def newest_answer(analysis: Question, best: Candidate, candidates: list[Candidate],
+                  prefer_latest: bool, floor: float) -> tuple[Candidate, bool]:
+    """The candidate to answer from, and whether the answer should say when it was printed: the sources disagree
+    over time (another dated report answers, its probability ``score`` >= ``floor``, with another value,
+    :data:`DISAGREE_DAYS` apart), or the newest was asked for. ``candidates`` are best first."""
+    chosen, chosen_date = best, _published(best)
+    disagree = False
+    for cand in takewhile(lambda c: c.score >= floor, candidates):
+        printed = _published(cand)
+        if (not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata)
+                or not about_subject(analysis, cand)):
+            continue
+        changed = (other_value(analysis, best, cand)
+                   and abs(_days_between(_published(best) or printed, printed)) >= DISAGREE_DAYS)
+        disagree = disagree or changed
+        if printed > chosen_date and (prefer_latest or changed):
+            chosen, chosen_date = cand, printed
+    return chosen, disagree or (prefer_latest and bool(chosen_date))
+
+
+def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candidate], since: str,
+                    until: str, floor: float) -> Candidate:
+    """For a question naming its time (ISO ``since``..``until``): ``best`` when it was printed in that range, else
+    the best candidate printed in it that answers too (probability ``score`` >= ``floor``: the words of the year
+    itself favour later reports that mention it) about the subject: a later report that merely mentions the year
+    loses to the report of that year."""
+    if since <= _published(best) <= until:
+        return best
+    for cand in takewhile(lambda c: c.score >= floor, candidates):
+        if since <= _published(cand) <= until and about_subject(analysis, cand):
+            return cand
+    return best
+
+
+def about_subject(question: Question, cand: Candidate) -> bool:
+    """Whether ``cand`` names every name of the question, in its sentence or its context (title, lead, the
+    sentences around it)."""
+    return all(names_in(n, cand.norm) or names_in(n, cand.frame) for n in question.names)
+
+
+def dated_prefix(cand: Candidate) -> str:
+    """``据《平顶山日报》2021-12-31第1版报道，`` for the chunk of ``cand``; ``""`` when its date is unknown."""
+    meta = cand.hit.node.metadata
+    if not meta.get("published"):
+        return ""
+    label = print_label(meta.get("publication") or None, str(meta.get("published"))[:10], meta.get("page") or None)
+    return f"据{label}报道，"

@@ -4,7 +4,7 @@
 The signals are the ones open QA systems combine (DuReader's paragraph selection: recall, overlap and BM25-like
 lexical features; DrQA's reader: exact match, term frequency, part of speech): how much of the question the
 sentence and its context cover, the retrieval score and rank of its chunk, whether it holds the asked-for type
-(:mod:`rag.answering.question`), and its form. Their weights are learned (:mod:`rag.answering.train`), none is set
+(:mod:`rag.answering.question`), and its form. Their weights are learned (:mod:`rag.train_fit`), none is set
 here. Families whose removal did not hurt beyond noise on the training sets (``make ablate``: the time the
 question names, the position in the article, printings and other stories carrying the sentence) were deleted.
 """
@@ -12,7 +12,6 @@ question names, the position in the article, printings and other stories carryin
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,56 +63,44 @@ class Candidate:
     score: float = 0.0
 
 
-def candidates(question: Question, nodes: list[NodeWithScore],
-               normalized: Callable[[str], str] = normalize) -> list[Candidate]:
+def candidates(question: Question, nodes: list[NodeWithScore]) -> list[Candidate]:
     """Every sentence (4+ characters, no sign-off) of ``nodes`` (retrieval order) with its features."""
     top = max((float(h.score or 0.0) for h in nodes), default=0.0) or 1.0
+    unseen = question.unseen_idf or 1.0
     out: list[Candidate] = []
     for rank, hit in enumerate(nodes):
         meta = hit.node.metadata
-        title, lead = normalized(str(meta.get("title", ""))), normalized(str(meta.get("lead", "")))
-        chunk = title + "\n" + lead + "\n" + normalized(hit.node.get_content())
+        title, lead = normalize(str(meta.get("title", ""))), normalize(str(meta.get("lead", "")))
+        chunk = title + "\n" + lead + "\n" + normalize(hit.node.get_content())
         sentences = [s.strip() for s in split_sentences(hit.node.get_content())]
-        norms = [normalized(strip_lead(s)) for s in sentences]
-        chunk_row = _chunk_features(question, chunk)
-        chunk_row["cov_title"] = question.coverage(title)
+        norms = [normalize(strip_lead(s)) for s in sentences]
+        missing = [w for t, w in question.weights.items() if t not in chunk]
+        chunk_row = {"cov_chunk": question.coverage(chunk), "names_chunk": _names_share(question, chunk),
+                     "missing_idf": max(missing, default=0.0) / unseen,
+                     "unseen_missing": float(any(w >= unseen * 0.999 for w in missing)),
+                     "cov_title": question.coverage(title), "retrieval_score": float(hit.score or 0.0) / top,
+                     "retrieval_rank": 1.0 / (1 + rank)}
         rest = {t: w for t, w in question.weights.items() if t not in title}
+        rest_total = sum(rest.values())
         for order, (sentence, norm) in enumerate(zip(sentences, norms, strict=True)):
             if len(sentence) < 4 or sign_off(sentence):
                 continue
             frame = "\n".join([title, lead, *norms[max(0, order - 2) : order], *norms[order + 1 : order + 2]])
             cand = Candidate(sentence, norm, rank, order, hit, frame)
-            cand.x = _sentence_features(question, cand, chunk_row)
-            rest_total = sum(rest.values())
-            cand.x[FEATURES.index("cov_rest")] = (
-                sum(w for t, w in rest.items() if t in norm) / rest_total if rest_total > 0 else 1.0)
-            f = cand.x
-            f[FEATURES.index("retrieval_score")] = float(hit.score or 0.0) / top
-            f[FEATURES.index("retrieval_rank")] = 1.0 / (1 + rank)
+            cov_rest = sum(w for t, w in rest.items() if t in norm) / rest_total if rest_total > 0 else 1.0
+            cand.x = _sentence_features(question, cand, {**chunk_row, "cov_rest": cov_rest})
             out.append(cand)
-    if out:
-        cov = FEATURES.index("cov_sentence")
-        best = max(c.x[cov] for c in out)
-        for c in out:
-            c.x[FEATURES.index("cov_best_gap")] = c.x[cov] - best
+    cov, gap = FEATURES.index("cov_sentence"), FEATURES.index("cov_best_gap")
+    best = max((c.x[cov] for c in out), default=0.0)
+    for c in out:
+        c.x[gap] = c.x[cov] - best
     return out
 
 
-def _chunk_features(question: Question, chunk: str) -> dict[str, float]:
-    missing = [w for t, w in question.weights.items() if t not in chunk]
-    unseen = question.unseen_idf or 1.0
-    return {
-        "cov_chunk": question.coverage(chunk),
-        "names_chunk": _names_share(question, chunk),
-        "missing_idf": max(missing, default=0.0) / unseen,
-        "unseen_missing": float(any(w >= unseen * 0.999 for w in missing)),
-    }
-
-
-def _sentence_features(question: Question, cand: Candidate, chunk_row: dict[str, float]) -> np.ndarray:
+def _sentence_features(question: Question, cand: Candidate, row: dict[str, float]) -> np.ndarray:
+    """The feature vector of ``cand``: ``row`` (its chunk's features, updated in place) and its own."""
     norm, context = cand.norm, cand.norm + "\n" + cand.frame
     qtype = question.qtype
-    row = dict(chunk_row)
     row.update(
         cov_sentence=question.coverage(norm), bigram_sentence=question.bigram_coverage(norm),
         cov_context=question.coverage(context), bigram_context=question.bigram_coverage(context),

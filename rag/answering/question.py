@@ -70,7 +70,8 @@ _CLAUSE_END = re.compile(r"[，,。？?！!；;：:、\s]")
 ANCHOR_CHARS = 4  # characters taken on each side of an interrogative
 _LOOSE = "了的是有为着过"
 _QUOTED = re.compile(r"《([^》]{2,30})》|“([^”]{2,20})”")
-_NAME_TAGS = frozenset(("nr", "nrt", "nrfg", "ns", "nt", "nz"))
+#: jieba part-of-speech tags of names, and what each names.
+NAME_KINDS = {"nr": "person", "nrt": "person", "nrfg": "person", "ns": "place", "nt": "org", "nz": "other_name"}
 #: jieba part-of-speech tag of the names a 谁 / 哪家 / 哪里 question asks for.
 POS_OF_TYPE = {QuestionType.PERSON: "nr", QuestionType.ORG: "nt", QuestionType.PLACE: "ns"}
 #: Weight (x IDF) of a term that is part of a longer question term (jieba's search mode emits 无人 inside 无人机).
@@ -91,11 +92,6 @@ def definition_subject(question: str) -> str | None:
     return subject or None
 
 
-def strip_interrogatives(question: str) -> str:
-    """A normalised question without its interrogative words and punctuation."""
-    return _INTERROGATIVES.sub("", question)
-
-
 def bigrams(text: str) -> set[str]:
     """Character bigrams of normalised ``text``, punctuation and function characters left out."""
     text = _BIGRAM_STRIP.sub("", text)
@@ -108,7 +104,7 @@ def holds_type(qtype: QuestionType, norm: str, unit: str | None = None, subject:
     :func:`holds_name`."""
     if qtype is QuestionType.NUMBER:
         if unit:
-            return 1.0 if has_unit(norm, unit) else 0.5 if _NUMBER_WITH_UNIT.search(norm) else 0.0
+            return 1.0 if _unit_pattern(unit).search(norm) else 0.5 if _NUMBER_WITH_UNIT.search(norm) else 0.0
         return 1.0 if _NUMBER_WITH_UNIT.search(norm) else 0.4 if _ANY_NUMBER.search(norm) else 0.0
     if qtype is QuestionType.DEFINITION:
         return 1.0 if subject and norm.lstrip("《“\"'「 ").startswith(subject) and _DEFINITION_CUE.search(norm) else 0.0
@@ -120,11 +116,15 @@ def holds_name(qtype: QuestionType, norm: str) -> float:
     """1.0 when jieba tags a word of normalised ``norm`` as the name a person / organisation / place question asks
     for (nr / nt / ns), else 0.0 (always 0.0 for other types)."""
     tag = POS_OF_TYPE.get(qtype)
-    if tag is None:
-        return 0.0
+    return 1.0 if tag is not None and any(flag == tag for _, flag in pos_tags(norm)) else 0.0
+
+
+@lru_cache(maxsize=4096)
+def pos_tags(norm: str) -> tuple[tuple[str, str], ...]:
+    """``(word, jieba part-of-speech tag)`` pairs of normalised text."""
     import jieba.posseg as pseg
 
-    return 1.0 if any(p.flag == tag for p in pseg.cut(norm)) else 0.0
+    return tuple((pair.word, pair.flag) for pair in pseg.cut(norm))
 
 
 def wanted_unit(norm_question: str) -> str | None:
@@ -135,12 +135,8 @@ def wanted_unit(norm_question: str) -> str | None:
 
 @lru_cache(maxsize=256)
 def _unit_pattern(unit: str) -> re.Pattern[str]:
+    """A number in ``unit`` (``35座``, ``12余家``, ``650万千瓦``)."""
     return re.compile(rf"{NUM}\s*(?:余|多)?\s*[万亿千百]*\s*(?:余|多)?\s*{re.escape(unit.lstrip('万亿千百'))}")
-
-
-def has_unit(norm_sentence: str, unit: str) -> bool:
-    """Whether a normalised sentence gives a number in ``unit`` (``35座``, ``12余家``, ``650万千瓦``)."""
-    return _unit_pattern(unit).search(norm_sentence) is not None
 
 
 def answer_value(qtype: QuestionType, unit: str | None, norm_sentence: str) -> str | None:
@@ -159,10 +155,8 @@ def answer_value(qtype: QuestionType, unit: str | None, norm_sentence: str) -> s
 def question_names(norm_question: str) -> tuple[str, ...]:
     """Names a normalised question is about: jieba nr/ns/nt/nz words of 2+ characters, quoted titles and Latin
     terms, longest first, a name inside a longer one left out."""
-    import jieba.posseg as pseg
-
     found = {next(g for g in m.groups() if g) for m in _QUOTED.finditer(norm_question)}
-    found.update(p.word for p in pseg.cut(norm_question) if p.flag in _NAME_TAGS and len(p.word) >= 2)
+    found.update(word for word, flag in pos_tags(norm_question) if flag in NAME_KINDS and len(word) >= 2)
     found.update(LATIN_TERM.findall(norm_question))
     names = sorted(found, key=len, reverse=True)
     return tuple(n for i, n in enumerate(names) if not any(n in longer for longer in names[:i]))
@@ -179,11 +173,11 @@ def names_in(name: str, text: str) -> bool:
     return sum(g in text for g in grams) >= len(grams) - 1 and name[:2] in text
 
 
-def term_weights(norm_question: str, idf: Callable[[str], float]) -> dict[str, float]:
-    """Content words of a normalised question (jieba search mode, interrogatives and stopwords left out) and their
-    weights: ``idf`` (BM25's), x :data:`FRAGMENT_WEIGHT` for a term inside a longer one; a compound made of other
-    terms is dropped (it would count its words twice)."""
-    terms = keywords(strip_interrogatives(norm_question))  # stopwords are left out by the tokenizer
+def term_weights(bare_question: str, idf: Callable[[str], float]) -> dict[str, float]:
+    """Content words of a normalised question without its interrogatives (jieba search mode, stopwords left out)
+    and their weights: ``idf`` (BM25's), x :data:`FRAGMENT_WEIGHT` for a term inside a longer one; a compound made
+    of other terms is dropped (it would count its words twice)."""
+    terms = keywords(bare_question)  # stopwords are left out by the tokenizer
     terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
     return {t: idf(t) * (FRAGMENT_WEIGHT if any(t != o and t in o for o in terms) else 1.0) for t in terms}
 
@@ -206,10 +200,10 @@ class Question:
         self.qtype = question_type(norm)
         self.unit = wanted_unit(norm) if self.qtype is QuestionType.NUMBER else None
         self.subject = definition_subject(norm)
-        self.weights = term_weights(norm, idf)
+        self.bare = _INTERROGATIVES.sub("", norm)  # without interrogative words and punctuation
+        self.weights = term_weights(self.bare, idf)
         self.total = sum(self.weights.values())
         self.unseen_idf = idf("\uffff")
-        self.bare = strip_interrogatives(norm)
         self.grams = bigrams(self.bare)
         self.names = question_names(norm)
         # Aspect and linking characters next to the interrogative (建成了多少 is written 已建成…) are left out.

@@ -86,12 +86,8 @@ def _publication(text: str, known: Iterable[str]) -> tuple[frozenset[str], str]:
     """The stored publications ``text`` names (the longest name found in it, with every stored name containing
     it) and that name; ``(frozenset(), "")`` when it names none."""
     names = {name: normalize(name) for name in known if name}
-    found = sorted((n for n in names.values() if len(n) >= MIN_PUBLICATION_CHARS and n in text), key=len,
-                   reverse=True)
-    if not found:
-        return frozenset(), ""
-    mention = found[0]
-    return frozenset(name for name, norm in names.items() if mention in norm), mention
+    mention = max((n for n in names.values() if len(n) >= MIN_PUBLICATION_CHARS and n in text), key=len, default="")
+    return frozenset(name for name, norm in names.items() if mention and mention in norm), mention
 
 
 def detect(question: str, scope: TimeScope, known_publications: Iterable[str],

@@ -2,7 +2,7 @@
 says how likely the best one answers the question.
 
 The model is a JSON file in the package (``rag/answering/model/answer_selector.json``, written by
-:mod:`rag.answering.train`, described in ``rag/answering/model/MODEL_CARD.md``; never a pickle): two linear models
+:mod:`rag.train_fit`, described in ``rag/answering/model/MODEL_CARD.md``; never a pickle): two linear models
 over the same standardised features (``mean``, ``scale``): the ranker (``rank_coef``, a listwise conditional logit)
 orders a question's candidates, and the answerer (``answer_coef``, ``answer_intercept``, a logistic regression)
 gives each an absolute logit, which Platt's calibration (``a``, ``b``: ``p = 1 / (1 + exp(-(a * logit + b)))``,
@@ -44,10 +44,6 @@ class SelectorModel:
         """The answerer's logits of a (candidates, features) matrix (comparable across questions)."""
         return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
-    def rank_scores(self, x: np.ndarray) -> np.ndarray:
-        """The ranker's scores of a (candidates, features) matrix (comparable within one question only)."""
-        return ((x - self.mean) / self.scale) @ self.rank_coef
-
     def probability(self, logit: float) -> float:
         """Calibrated probability (0..1) that a question's best candidate, of this logit, answers it."""
         return float(1.0 / (1.0 + np.exp(-(self.platt_a * logit + self.platt_b))))
@@ -60,7 +56,7 @@ class SelectorModel:
         x = np.vstack([c.x for c in cands])
         for cand, logit in zip(cands, self.logits(x), strict=True):
             cand.score = float(logit)
-        order = np.argsort(-self.rank_scores(x), kind="stable")
+        order = np.argsort(-(((x - self.mean) / self.scale) @ self.rank_coef), kind="stable")  # within one question
         return [cands[i] for i in order]
 
 
