@@ -4,7 +4,7 @@
 
 Reads the feature cache that ``make train`` built (``CACHE/features/<set>``, default ``../cache/scorer``), with
 every feature the cache holds (the shipped model may use fewer). On the same grouped folds as ``make train``
-(:mod:`rag.train_fit`):
+(:mod:`rag.answering.train`):
 
 1. methods: the shipped pair (listwise ranker + logistic answerer), the logistic regression alone, scikit-learn's
    HistGradientBoostingClassifier (slow: minutes per fold on a busy machine; ``--no-hgb`` skips it) and the
@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rag import train_fit as fit  # noqa: E402
+from rag.answering import train as fit  # noqa: E402
 
 #: Feature families (the issue's list: coverage, BM25, dense similarity and rank, answer type, position, time,
 #: printings, length), over the names a cache may hold.

@@ -4,7 +4,7 @@
    links, ``store/``); the ingest is incremental, so a built cache is reused as it is.
 2. Its questions are asked through the production retrieval and their candidates' features cached
    (``CACHE/features/<set>``, :mod:`rag.train_data`); ``--rebuild`` recomputes them.
-3. The ranker, the answerer, its calibration and the refusal threshold are fitted (:mod:`rag.train_fit`),
+3. The ranker, the answerer, its calibration and the refusal threshold are fitted (:mod:`rag.answering.train`),
    cross-validated by group against the logistic regression alone and the coverage feature alone, and written as
    the model file and its card (gradient boosting and the feature-family ablation: ``make ablate``).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag import train_fit as fit
+from rag.answering import train as fit
 from rag.answering.selector import model_path
 from rag.settings import Settings
 from rag.train_data import TrainingSet, build_features, default_sets, link_articles
@@ -80,7 +80,7 @@ def prepare(train_set: TrainingSet, cache: Path, rebuild: bool = False, top_k: i
 
 
 def evaluate_methods(rows: fit.Rows) -> dict[str, fit.Evaluation]:
-    """Per method of :data:`METHODS`: out-of-fold results on the same folds (:func:`rag.train_fit.evaluate`)."""
+    """Per method of :data:`METHODS`: out-of-fold results on the same folds (:func:`rag.answering.train.evaluate`)."""
     return {method: fit.evaluate(rows, method) for method in METHODS}
 
 

@@ -1,4 +1,4 @@
-"""Training examples for the answer selector (:mod:`rag.train_fit`), built through the production path.
+"""Training examples for the answer selector (:mod:`rag.answering.train`), built through the production path.
 
 For each question of a training set (``../shared/train``: ``qa.jsonl`` with ``q``, ``a``, ``src``, ``item``) over a
 store holding its archive: retrieve as the service does (the question's time scope, ``top_k`` as served, one chunk

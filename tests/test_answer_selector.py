@@ -1,5 +1,5 @@
 """The learned answer selector: its model file, properties of its choices on synthetic reports, and a retrain on a
-slice of the training sets (rag.train_fit, bot.train)."""
+slice of the training sets (rag.answering.train, bot.train)."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_every_answer_and_refusal_carries_a_probability() -> None:
 @pytest.mark.skipif(not TRAIN.is_dir(), reason="../shared/train is not beside the project")
 def test_retraining_on_a_slice_writes_a_model_that_beats_coverage_alone(tmp_path: Path) -> None:
     from bot.train import run
-    from rag import train_fit as fit
+    from rag.answering import train as fit
     from rag.train_data import TrainingSet
 
     rows = [json.loads(line) for line in (TRAIN / "crud_train" / "qa.jsonl").read_text("utf-8").splitlines()]
@@ -130,7 +130,7 @@ def test_retraining_on_a_slice_writes_a_model_that_beats_coverage_alone(tmp_path
 
 
 def test_the_listwise_ranker_learns_which_feature_picks_the_right_candidate() -> None:
-    from rag import train_fit as fit
+    from rag.answering import train as fit
 
     rng = np.random.default_rng(0)
     question = np.repeat(np.arange(60), 5)
@@ -144,7 +144,7 @@ def test_the_listwise_ranker_learns_which_feature_picks_the_right_candidate() ->
 
 
 def test_cached_rows_are_read_by_feature_name(tmp_path: Path) -> None:
-    from rag import train_fit as fit
+    from rag.answering import train as fit
 
     names = ("older_feature", *FEATURES)
     x = np.arange(2 * len(names), dtype=float).reshape(2, len(names))

@@ -2,7 +2,7 @@
 says how likely the best one answers the question.
 
 The model is a JSON file in the package (``rag/answering/model/answer_selector.json``, written by
-:mod:`rag.train_fit`, described in ``rag/answering/model/MODEL_CARD.md``; never a pickle): two linear models
+:mod:`rag.answering.train`, described in ``rag/answering/model/MODEL_CARD.md``; never a pickle): two linear models
 over the same standardised features (``mean``, ``scale``): the ranker (``rank_coef``, a listwise conditional logit)
 orders a question's candidates, and the answerer (``answer_coef``, ``answer_intercept``, a logistic regression)
 gives each an absolute logit, which Platt's calibration (``a``, ``b``: ``p = 1 / (1 + exp(-(a * logit + b)))``,

@@ -76,10 +76,14 @@ def load_rows(folders: list[Path], features: tuple[str, ...] = FEATURES) -> Rows
     return Rows(np.vstack(xs), np.concatenate(ys), np.concatenate(qs), meta, features)
 
 
+def fold_of(group: str) -> int:
+    """The cross-validation fold (0..FOLDS-1) of a group, by a stable hash."""
+    return int(hashlib.sha1(group.encode("utf-8")).hexdigest()[:8], 16) % FOLDS
+
+
 def question_folds(rows: Rows) -> np.ndarray:
-    """Each question's cross-validation fold (0..FOLDS-1), a stable hash of its group."""
-    return np.array([int(hashlib.sha1(f"{m['set']}:{m['group']}".encode()).hexdigest()[:8], 16) % FOLDS
-                     for m in rows.meta])
+    """Each question's fold."""
+    return np.array([fold_of(f"{m['set']}:{m['group']}") for m in rows.meta])
 
 
 def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
