@@ -57,8 +57,11 @@ GRID_POOL = (15, 20, 30, 40)
 GRID_RRF_K = (10.0, 30.0, 60.0)
 
 
-def collect(set_name: str, out: Path, work: Path, cache: Path, depth: int, limit: int | None) -> None:
-    """Write one JSON row per question to ``out`` (appending; questions already there are skipped)."""
+def collect(set_name: str, out: Path, work: Path, cache: Path, depth: int, limit: int | None,
+            embedding_model: str | None = None) -> None:
+    """Write one JSON row per question to ``out`` (appending; questions already there are skipped). The store is
+    queried with the hashed-bigram embedder of ``make train``, or with ``embedding_model`` (the model it was built
+    with, e.g. the packaged e5) when given."""
     from bot.service import build_service
     from bot.train import HashedBigramEmbedder
     from rag.answering.question import Question
@@ -80,7 +83,10 @@ def collect(set_name: str, out: Path, work: Path, cache: Path, depth: int, limit
     if not (data_dir / "store").exists():
         shutil.copytree(cache / set_name / "store", data_dir / "store", symlinks=True)
         (data_dir / "articles").mkdir(parents=True, exist_ok=True)
-    service = build_service(Settings(data_dir=data_dir), embedder=HashedBigramEmbedder())  # type: ignore[call-arg]
+    if embedding_model:
+        service = build_service(Settings(data_dir=data_dir, embedding_model=embedding_model))  # type: ignore[call-arg]
+    else:
+        service = build_service(Settings(data_dir=data_dir), embedder=HashedBigramEmbedder())  # type: ignore[call-arg]
     stories = _gold_stories(service, [f for r in rows for f in src_files(r.get("src"))])
     done = {json.loads(x)["q"] for x in out.read_text("utf-8").splitlines()} if out.exists() else set()
     index = service.keyword_index.current()
@@ -274,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--cache", type=Path, default=CACHE)
     c.add_argument("--depth", type=int, default=100)
     c.add_argument("--limit", type=int, default=1500, help="DRCD questions (whole paragraphs), as make train")
+    c.add_argument("--embedding-model", default=None, help="the store's own model (default: make train's hashed "
+                   "bigrams)")
     r = sub.add_parser("report")
     r.add_argument("rows", type=Path, nargs="+")
     e = sub.add_parser("e2e", help="bench/ablate_rules.py with another fused pool / leg depth (this process only)")
@@ -291,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.cmd == "collect":
-        collect(args.set, args.out, args.work, args.cache, args.depth, args.limit)
+        collect(args.set, args.out, args.work, args.cache, args.depth, args.limit, args.embedding_model)
         return 0
     for path in args.rows:
         recs = [json.loads(x) for x in path.read_text("utf-8").splitlines() if x.strip()]
