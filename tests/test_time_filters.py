@@ -47,13 +47,18 @@ REF = date(2023, 8, 16)
         ("目前园区有几家企业？", None, None, True),
         ("郏县建成了多少座5G基站？", None, None, False),
         ("2020年代的音乐", None, None, False),
+        ("2019年以来全市新增了多少家企业？", date(2019, 1, 1), None, False),
+        ("自2020年3月以来共举办了几场展会？", date(2020, 3, 1), None, False),
+        ("这项规定从2021年起施行吗？", date(2021, 1, 1), None, False),
+        ("2018年以前的产量是多少？", None, date(2018, 12, 31), False),
+        ("2021年起草的条例有几章？", date(2021, 1, 1), date(2021, 12, 31), False),
     ],
 )
 def test_time_expressions(question: str, since: date | None, until: date | None, latest: bool) -> None:
     scope = parse_time_expression(question, REF)
     assert (scope.since, scope.until, scope.prefer_latest) == (since, until, latest)
-    assert scope.has_range == (since is not None)
-    assert scope.recency == ("latest" if latest else "off" if since else "auto")
+    assert scope.has_range == (since is not None or until is not None)
+    assert scope.recency == ("latest" if latest else "off" if since or until else "auto")
 
 
 def test_the_query_loses_relative_words_but_keeps_what_texts_say() -> None:

@@ -32,6 +32,10 @@ _DAY = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*(?:年|[-/.])\s*(\d{1,2})\s*(?:月
 _MONTH = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年\s*(\d{1,2})\s*月(?![份]?\s*\d)")
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年(?!代)")
 _RECENT_SPAN = re.compile(rf"(?:最近|近|过去|前)\s*{_NUM}\s*(?:个)?\s*(年|月|周|星期|天|日)")
+#: After a date: an open end. ``2019年以来`` / ``至今`` / ``起`` / ``以后`` run to the present (since the date),
+#: ``以前`` / ``之前`` from the beginning (until it). Both ends are kept inclusive, the safe side for a filter.
+_SINCE = re.compile(r"\s*(?:以来|至今|迄今|起(?![草步])|以后|之后)")
+_UNTIL = re.compile(r"\s*(?:以前|之前)")
 _LATEST = re.compile(r"最新|最近|近期|目前|现在|如今|当前|眼下|近来")
 #: Recency phrasing about the reports themselves, removed from the query (据最新报道，/ 最新消息称): reports never
 #: say it of themselves. Words such as 目前 or 最新 alone stay: texts say them too (目前支援的语言有…).
@@ -161,8 +165,9 @@ def _part_of_year(year: int, rest: str) -> tuple[date, date, str] | None:
     return date(year, first, 1), date(year, last, calendar.monthrange(year, last)[1]), m.group(0)
 
 
-def _absolute(text: str) -> tuple[date, date, str] | None:
-    """Every absolute date, month and year of ``text`` (``1990年3月至1991年2月``: both ends) as one span."""
+def _absolute(text: str) -> tuple[date | None, date | None, str] | None:
+    """Every absolute date, month and year of ``text`` (``1990年3月至1991年2月``: both ends) as one span; one date
+    followed by ``以来`` (``至今``, ``起``...) or ``以前`` leaves the other end open (None)."""
     spans: list[tuple[int, int, date, date]] = []
     taken: list[tuple[int, int]] = []
 
@@ -194,7 +199,14 @@ def _absolute(text: str) -> tuple[date, date, str] | None:
     if not spans:
         return None
     spans.sort()
-    return min(s[2] for s in spans), max(s[3] for s in spans), text[spans[0][0]: spans[-1][1]]
+    since: date | None = min(s[2] for s in spans)
+    until: date | None = max(s[3] for s in spans)
+    end = spans[-1][1]
+    if len(spans) == 1 and (tail := _SINCE.match(text, end)):
+        until, end = None, tail.end()
+    elif len(spans) == 1 and (tail := _UNTIL.match(text, end)):
+        since, end = None, tail.end()
+    return since, until, text[spans[0][0]: end]
 
 
 def parse_time_expression(question: str, reference: date) -> TimeScope:
