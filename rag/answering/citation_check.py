@@ -6,9 +6,8 @@ piece (:class:`StreamVerifier`):
 
 1. Markers that point to no source (``[7]`` with 5 sources) are removed.
 2. A unit with markers keeps those of its cited sources that support it (:meth:`rag.answering.claims.Claim.
-   supported_by`: its answer-bearing spans, :mod:`rag.answering.claim_spans`, are stated there and enough of its
-   new words occur there); when none does, its marker moves to the first source that does (another chunk or a
-   reprint of the report), and when no source does, the unit is dropped.
+   supported_by`: its answer-bearing spans are stated there and enough of its new words occur there); when none
+   does, its marker moves to the first source that does (another chunk or a reprint), else the unit is dropped.
 3. A unit without markers is dropped, unless it says the reports do not hold the answer (then it is shown only
    after a verified unit).
 4. Citations are renumbered 1.. in order of first use; an answer with no supported citation left is not used:

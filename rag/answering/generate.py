@@ -11,14 +11,13 @@ extractive answer), conversation memory; as a stream of events for the front-end
 3. The final :class:`rag.models.Answer` (``mode`` ``"llm"`` or ``"extractive"``), always last.
 
 Core errors (:class:`rag.errors.InputError` for a bad question, store errors ...) are raised before the first
-event. LLM errors never reach the caller: after the bounded retries of :class:`rag.answering.llm.LLMClient` (each failure
-logged), the answer is the extractive one. A stream that breaks off after verified text was released keeps that
-verified text as the answer (with a log line). When the answer selector's calibrated probability is under the
+event. LLM errors never reach the caller: after the bounded retries of :class:`rag.answering.llm.LLMClient` (each
+failure logged), the answer is the extractive one. A stream that breaks off after verified text was released keeps
+that verified text as the answer (with a log line). When the answer selector's calibrated probability is under the
 refusal threshold (:class:`rag.answering.extractive.ExtractiveAnswerer`), the LLM is not asked and the answer is
 the not-found one, with that ``confidence``; an LLM answer carries the same probability. An LLM answer left with no
-supported citation becomes the
-not-found answer (``found`` false, ``mode`` "llm") when the model said the reports do not hold the answer, and the
-extractive answer otherwise.
+supported citation becomes the not-found answer (``found`` false, ``mode`` "llm") when the model said the reports
+do not hold the answer, and the extractive answer otherwise.
 """
 
 from __future__ import annotations
@@ -95,9 +94,8 @@ class Responder:
     def __init__(self, service: AnswerBackend) -> None:
         self.service = service
         settings = service.settings
-        self.conversations = ConversationStore(
-            settings.conversation_max_turns, settings.conversation_ttl_seconds, settings.conversation_max_count
-        )
+        self.conversations = ConversationStore(settings.conversation_max_turns, settings.conversation_ttl_seconds,
+                                               settings.conversation_max_count)
         self._llm: LLMClient | None = None
         self._llm_failed = False
         self._lock = threading.Lock()
@@ -130,14 +128,9 @@ class Responder:
             return self._llm
 
     # --- the pipeline ---------------------------------------------------------------------------------------------
-    def events(
-        self,
-        question: str,
-        top_k: int | None = None,
-        conversation_id: str | None = None,
-        history: Sequence[Turn] | None = None,
-        archive_filter: ArchiveFilter | None = None,
-    ) -> Generator[AskEvent, None, None]:
+    def events(self, question: str, top_k: int | None = None, conversation_id: str | None = None,
+               history: Sequence[Turn] | None = None, archive_filter: ArchiveFilter | None = None,
+               ) -> Generator[AskEvent, None, None]:
         """Answer ``question`` as events (see the module docstring).
 
         Args:
@@ -154,9 +147,8 @@ class Responder:
         """
         service = self.service
         question = service.validate_question(question)
-        turns = list(history) if history is not None else (
-            self.conversations.history(conversation_id) if conversation_id else []
-        )
+        turns = list(history) if history is not None else (self.conversations.history(conversation_id)
+                                                            if conversation_id else [])
         llm = self.llm
         standalone = self.standalone(question, turns, llm)
         archive_filter, scope = service.scoped(standalone, archive_filter)
@@ -194,9 +186,8 @@ class Responder:
             return question
         if llm is not None and llm.available():
             try:
-                reply = llm.complete(
-                    rewrite_messages(turns, question), purpose="rewrite", max_tokens=REWRITE_MAX_TOKENS
-                )
+                reply = llm.complete(rewrite_messages(turns, question), purpose="rewrite",
+                                     max_tokens=REWRITE_MAX_TOKENS)
                 self.count("call:rewrite:ok")
             except LLMError:
                 reply = None  # logged by the client
@@ -211,9 +202,8 @@ class Responder:
         log.debug("follow-up rewritten by rule: %r -> %r", question, rewritten)
         return rewritten
 
-    def _generate(
-        self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore], confidence: float | None
-    ) -> Generator[AskEvent, None, tuple[Answer | None, bool]]:
+    def _generate(self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore],
+                  confidence: float | None) -> Generator[AskEvent, None, tuple[Answer | None, bool]]:
         """Stream the LLM answer through the verifier, with retries while nothing has been released.
 
         Returns ``(answer, streamed)``: the verified answer with the selector's ``confidence`` (None: use the
@@ -267,9 +257,8 @@ class Responder:
         return None, False
 
     @staticmethod
-    def _release(
-        verifier: StreamVerifier, question: str, pieces: list[str], announced: int
-    ) -> Generator[AskEvent, None, int]:
+    def _release(verifier: StreamVerifier, question: str, pieces: list[str], announced: int,
+                 ) -> Generator[AskEvent, None, int]:
         """Yield a citations update when new sources are cited (always before the first text), then the text."""
         cited = len(verifier.cited)
         if cited != announced:

@@ -63,9 +63,7 @@ class LLMError(Exception):
     ``str(err)`` is safe to log (key redacted, at most 200 characters of server text).
     """
 
-    def __init__(
-        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.kind, self.retryable, self.retry_after = kind, retryable, retry_after
         self.attempts = 1  # attempts the call made, set by :meth:`LLMClient.retrying`
@@ -121,14 +119,8 @@ class LLMClient:
         ValueError: the LLM is not configured.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random) -> None:
         if not settings.llm_enabled:
             raise ValueError("the LLM is not configured: set NEWSQA_LLM_BASE_URL and NEWSQA_LLM_MODEL")
         from llama_index.llms.openai_like import OpenAILike
@@ -137,26 +129,16 @@ class LLMClient:
         self.model = str(settings.llm_model)
         self._secret = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         self._llm = OpenAILike(
-            model=self.model,
-            api_base=str(settings.llm_base_url).rstrip("/"),
-            api_key=self._secret or NO_KEY,
-            is_chat_model=True,
-            is_function_calling_model=False,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-            timeout=settings.llm_timeout,
-            max_retries=0,
-            reuse_client=True,
-        )
-        self._sleep, self._rand = sleep, rand
+            model=self.model, api_base=str(settings.llm_base_url).rstrip("/"), api_key=self._secret or NO_KEY,
+            is_chat_model=True, is_function_calling_model=False, max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature, timeout=settings.llm_timeout, max_retries=0, reuse_client=True)
+        self._sleep, self._rand, self._clock = sleep, rand, clock
         self._lock = threading.Lock()
-        self._clock = clock
         self._failures, self._open_until = 0, 0.0  # the breaker: consecutive failed calls, open until (clock)
 
     def __repr__(self) -> str:  # never the key
         return f"LLMClient(model={self.model!r}, base_url={self.settings.llm_base_url!r})"
 
-    # --- breaker --------------------------------------------------------------------------------------------------
     def available(self) -> bool:
         """False while the breaker is open (recent calls kept failing): answer without the LLM for now."""
         with self._lock:
@@ -179,7 +161,6 @@ class LLMClient:
             log.warning("LLM skipped for %.0f s after %d consecutive failed calls",
                         self.settings.llm_breaker_seconds, self.settings.llm_breaker_failures)
 
-    # --- retry policy ---------------------------------------------------------------------------------------------
     def retry_delay(self, err: LLMError, attempt: int) -> float:
         """Seconds to wait before attempt ``attempt + 1`` after ``err`` ended attempt ``attempt`` (1-based): the
         backoff with equal jitter, or the server's ``Retry-After`` when longer."""
@@ -209,7 +190,6 @@ class LLMClient:
                         wait=lambda state: self.retry_delay(cast(LLMError, error(state)), state.attempt_number),
                         sleep=self._sleep, before_sleep=before_sleep, reraise=True)
 
-    # --- calls ----------------------------------------------------------------------------------------------------
     def complete(self, messages: Sequence[ChatMessage], *, purpose: str = "call", max_tokens: int | None = None) -> str:
         """The reply text of one non-streamed chat completion, with retries.
 

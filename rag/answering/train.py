@@ -76,21 +76,10 @@ def load_rows(folders: list[Path], features: tuple[str, ...] = FEATURES) -> Rows
     return Rows(np.vstack(xs), np.concatenate(ys), np.concatenate(qs), meta, features)
 
 
-def fold_of(group: str) -> int:
-    """The cross-validation fold (0..FOLDS-1) of a group, by a stable hash."""
-    return int(hashlib.sha1(group.encode("utf-8")).hexdigest()[:8], 16) % FOLDS
-
-
 def question_folds(rows: Rows) -> np.ndarray:
-    """Each question's fold."""
-    return np.array([fold_of(f"{m['set']}:{m['group']}") for m in rows.meta])
-
-
-def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (1 where a column is constant)."""
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    return mean, scale
+    """Each question's cross-validation fold (0..FOLDS-1): a stable hash (sha1) of its set and group."""
+    return np.array([int(hashlib.sha1(f"{m['set']}:{m['group']}".encode()).hexdigest()[:8], 16) % FOLDS
+                     for m in rows.meta])
 
 
 def fit_listwise(z: np.ndarray, y: np.ndarray, question: np.ndarray, l2: float = RANK_L2) -> np.ndarray:
@@ -121,7 +110,8 @@ def fit_selector(rows: Rows) -> dict[str, object]:
     """The ranker and the answerer fitted on ``rows``: the model part of a model file."""
     from sklearn.linear_model import LogisticRegression
 
-    mean, scale = standardise(rows.x)
+    mean, scale = rows.x.mean(axis=0), rows.x.std(axis=0)
+    scale[scale < 1e-9] = 1.0  # a constant column
     z = (rows.x - mean) / scale
     clf = LogisticRegression(C=1.0, max_iter=2000).fit(z, rows.y)
     return {"kind": "listwise+logistic", "mean": mean.tolist(), "scale": scale.tolist(),
@@ -160,10 +150,9 @@ def out_of_fold(rows: Rows, method: str = "selector") -> tuple[np.ndarray, np.nd
     return rank, answer
 
 
-def best_per_question(rows: Rows, rank: np.ndarray, answer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per question: the answer score (``rank`` when None) of its best candidate by ``rank`` (-inf without
-    candidates) and whether that candidate is labelled right."""
-    answer = rank if answer is None else answer
+def best_per_question(rows: Rows, rank: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: the ``answer`` score of its best candidate by ``rank`` (-inf without candidates) and whether
+    that candidate is labelled right."""
     n = len(rows.meta)
     best, correct = np.full(n, -np.inf), np.zeros(n, dtype=bool)
     order = np.lexsort((-rank, rows.question))  # by question, best first
@@ -172,23 +161,6 @@ def best_per_question(rows: Rows, rank: np.ndarray, answer: np.ndarray | None = 
     for i in order[first]:
         best[rows.question[i]], correct[rows.question[i]] = answer[i], rows.y[i] > 0
     return best, correct
-
-
-def fit_platt(best: np.ndarray, correct: np.ndarray, kinds: list[str]) -> tuple[float, float]:
-    """Platt's calibration (a, b) of best-candidate scores of answerable and removed questions:
-    P(right) = 1 / (1 + exp(-(a s + b)))."""
-    from sklearn.linear_model import LogisticRegression
-
-    use = np.isfinite(best) & np.isin(np.array(kinds), ["answerable", "removed"])
-    clf = LogisticRegression(C=1e4, max_iter=1000).fit(best[use, None], correct[use])
-    return float(clf.coef_[0, 0]), float(clf.intercept_[0])
-
-
-def probabilities(best: np.ndarray, platt: tuple[float, float]) -> np.ndarray:
-    """Calibrated probabilities of best-candidate scores (0 for a question without candidates)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        p = 1.0 / (1.0 + np.exp(-(platt[0] * best + platt[1])))
-    return np.where(np.isfinite(best), p, 0.0)
 
 
 def figures(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, threshold: float,
@@ -260,11 +232,16 @@ class Evaluation:
 
 
 def evaluate(rows: Rows, method: str = "selector") -> Evaluation:
-    """Cross-validate ``method`` (see :func:`out_of_fold`), calibrate and choose its threshold."""
-    rank, answer = out_of_fold(rows, method)
-    best, correct = best_per_question(rows, rank, answer)
-    platt = fit_platt(best, correct, [str(m["kind"]) for m in rows.meta])
-    p = probabilities(best, platt)
+    """Cross-validate ``method`` (see :func:`out_of_fold`), calibrate (Platt's P(right) = 1 / (1 + exp(-(a s + b)))
+    of the best-candidate scores ``s``; 0 without candidates) and choose its threshold."""
+    from sklearn.linear_model import LogisticRegression
+
+    best, correct = best_per_question(rows, *out_of_fold(rows, method))
+    use = np.isfinite(best) & np.isin([str(m["kind"]) for m in rows.meta], ["answerable", "removed"])
+    clf = LogisticRegression(C=1e4, max_iter=1000).fit(best[use, None], correct[use])
+    platt = float(clf.coef_[0, 0]), float(clf.intercept_[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        p = np.where(np.isfinite(best), 1.0 / (1.0 + np.exp(-(platt[0] * best + platt[1]))), 0.0)
     return Evaluation(best, correct, platt, p, choose_threshold(rows.meta, p, correct))
 
 
