@@ -1,21 +1,19 @@
 """Post-generation citation check: keep only what the sources support, renumber citations in order of first use.
 
 The LLM's text is cut into *units*: a clause or sentence ending with its citation markers (``…120座[1]，``), or a
-sentence without markers. Each unit is checked as it completes, so a streamed answer is shown verified piece by
-piece (:class:`StreamVerifier`):
+sentence without markers, each checked as it completes, so a streamed answer is shown verified piece by piece
+(:class:`StreamVerifier`):
 
 1. Markers that point to no source (``[7]`` with 5 sources) are removed.
 2. A unit with markers keeps those of its cited sources that support it (:meth:`rag.answering.claims.Claim.
    supported_by`: its answer-bearing spans are stated there and enough of its new words occur there); when none
    does, its marker moves to the first source that does (another chunk or a reprint), else the unit is dropped.
-3. A unit without markers is dropped, unless it says the reports do not hold the answer (then it is shown only
-   after a verified unit).
-4. Citations are renumbered 1.. in order of first use; an answer with no supported citation left is not used:
-   it becomes the not-found answer when the model said the reports do not hold the answer, and the extractive
-   answer otherwise (see :mod:`rag.answering.generate`).
+3. A unit without markers is dropped, unless it says the reports do not hold the answer (shown only after a
+   verified unit).
+4. Citations are renumbered 1.. in order of first use. An answer left with no supported citation becomes the
+   not-found answer when the model said the reports do not hold it, else the extractive one (``generate``).
 
-Which criteria were kept, and why the others were deleted: docs/evaluation.md, "LLM answers: fabrication"
-(bench/citation_fit.py).
+Criteria kept and deleted: docs/evaluation.md, "LLM answers: fabrication" (bench/citation_fit.py).
 """
 
 from __future__ import annotations
@@ -65,21 +63,18 @@ class StreamVerifier:
         idf: inverse document frequency of a normalised word in the corpus (the BM25 index's), to weight new words.
     """
 
-    def __init__(
-        self, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None
-    ) -> None:
+    def __init__(self, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None,
+                 ) -> None:
         self._idf = idf
         self.nodes = list(nodes)
         self._sources = [source_text(hit) for hit in self.nodes]
         self._question_norm = normalize(question)
         self._question_words = frozenset(tokenize(self._question_norm, normalized=True, keep_stopwords=True))
-        self._buffer = ""
+        self._buffer = self._suffix = ""
         self._held: list[str] = []
-        self._suffix = ""
         self._pieces: list[str] = []
         self._numbers: dict[int, int] = {}  # 0-based source index -> citation number
-        self._refusal = False
-        self._finished = False
+        self._refusal = self._finished = False
         self._kept = self._dropped = 0
 
     @property
@@ -155,9 +150,8 @@ class StreamVerifier:
         return [body]
 
 
-def check_answer(
-    text: str, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None
-) -> tuple[CheckResult, list[Citation]]:
+def check_answer(text: str, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None,
+                 ) -> tuple[CheckResult, list[Citation]]:
     """Check a complete (non-streamed) LLM answer: the result and its renumbered citations."""
     verifier = StreamVerifier(nodes, question, idf)
     verifier.feed(text)

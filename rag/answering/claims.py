@@ -1,20 +1,15 @@
 """The pieces of the citation check (:mod:`rag.answering.citation_check`): citation markers, the cutting of LLM
-text into units (a clause or sentence with its markers), the sources as normalised text, the support of a claim by
-a source (answer-bearing spans and IDF-weighted new words); refusal phrases.
+text into units (a clause or sentence with its markers), the sources as normalised text, refusal phrases, and the
+support of a claim by a source: its answer-bearing spans and IDF-weighted new words.
 
 Word overlap alone lets ``黄道镇党委书记是张三[1]`` pass against a page naming another secretary: most of its words are
 in the source, the one that answers is not. So a cited clause's *answer-bearing* spans must occur in the cited source
-(both normalised as for search: traditional/simplified, full-width):
-
-- names: jieba part-of-speech ``nr`` (person), ``ns`` (place), ``nt`` (organisation), ``nz`` (other proper noun),
-  2+ characters; Latin-letter terms (``eng``);
-- numbers with their units (``120座``, ``3.5平方公里``, Chinese numerals ``十三个`` = ``13个``), which covers dates
-  (``2021年``, ``12月29日``): compared by value and unit;
-- quoted titles (``《…》``) and short quotations (``“…”``).
-
-A span the question already contains is not checked (it is the subject, not the answer). Switching this test off
-lets 55-65 % of the substituted spans of the fabrication benchmark through on the training sets
-(docs/evaluation.md, "LLM answers: fabrication").
+(both normalised as for search: traditional/simplified, full-width): names (jieba part-of-speech ``nr`` person,
+``ns`` place, ``nt`` organisation, ``nz`` other proper noun, 2+ characters; Latin-letter terms, ``eng``); numbers
+with their units, compared by value and unit (``120座``, ``3.5平方公里``, Chinese numerals ``十三个`` = ``13个``; dates
+too: ``2021年``, ``12月29日``); quoted titles (``《…》``) and short quotations (``“…”``). A span the question already
+contains is not checked (it is the subject, not the answer). Switching this test off lets 55-65 % of the substituted
+spans of the fabrication benchmark through on the training sets (docs/evaluation.md, "LLM answers: fabrication").
 """
 
 from __future__ import annotations
@@ -141,11 +136,9 @@ _SOFT_SUFFIX = re.compile(r"[\s，,、：:]+$")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 #: Words that say where an answer comes from rather than what it says.
 _FILLER = frozenset(words("claim_filler"))  # rag/lexicon/claim_filler.txt
-_REFUSAL_RE = re.compile(
-    r"未在已收录的报道中找到|(?:资料|报道|材料|来源|文中|原文)(?:中|里|内)?(?:并|均|都)?(?:没有|未|未曾|无|不)"
-    r"(?:提及|提到|涉及|包含|说明|记载|给出|披露|相关|找到|明确)|(?:没有|未能?|无法)(?:找到|查到|检索到)"
-    r"|无法(?:回答|确定|得知|判断)|不(?:包含|涉及)(?:相关|该|此|这)"
-)
+_REFUSAL_RE = re.compile(r"未在已收录的报道中找到|(?:资料|报道|材料|来源|文中|原文)(?:中|里|内)?(?:并|均|都)?(?:没有|未|未曾|无|不)"
+                         r"(?:提及|提到|涉及|包含|说明|记载|给出|披露|相关|找到|明确)|(?:没有|未能?|无法)(?:找到|查到|检索到)"
+                         r"|无法(?:回答|确定|得知|判断)|不(?:包含|涉及)(?:相关|该|此|这)")
 
 
 def parse_markers(group: str) -> list[int]:
@@ -165,8 +158,7 @@ def _partial_marker(text: str, pos: int) -> bool:
     """True when ``text[pos:]`` (starting with an opening bracket) could still grow into a marker."""
     rest = text[pos:]
     return len(rest) <= 16 and not re.search(r"[\]】］]", rest) and bool(
-        re.fullmatch(r"[\[【［]\s*(?:来源|来|资料|资|s|so|sou|sour|sourc|source)?\s*[\d\s,，、\-–~]*", rest, re.I)
-    )
+        re.fullmatch(r"[\[【［]\s*(?:来源|来|资料|资|s|so|sou|sour|sourc|source)?\s*[\d\s,，、\-–~]*", rest, re.I))
 
 
 def _chars(*sets: frozenset[str]) -> str:

@@ -1,25 +1,23 @@
-"""Extractive answering: the sentence of the retrieved chunks that answers the question, with citations, or a
-refusal.
+"""Extractive answering, with no LLM and no network: the sentence of the retrieved chunks that answers, cited, or
+a refusal.
 
-Works with no LLM and no network. Every sentence of the retrieved chunks is a candidate with a feature vector
-(:mod:`rag.answering.features`); the learned selector (:mod:`rag.answering.selector`) ranks them and gives the
-calibrated probability that the best one answers. Below the refusal threshold (``min_confidence``, default the
-model file's) the answer is "not found". Either way the answer carries that probability as ``confidence``.
-The answer text is the best sentence (cut to ``max_chars``) with its neighbours (the sentence before when the best
-leans on it, the one after when the best is short) and the next candidate of the same passage above the threshold,
-each when it fits. Why the neighbours stay and which rules were deleted: docs/ablation-rules.md.
+Every sentence of the retrieved chunks is a candidate with a feature vector (:mod:`rag.answering.features`); the
+learned selector (:mod:`rag.answering.selector`) ranks them and gives the calibrated probability that the best one
+answers, the answer's ``confidence``. Below the refusal threshold (``min_confidence``, default the model file's) the
+answer is "not found"; else it is the best sentence (cut to ``max_chars``) with its neighbours (the one before when
+the best leans on it, the one after when the best is short) and the next candidate of the same passage above the
+threshold, each when it fits. Why the neighbours stay and which rules were deleted: docs/ablation-rules.md.
 
-Answers over time: a newspaper archive repeats a fact as it changes (``郏县建成5G基站300座`` in 2020, ``1200座``
-in 2023); when several reports answer, three rules of our own choose between them:
+Answers over time: an archive repeats a fact as it changes (``郏县建成5G基站300座`` in 2020, ``1200座`` in 2023). When
+several reports answer (by the selector's own refusal threshold, ``floor``) and name the subject, three rules of
+our own choose between them:
 
 - a question that names a time (``2021年``, ``去年``; :mod:`rag.text.time_expr`) retrieves with that range as a
   lenient scope (:class:`rag.filters.ArchiveFilter`) and is answered from a report printed in the range when one
   answers about as well (:func:`in_scope_answer`);
-- a question that asks for the newest (``最新``, ``最近``, ``目前``) is answered from the newest report among those
-  that answer it by the selector's own refusal threshold (``floor``: its calibrated probability) and name the subject;
-- without either, when another report that answers (``floor``), about the same subject, gives *another value* and
-  was printed at least :data:`DISAGREE_DAYS` later, the sources disagree over time: the newest is given, with its
-  date (:func:`dated_prefix`).
+- a question that asks for the newest (``最新``, ``最近``, ``目前``) is answered from the newest of them;
+- without either, when another of them gives *another value* and was printed at least :data:`DISAGREE_DAYS` later,
+  the sources disagree over time: the newest is given, with its date (:func:`dated_prefix`).
 """
 
 from __future__ import annotations

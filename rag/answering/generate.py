@@ -127,7 +127,6 @@ class Responder:
                     log.error("LLM client cannot be built (%s); answering extractively", type(exc).__name__)
             return self._llm
 
-    # --- the pipeline ---------------------------------------------------------------------------------------------
     def events(self, question: str, top_k: int | None = None, conversation_id: str | None = None,
                history: Sequence[Turn] | None = None, archive_filter: ArchiveFilter | None = None,
                ) -> Generator[AskEvent, None, None]:

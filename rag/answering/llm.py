@@ -1,28 +1,23 @@
 """The OpenAI-compatible chat LLM: llama-index ``OpenAILike`` with our bounded retries (tenacity), backoff, breaker.
 
 Any server speaking the OpenAI chat completions API works (DeepSeek, Qwen/DashScope, Moonshot, OpenAI, vLLM,
-Ollama ...): ``NEWSQA_LLM_BASE_URL`` + ``NEWSQA_LLM_MODEL`` (+ ``NEWSQA_LLM_API_KEY``). The llama-index class
-(``llama_index.llms.openai_like.OpenAILike``, a thin subclass of its ``OpenAI`` LLM over the official ``openai``
-client) is built with ``max_retries=0`` so that neither the ``openai`` client nor llama-index's tenacity decorator
-retries behind our back: :class:`LLMClient` owns the policy (:meth:`LLMClient.retrying`).
+Ollama ...): ``NEWSQA_LLM_BASE_URL`` + ``NEWSQA_LLM_MODEL`` (+ ``NEWSQA_LLM_API_KEY``). ``OpenAILike`` (a thin
+subclass of llama-index's ``OpenAI`` LLM over the ``openai`` client) is built with ``max_retries=0``, so that neither
+the client nor llama-index's tenacity decorator retries behind our back: :meth:`LLMClient.retrying` owns the policy.
 
-Policy:
-
-- **Timeout** ``llm_timeout`` seconds, passed to the ``openai`` client as an httpx timeout: connecting, and each
-  read (the whole response without streaming; the gap between two chunks when streaming).
+- **Timeout** ``llm_timeout`` seconds, an httpx timeout: connecting, and each read (the whole response without
+  streaming; the gap between two chunks when streaming).
 - **Retries** at most ``llm_max_retries`` after the first attempt, for timeouts, connection errors, 408/409/429,
-  5xx, and malformed or empty responses. Other 4xx (bad key, unknown model, bad request) are not retried: the
-  next attempt would fail the same way. A streamed answer is retried only while none of it has been shown.
+  5xx, malformed or empty responses; not other 4xx (bad key, unknown model, bad request: the next attempt would
+  fail the same way). A streamed answer is retried only while none of it has been shown.
 - **Backoff** ``llm_retry_backoff`` x 2^(retry-1) seconds, at most :data:`BACKOFF_MAX_SECONDS`, times a random
   factor in [0.5, 1] ("equal jitter", AWS Architecture Blog, *Exponential Backoff And Jitter*, 2015). A 429's
-  ``Retry-After`` (seconds) is honoured when it is at most :data:`RETRY_AFTER_MAX_SECONDS`; a longer one ends
-  the retries at once.
+  ``Retry-After`` (seconds) is honoured up to :data:`RETRY_AFTER_MAX_SECONDS`; a longer one ends the retries.
 - **Breaker** (Nygard, *Release It!*, 2007) after ``llm_breaker_failures`` consecutive failed calls (each after its
   retries) the LLM is skipped for ``llm_breaker_seconds``; then one call is let through (success closes the
   breaker, failure reopens it). While the LLM is down, users get the extractive answer at once.
 
-The API key is a ``SecretStr`` until the client is built; it is never logged, and :func:`redact` removes it
-from any error text that is logged.
+The API key is a ``SecretStr`` until the client is built, never logged; :func:`redact` removes it from logged errors.
 """
 
 from __future__ import annotations

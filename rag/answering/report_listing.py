@@ -1,24 +1,20 @@
 """Questions about what was reported: answered with the matching reports, not with a sentence.
 
 ``2021年底《滨江日报》报道了哪些关于养殖的消息？``, ``《滨江日报》2022年3月5日刊登了什么？``, ``去年有哪些关于5G的报道？``
-ask for a list of reports of a newspaper and a time, perhaps on a topic. :func:`detect` recognises them by their
-shape, not by words of any one question: a publishing verb (报道, 刊登, 刊发, 刊载, 登载, 发表, 播发) directly followed by
-a question word (哪些, 什么, 哪几篇...) and then nothing, or only a topic and a word for reports (报道, 消息, 新闻, 文章,
-稿件, 内容); or ``有哪些 / 有什么`` + topic + such a word. ``报道了什么新技术`` (a thing, not reports) and ``据报道, ...
-多少`` (a fact) are not listing questions. The question must also name a scope: a publication the archive holds
-(matched against the stored publication names, longest first) or a time (:mod:`rag.text.time_expr`), or the caller
-must give a filter; otherwise it is answered as any question. 发表 alone needs a publication: people publish too
-(``<某人>在<某年>发表了什么`` asks for a person's work, not for reports). A name in 《》 before the listing phrase
-that matches no stored publication is taken as a publication the archive does not hold: the answer is a refusal.
+ask for the reports of a newspaper and a time, perhaps on a topic. :func:`detect` knows them by their shape, not by
+words of any one question: a publishing verb (报道, 刊登, 刊发, 刊载, 登载, 发表, 播发) directly followed by a question
+word (哪些, 什么, 哪几篇...) and then nothing, or only a topic and a word for reports (报道, 消息, 新闻, 文章, 稿件,
+内容); or ``有哪些 / 有什么`` + topic + such a word (not ``报道了什么新技术``, a thing, nor ``据报道, ...多少``, a fact).
+The question must also name a scope: a publication the archive holds (stored names, longest first), a time
+(:mod:`rag.text.time_expr`) or the caller's filter. 发表 alone needs a publication (``<某人>在<某年>发表了什么`` asks for
+a person's work). A 《name》 before the listing phrase that is no stored publication gets a refusal.
 
-:func:`report_listing` answers it: the reports printed in the named time (strictly: publication date in the range,
-intersected with the caller's ``since``/``until``) by the named publication (intersected with the caller's), one per
-story, at most :data:`MAX_REPORTS`. With a topic (what is left of the question without the publication, the time,
-the question words and :data:`FILLER`), the reports the keyword index scores above 0 for it are ranked by that
-score and the best are kept; without, the newest. They are listed newest first, each with its title, publication,
-date and page and a citation ``[n]`` (found true, ``mode`` extractive, ``confidence`` None: no answer selector
-chose them); none gives a refusal (found false) naming the scope. The reports come from the service (``find``:
-:func:`rag.archive.find_reports`); this module only reads questions and shapes answers.
+:func:`report_listing` answers with the reports printed in the named time (publication date in the range) by the
+named publication, each intersected with the caller's filter, one per story, at most :data:`MAX_REPORTS`: with a
+topic (the question without the publication, the time, the question words and :data:`FILLER`), the best the
+keyword index scores above 0; without, the newest. They are listed newest first with title, publication, date,
+page and a citation ``[n]`` (found true, ``confidence`` None: no selector chose them); none gives a refusal naming
+the scope. The reports come from the service (``find``: :func:`rag.archive.find_reports`).
 """
 
 from __future__ import annotations
@@ -133,8 +129,7 @@ def _listing_filter(query: ReportQuery, scope: TimeScope, archive_filter: Archiv
     until = min((d for d in (base.until, scope.until) if d), default=None)
     if since and until and since > until:
         return None
-    publications = query.publications
-    label = query.publication_label
+    publications, label = query.publications, query.publication_label
     if base.publication:
         theirs = base.resolved(known_publications).publications or frozenset()
         publications = publications & theirs if publications else theirs
@@ -168,13 +163,11 @@ def report_listing(question: str, scope: TimeScope, archive_filter: ArchiveFilte
     nodes = find(flt, list(query.topic), MAX_REPORTS) if flt is not None else []
     label = _scope_label(query, flt or ArchiveFilter(), scope)
     if not nodes:
-        return Answer(question=question, answer=f"未在已收录的报道中找到{label}的报道。", found=False,
-                      confidence=None)
+        return Answer(question=question, answer=f"未在已收录的报道中找到{label}的报道。", found=False, confidence=None)
     nodes = sorted(nodes, key=lambda n: (str(n.node.metadata.get("published") or ""), n.score or 0.0), reverse=True)
     citations = [citation_for(number, hit) for number, hit in enumerate(nodes, 1)]
     lines = [f"{label}的报道（{len(citations)}篇，由新到旧）："]
     for c in citations:
         printed = print_label(c.publication, c.published, c.page) or "日期不详"
         lines.append(f"{c.id}. {c.title or '（无标题）'}（{printed}）[{c.id}]")
-    return Answer(question=question, answer="\n".join(lines), found=True, citations=citations,
-                  confidence=None)
+    return Answer(question=question, answer="\n".join(lines), found=True, citations=citations, confidence=None)

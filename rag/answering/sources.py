@@ -14,13 +14,11 @@ from rag.models import Article, Citation, StoryCopy
 def citation_for(number: int, hit: NodeWithScore) -> Citation:
     """Citation ``number`` for a retrieved chunk, carrying the article's ``published``/``publication``/``page``/``story_id``."""
     meta = hit.node.metadata
-    return Citation(
-        id=number, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
-        article_id=str(meta.get("article_id", "")), chunk_id=hit.node.node_id, text=hit.node.get_content(),
-        score=float(hit.score or 0.0), published=_optional(meta.get("published")),
-        publication=_optional(meta.get("publication")), page=_optional(meta.get("page")),
-        story_id=_optional(meta.get("story_id")),
-    )
+    return Citation(id=number, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
+                    article_id=str(meta.get("article_id", "")), chunk_id=hit.node.node_id, text=hit.node.get_content(),
+                    score=float(hit.score or 0.0), published=_optional(meta.get("published")),
+                    publication=_optional(meta.get("publication")), page=_optional(meta.get("page")),
+                    story_id=_optional(meta.get("story_id")))
 
 
 def with_copies(citations: list[Citation], members: dict[str, list[Article]]) -> list[Citation]:

@@ -102,8 +102,7 @@ def fit_listwise(z: np.ndarray, y: np.ndarray, question: np.ndarray, l2: float =
         grad = z.T @ (e / den[q] - np.where(pos, e / num[q], 0.0)) + l2 * w
         return float(-(np.log(num) - np.log(den)).sum() + 0.5 * l2 * w @ w), grad
 
-    return np.asarray(minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B",
-                               options={"maxiter": 1000}).x)
+    return np.asarray(minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 1000}).x)
 
 
 def fit_selector(rows: Rows) -> dict[str, object]:
@@ -169,17 +168,12 @@ def figures(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, t
     kinds = np.array([m["kind"] for m in meta])
     ans, rem, weak = mask & (kinds == "answerable"), mask & (kinds == "removed"), mask & (kinds == "weak")
     answered = p >= threshold
-    n = max(1, int(ans.sum()))
-    return {
-        "selection": float((correct & ans).sum() / n),
-        "answers": float((correct & answered & ans).sum() / n),
-        "cited_wrong": float((~correct & answered & ans).sum() / n),
-        "refused": float((~answered & ans).sum() / n),
-        "false_refusals": float((correct & ~answered & ans).sum() / n),
-        "removed_refused": float((~answered & rem).sum() / max(1, int(rem.sum()))),
-        "removed_cited": float((answered & rem).sum() / max(1, int(rem.sum()))),
-        "weak_refused": float((~answered & weak).sum() / max(1, int(weak.sum()))),
-    }
+    n, n_rem, n_weak = max(1, int(ans.sum())), max(1, int(rem.sum())), max(1, int(weak.sum()))
+    return {"selection": float((correct & ans).sum() / n), "answers": float((correct & answered & ans).sum() / n),
+            "cited_wrong": float((~correct & answered & ans).sum() / n), "refused": float((~answered & ans).sum() / n),
+            "false_refusals": float((correct & ~answered & ans).sum() / n),
+            "removed_refused": float((~answered & rem).sum() / n_rem),
+            "removed_cited": float((answered & rem).sum() / n_rem), "weak_refused": float((~answered & weak).sum() / n_weak)}
 
 
 def bootstrap(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, threshold: float,
