@@ -1,4 +1,7 @@
-"""Post-generation citation check: keep only what the sources support, renumber citations in order of first use.
+"""Citations: the numbered source of an answer with its article's date, outlet and story (:func:`citation_for`; both
+answerers number their sources the same way; :func:`with_copies` adds the other printings of each cited story,
+``另见``, which the service reads from the store), and the post-generation check of an LLM answer: keep only what
+the sources support, renumber citations in order of first use.
 
 The LLM's text is cut into *units*: a clause or sentence ending with its citation markers (``…120座[1]，``), or a
 sentence without markers, each checked as it completes, so a streamed answer is shown verified piece by piece
@@ -24,20 +27,41 @@ from dataclasses import dataclass
 from llama_index.core.schema import NodeWithScore
 
 from rag.answering.claims import _CLAUSE, _SOFT_SUFFIX, Claim, Unit, is_refusal, source_text, split_units
-from rag.answering.sources import citation_for
-from rag.models import Citation
+from rag.models import Article, Citation, StoryCopy
 from rag.text.normalize import normalize, tokenize
+
+
+def citation_for(number: int, hit: NodeWithScore) -> Citation:
+    """Citation ``number`` for a retrieved chunk, carrying the article's ``published``/``publication``/``page``/``story_id``."""
+    meta = hit.node.metadata
+    return Citation(id=number, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
+                    article_id=str(meta.get("article_id", "")), chunk_id=hit.node.node_id, text=hit.node.get_content(),
+                    score=float(hit.score or 0.0), published=_optional(meta.get("published")),
+                    publication=_optional(meta.get("publication")), page=_optional(meta.get("page")),
+                    story_id=_optional(meta.get("story_id")))
+
+
+def with_copies(citations: list[Citation], members: dict[str, list[Article]]) -> list[Citation]:
+    """``citations`` with ``also`` filled from ``members`` (story id -> its stored articles), oldest first, the
+    cited article itself left out; a citation without a story keeps ``also`` empty."""
+    fields = set(StoryCopy.model_fields)
+    out = []
+    for citation in citations:
+        copies = sorted((StoryCopy(**a.model_dump(include=fields)) for a in members.get(citation.story_id or "", [])
+                         if a.article_id != citation.article_id), key=lambda c: (c.published or "", c.source))
+        out.append(citation.model_copy(update={"also": copies}))
+    return out
+
+
+def _optional(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
 
 
 @dataclass
 class CheckResult:
-    """The outcome of a finished check.
-
-    ``outcome``: ``"cited"`` (``text`` is the verified answer; :meth:`StreamVerifier.citations` its sources),
-    ``"not_found"`` (no supported citation, and the model said the reports do not hold the answer) or
-    ``"unsupported"`` (no supported citation otherwise). ``dropped``: units removed, ``kept``: units shown, for the
-    log.
-    """
+    """The outcome of a finished check: ``"cited"`` (``text`` is the verified answer, :meth:`StreamVerifier.citations`
+    its sources), ``"not_found"`` (no supported citation, and the model said the reports do not hold the answer) or
+    ``"unsupported"`` (no supported citation otherwise); units ``kept`` (shown) and ``dropped``, for the log."""
 
     outcome: str
     text: str
@@ -55,12 +79,10 @@ class StreamVerifier:
     ``feed(delta)`` and ``finish()`` return the verified pieces that can be shown now. Nothing is released before
     the first unit with a supported citation (an answer that ends up with none is replaced as a whole), and a
     released piece is never taken back, so ``"".join(all pieces) == result().text``. Trailing clause punctuation
-    and spaces are held back until more text follows; a text that would end on "，" ends on "。" instead.
-
-    Args:
-        nodes: the sources, numbered 1..len(nodes) in the prompt.
-        question: the (standalone) question that was asked; its words do not count as the answer's words.
-        idf: inverse document frequency of a normalised word in the corpus (the BM25 index's), to weight new words.
+    and spaces are held back until more text follows; a text that would end on "，" ends on "。" instead. ``nodes``:
+    the sources, numbered 1..len(nodes) in the prompt; ``question``: the (standalone) question asked, its words do
+    not count as the answer's; ``idf``: a normalised word's inverse document frequency in the corpus (the BM25
+    index's), to weight new words.
     """
 
     def __init__(self, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None,

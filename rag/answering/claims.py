@@ -236,12 +236,12 @@ class Claim:
             and not (word in question_words or word in question_norm or word in _FILLER or is_number_word(word))))
 
     def supported_by(self, source: str, idf: Callable[[str], float] | None = None) -> bool:
-        """Every answer-bearing span is stated in ``source`` (:func:`source_text`) and at least :data:`MIN_NEW_WORD_SHARE` of the new
-        words, weighted by ``idf`` (the corpus's inverse document frequency; uniform without it), occur in it."""
+        """Every answer-bearing span is stated in ``source`` (:func:`source_text`) and at least
+        :data:`MIN_NEW_WORD_SHARE` of the new words, weighted by ``idf`` (the corpus's inverse document frequency;
+        uniform without it), occur in it."""
         weights = {word: max(idf(word), 1e-6) if idf else 1.0 for word in self.new_words}
         found = sum(weight for word, weight in weights.items() if word in source)
-        return all(stated(span, source) for span in self.spans) and (
-            found >= MIN_NEW_WORD_SHARE * sum(weights.values()))
+        return all(stated(span, source) for span in self.spans) and found >= MIN_NEW_WORD_SHARE * sum(weights.values())
 
 
 def is_refusal(text: str) -> bool:

@@ -29,10 +29,10 @@ from itertools import takewhile
 
 from llama_index.core.schema import NodeWithScore
 
+from rag.answering.citation_check import citation_for
 from rag.answering.features import Candidate, candidates
 from rag.answering.question import LEANS_BACK, Question, answer_value, names_in
 from rag.answering.selector import SelectorModel, load_model
-from rag.answering.sources import citation_for
 from rag.models import NOT_FOUND_ANSWER, Answer, print_label, story_of
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
@@ -49,12 +49,10 @@ _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 
 class ExtractiveAnswerer:
-    """Answers from retrieved chunks without an LLM; see the module docstring for the method.
-
-    ``idf`` maps a normalised token to its BM25 inverse document frequency; ``max_chars`` bounds the answer text
-    (characters, without citation markers); ``min_confidence`` overrides the model's refusal threshold (0..1);
-    ``model`` defaults to the shipped selector.
-    """
+    """Answers from retrieved chunks without an LLM (the method: the module docstring). ``idf`` maps a normalised
+    token to its BM25 inverse document frequency; ``max_chars`` bounds the answer text (characters, without citation
+    markers); ``min_confidence`` overrides the model's refusal threshold (0..1); ``model`` defaults to the shipped
+    selector."""
 
     def __init__(self, idf: Callable[[str], float], max_chars: int = 150, min_confidence: float | None = None,
                  model: SelectorModel | None = None) -> None:
@@ -172,9 +170,8 @@ def newest_answer(analysis: Question, best: Candidate, candidates: list[Candidat
 def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candidate], since: str,
                     until: str, floor: float) -> Candidate:
     """For a question naming its time (ISO ``since``..``until``): ``best`` when it was printed in that range, else
-    the best candidate printed in it that answers too (probability ``score`` >= ``floor``: the words of the year
-    itself favour later reports that mention it) about the subject: a later report that merely mentions the year
-    loses to the report of that year."""
+    the best candidate printed in it that answers too (``score`` >= ``floor``) about the subject: the words of the
+    year favour later reports that mention it, and such a report loses to the report of that year."""
     if since <= _published(best) <= until:
         return best
     for cand in takewhile(lambda c: c.score >= floor, candidates):

@@ -12,12 +12,11 @@ extractive answer), conversation memory; as a stream of events for the front-end
 
 Core errors (:class:`rag.errors.InputError` for a bad question, store errors ...) are raised before the first
 event. LLM errors never reach the caller: after the bounded retries of :class:`rag.answering.llm.LLMClient` (each
-failure logged), the answer is the extractive one. A stream that breaks off after verified text was released keeps
-that verified text as the answer (with a log line). When the answer selector's calibrated probability is under the
-refusal threshold (:class:`rag.answering.extractive.ExtractiveAnswerer`), the LLM is not asked and the answer is
-the not-found one, with that ``confidence``; an LLM answer carries the same probability. An LLM answer left with no
-supported citation becomes the not-found answer (``found`` false, ``mode`` "llm") when the model said the reports
-do not hold the answer, and the extractive answer otherwise.
+failure logged) the answer is the extractive one, or the verified text already released (a stream that broke off).
+Under the selector's refusal threshold (:class:`rag.answering.extractive.ExtractiveAnswerer`) the LLM is not asked:
+the answer is the not-found one, with that ``confidence`` (an LLM answer carries the same probability). An LLM
+answer left with no supported citation becomes the not-found answer (``found`` false, ``mode`` "llm") when the
+model said the reports do not hold the answer, else the extractive answer.
 """
 
 from __future__ import annotations
@@ -52,19 +51,15 @@ class AnswerBackend(Protocol):
 
     def validate_question(self, question: str) -> str: ...
 
-    def retrieve(self, query: str, top_k: int, archive_filter: ArchiveFilter | None = None,
-                 ) -> list[NodeWithScore]: ...
+    def retrieve(self, query: str, top_k: int, archive_filter: ArchiveFilter | None = None) -> list[NodeWithScore]: ...
 
-    def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None,
-                          ) -> Answer: ...
+    def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None) -> Answer: ...
 
-    def scoped(self, question: str, archive_filter: ArchiveFilter | None,
-               ) -> tuple[ArchiveFilter | None, TimeScope]: ...
+    def scoped(self, question: str, archive_filter: ArchiveFilter | None) -> tuple[ArchiveFilter | None, TimeScope]: ...
 
     def term_idf(self) -> Callable[[str], float]: ...
 
-    def report_listing(self, question: str, archive_filter: ArchiveFilter | None, scope: TimeScope,
-                       ) -> Answer | None: ...
+    def report_listing(self, question: str, archive_filter: ArchiveFilter | None, scope: TimeScope) -> Answer | None: ...
 
 
 @dataclass(frozen=True)
@@ -86,10 +81,8 @@ AskEvent = CitationsUpdate | TextDelta | Answer
 
 
 class Responder:
-    """The answering pipeline of one :class:`rag.service.NewsQA`: its conversations and its LLM client.
-
-    Thread-safe; built lazily by the service. The LLM client is built on first use when ``settings.llm_enabled``.
-    """
+    """The answering pipeline of one :class:`rag.service.NewsQA`: its conversations and its LLM client. Thread-safe;
+    built lazily by the service. The LLM client is built on first use when ``settings.llm_enabled``."""
 
     def __init__(self, service: AnswerBackend) -> None:
         self.service = service
@@ -130,20 +123,12 @@ class Responder:
     def events(self, question: str, top_k: int | None = None, conversation_id: str | None = None,
                history: Sequence[Turn] | None = None, archive_filter: ArchiveFilter | None = None,
                ) -> Generator[AskEvent, None, None]:
-        """Answer ``question`` as events (see the module docstring).
-
-        Args:
-            question: 1..1000 characters.
-            top_k: chunks retrieved (default ``settings.top_k``).
-            conversation_id: remembers the turn under this id and reads earlier turns from it for follow-ups.
-            history: earlier turns given by the caller (the OpenAI-compatible route sends the whole chat); used
-                instead of the stored history when not None.
-            archive_filter: dates and publication the reports must have; the question's own time expression is
-                added as a scope (:meth:`rag.service.NewsQA.scoped`).
-
-        Raises:
-            rag.errors.InputError, rag.errors.NewsQAError: before the first event.
-        """
+        """Answer ``question`` (1..1000 characters) as events (see the module docstring); ``top_k`` chunks retrieved
+        (default ``settings.top_k``). ``conversation_id`` remembers the turn under this id and reads earlier turns
+        from it for follow-ups; ``history`` (earlier turns given by the caller: the OpenAI-compatible route sends
+        the whole chat) is used instead when not None. ``archive_filter``: dates and publication the reports must
+        have; the question's own time expression is added as a scope (:meth:`rag.service.NewsQA.scoped`). Raises
+        rag.errors.InputError, rag.errors.NewsQAError before the first event."""
         service = self.service
         question = service.validate_question(question)
         turns = list(history) if history is not None else (self.conversations.history(conversation_id)
@@ -156,8 +141,6 @@ class Responder:
         listing = service.report_listing(standalone, archive_filter, scope)
         nodes = service.retrieve(query, top_k or service.settings.top_k, archive_filter) if listing is None else []
 
-        # The answer selector's calibrated probability decides for both paths whether the archive answers at all:
-        # under the threshold the LLM is not asked and the answer is "not in the archive".
         extractive = (listing or service.extractive_answer(query, nodes, scope)).model_copy(update={"question": question})
         answer: Answer | None = None
         streamed = False
@@ -203,11 +186,9 @@ class Responder:
 
     def _generate(self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore],
                   confidence: float | None) -> Generator[AskEvent, None, tuple[Answer | None, bool]]:
-        """Stream the LLM answer through the verifier, with retries while nothing has been released.
-
-        Returns ``(answer, streamed)``: the verified answer with the selector's ``confidence`` (None: use the
-        extractive answer) and whether its text was already yielded.
-        """
+        """Stream the LLM answer through the verifier, with retries while nothing has been released. Returns
+        ``(answer, streamed)``: the verified answer with the selector's ``confidence`` (None: use the extractive
+        answer) and whether its text was already yielded."""
         messages = answer_messages(standalone, nodes)
         idf = self.service.term_idf()
         announced = -1  # citations announced so far; -1: nothing released yet, so a retry contradicts nothing

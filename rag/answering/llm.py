@@ -50,13 +50,10 @@ _RETRYABLE_4XX = frozenset({408, 409, 429})
 
 
 class LLMError(Exception):
-    """One failed LLM call (after the ``openai``/httpx error is classified).
-
-    ``kind`` is one of ``timeout``, ``connection``, ``rate_limit``, ``server`` (5xx), ``client`` (other 4xx),
-    ``malformed`` (unparseable or unexpected response), ``empty`` (no text), ``unavailable`` (breaker open).
-    ``retry_after`` is the server's ``Retry-After`` in seconds.
-    ``str(err)`` is safe to log (key redacted, at most 200 characters of server text).
-    """
+    """One failed LLM call (the ``openai``/httpx error classified); ``str(err)`` is safe to log (key redacted, at
+    most 200 characters of server text). ``kind``: ``timeout``, ``connection``, ``rate_limit``, ``server`` (5xx),
+    ``client`` (other 4xx), ``malformed`` (unparseable or unexpected response), ``empty`` (no text), ``unavailable``
+    (breaker open); ``retry_after``: the server's ``Retry-After`` in seconds."""
 
     def __init__(self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -103,15 +100,10 @@ class LLMClient:
     """Chat completions against the configured OpenAI-compatible server, with the module's retry policy.
 
     Thread-safe: one instance serves every request of a process (the ``openai`` client pools connections).
-
-    Args:
-        settings: ``llm_base_url``, ``llm_model`` (both required, see ``Settings.llm_enabled``), ``llm_api_key``,
-            ``llm_timeout`` (s), ``llm_max_tokens`` (tokens), ``llm_temperature``, ``llm_max_retries``,
-            ``llm_retry_backoff`` (s), ``llm_breaker_failures``, ``llm_breaker_seconds`` (s).
-        sleep, clock, rand: injectable ``time.sleep``, ``time.monotonic`` and ``random.random`` (tests).
-
-    Raises:
-        ValueError: the LLM is not configured.
+    ``settings``: ``llm_base_url``, ``llm_model`` (both required, see ``Settings.llm_enabled``: ValueError when the
+    LLM is not configured), ``llm_api_key``, ``llm_timeout`` (s), ``llm_max_tokens`` (tokens), ``llm_temperature``,
+    ``llm_max_retries``, ``llm_retry_backoff`` (s), ``llm_breaker_failures``, ``llm_breaker_seconds`` (s);
+    ``sleep``, ``clock``, ``rand``: injectable ``time.sleep``, ``time.monotonic`` and ``random.random`` (tests).
     """
 
     def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep,
@@ -186,12 +178,8 @@ class LLMClient:
                         sleep=self._sleep, before_sleep=before_sleep, reraise=True)
 
     def complete(self, messages: Sequence[ChatMessage], *, purpose: str = "call", max_tokens: int | None = None) -> str:
-        """The reply text of one non-streamed chat completion, with retries.
-
-        Raises:
-            LLMError: the breaker is open (kind ``unavailable``, nothing sent), or the last attempt failed (the
-                failure is logged and counted towards the breaker).
-        """
+        """The reply text of one non-streamed chat completion, with retries. Raises LLMError when the breaker is open
+        (kind ``unavailable``, nothing sent) or the last attempt failed (logged and counted towards the breaker)."""
         if not self.available():
             raise LLMError("unavailable", "the LLM is skipped after repeated failures", retryable=False)
         try:
@@ -216,11 +204,8 @@ class LLMClient:
 
     def stream_once(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
         """Text deltas of one streamed chat completion (no retry, no breaker: the caller iterates :meth:`retrying`,
-        see :mod:`rag.answering.generate`). The request is sent on the first ``next()``.
-
-        Raises:
-            LLMError: on any failure, before or during the stream; ``empty`` when it ends without any text.
-        """
+        see :mod:`rag.answering.generate`), requested on the first ``next()``. Raises LLMError on any failure, before
+        or during the stream (``empty`` when it ends without any text)."""
         produced = False
         try:
             for chunk in self._llm.stream_chat(list(messages)):

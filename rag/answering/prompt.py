@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.sources import citation_for
+from rag.answering.citation_check import citation_for
 from rag.conversation import Turn
 from rag.models import NOT_FOUND_ANSWER, print_label
 
@@ -96,12 +96,9 @@ _QUOTES = "\"'“”‘’「」『』《》`"
 
 
 def clean_rewrite(reply: str, question: str, max_chars: int = 1000) -> str | None:
-    """The standalone question in an LLM ``reply`` to :func:`rewrite_messages`, or None when it is unusable.
-
-    Keeps the first non-empty line, without a "改写后的问题：" style prefix or surrounding quotes. Unusable: empty,
-    longer than ``max_chars`` or than 3 x the question + 100 characters (the model answered instead of
-    rewriting), or holding citation markers.
-    """
+    """The standalone question in an LLM ``reply`` to :func:`rewrite_messages`: its first non-empty line, without a
+    "改写后的问题：" style prefix or surrounding quotes; None when that is empty, longer than ``max_chars`` or than 3 x
+    the question + 100 characters (the model answered instead of rewriting), or holds citation markers."""
     line = next((ln.strip() for ln in reply.strip().splitlines() if ln.strip()), "")
     line = _REWRITE_PREFIX.sub("", line).strip().strip(_QUOTES).strip()
     if not line or len(line) > max_chars or len(line) > 3 * len(question) + 100 or _MARKERS.search(line):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.sources import citation_for
+from rag.answering.citation_check import citation_for
 from rag.filters import ArchiveFilter
 from rag.models import Answer, print_label
 from rag.text.lexicon import words
@@ -145,8 +145,7 @@ def _scope_label(query: ReportQuery, flt: ArchiveFilter, scope: TimeScope) -> st
     if not when and (flt.since or flt.until):
         when = f"{flt.since.isoformat() if flt.since else ''}至{flt.until.isoformat() if flt.until else ''}"
     names = sorted(flt.publications or ())
-    paper = f"《{names[0]}》" if len(names) == 1 else (f"《{query.publication_label}》" if query.publication_label
-                                                       else "")
+    paper = f"《{names[0]}》" if len(names) == 1 else f"《{query.publication_label}》" if query.publication_label else ""
     about = f"关于“{query.topic_text}”" if query.topic else ""
     return f"{paper}{when}{about}"
 

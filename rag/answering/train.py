@@ -4,21 +4,19 @@ Deterministic: folds are a stable hash of each question's group (``item`` of the
 of DRCD), so questions written from one event or one paragraph are never split between fit and test. Two linear
 models over the same standardised features:
 
-- the **ranker** picks the best candidate of a question: a listwise conditional logit (the softmax over a
-  question's candidates, maximising the probability of its right ones; Burges' ListNet / McFadden's conditional
-  logit), L2 :data:`RANK_L2`, fitted with scipy's L-BFGS from zeros; questions without a right candidate do not
-  enter it. Cross-validated against a pointwise logistic regression, gradient boosting and coverage alone (the
-  model card and ``docs/evaluation.md``), it picks right most often;
-- the **answerer** says how much the chosen candidate looks like an answer on an absolute scale (the ranker's
-  scores are only comparable within a question): scikit-learn's ``LogisticRegression`` (L2, ``C`` 1.0, lbfgs)
-  over all candidates.
+- the **ranker** picks a question's best candidate: a listwise conditional logit (the softmax over its candidates,
+  maximising the probability of its right ones; Burges' ListNet / McFadden's conditional logit), L2
+  :data:`RANK_L2`, scipy's L-BFGS from zeros, questions without a right candidate left out. Cross-validated
+  against a pointwise logistic regression, gradient boosting and coverage alone (the model card and
+  ``docs/evaluation.md``), it picks right most often;
+- the **answerer**, scikit-learn's ``LogisticRegression`` (L2, ``C`` 1.0, lbfgs) over all candidates, says how much
+  the chosen one looks like an answer on an absolute scale (the ranker's scores compare only within a question).
 
-The calibration is Platt's (a one-feature logistic regression) on the out-of-fold answerer logit of each
-question's best candidate (by the out-of-fold ranker), the right best candidates of answerable questions as
-positives and every best candidate of a question whose sources were removed as a negative; the threshold is the
-highest probability at which false refusals (a right best candidate refused) stay at or under
-:data:`MAX_FALSE_REFUSALS` on every training set. Figures carry 95 % intervals from a bootstrap over groups
-(1,000 resamples, seed 0).
+Platt's calibration (a one-feature logistic regression) is fitted on the out-of-fold answerer logit of each
+question's best candidate by the out-of-fold ranker: right best candidates of answerable questions positive, every
+best candidate of a question whose sources were removed negative. The threshold is the highest probability at which
+false refusals (a right best candidate refused) stay <= :data:`MAX_FALSE_REFUSALS` on every training set. Figures
+carry 95 % intervals from a bootstrap over groups (1,000 resamples, seed 0).
 """
 
 from __future__ import annotations
@@ -173,7 +171,8 @@ def figures(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, t
             "cited_wrong": float((~correct & answered & ans).sum() / n), "refused": float((~answered & ans).sum() / n),
             "false_refusals": float((correct & ~answered & ans).sum() / n),
             "removed_refused": float((~answered & rem).sum() / n_rem),
-            "removed_cited": float((answered & rem).sum() / n_rem), "weak_refused": float((~answered & weak).sum() / n_weak)}
+            "removed_cited": float((answered & rem).sum() / n_rem),
+            "weak_refused": float((~answered & weak).sum() / n_weak)}
 
 
 def bootstrap(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, threshold: float,
