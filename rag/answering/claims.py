@@ -37,9 +37,8 @@ _BIG = {"万": 10**4, "亿": 10**8}
 
 @dataclass(frozen=True)
 class Span:
-    """An answer-bearing span of a claim (normalised ``text``) and its ``kind``.
-
-    Numbers carry ``value`` (Chinese numerals converted) and ``unit`` ("" when none follows)."""
+    """An answer-bearing span of a claim (normalised ``text``) and its ``kind``; numbers carry ``value`` (Chinese
+    numerals converted) and ``unit`` ("" when none follows)."""
 
     text: str
     kind: str  # person, place, org, other_name, latin, title, number, date
@@ -48,8 +47,7 @@ class Span:
 
 
 def number_value(text: str) -> float | None:
-    """The value of an Arabic numeral (``3.5``) or a Chinese one (``一百二十`` -> 120, ``二〇二一`` -> 2021, ``十三`` ->
-    13), or None."""
+    """The value of an Arabic (``3.5``) or Chinese numeral (``一百二十`` -> 120, ``二〇二一`` -> 2021, ``十三`` -> 13) or None."""
     with contextlib.suppress(ValueError):
         return float(text)
     if not text or any(ch not in _DIGITS and ch not in _SMALL and ch not in _BIG for ch in text):
@@ -88,8 +86,7 @@ def is_number_word(word: str) -> bool:
 
 
 def answer_spans(norm: str, question_norm: str) -> list[Span]:
-    """The answer-bearing spans of a normalised claim that ``question_norm`` does not contain (see the module
-    docstring)."""
+    """The answer-bearing spans (see the module docstring) of a normalised claim that ``question_norm`` lacks."""
     spans: dict[str, Span] = {}
 
     def add(span: Span) -> None:
@@ -236,9 +233,8 @@ class Claim:
             and not (word in question_words or word in question_norm or word in _FILLER or is_number_word(word))))
 
     def supported_by(self, source: str, idf: Callable[[str], float] | None = None) -> bool:
-        """Every answer-bearing span is stated in ``source`` (:func:`source_text`) and at least
-        :data:`MIN_NEW_WORD_SHARE` of the new words, weighted by ``idf`` (the corpus's inverse document frequency;
-        uniform without it), occur in it."""
+        """Every answer-bearing span is stated in ``source`` (:func:`source_text`), and :data:`MIN_NEW_WORD_SHARE` or
+        more of the new words occur in it, weighted by ``idf`` (the corpus's inverse document frequency; else uniform)."""
         weights = {word: max(idf(word), 1e-6) if idf else 1.0 for word in self.new_words}
         found = sum(weight for word, weight in weights.items() if word in source)
         return all(stated(span, source) for span in self.spans) and found >= MIN_NEW_WORD_SHARE * sum(weights.values())

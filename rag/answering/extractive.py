@@ -181,8 +181,7 @@ def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candid
 
 
 def about_subject(question: Question, cand: Candidate) -> bool:
-    """Whether ``cand`` names every name of the question, in its sentence or its context (title, lead, the
-    sentences around it)."""
+    """Whether ``cand`` names every name of the question in its sentence or context (title, lead, sentences around)."""
     return all(names_in(n, cand.norm) or names_in(n, cand.frame) for n in question.names)
 
 

@@ -152,8 +152,7 @@ class Responder:
                 log.info("LLM skipped (breaker open after repeated failures); answering extractively")
         elif llm is None and self._llm_failed and nodes and extractive.found:
             self.count("fallback:client_error")
-        if answer is None:
-            answer = extractive
+        answer = answer or extractive
         if not streamed:
             yield CitationsUpdate(question, list(answer.citations))
             yield TextDelta(answer.answer)
@@ -168,8 +167,7 @@ class Responder:
             return question
         if llm is not None and llm.available():
             try:
-                reply = llm.complete(rewrite_messages(turns, question), purpose="rewrite",
-                                     max_tokens=REWRITE_MAX_TOKENS)
+                reply = llm.complete(rewrite_messages(turns, question), purpose="rewrite", max_tokens=REWRITE_MAX_TOKENS)
                 self.count("call:rewrite:ok")
             except LLMError:
                 reply = None  # logged by the client

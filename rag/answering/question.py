@@ -100,8 +100,7 @@ def bigrams(text: str) -> set[str]:
 
 def holds_type(qtype: QuestionType, norm: str, unit: str | None = None, subject: str | None = None) -> float:
     """0..1: whether normalised ``norm`` holds the asked-for type by its pattern tags (a number with a unit, in
-    ``unit`` when given; a date; a reason connective; ``subject`` defined; an enumeration). Names are tagged by
-    :func:`holds_name`."""
+    ``unit`` when given; a date; a reason connective; ``subject`` defined; a list; names: :func:`holds_name`)."""
     if qtype is QuestionType.NUMBER:
         if unit:
             return 1.0 if _unit_pattern(unit).search(norm) else 0.5 if _NUMBER_WITH_UNIT.search(norm) else 0.0

@@ -54,9 +54,8 @@ MIN_PUBLICATION_CHARS = 2
 
 @dataclass(frozen=True)
 class ReportQuery:
-    """A question about what was reported: the ``publications`` it names (stored names; empty = any), the label
-    of that publication as the question gives it, and the ``topic`` tokens (normalised; empty = every report) and
-    text."""
+    """A question about what was reported: the ``publications`` it names (stored names; empty = any), their label as
+    the question gives it, the ``topic`` tokens (normalised; empty = every report) and text."""
 
     publications: frozenset[str]
     publication_label: str
@@ -78,26 +77,20 @@ def _listing_rest(text: str) -> tuple[int, str, bool] | None:
     return None
 
 
-def _publication(text: str, known: Iterable[str]) -> tuple[frozenset[str], str]:
-    """The stored publications ``text`` names (the longest name found in it, with every stored name containing
-    it) and that name; ``(frozenset(), "")`` when it names none."""
-    names = {name: normalize(name) for name in known if name}
-    mention = max((n for n in names.values() if len(n) >= MIN_PUBLICATION_CHARS and n in text), key=len, default="")
-    return frozenset(name for name, norm in names.items() if mention and mention in norm), mention
-
-
 def detect(question: str, scope: TimeScope, known_publications: Iterable[str],
            archive_filter: ArchiveFilter | None = None) -> ReportQuery | None:
-    """The :class:`ReportQuery` of ``question`` when it asks what was reported (see the module docstring) and a
-    publication, a time (``scope``, from :func:`rag.text.time_expr.parse_time_expression`) or the caller's
-    ``archive_filter`` bounds it; else None."""
+    """The :class:`ReportQuery` of ``question`` when it asks what was reported (module docstring) and a publication,
+    a time (``scope``, :func:`rag.text.time_expr.parse_time_expression`) or ``archive_filter`` bounds it; else None."""
     text = _END.sub("", normalize(question))
     shape = _listing_rest(text)
     if shape is None:
         return None
     start, topic_tail, authored = shape
     head = text[:start]
-    publications, mention = _publication(text, known_publications)
+    # the publications named: the longest stored name found in the question, and every stored name containing it
+    names = {name: normalize(name) for name in known_publications if name}
+    mention = max((n for n in names.values() if len(n) >= MIN_PUBLICATION_CHARS and n in text), key=len, default="")
+    publications = frozenset(name for name, norm in names.items() if mention and mention in norm)
     title = None if publications else _TITLE.search(head)  # 《…》 naming a publication the archive lacks
     if title is not None:
         mention = title.group(1)
@@ -119,9 +112,8 @@ FindReports = Callable[[ArchiveFilter, list[str], int], list[NodeWithScore]]
 
 def _listing_filter(query: ReportQuery, scope: TimeScope, archive_filter: ArchiveFilter | None,
                    known_publications: Iterable[str]) -> ArchiveFilter | None:
-    """The strict filter of the listing: the caller's dates and the question's range intersected, the caller's
-    publication and the question's intersected (resolved against ``known_publications``). None when they
-    exclude each other (nothing can match)."""
+    """The strict filter of the listing: the caller's dates and publication intersected with the question's (resolved
+    against ``known_publications``); None when they exclude each other (nothing can match)."""
     if query.unknown_publication:
         return None
     base = archive_filter or ArchiveFilter()
