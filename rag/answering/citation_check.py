@@ -126,9 +126,8 @@ class StreamVerifier:
 
     def result(self) -> CheckResult:
         """The outcome; call after :meth:`finish`."""
-        if self._pieces:
-            return CheckResult("cited", "".join(self._pieces), self._kept, self._dropped)
-        return CheckResult("not_found" if self._refusal else "unsupported", "", self._kept, self._dropped)
+        outcome = "cited" if self._pieces else "not_found" if self._refusal else "unsupported"
+        return CheckResult(outcome, "".join(self._pieces), self._kept, self._dropped)
 
     def citations(self) -> list[Citation]:
         """The cited sources as :class:`Citation` objects, numbered in order of first use."""

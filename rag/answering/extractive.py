@@ -96,8 +96,7 @@ class ExtractiveAnswerer:
                 text = text[: max(20, budget) - 1] + "…"
             parts.append(text)
         return Answer(question=question, answer=(dated_prefix(best) if dated else "") + "".join(parts) + "[1]",
-                      found=True, mode="extractive", citations=[citation_for(1, best.hit)],
-                      confidence=round(confidence, 4))
+                      found=True, mode="extractive", citations=[citation_for(1, best.hit)], confidence=round(confidence, 4))
 
     def _same_passage(self, best: Candidate, ranked: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
         """The next candidate of ``best``'s passage that the selector also finds answering (a list or a figure often
@@ -152,8 +151,7 @@ def newest_answer(analysis: Question, best: Candidate, candidates: list[Candidat
     """The candidate to answer from, and whether the answer should say when it was printed: the sources disagree
     over time (another dated report answers, its probability ``score`` >= ``floor``, with another value,
     :data:`DISAGREE_DAYS` apart), or the newest was asked for. ``candidates`` are best first."""
-    chosen, chosen_date = best, _published(best)
-    disagree = False
+    chosen, chosen_date, disagree = best, _published(best), False
     for cand in takewhile(lambda c: c.score >= floor, candidates):
         printed = _published(cand)
         if (not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata)

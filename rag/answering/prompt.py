@@ -56,9 +56,7 @@ def quote(text: str, limit: int | None = None) -> str:
     """``text`` made safe to sit inside a ``<资料>`` block: control characters dropped, ``< > "`` made full-width
     (so it can never close or forge a block), cut to ``limit`` characters with "…" when longer."""
     text = _UNSAFE.sub("", text).translate(_ANGLE).strip()
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def answer_messages(question: str, nodes: Sequence[NodeWithScore]) -> list[ChatMessage]:

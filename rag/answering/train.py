@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import minimize
+from sklearn.linear_model import LogisticRegression
 
 from rag.answering.features import FEATURES
 from rag.answering.selector import FORMAT, VERSION
@@ -83,8 +85,6 @@ def question_folds(rows: Rows) -> np.ndarray:
 def fit_listwise(z: np.ndarray, y: np.ndarray, question: np.ndarray, l2: float = RANK_L2) -> np.ndarray:
     """Coefficients of the conditional logit over standardised ``z``: minimises, over questions holding a right
     candidate, -log(sum of softmax over its right candidates) + l2/2 |w|^2."""
-    from scipy.optimize import minimize
-
     has = np.zeros(int(question.max()) + 1 if len(question) else 0, dtype=bool)
     np.logical_or.at(has, question, y > 0)
     keep = has[question]
@@ -105,8 +105,6 @@ def fit_listwise(z: np.ndarray, y: np.ndarray, question: np.ndarray, l2: float =
 
 def fit_selector(rows: Rows) -> dict[str, object]:
     """The ranker and the answerer fitted on ``rows``: the model part of a model file."""
-    from sklearn.linear_model import LogisticRegression
-
     mean, scale = rows.x.mean(axis=0), rows.x.std(axis=0)
     scale[scale < 1e-9] = 1.0  # a constant column
     z = (rows.x - mean) / scale
@@ -192,15 +190,11 @@ def bootstrap(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray,
             got = {k: v - other[k] for k, v in got.items()}
         return got
 
-    point = value(np.flatnonzero(mask))
-    rng = np.random.default_rng(0)
-    samples: dict[str, list[float]] = {k: [] for k in point}
-    for _ in range(reps):
-        got = value(np.concatenate([index[names[i]] for i in rng.integers(0, len(names), len(names))]))
-        for k, v in got.items():
-            samples[k].append(v)
-    return {k: (point[k], float(np.percentile(samples[k], 2.5)), float(np.percentile(samples[k], 97.5)))
-            for k in point}
+    point, rng = value(np.flatnonzero(mask)), np.random.default_rng(0)
+    draws = [value(np.concatenate([index[names[i]] for i in rng.integers(0, len(names), len(names))]))
+             for _ in range(reps)]
+    ci = {k: np.percentile([d[k] for d in draws], [2.5, 97.5]) for k in point}
+    return {k: (point[k], float(ci[k][0]), float(ci[k][1])) for k in point}
 
 
 def choose_threshold(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray) -> float:
@@ -227,8 +221,6 @@ class Evaluation:
 def evaluate(rows: Rows, method: str = "selector") -> Evaluation:
     """Cross-validate ``method`` (see :func:`out_of_fold`), calibrate (Platt's P(right) = 1 / (1 + exp(-(a s + b)))
     of the best-candidate scores ``s``; 0 without candidates) and choose its threshold."""
-    from sklearn.linear_model import LogisticRegression
-
     best, correct = best_per_question(rows, *out_of_fold(rows, method))
     use = np.isfinite(best) & np.isin([str(m["kind"]) for m in rows.meta], ["answerable", "removed"])
     clf = LogisticRegression(C=1e4, max_iter=1000).fit(best[use, None], correct[use])
