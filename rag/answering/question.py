@@ -215,18 +215,13 @@ class Question:
         its answer replaced by an interrogative): characters of the longest suffix of an interrogative's left
         context plus the longest prefix of its right context (2+ each) found in normalised ``text``, over
         2 x :data:`ANCHOR_CHARS`."""
-        best = 0
-        for left, right in self.anchors:
-            got = next((n for n in range(len(left), 1, -1) if left[-n:] in text), 0)
-            got += next((n for n in range(len(right), 1, -1) if right[:n] in text), 0)
-            best = max(best, got)
-        return best / (2 * ANCHOR_CHARS)
+        return max((next((n for n in range(len(left), 1, -1) if left[-n:] in text), 0)
+                    + next((n for n in range(len(right), 1, -1) if right[:n] in text), 0)
+                    for left, right in self.anchors), default=0) / (2 * ANCHOR_CHARS)
 
     def coverage(self, text: str) -> float:
         """0..1: IDF-weighted share of the question's terms found in normalised ``text``."""
-        if self.total <= 0:
-            return 0.0
-        return sum(w for t, w in self.weights.items() if t in text) / self.total
+        return 0.0 if self.total <= 0 else sum(w for t, w in self.weights.items() if t in text) / self.total
 
     def bigram_coverage(self, text: str) -> float:
         """0..1: share of the question's bigrams found in normalised ``text``."""

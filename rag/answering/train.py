@@ -59,9 +59,7 @@ class Rows:
 def load_rows(folders: list[Path], features: tuple[str, ...] = FEATURES) -> Rows:
     """The rows cached in ``folders`` (``features.npz`` + ``questions.jsonl`` each), concatenated, with the columns
     of ``features`` (a cache may hold more); ValueError naming the folder when it lacks one of them."""
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    qs: list[np.ndarray] = []
+    xs, ys, qs = [], [], []
     meta: list[dict[str, object]] = []
     for folder in folders:
         data = np.load(folder / "features.npz")
