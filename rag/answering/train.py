@@ -197,8 +197,7 @@ def bootstrap(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray,
 
 def choose_threshold(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray) -> float:
     """The highest grid probability at which every set's false refusals stay <= :data:`MAX_FALSE_REFUSALS`."""
-    sets = sorted({str(m["set"]) for m in meta})
-    masks = [np.array([m["set"] == s for m in meta]) for s in sets]
+    masks = [np.array([m["set"] == s for m in meta]) for s in sorted({str(m["set"]) for m in meta})]
     ok = [t for t in GRID if all(figures(meta, p, correct, t, mask)["false_refusals"] <= MAX_FALSE_REFUSALS
                                  for mask in masks)]
     return float(max(ok)) if ok else 0.0
@@ -228,9 +227,9 @@ def evaluate(rows: Rows, method: str = "selector") -> Evaluation:
     return Evaluation(best, correct, platt, p, choose_threshold(rows.meta, p, correct))
 
 
-def model_file(model: dict[str, object], platt: tuple[float, float], threshold: float,
-               training: dict[str, object], features: tuple[str, ...] = FEATURES) -> dict[str, object]:
-    """The JSON object of a model file (:func:`rag.answering.selector.parse_model` reads it)."""
-    return {"format": FORMAT, "version": VERSION, "features": list(features), "model": model,
+def model_file(model: dict[str, object], platt: tuple[float, float], threshold: float, training: dict[str, object],
+               ) -> dict[str, object]:
+    """The JSON object of a model file over :data:`FEATURES` (:func:`rag.answering.selector.parse_model` reads it)."""
+    return {"format": FORMAT, "version": VERSION, "features": list(FEATURES), "model": model,
             "calibration": {"kind": "platt", "a": platt[0], "b": platt[1]}, "threshold": threshold,
             "training": training}
