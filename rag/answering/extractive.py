@@ -89,14 +89,12 @@ class ExtractiveAnswerer:
         chosen = [best, *self._neighbours(best)]
         chosen = sorted([*chosen, *self._same_passage(best, ranked, chosen)], key=lambda c: c.order)
         budget = self.max_chars - sum(len(c.sentence) for c in chosen if c is not best)
-        parts = []
-        for cand in chosen:
-            text = strip_lead(cand.sentence)
-            if cand is best and len(text) > budget:
-                text = text[: max(20, budget) - 1] + "…"
-            parts.append(text)
+        parts = [strip_lead(cand.sentence) for cand in chosen]  # the best one cut to the budget the others leave
+        parts = [t[: max(20, budget) - 1] + "…" if c is best and len(t) > budget else t
+                 for c, t in zip(chosen, parts, strict=True)]
         return Answer(question=question, answer=(dated_prefix(best) if dated else "") + "".join(parts) + "[1]",
-                      found=True, mode="extractive", citations=[citation_for(1, best.hit)], confidence=round(confidence, 4))
+                      found=True, mode="extractive", citations=[citation_for(1, best.hit)],
+                      confidence=round(confidence, 4))
 
     def _same_passage(self, best: Candidate, ranked: list[Candidate], chosen: list[Candidate]) -> list[Candidate]:
         """The next candidate of ``best``'s passage that the selector also finds answering (a list or a figure often
