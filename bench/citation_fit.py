@@ -228,12 +228,12 @@ def _restated(row: dict[str, Any], idf: Callable[[str], float], check: Any) -> f
 
 
 def _names(norm: str) -> list[Any]:
-    from rag.answering import claim_spans
+    from rag.answering import claims
 
     try:
-        spans = claim_spans.answer_spans(norm, "")
+        spans = claims.answer_spans(norm, "")
     except TypeError:  # the check before f095d47's deletions: answer_spans(norm, question, qtype)
-        spans = claim_spans.answer_spans(norm, "", None)  # type: ignore[call-arg]
+        spans = claims.answer_spans(norm, "", None)  # type: ignore[call-arg]
     return [span for span in spans if span.kind in _NAMES]
 
 

@@ -2,7 +2,7 @@
 
 From a QA set (``shared/eval`` format; ``src`` a file or a list of copies) each gold answer is located in its
 source file, in a sentence; when the gold answer is one answer-bearing span (a person, place, organisation or other
-proper name, a number with its unit, a date: :func:`rag.answering.claim_spans.answer_spans`), two LLM replies are built
+proper name, a number with its unit, a date: :func:`rag.answering.claims.answer_spans`), two LLM replies are built
 from that sentence, both citing the prompt source that holds the gold file:
 
 - the *substituted* reply: the answer span replaced by another span of the same kind drawn (seeded) from the
@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.answering.claim_spans import Span, answer_spans, numbers_in
+from rag.answering.claims import Span, answer_spans, numbers_in
 from rag.evaluation import QAItem
 from rag.models import Answer
 from rag.text.dateline import parse_dateline

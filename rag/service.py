@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 
 from llama_index.core.schema import NodeWithScore
 
+from rag.answering.citation_check import citation_for, with_copies
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.report_listing import report_listing
-from rag.answering.sources import citation_for, with_copies
 from rag.archive import find_reports, list_articles, list_publications
 from rag.errors import EmptyStoreError, InputError
 from rag.filters import ArchiveFilter, parse_day

@@ -11,8 +11,15 @@ import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.answering.citation_check import StreamVerifier, check_answer
-from rag.answering.claim_spans import answer_spans, number_value, numbers_in, stated
-from rag.answering.claims import is_refusal, parse_markers, split_units
+from rag.answering.claims import (
+    answer_spans,
+    is_refusal,
+    number_value,
+    numbers_in,
+    parse_markers,
+    split_units,
+    stated,
+)
 from rag.eval_fabrication import build_cases
 from rag.evaluation import load_qa
 from rag.models import NOT_FOUND_ANSWER

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering.claim_spans import answer_spans, stated
+from rag.answering.claims import answer_spans, stated
 from rag.eval_fabrication import build_cases, src_files
 from rag.evaluation import QAItem, load_qa
 from rag.service import NewsQA

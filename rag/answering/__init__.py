@@ -1,10 +1,9 @@
 """Answers from retrieved chunks: the question analysis (``question``), the learned answer selector and its
 calibrated refusal (``features``, ``selector``, ``train``, ``model/``), the extractive answerer (``extractive``:
 also which report answers when dated reports differ), report listings, the LLM path (``prompt``, ``llm``, and the
-citation check: ``claims``, ``claim_spans``, ``citation_check``) and the streaming responder (``generate``);
-docs/architecture.md maps them.
+citation check: ``claims``, ``citation_check``) and the streaming responder (``generate``); docs/architecture.md
+maps them.
 
 May import: :mod:`rag.errors`, :mod:`rag.models`, :mod:`rag.settings`, :mod:`rag.text`, :mod:`rag.filters`,
-:mod:`rag.conversation` and modules of this package; never :mod:`rag.retrieval`, :mod:`rag.store` or
-:mod:`rag.service`.
+:mod:`rag.conversation` and modules of this package; never :mod:`rag.retrieval`, :mod:`rag.store`, :mod:`rag.service`.
 """

@@ -1,22 +1,22 @@
-"""Post-generation citation check: keep only what the sources support, renumber citations in order of first use.
+"""Citations: the numbered source of an answer with its article's date, outlet and story (:func:`citation_for`; both
+answerers number their sources the same way; :func:`with_copies` adds the other printings of each cited story,
+``另见``, which the service reads from the store), and the post-generation check of an LLM answer: keep only what
+the sources support, renumber citations in order of first use.
 
 The LLM's text is cut into *units*: a clause or sentence ending with its citation markers (``…120座[1]，``), or a
-sentence without markers. Each unit is checked as it completes, so a streamed answer is shown verified piece by
-piece (:class:`StreamVerifier`):
+sentence without markers, each checked as it completes, so a streamed answer is shown verified piece by piece
+(:class:`StreamVerifier`):
 
 1. Markers that point to no source (``[7]`` with 5 sources) are removed.
 2. A unit with markers keeps those of its cited sources that support it (:meth:`rag.answering.claims.Claim.
-   supported_by`: its answer-bearing spans, :mod:`rag.answering.claim_spans`, are stated there and enough of its
-   new words occur there); when none does, its marker moves to the first source that does (another chunk or a
-   reprint of the report), and when no source does, the unit is dropped.
-3. A unit without markers is dropped, unless it says the reports do not hold the answer (then it is shown only
-   after a verified unit).
-4. Citations are renumbered 1.. in order of first use; an answer with no supported citation left is not used:
-   it becomes the not-found answer when the model said the reports do not hold the answer, and the extractive
-   answer otherwise (see :mod:`rag.answering.generate`).
+   supported_by`: its answer-bearing spans are stated there and enough of its new words occur there); when none
+   does, its marker moves to the first source that does (another chunk or a reprint), else the unit is dropped.
+3. A unit without markers is dropped, unless it says the reports do not hold the answer (shown only after a
+   verified unit).
+4. Citations are renumbered 1.. in order of first use. An answer left with no supported citation becomes the
+   not-found answer when the model said the reports do not hold it, else the extractive one (``generate``).
 
-Which criteria were kept, and why the others were deleted: docs/evaluation.md, "LLM answers: fabrication"
-(bench/citation_fit.py).
+Criteria kept and deleted: docs/evaluation.md, "LLM answers: fabrication" (bench/citation_fit.py).
 """
 
 from __future__ import annotations
@@ -27,20 +27,41 @@ from dataclasses import dataclass
 from llama_index.core.schema import NodeWithScore
 
 from rag.answering.claims import _CLAUSE, _SOFT_SUFFIX, Claim, Unit, is_refusal, source_text, split_units
-from rag.answering.sources import citation_for
-from rag.models import Citation
+from rag.models import Article, Citation, StoryCopy
 from rag.text.normalize import normalize, tokenize
+
+
+def citation_for(number: int, hit: NodeWithScore) -> Citation:
+    """Citation ``number`` for a retrieved chunk, carrying the article's ``published``/``publication``/``page``/``story_id``."""
+    meta = hit.node.metadata
+    return Citation(id=number, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
+                    article_id=str(meta.get("article_id", "")), chunk_id=hit.node.node_id, text=hit.node.get_content(),
+                    score=float(hit.score or 0.0), published=_optional(meta.get("published")),
+                    publication=_optional(meta.get("publication")), page=_optional(meta.get("page")),
+                    story_id=_optional(meta.get("story_id")))
+
+
+def with_copies(citations: list[Citation], members: dict[str, list[Article]]) -> list[Citation]:
+    """``citations`` with ``also`` filled from ``members`` (story id -> its stored articles), oldest first, the
+    cited article itself left out; a citation without a story keeps ``also`` empty."""
+    fields = set(StoryCopy.model_fields)
+    out = []
+    for citation in citations:
+        copies = sorted((StoryCopy(**a.model_dump(include=fields)) for a in members.get(citation.story_id or "", [])
+                         if a.article_id != citation.article_id), key=lambda c: (c.published or "", c.source))
+        out.append(citation.model_copy(update={"also": copies}))
+    return out
+
+
+def _optional(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
 
 
 @dataclass
 class CheckResult:
-    """The outcome of a finished check.
-
-    ``outcome``: ``"cited"`` (``text`` is the verified answer; :meth:`StreamVerifier.citations` its sources),
-    ``"not_found"`` (no supported citation, and the model said the reports do not hold the answer) or
-    ``"unsupported"`` (no supported citation otherwise). ``dropped``: units removed, ``kept``: units shown, for the
-    log.
-    """
+    """The outcome of a finished check: ``"cited"`` (``text`` is the verified answer, :meth:`StreamVerifier.citations`
+    its sources), ``"not_found"`` (no supported citation, and the model said the reports do not hold the answer) or
+    ``"unsupported"`` (no supported citation otherwise); units ``kept`` (shown) and ``dropped``, for the log."""
 
     outcome: str
     text: str
@@ -58,29 +79,24 @@ class StreamVerifier:
     ``feed(delta)`` and ``finish()`` return the verified pieces that can be shown now. Nothing is released before
     the first unit with a supported citation (an answer that ends up with none is replaced as a whole), and a
     released piece is never taken back, so ``"".join(all pieces) == result().text``. Trailing clause punctuation
-    and spaces are held back until more text follows; a text that would end on "，" ends on "。" instead.
-
-    Args:
-        nodes: the sources, numbered 1..len(nodes) in the prompt.
-        question: the (standalone) question that was asked; its words do not count as the answer's words.
-        idf: inverse document frequency of a normalised word in the corpus (the BM25 index's), to weight new words.
+    and spaces are held back until more text follows; a text that would end on "，" ends on "。" instead. ``nodes``:
+    the sources, numbered 1..len(nodes) in the prompt; ``question``: the (standalone) question asked, its words do
+    not count as the answer's; ``idf``: a normalised word's inverse document frequency in the corpus (the BM25
+    index's), to weight new words.
     """
 
-    def __init__(
-        self, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None
-    ) -> None:
+    def __init__(self, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None,
+                 ) -> None:
         self._idf = idf
         self.nodes = list(nodes)
         self._sources = [source_text(hit) for hit in self.nodes]
         self._question_norm = normalize(question)
         self._question_words = frozenset(tokenize(self._question_norm, normalized=True, keep_stopwords=True))
-        self._buffer = ""
+        self._buffer = self._suffix = ""
         self._held: list[str] = []
-        self._suffix = ""
         self._pieces: list[str] = []
         self._numbers: dict[int, int] = {}  # 0-based source index -> citation number
-        self._refusal = False
-        self._finished = False
+        self._refusal = self._finished = False
         self._kept = self._dropped = 0
 
     @property
@@ -110,9 +126,8 @@ class StreamVerifier:
 
     def result(self) -> CheckResult:
         """The outcome; call after :meth:`finish`."""
-        if self._pieces:
-            return CheckResult("cited", "".join(self._pieces), self._kept, self._dropped)
-        return CheckResult("not_found" if self._refusal else "unsupported", "", self._kept, self._dropped)
+        outcome = "cited" if self._pieces else "not_found" if self._refusal else "unsupported"
+        return CheckResult(outcome, "".join(self._pieces), self._kept, self._dropped)
 
     def citations(self) -> list[Citation]:
         """The cited sources as :class:`Citation` objects, numbered in order of first use."""
@@ -156,9 +171,8 @@ class StreamVerifier:
         return [body]
 
 
-def check_answer(
-    text: str, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None
-) -> tuple[CheckResult, list[Citation]]:
+def check_answer(text: str, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None,
+                 ) -> tuple[CheckResult, list[Citation]]:
     """Check a complete (non-streamed) LLM answer: the result and its renumbered citations."""
     verifier = StreamVerifier(nodes, question, idf)
     verifier.feed(text)

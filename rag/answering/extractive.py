@@ -1,25 +1,23 @@
-"""Extractive answering: the sentence of the retrieved chunks that answers the question, with citations, or a
-refusal.
+"""Extractive answering, with no LLM and no network: the sentence of the retrieved chunks that answers, cited, or
+a refusal.
 
-Works with no LLM and no network. Every sentence of the retrieved chunks is a candidate with a feature vector
-(:mod:`rag.answering.features`); the learned selector (:mod:`rag.answering.selector`) ranks them and gives the
-calibrated probability that the best one answers. Below the refusal threshold (``min_confidence``, default the
-model file's) the answer is "not found". Either way the answer carries that probability as ``confidence``.
-The answer text is the best sentence (cut to ``max_chars``) with its neighbours (the sentence before when the best
-leans on it, the one after when the best is short) and the next candidate of the same passage above the threshold,
-each when it fits. Why the neighbours stay and which rules were deleted: docs/ablation-rules.md.
+Every sentence of the retrieved chunks is a candidate with a feature vector (:mod:`rag.answering.features`); the
+learned selector (:mod:`rag.answering.selector`) ranks them and gives the calibrated probability that the best one
+answers, the answer's ``confidence``. Below the refusal threshold (``min_confidence``, default the model file's) the
+answer is "not found"; else it is the best sentence (cut to ``max_chars``) with its neighbours (the one before when
+the best leans on it, the one after when the best is short) and the next candidate of the same passage above the
+threshold, each when it fits. Why the neighbours stay and which rules were deleted: docs/ablation-rules.md.
 
-Answers over time: a newspaper archive repeats a fact as it changes (``郏县建成5G基站300座`` in 2020, ``1200座``
-in 2023); when several reports answer, three rules of our own choose between them:
+Answers over time: an archive repeats a fact as it changes (``郏县建成5G基站300座`` in 2020, ``1200座`` in 2023). When
+several reports answer (by the selector's own refusal threshold, ``floor``) and name the subject, three rules of
+our own choose between them:
 
 - a question that names a time (``2021年``, ``去年``; :mod:`rag.text.time_expr`) retrieves with that range as a
   lenient scope (:class:`rag.filters.ArchiveFilter`) and is answered from a report printed in the range when one
   answers about as well (:func:`in_scope_answer`);
-- a question that asks for the newest (``最新``, ``最近``, ``目前``) is answered from the newest report among those
-  that answer it by the selector's own refusal threshold (``floor``: its calibrated probability) and name the subject;
-- without either, when another report that answers (``floor``), about the same subject, gives *another value* and
-  was printed at least :data:`DISAGREE_DAYS` later, the sources disagree over time: the newest is given, with its
-  date (:func:`dated_prefix`).
+- a question that asks for the newest (``最新``, ``最近``, ``目前``) is answered from the newest of them;
+- without either, when another of them gives *another value* and was printed at least :data:`DISAGREE_DAYS` later,
+  the sources disagree over time: the newest is given, with its date (:func:`dated_prefix`).
 """
 
 from __future__ import annotations
@@ -31,10 +29,10 @@ from itertools import takewhile
 
 from llama_index.core.schema import NodeWithScore
 
+from rag.answering.citation_check import citation_for
 from rag.answering.features import Candidate, candidates
 from rag.answering.question import LEANS_BACK, Question, answer_value, names_in
 from rag.answering.selector import SelectorModel, load_model
-from rag.answering.sources import citation_for
 from rag.models import NOT_FOUND_ANSWER, Answer, print_label, story_of
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
@@ -51,12 +49,10 @@ _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 
 class ExtractiveAnswerer:
-    """Answers from retrieved chunks without an LLM; see the module docstring for the method.
-
-    ``idf`` maps a normalised token to its BM25 inverse document frequency; ``max_chars`` bounds the answer text
-    (characters, without citation markers); ``min_confidence`` overrides the model's refusal threshold (0..1);
-    ``model`` defaults to the shipped selector.
-    """
+    """Answers from retrieved chunks without an LLM (the method: the module docstring). ``idf`` maps a normalised
+    token to its BM25 inverse document frequency; ``max_chars`` bounds the answer text (characters, without citation
+    markers); ``min_confidence`` overrides the model's refusal threshold (0..1); ``model`` defaults to the shipped
+    selector."""
 
     def __init__(self, idf: Callable[[str], float], max_chars: int = 150, min_confidence: float | None = None,
                  model: SelectorModel | None = None) -> None:
@@ -93,12 +89,9 @@ class ExtractiveAnswerer:
         chosen = [best, *self._neighbours(best)]
         chosen = sorted([*chosen, *self._same_passage(best, ranked, chosen)], key=lambda c: c.order)
         budget = self.max_chars - sum(len(c.sentence) for c in chosen if c is not best)
-        parts = []
-        for cand in chosen:
-            text = strip_lead(cand.sentence)
-            if cand is best and len(text) > budget:
-                text = text[: max(20, budget) - 1] + "…"
-            parts.append(text)
+        parts = [strip_lead(cand.sentence) for cand in chosen]  # the best one cut to the budget the others leave
+        parts = [t[: max(20, budget) - 1] + "…" if c is best and len(t) > budget else t
+                 for c, t in zip(chosen, parts, strict=True)]
         return Answer(question=question, answer=(dated_prefix(best) if dated else "") + "".join(parts) + "[1]",
                       found=True, mode="extractive", citations=[citation_for(1, best.hit)],
                       confidence=round(confidence, 4))
@@ -156,8 +149,7 @@ def newest_answer(analysis: Question, best: Candidate, candidates: list[Candidat
     """The candidate to answer from, and whether the answer should say when it was printed: the sources disagree
     over time (another dated report answers, its probability ``score`` >= ``floor``, with another value,
     :data:`DISAGREE_DAYS` apart), or the newest was asked for. ``candidates`` are best first."""
-    chosen, chosen_date = best, _published(best)
-    disagree = False
+    chosen, chosen_date, disagree = best, _published(best), False
     for cand in takewhile(lambda c: c.score >= floor, candidates):
         printed = _published(cand)
         if (not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata)
@@ -174,9 +166,8 @@ def newest_answer(analysis: Question, best: Candidate, candidates: list[Candidat
 def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candidate], since: str,
                     until: str, floor: float) -> Candidate:
     """For a question naming its time (ISO ``since``..``until``): ``best`` when it was printed in that range, else
-    the best candidate printed in it that answers too (probability ``score`` >= ``floor``: the words of the year
-    itself favour later reports that mention it) about the subject: a later report that merely mentions the year
-    loses to the report of that year."""
+    the best candidate printed in it that answers too (``score`` >= ``floor``) about the subject: the words of the
+    year favour later reports that mention it, and such a report loses to the report of that year."""
     if since <= _published(best) <= until:
         return best
     for cand in takewhile(lambda c: c.score >= floor, candidates):
@@ -186,8 +177,7 @@ def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candid
 
 
 def about_subject(question: Question, cand: Candidate) -> bool:
-    """Whether ``cand`` names every name of the question, in its sentence or its context (title, lead, the
-    sentences around it)."""
+    """Whether ``cand`` names every name of the question in its sentence or context (title, lead, sentences around)."""
     return all(names_in(n, cand.norm) or names_in(n, cand.frame) for n in question.names)
 
 

@@ -11,14 +11,12 @@ extractive answer), conversation memory; as a stream of events for the front-end
 3. The final :class:`rag.models.Answer` (``mode`` ``"llm"`` or ``"extractive"``), always last.
 
 Core errors (:class:`rag.errors.InputError` for a bad question, store errors ...) are raised before the first
-event. LLM errors never reach the caller: after the bounded retries of :class:`rag.answering.llm.LLMClient` (each failure
-logged), the answer is the extractive one. A stream that breaks off after verified text was released keeps that
-verified text as the answer (with a log line). When the answer selector's calibrated probability is under the
-refusal threshold (:class:`rag.answering.extractive.ExtractiveAnswerer`), the LLM is not asked and the answer is
-the not-found one, with that ``confidence``; an LLM answer carries the same probability. An LLM answer left with no
-supported citation becomes the
-not-found answer (``found`` false, ``mode`` "llm") when the model said the reports do not hold the answer, and the
-extractive answer otherwise.
+event. LLM errors never reach the caller: after the bounded retries of :class:`rag.answering.llm.LLMClient` (each
+failure logged) the answer is the extractive one, or the verified text already released (a stream that broke off).
+Under the selector's refusal threshold (:class:`rag.answering.extractive.ExtractiveAnswerer`) the LLM is not asked:
+the answer is the not-found one, with that ``confidence`` (an LLM answer carries the same probability). An LLM
+answer left with no supported citation becomes the not-found answer (``found`` false, ``mode`` "llm") when the
+model said the reports do not hold the answer, else the extractive answer.
 """
 
 from __future__ import annotations
@@ -53,19 +51,15 @@ class AnswerBackend(Protocol):
 
     def validate_question(self, question: str) -> str: ...
 
-    def retrieve(self, query: str, top_k: int, archive_filter: ArchiveFilter | None = None,
-                 ) -> list[NodeWithScore]: ...
+    def retrieve(self, query: str, top_k: int, archive_filter: ArchiveFilter | None = None) -> list[NodeWithScore]: ...
 
-    def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None,
-                          ) -> Answer: ...
+    def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None) -> Answer: ...
 
-    def scoped(self, question: str, archive_filter: ArchiveFilter | None,
-               ) -> tuple[ArchiveFilter | None, TimeScope]: ...
+    def scoped(self, question: str, archive_filter: ArchiveFilter | None) -> tuple[ArchiveFilter | None, TimeScope]: ...
 
     def term_idf(self) -> Callable[[str], float]: ...
 
-    def report_listing(self, question: str, archive_filter: ArchiveFilter | None, scope: TimeScope,
-                       ) -> Answer | None: ...
+    def report_listing(self, question: str, archive_filter: ArchiveFilter | None, scope: TimeScope) -> Answer | None: ...
 
 
 @dataclass(frozen=True)
@@ -87,17 +81,14 @@ AskEvent = CitationsUpdate | TextDelta | Answer
 
 
 class Responder:
-    """The answering pipeline of one :class:`rag.service.NewsQA`: its conversations and its LLM client.
-
-    Thread-safe; built lazily by the service. The LLM client is built on first use when ``settings.llm_enabled``.
-    """
+    """The answering pipeline of one :class:`rag.service.NewsQA`: its conversations and its LLM client. Thread-safe;
+    built lazily by the service. The LLM client is built on first use when ``settings.llm_enabled``."""
 
     def __init__(self, service: AnswerBackend) -> None:
         self.service = service
         settings = service.settings
-        self.conversations = ConversationStore(
-            settings.conversation_max_turns, settings.conversation_ttl_seconds, settings.conversation_max_count
-        )
+        self.conversations = ConversationStore(settings.conversation_max_turns, settings.conversation_ttl_seconds,
+                                               settings.conversation_max_count)
         self._llm: LLMClient | None = None
         self._llm_failed = False
         self._lock = threading.Lock()
@@ -129,34 +120,19 @@ class Responder:
                     log.error("LLM client cannot be built (%s); answering extractively", type(exc).__name__)
             return self._llm
 
-    # --- the pipeline ---------------------------------------------------------------------------------------------
-    def events(
-        self,
-        question: str,
-        top_k: int | None = None,
-        conversation_id: str | None = None,
-        history: Sequence[Turn] | None = None,
-        archive_filter: ArchiveFilter | None = None,
-    ) -> Generator[AskEvent, None, None]:
-        """Answer ``question`` as events (see the module docstring).
-
-        Args:
-            question: 1..1000 characters.
-            top_k: chunks retrieved (default ``settings.top_k``).
-            conversation_id: remembers the turn under this id and reads earlier turns from it for follow-ups.
-            history: earlier turns given by the caller (the OpenAI-compatible route sends the whole chat); used
-                instead of the stored history when not None.
-            archive_filter: dates and publication the reports must have; the question's own time expression is
-                added as a scope (:meth:`rag.service.NewsQA.scoped`).
-
-        Raises:
-            rag.errors.InputError, rag.errors.NewsQAError: before the first event.
-        """
+    def events(self, question: str, top_k: int | None = None, conversation_id: str | None = None,
+               history: Sequence[Turn] | None = None, archive_filter: ArchiveFilter | None = None,
+               ) -> Generator[AskEvent, None, None]:
+        """Answer ``question`` (1..1000 characters) as events (see the module docstring); ``top_k`` chunks retrieved
+        (default ``settings.top_k``). ``conversation_id`` remembers the turn under this id and reads earlier turns
+        from it for follow-ups; ``history`` (earlier turns given by the caller: the OpenAI-compatible route sends
+        the whole chat) is used instead when not None. ``archive_filter``: dates and publication the reports must
+        have; the question's own time expression is added as a scope (:meth:`rag.service.NewsQA.scoped`). Raises
+        rag.errors.InputError, rag.errors.NewsQAError before the first event."""
         service = self.service
         question = service.validate_question(question)
-        turns = list(history) if history is not None else (
-            self.conversations.history(conversation_id) if conversation_id else []
-        )
+        turns = list(history) if history is not None else (self.conversations.history(conversation_id)
+                                                            if conversation_id else [])
         llm = self.llm
         standalone = self.standalone(question, turns, llm)
         archive_filter, scope = service.scoped(standalone, archive_filter)
@@ -165,8 +141,6 @@ class Responder:
         listing = service.report_listing(standalone, archive_filter, scope)
         nodes = service.retrieve(query, top_k or service.settings.top_k, archive_filter) if listing is None else []
 
-        # The answer selector's calibrated probability decides for both paths whether the archive answers at all:
-        # under the threshold the LLM is not asked and the answer is "not in the archive".
         extractive = (listing or service.extractive_answer(query, nodes, scope)).model_copy(update={"question": question})
         answer: Answer | None = None
         streamed = False
@@ -178,8 +152,7 @@ class Responder:
                 log.info("LLM skipped (breaker open after repeated failures); answering extractively")
         elif llm is None and self._llm_failed and nodes and extractive.found:
             self.count("fallback:client_error")
-        if answer is None:
-            answer = extractive
+        answer = answer or extractive
         if not streamed:
             yield CitationsUpdate(question, list(answer.citations))
             yield TextDelta(answer.answer)
@@ -194,9 +167,7 @@ class Responder:
             return question
         if llm is not None and llm.available():
             try:
-                reply = llm.complete(
-                    rewrite_messages(turns, question), purpose="rewrite", max_tokens=REWRITE_MAX_TOKENS
-                )
+                reply = llm.complete(rewrite_messages(turns, question), purpose="rewrite", max_tokens=REWRITE_MAX_TOKENS)
                 self.count("call:rewrite:ok")
             except LLMError:
                 reply = None  # logged by the client
@@ -211,14 +182,11 @@ class Responder:
         log.debug("follow-up rewritten by rule: %r -> %r", question, rewritten)
         return rewritten
 
-    def _generate(
-        self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore], confidence: float | None
-    ) -> Generator[AskEvent, None, tuple[Answer | None, bool]]:
-        """Stream the LLM answer through the verifier, with retries while nothing has been released.
-
-        Returns ``(answer, streamed)``: the verified answer with the selector's ``confidence`` (None: use the
-        extractive answer) and whether its text was already yielded.
-        """
+    def _generate(self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore],
+                  confidence: float | None) -> Generator[AskEvent, None, tuple[Answer | None, bool]]:
+        """Stream the LLM answer through the verifier, with retries while nothing has been released. Returns
+        ``(answer, streamed)``: the verified answer with the selector's ``confidence`` (None: use the extractive
+        answer) and whether its text was already yielded."""
         messages = answer_messages(standalone, nodes)
         idf = self.service.term_idf()
         announced = -1  # citations announced so far; -1: nothing released yet, so a retry contradicts nothing
@@ -267,9 +235,8 @@ class Responder:
         return None, False
 
     @staticmethod
-    def _release(
-        verifier: StreamVerifier, question: str, pieces: list[str], announced: int
-    ) -> Generator[AskEvent, None, int]:
+    def _release(verifier: StreamVerifier, question: str, pieces: list[str], announced: int,
+                 ) -> Generator[AskEvent, None, int]:
         """Yield a citations update when new sources are cited (always before the first text), then the text."""
         cited = len(verifier.cited)
         if cited != announced:

@@ -1,28 +1,23 @@
 """The OpenAI-compatible chat LLM: llama-index ``OpenAILike`` with our bounded retries (tenacity), backoff, breaker.
 
 Any server speaking the OpenAI chat completions API works (DeepSeek, Qwen/DashScope, Moonshot, OpenAI, vLLM,
-Ollama ...): ``NEWSQA_LLM_BASE_URL`` + ``NEWSQA_LLM_MODEL`` (+ ``NEWSQA_LLM_API_KEY``). The llama-index class
-(``llama_index.llms.openai_like.OpenAILike``, a thin subclass of its ``OpenAI`` LLM over the official ``openai``
-client) is built with ``max_retries=0`` so that neither the ``openai`` client nor llama-index's tenacity decorator
-retries behind our back: :class:`LLMClient` owns the policy (:meth:`LLMClient.retrying`).
+Ollama ...): ``NEWSQA_LLM_BASE_URL`` + ``NEWSQA_LLM_MODEL`` (+ ``NEWSQA_LLM_API_KEY``). ``OpenAILike`` (a thin
+subclass of llama-index's ``OpenAI`` LLM over the ``openai`` client) is built with ``max_retries=0``, so that neither
+the client nor llama-index's tenacity decorator retries behind our back: :meth:`LLMClient.retrying` owns the policy.
 
-Policy:
-
-- **Timeout** ``llm_timeout`` seconds, passed to the ``openai`` client as an httpx timeout: connecting, and each
-  read (the whole response without streaming; the gap between two chunks when streaming).
+- **Timeout** ``llm_timeout`` seconds, an httpx timeout: connecting, and each read (the whole response without
+  streaming; the gap between two chunks when streaming).
 - **Retries** at most ``llm_max_retries`` after the first attempt, for timeouts, connection errors, 408/409/429,
-  5xx, and malformed or empty responses. Other 4xx (bad key, unknown model, bad request) are not retried: the
-  next attempt would fail the same way. A streamed answer is retried only while none of it has been shown.
+  5xx, malformed or empty responses; not other 4xx (bad key, unknown model, bad request: the next attempt would
+  fail the same way). A streamed answer is retried only while none of it has been shown.
 - **Backoff** ``llm_retry_backoff`` x 2^(retry-1) seconds, at most :data:`BACKOFF_MAX_SECONDS`, times a random
   factor in [0.5, 1] ("equal jitter", AWS Architecture Blog, *Exponential Backoff And Jitter*, 2015). A 429's
-  ``Retry-After`` (seconds) is honoured when it is at most :data:`RETRY_AFTER_MAX_SECONDS`; a longer one ends
-  the retries at once.
+  ``Retry-After`` (seconds) is honoured up to :data:`RETRY_AFTER_MAX_SECONDS`; a longer one ends the retries.
 - **Breaker** (Nygard, *Release It!*, 2007) after ``llm_breaker_failures`` consecutive failed calls (each after its
   retries) the LLM is skipped for ``llm_breaker_seconds``; then one call is let through (success closes the
   breaker, failure reopens it). While the LLM is down, users get the extractive answer at once.
 
-The API key is a ``SecretStr`` until the client is built; it is never logged, and :func:`redact` removes it
-from any error text that is logged.
+The API key is a ``SecretStr`` until the client is built, never logged; :func:`redact` removes it from logged errors.
 """
 
 from __future__ import annotations
@@ -55,17 +50,12 @@ _RETRYABLE_4XX = frozenset({408, 409, 429})
 
 
 class LLMError(Exception):
-    """One failed LLM call (after the ``openai``/httpx error is classified).
+    """One failed LLM call (the ``openai``/httpx error classified); ``str(err)`` is safe to log (key redacted, at
+    most 200 characters of server text). ``kind``: ``timeout``, ``connection``, ``rate_limit``, ``server`` (5xx),
+    ``client`` (other 4xx), ``malformed`` (unparseable or unexpected response), ``empty`` (no text), ``unavailable``
+    (breaker open); ``retry_after``: the server's ``Retry-After`` in seconds."""
 
-    ``kind`` is one of ``timeout``, ``connection``, ``rate_limit``, ``server`` (5xx), ``client`` (other 4xx),
-    ``malformed`` (unparseable or unexpected response), ``empty`` (no text), ``unavailable`` (breaker open).
-    ``retry_after`` is the server's ``Retry-After`` in seconds.
-    ``str(err)`` is safe to log (key redacted, at most 200 characters of server text).
-    """
-
-    def __init__(
-        self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, kind: str, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.kind, self.retryable, self.retry_after = kind, retryable, retry_after
         self.attempts = 1  # attempts the call made, set by :meth:`LLMClient.retrying`
@@ -110,25 +100,14 @@ class LLMClient:
     """Chat completions against the configured OpenAI-compatible server, with the module's retry policy.
 
     Thread-safe: one instance serves every request of a process (the ``openai`` client pools connections).
-
-    Args:
-        settings: ``llm_base_url``, ``llm_model`` (both required, see ``Settings.llm_enabled``), ``llm_api_key``,
-            ``llm_timeout`` (s), ``llm_max_tokens`` (tokens), ``llm_temperature``, ``llm_max_retries``,
-            ``llm_retry_backoff`` (s), ``llm_breaker_failures``, ``llm_breaker_seconds`` (s).
-        sleep, clock, rand: injectable ``time.sleep``, ``time.monotonic`` and ``random.random`` (tests).
-
-    Raises:
-        ValueError: the LLM is not configured.
+    ``settings``: ``llm_base_url``, ``llm_model`` (both required, see ``Settings.llm_enabled``: ValueError when the
+    LLM is not configured), ``llm_api_key``, ``llm_timeout`` (s), ``llm_max_tokens`` (tokens), ``llm_temperature``,
+    ``llm_max_retries``, ``llm_retry_backoff`` (s), ``llm_breaker_failures``, ``llm_breaker_seconds`` (s);
+    ``sleep``, ``clock``, ``rand``: injectable ``time.sleep``, ``time.monotonic`` and ``random.random`` (tests).
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic, rand: Callable[[], float] = random.random) -> None:
         if not settings.llm_enabled:
             raise ValueError("the LLM is not configured: set NEWSQA_LLM_BASE_URL and NEWSQA_LLM_MODEL")
         from llama_index.llms.openai_like import OpenAILike
@@ -137,26 +116,16 @@ class LLMClient:
         self.model = str(settings.llm_model)
         self._secret = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         self._llm = OpenAILike(
-            model=self.model,
-            api_base=str(settings.llm_base_url).rstrip("/"),
-            api_key=self._secret or NO_KEY,
-            is_chat_model=True,
-            is_function_calling_model=False,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-            timeout=settings.llm_timeout,
-            max_retries=0,
-            reuse_client=True,
-        )
-        self._sleep, self._rand = sleep, rand
+            model=self.model, api_base=str(settings.llm_base_url).rstrip("/"), api_key=self._secret or NO_KEY,
+            is_chat_model=True, is_function_calling_model=False, max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature, timeout=settings.llm_timeout, max_retries=0, reuse_client=True)
+        self._sleep, self._rand, self._clock = sleep, rand, clock
         self._lock = threading.Lock()
-        self._clock = clock
         self._failures, self._open_until = 0, 0.0  # the breaker: consecutive failed calls, open until (clock)
 
     def __repr__(self) -> str:  # never the key
         return f"LLMClient(model={self.model!r}, base_url={self.settings.llm_base_url!r})"
 
-    # --- breaker --------------------------------------------------------------------------------------------------
     def available(self) -> bool:
         """False while the breaker is open (recent calls kept failing): answer without the LLM for now."""
         with self._lock:
@@ -179,7 +148,6 @@ class LLMClient:
             log.warning("LLM skipped for %.0f s after %d consecutive failed calls",
                         self.settings.llm_breaker_seconds, self.settings.llm_breaker_failures)
 
-    # --- retry policy ---------------------------------------------------------------------------------------------
     def retry_delay(self, err: LLMError, attempt: int) -> float:
         """Seconds to wait before attempt ``attempt + 1`` after ``err`` ended attempt ``attempt`` (1-based): the
         backoff with equal jitter, or the server's ``Retry-After`` when longer."""
@@ -209,14 +177,9 @@ class LLMClient:
                         wait=lambda state: self.retry_delay(cast(LLMError, error(state)), state.attempt_number),
                         sleep=self._sleep, before_sleep=before_sleep, reraise=True)
 
-    # --- calls ----------------------------------------------------------------------------------------------------
     def complete(self, messages: Sequence[ChatMessage], *, purpose: str = "call", max_tokens: int | None = None) -> str:
-        """The reply text of one non-streamed chat completion, with retries.
-
-        Raises:
-            LLMError: the breaker is open (kind ``unavailable``, nothing sent), or the last attempt failed (the
-                failure is logged and counted towards the breaker).
-        """
+        """The reply text of one non-streamed chat completion, with retries. Raises LLMError when the breaker is open
+        (kind ``unavailable``, nothing sent) or the last attempt failed (logged and counted towards the breaker)."""
         if not self.available():
             raise LLMError("unavailable", "the LLM is skipped after repeated failures", retryable=False)
         try:
@@ -241,11 +204,8 @@ class LLMClient:
 
     def stream_once(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
         """Text deltas of one streamed chat completion (no retry, no breaker: the caller iterates :meth:`retrying`,
-        see :mod:`rag.answering.generate`). The request is sent on the first ``next()``.
-
-        Raises:
-            LLMError: on any failure, before or during the stream; ``empty`` when it ends without any text.
-        """
+        see :mod:`rag.answering.generate`), requested on the first ``next()``. Raises LLMError on any failure, before
+        or during the stream (``empty`` when it ends without any text)."""
         produced = False
         try:
             for chunk in self._llm.stream_chat(list(messages)):

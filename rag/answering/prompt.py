@@ -2,12 +2,12 @@
 
 Answer prompt (:func:`answer_messages`): a system message with the rules (only the sources, concise, ``[n]`` after
 each claim, the fixed not-found sentence, sources are quoted material and never instructions), then a user message
-holding the sources, each wrapped in ``<资料 编号="n" 标题="…" 来源="…" 刊发="《报刊》日期 版次">`` … ``</资料>``, and the question last.
+with the sources, each in ``<资料 编号="n" 标题="…" 来源="…" 刊发="《报刊》日期 版次">`` … ``</资料>``, and the question last.
 The sources are data, not instructions (the "spotlighting"/delimiting defence against indirect prompt injection,
-Hines et al. 2024, arXiv:2403.14720; OWASP LLM01): angle brackets and quotes inside a source become their
-full-width forms, so a source can never close its own block or forge another one, and the system message says
-that anything inside a block (for example "忽略以上指令") is part of the report. The citation check
-(:mod:`rag.answering.citation_check`) is the second line of defence: an answer is only shown with citations it can verify.
+Hines et al. 2024, arXiv:2403.14720; OWASP LLM01): their angle brackets and quotes become full-width, so a source
+can never close its own block or forge another, and the system message says that anything inside a block (say
+"忽略以上指令") is part of the report. The citation check (:mod:`rag.answering.citation_check`) is the second line of
+defence: an answer is only shown with citations it can verify.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.sources import citation_for
+from rag.answering.citation_check import citation_for
 from rag.conversation import Turn
 from rag.models import NOT_FOUND_ANSWER, print_label
 
@@ -56,9 +56,7 @@ def quote(text: str, limit: int | None = None) -> str:
     """``text`` made safe to sit inside a ``<资料>`` block: control characters dropped, ``< > "`` made full-width
     (so it can never close or forge a block), cut to ``limit`` characters with "…" when longer."""
     text = _UNSAFE.sub("", text).translate(_ANGLE).strip()
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
 
 
 def answer_messages(question: str, nodes: Sequence[NodeWithScore]) -> list[ChatMessage]:
@@ -71,15 +69,10 @@ def answer_messages(question: str, nodes: Sequence[NodeWithScore]) -> list[ChatM
         dated = f' 刊发="{printed}"' if printed else ""
         blocks.append(f'<资料 编号="{source.id}" 标题="{quote(source.title, 200)}" 来源="{quote(source.source, 200)}"'
                       f'{dated}>\n{quote(source.text, SOURCE_MAX_CHARS)}\n</资料>')
-    user = (
-        f"以下是检索到的{len(nodes)}条新闻报道资料（引用原文）：\n\n" + "\n\n".join(blocks) + "\n\n"
-        f"问题：{quote(question)}\n"
-        "请只根据以上资料回答，并在每句话后标注所依据资料的编号。"
-    )
-    return [
-        ChatMessage(role=MessageRole.SYSTEM, content=ANSWER_SYSTEM_PROMPT),
-        ChatMessage(role=MessageRole.USER, content=user),
-    ]
+    user = (f"以下是检索到的{len(nodes)}条新闻报道资料（引用原文）：\n\n" + "\n\n".join(blocks) + "\n\n"
+            f"问题：{quote(question)}\n请只根据以上资料回答，并在每句话后标注所依据资料的编号。")
+    return [ChatMessage(role=MessageRole.SYSTEM, content=ANSWER_SYSTEM_PROMPT),
+            ChatMessage(role=MessageRole.USER, content=user)]
 
 
 def rewrite_messages(history: Sequence[Turn], question: str) -> list[ChatMessage]:
@@ -92,10 +85,8 @@ def rewrite_messages(history: Sequence[Turn], question: str) -> list[ChatMessage
         if answer:
             lines.append(f"助手：{quote(answer, HISTORY_ANSWER_MAX_CHARS)}")
     user = "之前的对话：\n" + "\n".join(lines) + f"\n\n最新的问题：{quote(question)}\n\n改写后的问题："
-    return [
-        ChatMessage(role=MessageRole.SYSTEM, content=REWRITE_SYSTEM_PROMPT),
-        ChatMessage(role=MessageRole.USER, content=user),
-    ]
+    return [ChatMessage(role=MessageRole.SYSTEM, content=REWRITE_SYSTEM_PROMPT),
+            ChatMessage(role=MessageRole.USER, content=user)]
 
 
 _REWRITE_PREFIX = re.compile(r"^(?:改写后的问题|改写后|完整问题|问题|答)\s*[:：]\s*")
@@ -103,12 +94,9 @@ _QUOTES = "\"'“”‘’「」『』《》`"
 
 
 def clean_rewrite(reply: str, question: str, max_chars: int = 1000) -> str | None:
-    """The standalone question in an LLM ``reply`` to :func:`rewrite_messages`, or None when it is unusable.
-
-    Keeps the first non-empty line, without a "改写后的问题：" style prefix or surrounding quotes. Unusable: empty,
-    longer than ``max_chars`` or than 3 x the question + 100 characters (the model answered instead of
-    rewriting), or holding citation markers.
-    """
+    """The standalone question in an LLM ``reply`` to :func:`rewrite_messages`: its first non-empty line, without a
+    "改写后的问题：" style prefix or surrounding quotes; None when that is empty, longer than ``max_chars`` or than 3 x
+    the question + 100 characters (the model answered instead of rewriting), or holds citation markers."""
     line = next((ln.strip() for ln in reply.strip().splitlines() if ln.strip()), "")
     line = _REWRITE_PREFIX.sub("", line).strip().strip(_QUOTES).strip()
     if not line or len(line) > max_chars or len(line) > 3 * len(question) + 100 or _MARKERS.search(line):

@@ -100,8 +100,7 @@ def bigrams(text: str) -> set[str]:
 
 def holds_type(qtype: QuestionType, norm: str, unit: str | None = None, subject: str | None = None) -> float:
     """0..1: whether normalised ``norm`` holds the asked-for type by its pattern tags (a number with a unit, in
-    ``unit`` when given; a date; a reason connective; ``subject`` defined; an enumeration). Names are tagged by
-    :func:`holds_name`."""
+    ``unit`` when given; a date; a reason connective; ``subject`` defined; a list; names: :func:`holds_name`)."""
     if qtype is QuestionType.NUMBER:
         if unit:
             return 1.0 if _unit_pattern(unit).search(norm) else 0.5 if _NUMBER_WITH_UNIT.search(norm) else 0.0
@@ -216,18 +215,13 @@ class Question:
         its answer replaced by an interrogative): characters of the longest suffix of an interrogative's left
         context plus the longest prefix of its right context (2+ each) found in normalised ``text``, over
         2 x :data:`ANCHOR_CHARS`."""
-        best = 0
-        for left, right in self.anchors:
-            got = next((n for n in range(len(left), 1, -1) if left[-n:] in text), 0)
-            got += next((n for n in range(len(right), 1, -1) if right[:n] in text), 0)
-            best = max(best, got)
-        return best / (2 * ANCHOR_CHARS)
+        return max((next((n for n in range(len(left), 1, -1) if left[-n:] in text), 0)
+                    + next((n for n in range(len(right), 1, -1) if right[:n] in text), 0)
+                    for left, right in self.anchors), default=0) / (2 * ANCHOR_CHARS)
 
     def coverage(self, text: str) -> float:
         """0..1: IDF-weighted share of the question's terms found in normalised ``text``."""
-        if self.total <= 0:
-            return 0.0
-        return sum(w for t, w in self.weights.items() if t in text) / self.total
+        return 0.0 if self.total <= 0 else sum(w for t, w in self.weights.items() if t in text) / self.total
 
     def bigram_coverage(self, text: str) -> float:
         """0..1: share of the question's bigrams found in normalised ``text``."""

@@ -1,24 +1,20 @@
 """Questions about what was reported: answered with the matching reports, not with a sentence.
 
 ``2021年底《滨江日报》报道了哪些关于养殖的消息？``, ``《滨江日报》2022年3月5日刊登了什么？``, ``去年有哪些关于5G的报道？``
-ask for a list of reports of a newspaper and a time, perhaps on a topic. :func:`detect` recognises them by their
-shape, not by words of any one question: a publishing verb (报道, 刊登, 刊发, 刊载, 登载, 发表, 播发) directly followed by
-a question word (哪些, 什么, 哪几篇...) and then nothing, or only a topic and a word for reports (报道, 消息, 新闻, 文章,
-稿件, 内容); or ``有哪些 / 有什么`` + topic + such a word. ``报道了什么新技术`` (a thing, not reports) and ``据报道, ...
-多少`` (a fact) are not listing questions. The question must also name a scope: a publication the archive holds
-(matched against the stored publication names, longest first) or a time (:mod:`rag.text.time_expr`), or the caller
-must give a filter; otherwise it is answered as any question. 发表 alone needs a publication: people publish too
-(``<某人>在<某年>发表了什么`` asks for a person's work, not for reports). A name in 《》 before the listing phrase
-that matches no stored publication is taken as a publication the archive does not hold: the answer is a refusal.
+ask for the reports of a newspaper and a time, perhaps on a topic. :func:`detect` knows them by their shape, not by
+words of any one question: a publishing verb (报道, 刊登, 刊发, 刊载, 登载, 发表, 播发) directly followed by a question
+word (哪些, 什么, 哪几篇...) and then nothing, or only a topic and a word for reports (报道, 消息, 新闻, 文章, 稿件,
+内容); or ``有哪些 / 有什么`` + topic + such a word (not ``报道了什么新技术``, a thing, nor ``据报道, ...多少``, a fact).
+The question must also name a scope: a publication the archive holds (stored names, longest first), a time
+(:mod:`rag.text.time_expr`) or the caller's filter. 发表 alone needs a publication (``<某人>在<某年>发表了什么`` asks for
+a person's work). A 《name》 before the listing phrase that is no stored publication gets a refusal.
 
-:func:`report_listing` answers it: the reports printed in the named time (strictly: publication date in the range,
-intersected with the caller's ``since``/``until``) by the named publication (intersected with the caller's), one per
-story, at most :data:`MAX_REPORTS`. With a topic (what is left of the question without the publication, the time,
-the question words and :data:`FILLER`), the reports the keyword index scores above 0 for it are ranked by that
-score and the best are kept; without, the newest. They are listed newest first, each with its title, publication,
-date and page and a citation ``[n]`` (found true, ``mode`` extractive, ``confidence`` None: no answer selector
-chose them); none gives a refusal (found false) naming the scope. The reports come from the service (``find``:
-:func:`rag.archive.find_reports`); this module only reads questions and shapes answers.
+:func:`report_listing` answers with the reports printed in the named time (publication date in the range) by the
+named publication, each intersected with the caller's filter, one per story, at most :data:`MAX_REPORTS`: with a
+topic (the question without the publication, the time, the question words and :data:`FILLER`), the best the
+keyword index scores above 0; without, the newest. They are listed newest first with title, publication, date,
+page and a citation ``[n]`` (found true, ``confidence`` None: no selector chose them); none gives a refusal naming
+the scope. The reports come from the service (``find``: :func:`rag.archive.find_reports`).
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ from dataclasses import dataclass
 
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.sources import citation_for
+from rag.answering.citation_check import citation_for
 from rag.filters import ArchiveFilter
 from rag.models import Answer, print_label
 from rag.text.lexicon import words
@@ -58,9 +54,8 @@ MIN_PUBLICATION_CHARS = 2
 
 @dataclass(frozen=True)
 class ReportQuery:
-    """A question about what was reported: the ``publications`` it names (stored names; empty = any), the label
-    of that publication as the question gives it, and the ``topic`` tokens (normalised; empty = every report) and
-    text."""
+    """A question about what was reported: the ``publications`` it names (stored names; empty = any), their label as
+    the question gives it, the ``topic`` tokens (normalised; empty = every report) and text."""
 
     publications: frozenset[str]
     publication_label: str
@@ -82,26 +77,20 @@ def _listing_rest(text: str) -> tuple[int, str, bool] | None:
     return None
 
 
-def _publication(text: str, known: Iterable[str]) -> tuple[frozenset[str], str]:
-    """The stored publications ``text`` names (the longest name found in it, with every stored name containing
-    it) and that name; ``(frozenset(), "")`` when it names none."""
-    names = {name: normalize(name) for name in known if name}
-    mention = max((n for n in names.values() if len(n) >= MIN_PUBLICATION_CHARS and n in text), key=len, default="")
-    return frozenset(name for name, norm in names.items() if mention and mention in norm), mention
-
-
 def detect(question: str, scope: TimeScope, known_publications: Iterable[str],
            archive_filter: ArchiveFilter | None = None) -> ReportQuery | None:
-    """The :class:`ReportQuery` of ``question`` when it asks what was reported (see the module docstring) and a
-    publication, a time (``scope``, from :func:`rag.text.time_expr.parse_time_expression`) or the caller's
-    ``archive_filter`` bounds it; else None."""
+    """The :class:`ReportQuery` of ``question`` when it asks what was reported (module docstring) and a publication,
+    a time (``scope``, :func:`rag.text.time_expr.parse_time_expression`) or ``archive_filter`` bounds it; else None."""
     text = _END.sub("", normalize(question))
     shape = _listing_rest(text)
     if shape is None:
         return None
     start, topic_tail, authored = shape
     head = text[:start]
-    publications, mention = _publication(text, known_publications)
+    # the publications named: the longest stored name found in the question, and every stored name containing it
+    names = {name: normalize(name) for name in known_publications if name}
+    mention = max((n for n in names.values() if len(n) >= MIN_PUBLICATION_CHARS and n in text), key=len, default="")
+    publications = frozenset(name for name, norm in names.items() if mention and mention in norm)
     title = None if publications else _TITLE.search(head)  # 《…》 naming a publication the archive lacks
     if title is not None:
         mention = title.group(1)
@@ -123,9 +112,8 @@ FindReports = Callable[[ArchiveFilter, list[str], int], list[NodeWithScore]]
 
 def _listing_filter(query: ReportQuery, scope: TimeScope, archive_filter: ArchiveFilter | None,
                    known_publications: Iterable[str]) -> ArchiveFilter | None:
-    """The strict filter of the listing: the caller's dates and the question's range intersected, the caller's
-    publication and the question's intersected (resolved against ``known_publications``). None when they
-    exclude each other (nothing can match)."""
+    """The strict filter of the listing: the caller's dates and publication intersected with the question's (resolved
+    against ``known_publications``); None when they exclude each other (nothing can match)."""
     if query.unknown_publication:
         return None
     base = archive_filter or ArchiveFilter()
@@ -133,8 +121,7 @@ def _listing_filter(query: ReportQuery, scope: TimeScope, archive_filter: Archiv
     until = min((d for d in (base.until, scope.until) if d), default=None)
     if since and until and since > until:
         return None
-    publications = query.publications
-    label = query.publication_label
+    publications, label = query.publications, query.publication_label
     if base.publication:
         theirs = base.resolved(known_publications).publications or frozenset()
         publications = publications & theirs if publications else theirs
@@ -150,8 +137,7 @@ def _scope_label(query: ReportQuery, flt: ArchiveFilter, scope: TimeScope) -> st
     if not when and (flt.since or flt.until):
         when = f"{flt.since.isoformat() if flt.since else ''}至{flt.until.isoformat() if flt.until else ''}"
     names = sorted(flt.publications or ())
-    paper = f"《{names[0]}》" if len(names) == 1 else (f"《{query.publication_label}》" if query.publication_label
-                                                       else "")
+    paper = f"《{names[0]}》" if len(names) == 1 else f"《{query.publication_label}》" if query.publication_label else ""
     about = f"关于“{query.topic_text}”" if query.topic else ""
     return f"{paper}{when}{about}"
 
@@ -168,13 +154,11 @@ def report_listing(question: str, scope: TimeScope, archive_filter: ArchiveFilte
     nodes = find(flt, list(query.topic), MAX_REPORTS) if flt is not None else []
     label = _scope_label(query, flt or ArchiveFilter(), scope)
     if not nodes:
-        return Answer(question=question, answer=f"未在已收录的报道中找到{label}的报道。", found=False,
-                      confidence=None)
+        return Answer(question=question, answer=f"未在已收录的报道中找到{label}的报道。", found=False, confidence=None)
     nodes = sorted(nodes, key=lambda n: (str(n.node.metadata.get("published") or ""), n.score or 0.0), reverse=True)
     citations = [citation_for(number, hit) for number, hit in enumerate(nodes, 1)]
     lines = [f"{label}的报道（{len(citations)}篇，由新到旧）："]
     for c in citations:
         printed = print_label(c.publication, c.published, c.page) or "日期不详"
         lines.append(f"{c.id}. {c.title or '（无标题）'}（{printed}）[{c.id}]")
-    return Answer(question=question, answer="\n".join(lines), found=True, citations=citations,
-                  confidence=None)
+    return Answer(question=question, answer="\n".join(lines), found=True, citations=citations, confidence=None)

@@ -4,21 +4,19 @@ Deterministic: folds are a stable hash of each question's group (``item`` of the
 of DRCD), so questions written from one event or one paragraph are never split between fit and test. Two linear
 models over the same standardised features:
 
-- the **ranker** picks the best candidate of a question: a listwise conditional logit (the softmax over a
-  question's candidates, maximising the probability of its right ones; Burges' ListNet / McFadden's conditional
-  logit), L2 :data:`RANK_L2`, fitted with scipy's L-BFGS from zeros; questions without a right candidate do not
-  enter it. Cross-validated against a pointwise logistic regression, gradient boosting and coverage alone (the
-  model card and ``docs/evaluation.md``), it picks right most often;
-- the **answerer** says how much the chosen candidate looks like an answer on an absolute scale (the ranker's
-  scores are only comparable within a question): scikit-learn's ``LogisticRegression`` (L2, ``C`` 1.0, lbfgs)
-  over all candidates.
+- the **ranker** picks a question's best candidate: a listwise conditional logit (the softmax over its candidates,
+  maximising the probability of its right ones; Burges' ListNet / McFadden's conditional logit), L2
+  :data:`RANK_L2`, scipy's L-BFGS from zeros, questions without a right candidate left out. Cross-validated
+  against a pointwise logistic regression, gradient boosting and coverage alone (the model card and
+  ``docs/evaluation.md``), it picks right most often;
+- the **answerer**, scikit-learn's ``LogisticRegression`` (L2, ``C`` 1.0, lbfgs) over all candidates, says how much
+  the chosen one looks like an answer on an absolute scale (the ranker's scores compare only within a question).
 
-The calibration is Platt's (a one-feature logistic regression) on the out-of-fold answerer logit of each
-question's best candidate (by the out-of-fold ranker), the right best candidates of answerable questions as
-positives and every best candidate of a question whose sources were removed as a negative; the threshold is the
-highest probability at which false refusals (a right best candidate refused) stay at or under
-:data:`MAX_FALSE_REFUSALS` on every training set. Figures carry 95 % intervals from a bootstrap over groups
-(1,000 resamples, seed 0).
+Platt's calibration (a one-feature logistic regression) is fitted on the out-of-fold answerer logit of each
+question's best candidate by the out-of-fold ranker: right best candidates of answerable questions positive, every
+best candidate of a question whose sources were removed negative. The threshold is the highest probability at which
+false refusals (a right best candidate refused) stay <= :data:`MAX_FALSE_REFUSALS` on every training set. Figures
+carry 95 % intervals from a bootstrap over groups (1,000 resamples, seed 0).
 """
 
 from __future__ import annotations
@@ -29,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import minimize
+from sklearn.linear_model import LogisticRegression
 
 from rag.answering.features import FEATURES
 from rag.answering.selector import FORMAT, VERSION
@@ -59,9 +59,7 @@ class Rows:
 def load_rows(folders: list[Path], features: tuple[str, ...] = FEATURES) -> Rows:
     """The rows cached in ``folders`` (``features.npz`` + ``questions.jsonl`` each), concatenated, with the columns
     of ``features`` (a cache may hold more); ValueError naming the folder when it lacks one of them."""
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    qs: list[np.ndarray] = []
+    xs, ys, qs = [], [], []
     meta: list[dict[str, object]] = []
     for folder in folders:
         data = np.load(folder / "features.npz")
@@ -76,28 +74,15 @@ def load_rows(folders: list[Path], features: tuple[str, ...] = FEATURES) -> Rows
     return Rows(np.vstack(xs), np.concatenate(ys), np.concatenate(qs), meta, features)
 
 
-def fold_of(group: str) -> int:
-    """The cross-validation fold (0..FOLDS-1) of a group, by a stable hash."""
-    return int(hashlib.sha1(group.encode("utf-8")).hexdigest()[:8], 16) % FOLDS
-
-
 def question_folds(rows: Rows) -> np.ndarray:
-    """Each question's fold."""
-    return np.array([fold_of(f"{m['set']}:{m['group']}") for m in rows.meta])
-
-
-def standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (1 where a column is constant)."""
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    return mean, scale
+    """Each question's cross-validation fold (0..FOLDS-1): a stable hash (sha1) of its set and group."""
+    return np.array([int(hashlib.sha1(f"{m['set']}:{m['group']}".encode()).hexdigest()[:8], 16) % FOLDS
+                     for m in rows.meta])
 
 
 def fit_listwise(z: np.ndarray, y: np.ndarray, question: np.ndarray, l2: float = RANK_L2) -> np.ndarray:
     """Coefficients of the conditional logit over standardised ``z``: minimises, over questions holding a right
     candidate, -log(sum of softmax over its right candidates) + l2/2 |w|^2."""
-    from scipy.optimize import minimize
-
     has = np.zeros(int(question.max()) + 1 if len(question) else 0, dtype=bool)
     np.logical_or.at(has, question, y > 0)
     keep = has[question]
@@ -113,15 +98,13 @@ def fit_listwise(z: np.ndarray, y: np.ndarray, question: np.ndarray, l2: float =
         grad = z.T @ (e / den[q] - np.where(pos, e / num[q], 0.0)) + l2 * w
         return float(-(np.log(num) - np.log(den)).sum() + 0.5 * l2 * w @ w), grad
 
-    return np.asarray(minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B",
-                               options={"maxiter": 1000}).x)
+    return np.asarray(minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 1000}).x)
 
 
 def fit_selector(rows: Rows) -> dict[str, object]:
     """The ranker and the answerer fitted on ``rows``: the model part of a model file."""
-    from sklearn.linear_model import LogisticRegression
-
-    mean, scale = standardise(rows.x)
+    mean, scale = rows.x.mean(axis=0), rows.x.std(axis=0)
+    scale[scale < 1e-9] = 1.0  # a constant column
     z = (rows.x - mean) / scale
     clf = LogisticRegression(C=1.0, max_iter=2000).fit(z, rows.y)
     return {"kind": "listwise+logistic", "mean": mean.tolist(), "scale": scale.tolist(),
@@ -160,10 +143,9 @@ def out_of_fold(rows: Rows, method: str = "selector") -> tuple[np.ndarray, np.nd
     return rank, answer
 
 
-def best_per_question(rows: Rows, rank: np.ndarray, answer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per question: the answer score (``rank`` when None) of its best candidate by ``rank`` (-inf without
-    candidates) and whether that candidate is labelled right."""
-    answer = rank if answer is None else answer
+def best_per_question(rows: Rows, rank: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: the ``answer`` score of its best candidate by ``rank`` (-inf without candidates) and whether
+    that candidate is labelled right."""
     n = len(rows.meta)
     best, correct = np.full(n, -np.inf), np.zeros(n, dtype=bool)
     order = np.lexsort((-rank, rows.question))  # by question, best first
@@ -174,40 +156,19 @@ def best_per_question(rows: Rows, rank: np.ndarray, answer: np.ndarray | None = 
     return best, correct
 
 
-def fit_platt(best: np.ndarray, correct: np.ndarray, kinds: list[str]) -> tuple[float, float]:
-    """Platt's calibration (a, b) of best-candidate scores of answerable and removed questions:
-    P(right) = 1 / (1 + exp(-(a s + b)))."""
-    from sklearn.linear_model import LogisticRegression
-
-    use = np.isfinite(best) & np.isin(np.array(kinds), ["answerable", "removed"])
-    clf = LogisticRegression(C=1e4, max_iter=1000).fit(best[use, None], correct[use])
-    return float(clf.coef_[0, 0]), float(clf.intercept_[0])
-
-
-def probabilities(best: np.ndarray, platt: tuple[float, float]) -> np.ndarray:
-    """Calibrated probabilities of best-candidate scores (0 for a question without candidates)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        p = 1.0 / (1.0 + np.exp(-(platt[0] * best + platt[1])))
-    return np.where(np.isfinite(best), p, 0.0)
-
-
 def figures(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, threshold: float,
             mask: np.ndarray) -> dict[str, float]:
     """Selection and refusal figures of the questions in ``mask`` at ``threshold`` (see the model card)."""
     kinds = np.array([m["kind"] for m in meta])
     ans, rem, weak = mask & (kinds == "answerable"), mask & (kinds == "removed"), mask & (kinds == "weak")
     answered = p >= threshold
-    n = max(1, int(ans.sum()))
-    return {
-        "selection": float((correct & ans).sum() / n),
-        "answers": float((correct & answered & ans).sum() / n),
-        "cited_wrong": float((~correct & answered & ans).sum() / n),
-        "refused": float((~answered & ans).sum() / n),
-        "false_refusals": float((correct & ~answered & ans).sum() / n),
-        "removed_refused": float((~answered & rem).sum() / max(1, int(rem.sum()))),
-        "removed_cited": float((answered & rem).sum() / max(1, int(rem.sum()))),
-        "weak_refused": float((~answered & weak).sum() / max(1, int(weak.sum()))),
-    }
+    n, n_rem, n_weak = max(1, int(ans.sum())), max(1, int(rem.sum())), max(1, int(weak.sum()))
+    return {"selection": float((correct & ans).sum() / n), "answers": float((correct & answered & ans).sum() / n),
+            "cited_wrong": float((~correct & answered & ans).sum() / n), "refused": float((~answered & ans).sum() / n),
+            "false_refusals": float((correct & ~answered & ans).sum() / n),
+            "removed_refused": float((~answered & rem).sum() / n_rem),
+            "removed_cited": float((answered & rem).sum() / n_rem),
+            "weak_refused": float((~answered & weak).sum() / n_weak)}
 
 
 def bootstrap(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, threshold: float,
@@ -227,21 +188,16 @@ def bootstrap(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray,
             got = {k: v - other[k] for k, v in got.items()}
         return got
 
-    point = value(np.flatnonzero(mask))
-    rng = np.random.default_rng(0)
-    samples: dict[str, list[float]] = {k: [] for k in point}
-    for _ in range(reps):
-        got = value(np.concatenate([index[names[i]] for i in rng.integers(0, len(names), len(names))]))
-        for k, v in got.items():
-            samples[k].append(v)
-    return {k: (point[k], float(np.percentile(samples[k], 2.5)), float(np.percentile(samples[k], 97.5)))
-            for k in point}
+    point, rng = value(np.flatnonzero(mask)), np.random.default_rng(0)
+    draws = [value(np.concatenate([index[names[i]] for i in rng.integers(0, len(names), len(names))]))
+             for _ in range(reps)]
+    ci = {k: np.percentile([d[k] for d in draws], [2.5, 97.5]) for k in point}
+    return {k: (point[k], float(ci[k][0]), float(ci[k][1])) for k in point}
 
 
 def choose_threshold(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray) -> float:
     """The highest grid probability at which every set's false refusals stay <= :data:`MAX_FALSE_REFUSALS`."""
-    sets = sorted({str(m["set"]) for m in meta})
-    masks = [np.array([m["set"] == s for m in meta]) for s in sets]
+    masks = [np.array([m["set"] == s for m in meta]) for s in sorted({str(m["set"]) for m in meta})]
     ok = [t for t in GRID if all(figures(meta, p, correct, t, mask)["false_refusals"] <= MAX_FALSE_REFUSALS
                                  for mask in masks)]
     return float(max(ok)) if ok else 0.0
@@ -260,17 +216,20 @@ class Evaluation:
 
 
 def evaluate(rows: Rows, method: str = "selector") -> Evaluation:
-    """Cross-validate ``method`` (see :func:`out_of_fold`), calibrate and choose its threshold."""
-    rank, answer = out_of_fold(rows, method)
-    best, correct = best_per_question(rows, rank, answer)
-    platt = fit_platt(best, correct, [str(m["kind"]) for m in rows.meta])
-    p = probabilities(best, platt)
+    """Cross-validate ``method`` (see :func:`out_of_fold`), calibrate (Platt's P(right) = 1 / (1 + exp(-(a s + b)))
+    of the best-candidate scores ``s``; 0 without candidates) and choose its threshold."""
+    best, correct = best_per_question(rows, *out_of_fold(rows, method))
+    use = np.isfinite(best) & np.isin([str(m["kind"]) for m in rows.meta], ["answerable", "removed"])
+    clf = LogisticRegression(C=1e4, max_iter=1000).fit(best[use, None], correct[use])
+    platt = float(clf.coef_[0, 0]), float(clf.intercept_[0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        p = np.where(np.isfinite(best), 1.0 / (1.0 + np.exp(-(platt[0] * best + platt[1]))), 0.0)
     return Evaluation(best, correct, platt, p, choose_threshold(rows.meta, p, correct))
 
 
-def model_file(model: dict[str, object], platt: tuple[float, float], threshold: float,
-               training: dict[str, object], features: tuple[str, ...] = FEATURES) -> dict[str, object]:
-    """The JSON object of a model file (:func:`rag.answering.selector.parse_model` reads it)."""
-    return {"format": FORMAT, "version": VERSION, "features": list(features), "model": model,
+def model_file(model: dict[str, object], platt: tuple[float, float], threshold: float, training: dict[str, object],
+               ) -> dict[str, object]:
+    """The JSON object of a model file over :data:`FEATURES` (:func:`rag.answering.selector.parse_model` reads it)."""
+    return {"format": FORMAT, "version": VERSION, "features": list(FEATURES), "model": model,
             "calibration": {"kind": "platt", "a": platt[0], "b": platt[1]}, "threshold": threshold,
             "training": training}
