@@ -9,6 +9,7 @@ article records; only the page shown is read from Chroma.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import numpy as np
 from llama_index.core.schema import NodeWithScore
@@ -16,6 +17,7 @@ from llama_index.core.schema import NodeWithScore
 from rag.filters import ArchiveFilter
 from rag.models import ArticleInfo, ArticlePage, PublicationInfo
 from rag.retrieval.keyword import BM25Index
+from rag.retrieval.segments import Segment
 from rag.store.store import Store
 
 #: Most articles per page of the listing.
@@ -33,15 +35,9 @@ def list_articles(index: BM25Index, store: Store, archive_filter: ArchiveFilter 
         raise ValueError(f"offset >= 0 and 1 <= limit <= {MAX_LIMIT} (got {offset}, {limit})")
     first: dict[str, tuple[str, str]] = {}
     chunks: dict[str, int] = {}
-    for seg, dead in zip(index.segments, index.dead, strict=True):
-        keep = ~np.asarray(dead, dtype=bool)
-        if archive_filter is not None and archive_filter.strict:
-            keep &= archive_filter.row_mask(seg)
-        rows = np.flatnonzero(keep)
-        if not len(rows):
-            continue
+    for seg, _, rows in _live_rows(index, archive_filter):
         published, sources = seg.field_values("published"), seg.field_values("source")
-        for r in rows.tolist():
+        for r in rows:
             article_id = seg.ids[r].rpartition(":")[0] or seg.ids[r]
             chunks[article_id] = chunks.get(article_id, 0) + 1
             first.setdefault(article_id, ((published[r] or "")[:10], sources[r] or ""))
@@ -73,12 +69,9 @@ def list_publications(index: BM25Index) -> list[PublicationInfo]:
     the chunk ids ``<article_id>:<n>``), earliest and latest date and undated articles; most articles first, then
     by name; articles without a publication last, as one entry with ``publication`` None."""
     seen: dict[str, tuple[str | None, str]] = {}
-    for seg, dead in zip(index.segments, index.dead, strict=True):
-        rows = np.flatnonzero(~np.asarray(dead, dtype=bool))
-        if not len(rows):
-            continue
+    for seg, _, rows in _live_rows(index, None):
         publications, published = seg.field_values("publication"), seg.field_values("published")
-        for r in rows.tolist():
+        for r in rows:
             article_id = seg.ids[r].rpartition(":")[0] or seg.ids[r]
             seen.setdefault(article_id, (publications[r] or None, (published[r] or "")[:10]))
     groups: dict[str | None, list[str]] = {}
@@ -96,6 +89,20 @@ def _opt(value: object) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+def _live_rows(index: BM25Index, archive_filter: ArchiveFilter | None, scores: np.ndarray | None = None,
+               ) -> Iterator[tuple[Segment, int, list[int]]]:
+    """``(segment, its offset, row numbers)`` of the live chunks passing the strict part of ``archive_filter``
+    and, with ``scores`` (one per chunk of ``index``), scoring above 0; segments with none are skipped."""
+    for s, (seg, dead) in enumerate(zip(index.segments, index.dead, strict=True)):
+        keep = ~np.asarray(dead, dtype=bool)
+        if archive_filter is not None and archive_filter.strict:
+            keep &= archive_filter.row_mask(seg)
+        if scores is not None:
+            keep &= scores[index.offsets[s] : index.offsets[s] + seg.n] > 0
+        if keep.any():
+            yield seg, index.offsets[s], np.flatnonzero(keep).tolist()
+
+
 def find_reports(index: BM25Index, archive_filter: ArchiveFilter | None, tokens: list[str], limit: int,
                  ) -> list[NodeWithScore]:
     """At most ``limit`` reports passing the strict part of ``archive_filter`` (resolved; since/until/publication),
@@ -107,17 +114,9 @@ def find_reports(index: BM25Index, archive_filter: ArchiveFilter | None, tokens:
     """
     scores = index.scores(tokens) if tokens else None
     best: dict[str, tuple[float, str, str, str]] = {}  # article -> (score, published, chunk id, story)
-    for seg, dead, offset in zip(index.segments, index.dead, index.offsets, strict=False):
-        keep = ~np.asarray(dead, dtype=bool)
-        if archive_filter is not None and archive_filter.strict:
-            keep &= archive_filter.row_mask(seg)
-        if scores is not None:
-            keep &= scores[offset : offset + seg.n] > 0
-        rows = np.flatnonzero(keep)
-        if not len(rows):
-            continue
+    for seg, offset, rows in _live_rows(index, archive_filter, scores):
         published, sources, stories = (seg.field_values(f) for f in ("published", "source", "story_id"))
-        for r in rows.tolist():
+        for r in rows:
             article_id, _, number = seg.ids[r].rpartition(":")
             score = float(scores[offset + r]) if scores is not None else -float(number or 0)
             if article_id not in best or score > best[article_id][0]:

@@ -54,12 +54,10 @@ class Turn:
     found: bool = True
 
 
+@dataclass(slots=True)
 class _Conversation:
-    __slots__ = ("turns", "last_used")
-
-    def __init__(self, max_turns: int, now: float) -> None:
-        self.turns: deque[Turn] = deque(maxlen=max_turns)
-        self.last_used = now
+    turns: deque[Turn]
+    last_used: float
 
 
 class ConversationStore:
@@ -109,7 +107,7 @@ class ConversationStore:
             self._expire(now)
             item = self._items.get(conversation_id)
             if item is None:
-                item = self._items[conversation_id] = _Conversation(self.max_turns, now)
+                item = self._items[conversation_id] = _Conversation(deque(maxlen=self.max_turns), now)
                 while len(self._items) > self.max_count:
                     self._items.popitem(last=False)
             item.turns.append(turn)

@@ -64,7 +64,7 @@ def build_dated_corpus(items: Sequence[QAItem], articles: Path, out: Path, facts
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    chosen: list[QAItem] = []
+    chosen: list[tuple[QAItem, list[str], frozenset[str]]] = []  # (item, golds with a number, numbers it names)
     used: set[str] = set()
     for item in items:
         if len(chosen) >= facts:
@@ -75,13 +75,13 @@ def build_dated_corpus(items: Sequence[QAItem], articles: Path, out: Path, facts
         keep = frozenset(_NUMBER_ONLY.findall(item.q))
         if shift_numbers(golds[0], keep=keep) == golds[0] or not (articles / item.src[0]).is_file():
             continue
-        chosen.append(item)
+        chosen.append((item, golds, keep))
         used.add(item.src[0])
     for path in sorted(articles.iterdir()):
         if path.is_file() and path.name not in used and not path.name.endswith(".meta.json"):
             shutil.copyfile(path, target / path.name)
     questions: list[QAItem] = []
-    for n, item in enumerate(chosen):
+    for n, (item, old_gold, keep) in enumerate(chosen):
         source = articles / item.src[0]
         text = source.read_text("utf-8")
         old_day = date(OLD_YEAR, 3, 1) + timedelta(days=n)
@@ -92,9 +92,7 @@ def build_dated_corpus(items: Sequence[QAItem], articles: Path, out: Path, facts
         (target / f"{old_name}.meta.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
         new_name = f"{PUBLICATION}/{new_day.isoformat()}/{n % 99 + 1:02d}.txt"
         (target / new_name).parent.mkdir(parents=True, exist_ok=True)
-        keep = frozenset(_NUMBER_ONLY.findall(item.q))
         (target / new_name).write_text(shift_numbers(text, keep=keep), "utf-8")
-        old_gold = [g for g in item.a if re.search(r"\d", g)]
         new_gold = [shift_numbers(g, keep=keep) for g in old_gold]
         q = item.q.strip()
         for kind, question, gold, src, other in (
@@ -111,7 +109,8 @@ def score_dated(rows: Sequence[dict], items: Sequence[QAItem]) -> dict[str, dict
     """Per kind (and ``all``): ``right`` (expected copy's figure, not the other's, first citation that copy),
     ``answer`` (expected figure in the answer), ``first_citation`` and ``dated`` (the answer names a date),
     as shares of that kind's questions. ``rows`` are :func:`rag.evaluation.evaluate`'s per-question rows."""
-    tallies: dict[str, list[float]] = {k: [0, 0, 0, 0, 0] for k in (*KINDS, "all")}
+    names = ("right", "answer", "first_citation", "dated")
+    outcomes: dict[str, list[tuple[bool, ...]]] = {k: [] for k in (*KINDS, "all")}
     for row, item in zip(rows, items, strict=True):
         kind, _, other = item.tag.partition("|")
         answer = str(row["answer"]) if row["found"] else ""
@@ -120,12 +119,6 @@ def score_dated(rows: Sequence[dict], items: Sequence[QAItem]) -> dict[str, dict
         first = bool(row.get("first_source"))
         dated = bool(re.search(r"\d{4}-\d{2}-\d{2}|\d{4}年", answer))
         for key in (kind, "all"):
-            t = tallies[key]
-            t[0] += 1
-            t[1] += has and not wrong and first
-            t[2] += has
-            t[3] += first
-            t[4] += dated
-    return {k: {"questions": t[0], "right": t[1] / max(t[0], 1), "answer": t[2] / max(t[0], 1),
-                "first_citation": t[3] / max(t[0], 1), "dated": t[4] / max(t[0], 1)}
-            for k, t in tallies.items()}
+            outcomes[key].append((has and not wrong and first, has, first, dated))
+    return {k: {"questions": len(t), **{name: sum(o[i] for o in t) / max(len(t), 1) for i, name in enumerate(names)}}
+            for k, t in outcomes.items()}

@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.answering.claims import Span, answer_spans, numbers_in
+from rag.evaluation import _EDGE_PUNCTUATION as _EDGE
 from rag.evaluation import QAItem
 from rag.models import Answer
 from rag.text.dateline import parse_dateline
 from rag.text.normalize import normalize
 from rag.text.sentences import split_sentences
 
-_EDGE = "。，、；：！？,.;:!? \n"
 _END = re.compile(r"[。！？!?；;，,\s]+$")
 _NAME_KINDS = ("person", "place", "org", "other_name")
 
@@ -124,18 +124,9 @@ def build_cases(items: Sequence[QAItem], articles: Path, seed: int = 0) -> tuple
                 # The report as stored: its dateline header and headline are metadata, not text a source holds.
                 texts[name] = parse_dateline(path.read_text(encoding="utf-8", errors="replace")).body
     pools = _pools(texts.values())
-    cases: list[FabricationCase] = []
-    skipped = 0
-    for item in items:
-        files = [name for name in src_files(item.src) if name in texts]
-        if not item.a or not item.q.strip():
-            continue
-        case = _case(item, files, texts, pools, seed)
-        if case is None:
-            skipped += 1
-        else:
-            cases.append(case)
-    return cases, skipped
+    found = [_case(item, [name for name in src_files(item.src) if name in texts], texts, pools, seed)
+             for item in items if item.a and item.q.strip()]
+    return [case for case in found if case is not None], sum(case is None for case in found)
 
 
 def _case(item: QAItem, files: list[str], texts: dict[str, str], pools: dict[str, list[Span]],

@@ -26,6 +26,7 @@ evaluation"; Efron & Tibshirani ch. 16). The difference holds beyond the noise w
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -157,21 +158,16 @@ def paired(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, An
            ) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
     """The rows of both runs for the same question, matched by question text (the n-th copy of a repeated
     question with the n-th), in the order of ``rows_b``."""
-    seen: dict[str, int] = {}
-    by_key: dict[tuple[str, int], Mapping[str, Any]] = {}
-    for row in rows_a:
-        q = str(row.get("q", ""))
-        by_key[(q, seen.get(q, 0))] = row
-        seen[q] = seen.get(q, 0) + 1
-    seen.clear()
-    out = []
-    for row in rows_b:
-        q = str(row.get("q", ""))
-        key = (q, seen.get(q, 0))
-        seen[q] = seen.get(q, 0) + 1
-        if key in by_key:
-            out.append((by_key[key], row))
-    return out
+    def keyed(rows: Sequence[Mapping[str, Any]]) -> list[tuple[tuple[str, int], Mapping[str, Any]]]:
+        seen: Counter[str] = Counter()
+        out = []
+        for row in rows:
+            q = str(row.get("q", ""))
+            seen[q] += 1
+            out.append(((q, seen[q]), row))
+        return out
+    by_key = dict(keyed(rows_a))
+    return [(by_key[key], row) for key, row in keyed(rows_b) if key in by_key]
 
 
 def compare(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]],

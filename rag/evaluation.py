@@ -140,16 +140,23 @@ class EvalReport:
         return self
 
 
-def load_qa(path: Path) -> list[QAItem]:
-    """Read a QA JSONL file; raises InputError naming the file and line on malformed input."""
-    items: list[QAItem] = []
+def _lines(path: Path, what: str) -> list[tuple[int, str]]:
+    """The non-blank lines of ``path`` with their numbers; raises InputError naming the file when it cannot be
+    read or holds no ``what``."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    numbered = [(number, line) for number, line in enumerate(lines, 1) if line.strip()]
+    if not numbered:
+        raise InputError(f"{path}: no {what}")
+    return numbered
+
+
+def load_qa(path: Path) -> list[QAItem]:
+    """Read a QA JSONL file; raises InputError naming the file and line on malformed input."""
+    items: list[QAItem] = []
+    for number, line in _lines(path, "questions"):
         try:
             row = json.loads(line)
             src = row.get("src")
@@ -158,29 +165,20 @@ def load_qa(path: Path) -> list[QAItem]:
                                 tag=str(row.get("tag", "")), item=str(row.get("item") or "")))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f"{path}:{number}: not a QA record ({exc})") from exc
-    if not items:
-        raise InputError(f"{path}: no questions")
     return items
 
 
 def load_rows(path: Path) -> list[dict]:
     """The per-question rows of a ``--details`` file (JSON lines); raises InputError naming the file and line."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     rows = []
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{number}: not JSON ({exc})") from exc
-            if not isinstance(row, dict) or "q" not in row or "gold" not in row:
-                raise InputError(f"{path}:{number}: not a per-question row (needs q and gold)")
-            rows.append(row)
-    if not rows:
-        raise InputError(f"{path}: no rows")
+    for number, line in _lines(path, "rows"):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: not JSON ({exc})") from exc
+        if not isinstance(row, dict) or "q" not in row or "gold" not in row:
+            raise InputError(f"{path}:{number}: not a per-question row (needs q and gold)")
+        rows.append(row)
     return rows
 
 
@@ -201,10 +199,8 @@ def _contains(text: str, golds: list[str]) -> bool:
 
 def half(items: list[QAItem], which: int) -> list[QAItem]:
     """The questions of half ``which`` (0 or 1): parity of SHA-1 over the sorted gold sources (or the question)."""
-    def key(item: QAItem) -> int:
-        text = "|".join(sorted(item.src)) or item.q
-        return hashlib.sha1(text.encode("utf-8")).digest()[0] % 2
-    return [item for item in items if key(item) == which]
+    return [item for item in items
+            if hashlib.sha1(("|".join(sorted(item.src)) or item.q).encode("utf-8")).digest()[0] % 2 == which]
 
 
 def _ranked_files(service, nodes) -> list[list[str]]:  # noqa: ANN001 - NewsQA, retrieved nodes

@@ -3,9 +3,9 @@
 An :class:`ArchiveFilter` holds what a user asked for explicitly (``since``/``until``/``publication`` from REST, CLI
 or Telegram: *strict*, only dated articles in the range, only that newspaper) and what the question itself says
 (``2021年``, ``去年``: a *scope*, lenient: an article passes when it was printed in the range (or up to
-:data:`SCOPE_GRACE_DAYS` after it), when one of its
-event dates (``event_min``..``event_max``, see :mod:`rag.text.event_dates`) overlaps it, or when its date is
-unknown; a reader's ``2022年他被选为…`` is often printed in 2023, and an undated page must not vanish).
+:data:`SCOPE_GRACE_DAYS` after it), when one of its event dates (``event_min``..``event_max``, see
+:mod:`rag.text.event_dates`) overlaps it, or when its date is unknown; a reader's ``2022年他被选为…`` is often
+printed in 2023, and an undated page must not vanish).
 
 Both legs get the same condition before ranking, never as a post-filter that empties the top-k: the dense leg as a
 Chroma ``where`` clause over the integer ``published_day``/``event_min``/``event_max`` metadata (Chroma compares
@@ -41,8 +41,6 @@ class Segment(Protocol):
 #: Days after a question's time range in which a report printed still counts as printed "in" it: reports about a
 #: period appear after it (half-year figures in July, the year's review the next spring).
 SCOPE_GRACE_DAYS = 184
-
-
 _FIRST_DAY, _LAST_DAY = date(1, 1, 1), date(9999, 12, 31)
 
 

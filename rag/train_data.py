@@ -17,8 +17,10 @@ read by name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,23 +83,14 @@ def load_questions(train_set: TrainingSet) -> list[dict[str, object]]:
     for row in rows:
         row["group"] = str(row.get("item") if train_set.group_by == "item" else src_files(row.get("src"))[:1])
     if train_set.limit is not None and len(rows) > train_set.limit:
-        groups = sorted({str(r["group"]) for r in rows}, key=lambda g: hash_of(g))
+        sizes = Counter(str(r["group"]) for r in rows)
         keep: set[str] = set()
-        count = 0
-        for group in groups:
-            if count >= train_set.limit:
+        for group in sorted(sizes, key=lambda g: hashlib.sha1(g.encode("utf-8")).hexdigest()):  # stable order
+            if sum(sizes[g] for g in keep) >= train_set.limit:
                 break
             keep.add(group)
-            count += sum(1 for r in rows if r["group"] == group)
         rows = [r for r in rows if r["group"] in keep]
     return rows
-
-
-def hash_of(text: str) -> str:
-    """A stable hash of ``text`` (sha1 hex), for deterministic sampling."""
-    import hashlib
-
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def build_features(service: NewsQA, train_set: TrainingSet, out_dir: Path, top_k: int | None = None,

@@ -18,9 +18,10 @@ Pure functions, no I/O.
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 #: Dates kept in a chunk's ``event_dates`` at most (the earliest ones; ``event_min``/``event_max`` cover all).
 MAX_EVENT_DATES = 20
@@ -73,11 +74,6 @@ def date_number(value: date) -> int:
     return value.year * 10000 + value.month * 100 + value.day
 
 
-def _month_end(year: int, month: int) -> date:
-    first_next = date(year + month // 12, month % 12 + 1, 1)
-    return first_next - timedelta(days=1)
-
-
 def resolve_month_day(month: int, day: int, published: date) -> date | None:
     """The date ``month``/``day`` nearest to ``published`` (in its year, the one before or the one after)."""
     candidates = [d for y in (published.year - 1, published.year, published.year + 1)
@@ -125,7 +121,7 @@ def event_dates(text: str, published: str | None = None) -> EventDates:
     for match in _YEAR_MONTH.finditer(text):
         year, month = int(match.group(1)), int(match.group(2))
         if make_date(year, month, 1) and claim(match):
-            spans.append((date(year, month, 1), _month_end(year, month)))
+            spans.append((date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])))
     for match in _YEAR.finditer(text):
         year = int(match.group(1))
         if make_date(year, 1, 1) and claim(match):

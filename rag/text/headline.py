@@ -155,15 +155,9 @@ def _repeated_title(text: str) -> tuple[str | None, str]:
 
 def _opener_at(text: str, patterns: tuple[re.Pattern[str], ...], limit: int) -> int | None:
     """The first position in ``text[4:limit]`` where one of ``patterns`` opens the report's own text."""
-    best = None
-    for pattern in patterns:
-        for match in pattern.finditer(text, 4, limit + 1):
-            if text[match.start() - 1] in _CONTINUES:
-                continue
-            if best is None or match.start() < best:
-                best = match.start()
-            break
-    return best
+    starts = (next((m.start() for m in p.finditer(text, 4, limit + 1) if text[m.start() - 1] not in _CONTINUES),
+                   None) for p in patterns)
+    return min((start for start in starts if start is not None), default=None)
 
 
 def _first_sentence_end(text: str, limit: int) -> int | None:

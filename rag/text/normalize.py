@@ -57,12 +57,8 @@ def _traditional_chars() -> frozenset[str]:
     import opencc
 
     table = Path(opencc.__file__).parent / "dictionary" / "TSCharacters.txt"
-    chars = set()
-    for row in table.read_text(encoding="utf-8").splitlines():
-        key, _, values = row.partition("\t")
-        if key and values.split(" ")[0] != key:
-            chars.add(key)
-    return frozenset(chars)
+    rows = (row.partition("\t") for row in table.read_text(encoding="utf-8").splitlines())
+    return frozenset(key for key, _, values in rows if key and values.split(" ")[0] != key)
 
 
 @lru_cache(maxsize=4096)

@@ -86,14 +86,13 @@ def _attach_blanks(pieces: list[str]) -> list[str]:
     sentences: list[str] = []
     leading = ""
     for piece in pieces:
-        if not piece.strip():
-            if sentences:
-                sentences[-1] += piece
-            else:
-                leading += piece
-            continue
-        sentences.append(leading + piece)
-        leading = ""
+        if piece.strip():
+            sentences.append(leading + piece)
+            leading = ""
+        elif sentences:
+            sentences[-1] += piece
+        else:
+            leading += piece
     return sentences
 
 

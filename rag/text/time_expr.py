@@ -143,6 +143,9 @@ def _relative(text: str, ref: date) -> tuple[date, date, str] | None:
 
 _HALF = re.compile(r"^\s*(?:的)?\s*(上半年|下半年|(?:第)?([一二三四1-4])季度|底|末|初(?![步次级中]))")
 _QUARTER = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4": 4}
+#: First and last month of a part of a year: 年底 / 年末 are our reading, the last two months; 年初 (not 初步,
+#: 初次 ...) the first two.
+_PARTS = {"上半年": (1, 6), "下半年": (7, 12), "底": (11, 12), "末": (11, 12), "初": (1, 2)}
 
 
 def _part_of_year(year: int, rest: str) -> tuple[date, date, str] | None:
@@ -151,17 +154,7 @@ def _part_of_year(year: int, rest: str) -> tuple[date, date, str] | None:
     m = _HALF.match(rest)
     if not m:
         return None
-    if m.group(1) == "上半年":
-        first, last = 1, 6
-    elif m.group(1) == "下半年":
-        first, last = 7, 12
-    elif m.group(1) in ("底", "末"):  # 年底 / 年末: our reading, the last two months
-        first, last = 11, 12
-    elif m.group(1) == "初":  # 年初 (not 初步, 初次 ...): the first two months
-        first, last = 1, 2
-    else:
-        first = 3 * _QUARTER[m.group(2)] - 2
-        last = first + 2
+    first, last = _PARTS.get(m.group(1)) or (3 * _QUARTER[m.group(2)] - 2, 3 * _QUARTER[m.group(2)])
     return date(year, first, 1), date(year, last, calendar.monthrange(year, last)[1]), m.group(0)
 
 
