@@ -74,6 +74,13 @@ def test_relative_times_follow_the_reference_day_across_a_year_end() -> None:
     assert parse_time_expression("去年的产值", date(2022, 1, 3)).since == date(2021, 1, 1)
 
 
+def test_recent_years_from_a_leap_day_reference() -> None:
+    """近N年 counted back from 29 February lands on the 28th (there is no 29 February N years back)."""
+    scope = parse_time_expression("近三年的产值是多少？", date(2024, 2, 29))
+    assert (scope.since, scope.until) == (date(2021, 3, 1), date(2024, 2, 29))
+    assert parse_time_expression("近四年的产值是多少？", date(2024, 2, 29)).since == date(2020, 3, 1)
+
+
 def test_impossible_dates_are_ignored() -> None:
     scope = parse_time_expression("2021年13月的会议", REF)
     assert (scope.since, scope.until) == (date(2021, 1, 1), date(2021, 12, 31))  # the year still counts

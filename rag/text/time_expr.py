@@ -129,7 +129,7 @@ def _relative(text: str, ref: date) -> tuple[date, date, str] | None:
     for m in _RECENT_SPAN.finditer(text):
         n, unit = _count(m.group(1)), m.group(2)
         if unit == "年":
-            since = ref.replace(year=ref.year - n) if n else _shift_months(ref, -6)
+            since = _shift_months(ref, -12 * n if n else -6)  # clamps 29 February to the 28th
         elif unit == "月":
             since = _shift_months(ref, -n) if n else ref - timedelta(days=15)
         else:
