@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.answering.claims import Span, answer_spans, numbers_in
-from rag.evaluation import _EDGE_PUNCTUATION as _EDGE
+from rag.evaluation import EDGE_PUNCTUATION as _EDGE
 from rag.evaluation import QAItem
 from rag.models import Answer
 from rag.text.dateline import parse_dateline

@@ -188,13 +188,14 @@ def compare_runs(baseline: list[dict], current: list[dict], seed: int = SEED) ->
     return compare(baseline, current, ROW_METRICS, LOWER_IS_BETTER, seed=seed)
 
 
-_EDGE_PUNCTUATION = "。，、；：！？,.;:!? \n"
+#: Punctuation and blanks stripped from the ends of a gold answer before matching (also rag.eval_fabrication).
+EDGE_PUNCTUATION = "。，、；：！？,.;:!? \n"
 
 
 def _contains(text: str, golds: list[str]) -> bool:
     norm = normalize(_MARKER.sub("", text))
     # Gold spans sometimes carry the sentence's final 。 (CMRC); the answer may end at a different mark.
-    return any(normalize(g).strip(_EDGE_PUNCTUATION) in norm for g in golds if g.strip(_EDGE_PUNCTUATION))
+    return any(normalize(g).strip(EDGE_PUNCTUATION) in norm for g in golds if g.strip(EDGE_PUNCTUATION))
 
 
 def half(items: list[QAItem], which: int) -> list[QAItem]:

@@ -85,10 +85,12 @@ def load_questions(train_set: TrainingSet) -> list[dict[str, object]]:
     if train_set.limit is not None and len(rows) > train_set.limit:
         sizes = Counter(str(r["group"]) for r in rows)
         keep: set[str] = set()
+        count = 0
         for group in sorted(sizes, key=lambda g: hashlib.sha1(g.encode("utf-8")).hexdigest()):  # stable order
-            if sum(sizes[g] for g in keep) >= train_set.limit:
+            if count >= train_set.limit:
                 break
             keep.add(group)
+            count += sizes[group]
         rows = [r for r in rows if r["group"] in keep]
     return rows
 
