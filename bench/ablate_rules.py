@@ -23,8 +23,9 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -132,12 +133,41 @@ def run_question(service, row: dict, stories: dict[str, str], families: tuple[st
                 ok = answer.found and _contains(answer.answer, golds)
                 rec.update(contains=ok, wrong=answer.found and not ok, refused=not answer.found)
                 if files and removed:
-                    removed = [h for h in pool if not _is_source(h, files, gold_stories)][:top_k]
-                    rec["removed_refused"] = not service.extractive_answer(query, removed, scope).found
+                    others = [h for h in pool if not _is_source(h, files, gold_stories)][:top_k]
+                    rec["removed_refused"] = not service.extractive_answer(query, others, scope).found
             else:
                 rec["weak_refused"] = not answer.found
         out[family] = rec
     return out
+
+
+def _figure(name: str) -> Callable[[Mapping[str, Any]], float | None]:
+    """The metric reading figure ``name`` of a row (``None`` where the row lacks it)."""
+    return lambda row: row.get(name)
+
+
+def resume_rows(out: Path, families: tuple[str, ...]) -> list[dict]:
+    """The finished rows of an earlier run into ``out``, to resume it.
+
+    A last line cut short by a killed run is dropped (and the file rewritten without it). Raises ``SystemExit``
+    naming ``out`` when its rows were made with other families, since mixing them would corrupt the baseline.
+    """
+    if not out.exists():
+        return []
+    lines = out.read_text("utf-8").splitlines()
+    rows = []
+    for n, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if n != len(lines) - 1:
+                raise SystemExit(f"{out}: line {n + 1} is not JSON; move the file away or pass --fresh") from None
+            out.write_text("".join(x + "\n" for x in lines[:-1]), "utf-8")
+    for row in rows:
+        if tuple(k for k in row if k not in ("q", "group")) != families:
+            raise SystemExit(f"{out}: rows were made with families {[k for k in row if k not in ('q', 'group')]},"
+                             f" not {list(families)}; pass --fresh to start over")
+    return rows
 
 
 def summarise(rows: list[dict]) -> dict[str, dict[str, object]]:
@@ -158,7 +188,7 @@ def summarise(rows: list[dict]) -> dict[str, dict[str, object]]:
                      if f in r["baseline"]}} for r in rows]
             cur = [{"q": r["q"], "item": r["group"], **{f: float(r[family][f]) for f in figures if f in r[family]}}
                    for r in rows]
-            metrics: dict[str, Callable[[dict], float | None]] = {f: (lambda row, f=f: row.get(f)) for f in figures}
+            metrics = {f: _figure(f) for f in figures}
             diffs = compare(base, cur, metrics, frozenset({"wrong"}))
             entry["diff"] = {c.metric: c.as_dict() for c in diffs}
         table[family] = entry
@@ -175,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--families", default=",".join(FAMILIES),
                         help=f"comma-separated, the baseline first (default {','.join(FAMILIES)})")
     parser.add_argument("--no-removed", action="store_true", help="skip the sources-removed variant")
+    parser.add_argument("--fresh", action="store_true", help="overwrite --out instead of resuming it")
     args = parser.parse_args(argv)
     train_dir = (ROOT / ".." / "shared" / "train").resolve()
     train_set = next(s for s in default_sets(train_dir, args.limit) if s.name == args.set)
@@ -185,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     families = tuple(args.families.split(","))
     service = open_service(args.set, args.work, args.cache)
     stories = _gold_stories(service, [f for r in questions for f in src_files(r.get("src"))])
-    rows = []
-    done = {json.loads(line)["q"] for line in args.out.read_text("utf-8").splitlines()} if args.out.exists() else set()
+    if args.fresh:
+        args.out.unlink(missing_ok=True)
+    done = {row["q"] for row in resume_rows(args.out, families)}
     started = time.perf_counter()
     with args.out.open("a", encoding="utf-8") as fh:
         for n, row in enumerate(questions):
