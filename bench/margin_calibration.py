@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -99,6 +100,31 @@ def _fmt(v: tuple[float, float, float], sign: bool = False) -> str:
     return f"{f.format(v[0])} [{f.format(v[1])}, {f.format(v[2])}]"
 
 
+def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Mann-Whitney AUC (average ranks for ties)."""
+    ranks = rankdata(np.concatenate([pos, neg]))[: len(pos)]
+    return float((ranks.sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def auc_gain(meta: list[dict[str, object]], p: np.ndarray, base: np.ndarray, correct: np.ndarray,
+             mask: np.ndarray, reps: int = 1000) -> tuple[float, float, float]:
+    """AUC of ``p`` minus that of ``base`` (right answerable against removed, within ``mask``), with its 95 %
+    interval over groups (seed 0, as :func:`rag.answering.train.bootstrap`)."""
+    kinds, groups = np.array([m["kind"] for m in meta]), np.array([f"{m['set']}:{m['group']}" for m in meta])
+    pos, neg = mask & correct & (kinds == "answerable"), mask & (kinds == "removed")
+    names = sorted(set(groups[mask]))
+    index = {g: np.flatnonzero(mask & (groups == g)) for g in names}
+
+    def gain(rows: np.ndarray) -> float:
+        return _auc(p[rows[pos[rows]]], p[rows[neg[rows]]]) - _auc(base[rows[pos[rows]]], base[rows[neg[rows]]])
+
+    rng = np.random.default_rng(0)
+    draws = [gain(np.concatenate([index[names[i]] for i in rng.integers(0, len(names), len(names))]))
+             for _ in range(reps)]
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return gain(np.flatnonzero(mask)), float(lo), float(hi)
+
+
 KEYS = ("answers", "cited_wrong", "false_refusals", "removed_refused")
 
 
@@ -127,6 +153,12 @@ def main(cache: Path) -> None:
     print("\nPaired differences against platt (same folds, 95 % intervals over groups)\n")
     print("| set | budget | variant | " + " | ".join(KEYS) + " |\n|---|---|---|---|---|---|---|")
     print("\n".join(diffs))
+    kinds = np.array([m["kind"] for m in rows.meta])
+    for s, mask in masks.items():  # threshold-free: P(a right best candidate outranks a removed question's)
+        pos, neg = mask & correct & (kinds == "answerable"), mask & (kinds == "removed")
+        print(f"\nAUC, {s} (right answerable against removed): " + ", ".join(
+            f"{v} {_auc(p[pos], p[neg]):.3f}" for v, p in probs.items()) + "; all - platt " +
+            _fmt(auc_gain(rows.meta, probs["all"], probs["platt"], correct, mask), True))
     clf = LogisticRegression(C=1.0, max_iter=2000)
     x = np.column_stack([feats[k] for k in VARIANTS["all"]])
     use = np.isfinite(x).all(axis=1) & np.isin([str(m["kind"]) for m in rows.meta], ["answerable", "removed"])
