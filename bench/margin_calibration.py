@@ -128,13 +128,10 @@ def auc_gain(meta: list[dict[str, object]], p: np.ndarray, base: np.ndarray, cor
 KEYS = ("answers", "cited_wrong", "false_refusals", "removed_refused")
 
 
-def main(cache: Path) -> None:
-    """Print the Markdown tables (absolute figures and paired differences against ``platt``)."""
-    rows = fit.load_rows([cache / "features" / s for s in ("crud", "drcd")])
-    rank, answer = fit.out_of_fold(rows)
-    _, correct = fit.best_per_question(rows, rank, answer)
-    feats = shape(rows, rank, answer)
-    probs = {v: cross_fit(rows, feats, names, correct) for v, names in VARIANTS.items()}
+def report(rows: fit.Rows, probs: dict[str, np.ndarray], correct: np.ndarray, primary: str) -> None:
+    """Print the Markdown tables of the per-question probabilities ``probs`` (variant -> probabilities, one of them
+    ``platt``): figures at the joint threshold and at each set's own matched budgets 0.02 and 0.05, the paired
+    differences against ``platt``, and the AUCs (``primary`` - ``platt`` with its interval)."""
     masks = {s: np.array([m["set"] == s for m in rows.meta]) for s in ("crud", "drcd")}
     joint = {v: fit.choose_threshold(rows.meta, p, correct) for v, p in probs.items()}
     print("| set | budget | variant | threshold | " + " | ".join(KEYS) + " |\n|---|---|---|---|---|---|---|---|")
@@ -157,8 +154,18 @@ def main(cache: Path) -> None:
     for s, mask in masks.items():  # threshold-free: P(a right best candidate outranks a removed question's)
         pos, neg = mask & correct & (kinds == "answerable"), mask & (kinds == "removed")
         print(f"\nAUC, {s} (right answerable against removed): " + ", ".join(
-            f"{v} {_auc(p[pos], p[neg]):.3f}" for v, p in probs.items()) + "; all - platt " +
-            _fmt(auc_gain(rows.meta, probs["all"], probs["platt"], correct, mask), True))
+            f"{v} {_auc(p[pos], p[neg]):.3f}" for v, p in probs.items()) + f"; {primary} - platt " +
+            _fmt(auc_gain(rows.meta, probs[primary], probs["platt"], correct, mask), True))
+
+
+def main(cache: Path) -> None:
+    """Print the Markdown tables (:func:`report`) and the coefficients of ``all``."""
+    rows = fit.load_rows([cache / "features" / s for s in ("crud", "drcd")])
+    rank, answer = fit.out_of_fold(rows)
+    _, correct = fit.best_per_question(rows, rank, answer)
+    feats = shape(rows, rank, answer)
+    probs = {v: cross_fit(rows, feats, names, correct) for v, names in VARIANTS.items()}
+    report(rows, probs, correct, "all")
     clf = LogisticRegression(C=1.0, max_iter=2000)
     x = np.column_stack([feats[k] for k in VARIANTS["all"]])
     use = np.isfinite(x).all(axis=1) & np.isin([str(m["kind"]) for m in rows.meta], ["answerable", "removed"])

@@ -49,7 +49,7 @@ from sklearn.linear_model import LogisticRegression
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from margin_calibration import KEYS, _auc, _fmt, auc_gain, matched, shape  # noqa: E402
+from margin_calibration import report, shape  # noqa: E402
 
 from rag.answering import train as fit  # noqa: E402
 
@@ -110,33 +110,11 @@ def probabilities(rows: fit.Rows) -> tuple[dict[str, np.ndarray], np.ndarray, np
 
 
 def main(cache: Path) -> None:
-    """Print the Markdown tables (absolute figures, paired differences against ``platt``, AUCs, coefficients)."""
+    """Print the Markdown tables (``margin_calibration.report``) and the primary's coefficients."""
     rows = fit.load_rows([cache / "features" / s for s in ("crud", "drcd")])
     probs, correct, primary = probabilities(rows)
-    masks = {s: np.array([m["set"] == s for m in rows.meta]) for s in ("crud", "drcd")}
-    joint = {v: fit.choose_threshold(rows.meta, p, correct) for v, p in probs.items()}
-    print("| set | budget | variant | threshold | " + " | ".join(KEYS) + " |\n|---|---|---|---|---|---|---|---|")
-    diffs = []
-    for s, mask in masks.items():
-        for budget in ("joint", 0.02, 0.05):
-            ts = {v: joint[v] if budget == "joint" else matched(rows.meta, p, correct, mask, float(budget))
-                  for v, p in probs.items()}
-            for v, p in probs.items():
-                f = fit.bootstrap(rows.meta, p, correct, ts[v], mask)
-                print(f"| {s} | {budget} | {v} | {ts[v]:.3f} | " + " | ".join(_fmt(f[k]) for k in KEYS) + " |")
-                if v != "platt":
-                    d = fit.bootstrap(rows.meta, p, correct, ts[v], mask, base=(probs["platt"], correct, ts["platt"]))
-                    diffs.append(f"| {s} | {budget} | {v} | " + " | ".join(_fmt(d[k], True) for k in KEYS) + " |")
-            sys.stdout.flush()
-    print("\nPaired differences against platt (same folds, 95 % intervals over groups)\n")
-    print("| set | budget | variant | " + " | ".join(KEYS) + " |\n|---|---|---|---|---|---|---|")
-    print("\n".join(diffs))
+    report(rows, probs, correct, PRIMARY)
     kinds = np.array([m["kind"] for m in rows.meta])
-    for s, mask in masks.items():  # threshold-free: P(a right best candidate outranks a removed question's)
-        pos, neg = mask & correct & (kinds == "answerable"), mask & (kinds == "removed")
-        print(f"\nAUC, {s} (right answerable against removed): " + ", ".join(
-            f"{v} {_auc(p[pos], p[neg]):.3f}" for v, p in probs.items()) + f"; {PRIMARY} - platt " +
-            _fmt(auc_gain(rows.meta, probs[PRIMARY], probs["platt"], correct, mask), True))
     use = np.isfinite(primary).all(axis=1) & np.isin(kinds, ["answerable", "removed"])
     x = (primary[use] - primary[use].mean(axis=0)) / (primary[use].std(axis=0) + 1e-9)
     coef = LogisticRegression(C=1.0, max_iter=5000).fit(x, correct[use]).coef_[0]
