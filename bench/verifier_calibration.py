@@ -27,7 +27,10 @@ Variants (all logistic regressions, L2 with C 1.0 over features standardised on 
   margin, clipped to [0, 10]), ``tail`` (the primary fitted only on questions whose cross-fitted Platt probability
   is >= :data:`TAIL`, the low-confidence bulk that either refuses at the operating threshold of ~0.13-0.17 being
   left out so that the fit spends itself where the budget is spent; questions under it keep their Platt
-  probability), ``balanced`` (the primary with classes weighted inversely to their frequency).
+  probability), ``balanced`` (the primary with classes weighted inversely to their frequency); added after the
+  first run had shown the linear variants level with Platt, ``hgb`` (scikit-learn's HistGradientBoostingClassifier,
+  200 trees, learning rate 0.05, over the primary's features: whether any non-linear use of the same features
+  separates absent sources better; it could not ship as JSON coefficients).
 
 Decision rule (written before measuring): the primary variant ``verifier`` ships only if, paired against
 ``platt``, the refusal of removed sources rises beyond noise (paired 95 % interval over groups above 0, train.py's
@@ -44,6 +47,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -68,10 +72,10 @@ def best_rows(rows: fit.Rows, rank: np.ndarray) -> np.ndarray:
 
 
 def cross_fit(rows: fit.Rows, x: np.ndarray, correct: np.ndarray, fitted: np.ndarray | None = None,
-              weight: str | None = None, c: float = 1.0) -> np.ndarray:
-    """Out-of-fold P(best candidate right) of a logistic regression over the question rows ``x`` (standardised on
-    the fitting questions; NaN rows get 0), fitted per fold on the other folds' answerable and removed questions
-    (and only those in ``fitted`` when given)."""
+              weight: str | None = None, hgb: bool = False) -> np.ndarray:
+    """Out-of-fold P(best candidate right) of a logistic regression (L2, C 1.0; or, with ``hgb``, gradient
+    boosting) over the question rows ``x`` (standardised on the fitting questions; NaN rows get 0), fitted per fold
+    on the other folds' answerable and removed questions (and only those in ``fitted`` when given)."""
     ok = np.isfinite(x).all(axis=1)
     use = ok & np.isin([str(m["kind"]) for m in rows.meta], ["answerable", "removed"])
     if fitted is not None:
@@ -80,8 +84,9 @@ def cross_fit(rows: fit.Rows, x: np.ndarray, correct: np.ndarray, fitted: np.nda
     for k in range(fit.FOLDS):
         train, test = use & (folds != k), ok & (folds == k)
         mean, scale = x[train].mean(axis=0), x[train].std(axis=0) + 1e-9
-        clf = LogisticRegression(C=c, max_iter=5000, class_weight=weight).fit((x[train] - mean) / scale,
-                                                                              correct[train])
+        clf = (HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=0) if hgb else
+               LogisticRegression(C=1.0, max_iter=5000, class_weight=weight))
+        clf.fit((x[train] - mean) / scale, correct[train])
         p[test] = clf.predict_proba((x[test] - mean) / scale)[:, 1]
     return p
 
@@ -106,6 +111,7 @@ def probabilities(rows: fit.Rows) -> tuple[dict[str, np.ndarray], np.ndarray, np
     above = probs["platt"] >= TAIL  # out-of-fold Platt: its own fold's calibration never saw the question
     probs["tail"] = np.where(above, cross_fit(rows, primary, correct, fitted=above), probs["platt"])
     probs["balanced"] = cross_fit(rows, primary, correct, weight="balanced")
+    probs["hgb"] = cross_fit(rows, primary, correct, hgb=True)
     return probs, correct, primary
 
 
