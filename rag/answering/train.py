@@ -215,10 +215,11 @@ class Evaluation:
     threshold: float
 
 
-def evaluate(rows: Rows, method: str = "selector") -> Evaluation:
-    """Cross-validate ``method`` (see :func:`out_of_fold`), calibrate (Platt's P(right) = 1 / (1 + exp(-(a s + b)))
-    of the best-candidate scores ``s``; 0 without candidates) and choose its threshold."""
-    best, correct = best_per_question(rows, *out_of_fold(rows, method))
+def evaluate(rows: Rows, method: str = "selector", oof: tuple[np.ndarray, np.ndarray] | None = None) -> Evaluation:
+    """Cross-validate ``method`` (see :func:`out_of_fold`; or take its out-of-fold (rank, answer) scores ``oof``),
+    calibrate (Platt's P(right) = 1 / (1 + exp(-(a s + b))) of the best-candidate scores ``s``; 0 without
+    candidates) and choose its threshold."""
+    best, correct = best_per_question(rows, *(oof if oof is not None else out_of_fold(rows, method)))
     use = np.isfinite(best) & np.isin([str(m["kind"]) for m in rows.meta], ["answerable", "removed"])
     clf = LogisticRegression(C=1e4, max_iter=1000).fit(best[use, None], correct[use])
     platt = float(clf.coef_[0, 0]), float(clf.intercept_[0])
