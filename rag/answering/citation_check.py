@@ -7,8 +7,7 @@ sentence without markers), each checked as it completes (:class:`StreamVerifier`
 
 1. Markers that point to no source (``[7]`` with 5 sources) are removed.
 2. A unit with markers keeps those of its cited sources that support it (:meth:`rag.answering.claims.Claim.
-   supported_by`: its answer-bearing spans are stated there and enough of its new words occur there); when none
-   does, its marker moves to the first source that does (another chunk or a reprint), else the unit is dropped.
+   supported_by`); when none does, its marker moves to the first source that does, else the unit is dropped.
 3. A unit without markers is dropped, unless it says the reports do not hold the answer (shown only after a
    verified unit).
 4. Citations are renumbered 1.. in order of first use (an answer left with none: :mod:`rag.answering.generate`).
@@ -33,7 +32,7 @@ def citation_for(number: int, hit: NodeWithScore) -> Citation:
     """Citation ``number`` for a retrieved chunk, carrying the article's ``published``/``publication``/``page``/``story_id``."""
     meta = hit.node.metadata
     known: dict[str, Any] = {key: str(meta[key]) for key in ("published", "publication", "page", "story_id")
-                             if meta.get(key) not in (None, "")}  # else None
+                             if meta.get(key) not in (None, "")}  # absent or empty: the field stays None
     return Citation(id=number, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
                     article_id=str(meta.get("article_id", "")), chunk_id=hit.node.node_id, text=hit.node.get_content(),
                     score=float(hit.score or 0.0), **known)

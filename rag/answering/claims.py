@@ -151,8 +151,7 @@ def _chars(*sets: frozenset[str]) -> str:
     return "".join(re.escape(ch) for ch in sorted(frozenset().union(*sets)))
 
 
-#: A unit's end: a marker group (markers apart by spaces only) and the punctuation after it; or sentence-ending
-#: punctuation, with closing quotes and spaces, that no marker follows (a following marker joins the sentence).
+#: A unit's end (:func:`split_units`); markers apart by spaces only make one group, a marker joins the sentence before.
 _UNIT_END = re.compile(
     rf"(?P<group>{MARKER_RE.pattern}(?:[{_chars(_SPACE)}]*{MARKER_RE.pattern})*)"
     rf"(?P<run>[{_chars(_TERMINATORS, _CLAUSE, _CLOSERS, _SPACE)}]*)"

@@ -7,15 +7,12 @@ answer's ``confidence``. Under the refusal threshold the answer is "not found"; 
 neighbours and the next candidate of its passage above the threshold, each when it fits. Why the neighbours stay and
 which rules were deleted: docs/ablation-rules.md.
 
-Answers over time: an archive repeats a fact as it changes (``郏县建成5G基站300座`` in 2020, ``1200座`` in 2023). When
-several reports answer (by the selector's own refusal threshold, ``floor``) and name the subject, three rules of
-our own choose between them:
+Answers over time: an archive repeats a fact as it changes (``郏县建成5G基站300座`` in 2020, ``1200座`` in 2023). Of the
+reports that answer (by the selector's own threshold, ``floor``) and name the subject, our rules choose:
 
-- a question that names a time (``2021年``, ``去年``) retrieves with that range as a lenient scope and is answered
-  from a report printed in the range when one answers about as well (:func:`in_scope_answer`);
-- a question that asks for the newest (``最新``, ``最近``, ``目前``) is answered from the newest of them;
-- without either, when another of them gives *another value* and was printed at least :data:`DISAGREE_DAYS` later,
-  the sources disagree over time: the newest is given, with its date (:func:`dated_prefix`).
+- one printed in the range the question names (``2021年``, ``去年``) that answers about as well (:func:`in_scope_answer`);
+- the newest, when the question asks for it (``最新``, ``最近``, ``目前``) or another report printed :data:`DISAGREE_DAYS` or
+  more later gives *another value* (the sources disagree over time: the answer gives its date, :func:`dated_prefix`).
 """
 
 from __future__ import annotations

@@ -171,9 +171,8 @@ class Responder:
 
     def _generate(self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore],
                   confidence: float | None) -> Generator[AskEvent, None, tuple[Answer | None, bool]]:
-        """Stream the LLM answer through the verifier, with retries while nothing has been released. Returns
-        ``(answer, streamed)``: the verified answer with the selector's ``confidence`` (None: use the extractive
-        answer) and whether its text was already yielded."""
+        """Stream the LLM answer through the verifier, with retries while nothing has been released. Returns the
+        verified answer with the selector's ``confidence`` (None: answer extractively) and whether it was yielded."""
         messages = answer_messages(standalone, nodes)
         idf = self.service.term_idf()
         announced = -1  # citations announced so far; -1: nothing released yet, so a retry contradicts nothing

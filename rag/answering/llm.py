@@ -154,9 +154,7 @@ class LLMClient:
 
     def retrying(self, purpose: str, allowed: Callable[[], bool] = lambda: True) -> Retrying:
         """The module's retry policy as a tenacity ``Retrying`` (call it with the attempt, or iterate it with
-        ``with attempt:`` blocks): at most ``llm_max_retries`` retries of a retryable :class:`LLMError` whose
-        ``Retry-After`` is at most :data:`RETRY_AFTER_MAX_SECONDS`, and only while ``allowed()``; each retry is
-        logged, the last error is re-raised."""
+        ``with attempt:`` blocks), retrying only while ``allowed()``; each retry is logged, the last error re-raised."""
 
         def error(state: RetryCallState) -> BaseException | None:
             return state.outcome.exception() if state.outcome else None

@@ -34,17 +34,14 @@ from rag.text.time_expr import TimeScope
 #: Most reports one answer lists.
 MAX_REPORTS = 5
 
-_VERB = r"(?:报道|刊登|刊发|刊载|登载|发表|播发)"
 _ASK = r"(?:哪些|些什么|什么|哪几[篇条则个]|几[篇条则])"
-_NOUN = r"(?:报道|消息|新闻|文章|稿件|内容)"
-_ABOUT = r"(?:关于|有关|涉及|围绕)?"
 _TITLE = re.compile(r"《([^》]{2,20})》")
 _END = re.compile(r"[\s?？。!！.…]+$")
 #: ``<verb>了哪些`` + rest; ``有哪些`` + rest (the rest must then name reports).
-_VERB_LED = re.compile(rf"{_VERB}(?:了|过)?(?:一些)?{_ASK}")
+_VERB_LED = re.compile(rf"(?:报道|刊登|刊发|刊载|登载|发表|播发)(?:了|过)?(?:一些)?{_ASK}")
 _HAVE_LED = re.compile(rf"(?:有|登了|发了){_ASK}")
 #: What may follow the question word: nothing, or [关于] topic [方面/相关][的] report-word.
-_REST = re.compile(rf"{_ABOUT}(?P<topic>.*?)(?:方面|相关)?(?:的)?{_NOUN}")
+_REST = re.compile(r"(?:关于|有关|涉及|围绕)?(?P<topic>.*?)(?:方面|相关)?(?:的)?(?:报道|消息|新闻|文章|稿件|内容)")
 #: Tokens that say where or how a report was printed, not what it is about (our own list of function words).
 FILLER = frozenset(words("listing_filler"))  # rag/lexicon/listing_filler.txt
 #: Shortest stored publication name matched in a question (shorter names are words, not mastheads).
