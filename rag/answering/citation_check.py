@@ -1,20 +1,16 @@
-"""Citations: the numbered source of an answer with its article's date, outlet and story (:func:`citation_for`; both
-answerers number their sources the same way; :func:`with_copies` adds the other printings of each cited story,
-``另见``, which the service reads from the store), and the post-generation check of an LLM answer: keep only what
-the sources support, renumber citations in order of first use.
+"""Citations (:func:`citation_for`, numbered alike by both answerers; :func:`with_copies`: the other printings of
+each cited story, ``另见``) and the post-generation check of an LLM answer: keep only what the sources support,
+renumber citations in order of first use.
 
-The LLM's text is cut into *units*: a clause or sentence ending with its citation markers (``…120座[1]，``), or a
-sentence without markers, each checked as it completes, so a streamed answer is shown verified piece by piece
-(:class:`StreamVerifier`):
+The LLM's text is cut into *units* (a clause or sentence ending with its citation markers, ``…120座[1]，``, or a
+sentence without markers), each checked as it completes (:class:`StreamVerifier`):
 
 1. Markers that point to no source (``[7]`` with 5 sources) are removed.
 2. A unit with markers keeps those of its cited sources that support it (:meth:`rag.answering.claims.Claim.
-   supported_by`: its answer-bearing spans are stated there and enough of its new words occur there); when none
-   does, its marker moves to the first source that does (another chunk or a reprint), else the unit is dropped.
+   supported_by`); when none does, its marker moves to the first source that does, else the unit is dropped.
 3. A unit without markers is dropped, unless it says the reports do not hold the answer (shown only after a
    verified unit).
-4. Citations are renumbered 1.. in order of first use. An answer left with no supported citation becomes the
-   not-found answer when the model said the reports do not hold it, else the extractive one (``generate``).
+4. Citations are renumbered 1.. in order of first use (an answer left with none: :mod:`rag.answering.generate`).
 
 Criteria kept and deleted: docs/evaluation.md, "LLM answers: fabrication" (bench/citation_fit.py).
 """
@@ -23,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from llama_index.core.schema import NodeWithScore
 
@@ -34,11 +31,11 @@ from rag.text.normalize import normalize, tokenize
 def citation_for(number: int, hit: NodeWithScore) -> Citation:
     """Citation ``number`` for a retrieved chunk, carrying the article's ``published``/``publication``/``page``/``story_id``."""
     meta = hit.node.metadata
+    known: dict[str, Any] = {key: str(meta[key]) for key in ("published", "publication", "page", "story_id")
+                             if meta.get(key) not in (None, "")}  # absent or empty: the field stays None
     return Citation(id=number, title=str(meta.get("title", "")), source=str(meta.get("source", "")),
                     article_id=str(meta.get("article_id", "")), chunk_id=hit.node.node_id, text=hit.node.get_content(),
-                    score=float(hit.score or 0.0), published=_optional(meta.get("published")),
-                    publication=_optional(meta.get("publication")), page=_optional(meta.get("page")),
-                    story_id=_optional(meta.get("story_id")))
+                    score=float(hit.score or 0.0), **known)
 
 
 def with_copies(citations: list[Citation], members: dict[str, list[Article]]) -> list[Citation]:
@@ -51,10 +48,6 @@ def with_copies(citations: list[Citation], members: dict[str, list[Article]]) ->
                          if a.article_id != citation.article_id), key=lambda c: (c.published or "", c.source))
         out.append(citation.model_copy(update={"also": copies}))
     return out
-
-
-def _optional(value: object) -> str | None:
-    return str(value) if value not in (None, "") else None
 
 
 @dataclass
@@ -80,13 +73,12 @@ class StreamVerifier:
     the first unit with a supported citation (an answer that ends up with none is replaced as a whole), and a
     released piece is never taken back, so ``"".join(all pieces) == result().text``. Trailing clause punctuation
     and spaces are held back until more text follows; a text that would end on "，" ends on "。" instead. ``nodes``:
-    the sources, numbered 1..len(nodes) in the prompt; ``question``: the (standalone) question asked, its words do
-    not count as the answer's; ``idf``: a normalised word's inverse document frequency in the corpus (the BM25
-    index's), to weight new words.
+    the sources, numbered 1..len(nodes) in the prompt; ``question``: the (standalone) question, whose words do not
+    count as the answer's; ``idf``: a normalised word's inverse document frequency, to weight new words.
     """
 
-    def __init__(self, nodes: Sequence[NodeWithScore], question: str, idf: Callable[[str], float] | None = None,
-                 ) -> None:
+    def __init__(self, nodes: Sequence[NodeWithScore], question: str,
+                 idf: Callable[[str], float] | None = None) -> None:
         self._idf = idf
         self.nodes = list(nodes)
         self._sources = [source_text(hit) for hit in self.nodes]
@@ -95,14 +87,9 @@ class StreamVerifier:
         self._buffer = self._suffix = ""
         self._held: list[str] = []
         self._pieces: list[str] = []
-        self._numbers: dict[int, int] = {}  # 0-based source index -> citation number
+        self._numbers: dict[int, int] = {}  # 0-based source index -> citation number, in numbering order
         self._refusal = self._finished = False
         self._kept = self._dropped = 0
-
-    @property
-    def cited(self) -> list[int]:
-        """0-based indices of the sources cited so far, in order of first use (citation 1 first)."""
-        return list(self._numbers)  # numbered in insertion order
 
     def feed(self, delta: str) -> list[str]:
         """Add streamed text; returns the verified pieces released by it (often none)."""
@@ -130,8 +117,8 @@ class StreamVerifier:
         return CheckResult(outcome, "".join(self._pieces), self._kept, self._dropped)
 
     def citations(self) -> list[Citation]:
-        """The cited sources as :class:`Citation` objects, numbered in order of first use."""
-        return [citation_for(self._numbers[index], self.nodes[index]) for index in self.cited]
+        """The sources cited so far as :class:`Citation` objects, numbered (and listed) in order of first use."""
+        return [citation_for(number, self.nodes[index]) for index, number in self._numbers.items()]
 
     def _check(self, unit: Unit) -> list[str]:
         valid = [n - 1 for n in unit.markers if 1 <= n <= len(self._sources)]

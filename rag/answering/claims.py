@@ -4,12 +4,10 @@ support of a claim by a source: its answer-bearing spans and IDF-weighted new wo
 
 Word overlap alone lets ``黄道镇党委书记是张三[1]`` pass against a page naming another secretary: most of its words are
 in the source, the one that answers is not. So a cited clause's *answer-bearing* spans must occur in the cited source
-(both normalised as for search: traditional/simplified, full-width): names (jieba part-of-speech ``nr`` person,
-``ns`` place, ``nt`` organisation, ``nz`` other proper noun, 2+ characters; Latin-letter terms, ``eng``); numbers
-with their units, compared by value and unit (``120座``, ``3.5平方公里``, Chinese numerals ``十三个`` = ``13个``; dates
+(both normalised as for search): names (jieba's :data:`rag.answering.question.NAME_KINDS`, 2+ characters; Latin
+terms); numbers with their units, compared by value and unit (``120座``, ``3.5平方公里``, ``十三个`` = ``13个``; dates
 too: ``2021年``, ``12月29日``); quoted titles (``《…》``) and short quotations (``“…”``). A span the question already
-contains is not checked (it is the subject, not the answer). Switching this test off lets 55-65 % of the substituted
-spans of the fabrication benchmark through on the training sets (docs/evaluation.md, "LLM answers: fabrication").
+contains is not checked (it is the subject, not the answer). Ablation: docs/evaluation.md, "LLM answers: fabrication".
 """
 
 from __future__ import annotations
@@ -69,14 +67,9 @@ def number_value(text: str) -> float | None:
 
 def numbers_in(norm: str) -> set[tuple[float, str]]:
     """``(value, unit)`` of every number in normalised text, and ``(value, "")`` for each value."""
-    out: set[tuple[float, str]] = set()
-    for match in _NUMBER.finditer(norm):
-        value = number_value(match.group("num"))
-        if value is not None:
-            out.add((value, ""))
-            if match.group("unit"):
-                out.add((value, match.group("unit")))
-    return out
+    found = [(number_value(m.group("num")), m.group("unit") or "") for m in _NUMBER.finditer(norm)]
+    values = {(value, "") for value, _ in found if value is not None}
+    return values | {(value, unit) for value, unit in found if value is not None and unit}
 
 
 def is_number_word(word: str) -> bool:
@@ -96,8 +89,7 @@ def answer_spans(norm: str, question_norm: str) -> list[Span]:
     for match in _NUMBER.finditer(norm):
         num, unit = match.group("num"), match.group("unit") or ""
         value = number_value(num)
-        chinese = not num[0].isdigit()
-        if value is None or (chinese and (not unit or value < 2)):
+        if value is None or (not num[0].isdigit() and (not unit or value < 2)):  # Chinese numerals: 2+ with a unit
             continue  # 统一, 一个 ...: words, not figures
         if num in question_norm and (not unit or num + unit in question_norm):
             continue
@@ -151,19 +143,15 @@ def parse_markers(group: str) -> list[int]:
     return numbers
 
 
-def _partial_marker(text: str, pos: int) -> bool:
-    """True when ``text[pos:]`` (starting with an opening bracket) could still grow into a marker."""
-    rest = text[pos:]
-    return len(rest) <= 16 and not re.search(r"[\]】］]", rest) and bool(
-        re.fullmatch(r"[\[【［]\s*(?:来源|来|资料|资|s|so|sou|sour|sourc|source)?\s*[\d\s,，、\-–~]*", rest, re.I))
+#: The end of a text that could still grow into a marker (an opening bracket without its closing one).
+_PARTIAL_MARKER = re.compile(r"[\[【［]\s*(?:来源|来|资料|资|s|so|sou|sour|sourc|source)?\s*[\d\s,，、\-–~]*\Z", re.I)
 
 
 def _chars(*sets: frozenset[str]) -> str:
     return "".join(re.escape(ch) for ch in sorted(frozenset().union(*sets)))
 
 
-#: A unit's end: a marker group (markers apart by spaces only) and the punctuation after it; or sentence-ending
-#: punctuation, with closing quotes and spaces, that no marker follows (a following marker joins the sentence).
+#: A unit's end (:func:`split_units`); markers apart by spaces only make one group, a marker joins the sentence before.
 _UNIT_END = re.compile(
     rf"(?P<group>{MARKER_RE.pattern}(?:[{_chars(_SPACE)}]*{MARKER_RE.pattern})*)"
     rf"(?P<run>[{_chars(_TERMINATORS, _CLAUSE, _CLOSERS, _SPACE)}]*)"
@@ -181,7 +169,8 @@ def split_units(text: str, final: bool) -> tuple[list[str], str]:
     """
     units: list[str] = []
     start, n = 0, len(text)
-    arriving = next((p for p in range(max(0, n - 16), n) if _partial_marker(text, p)), n)  # a marker, incomplete
+    partial = _PARTIAL_MARKER.search(text, max(0, n - 16))  # a marker still arriving, at most 16 characters
+    arriving = partial.start() if partial else n
     for match in _UNIT_END.finditer(text):
         end, run = match.end(), match.group("run")
         if not final and (end > arriving or (end == arriving < n and not (run or "").strip(" \t\u3000"))

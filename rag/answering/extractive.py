@@ -1,23 +1,18 @@
 """Extractive answering, with no LLM and no network: the sentence of the retrieved chunks that answers, cited, or
 a refusal.
 
-Every sentence of the retrieved chunks is a candidate with a feature vector (:mod:`rag.answering.features`); the
-learned selector (:mod:`rag.answering.selector`) ranks them and gives the calibrated probability that the best one
-answers, the answer's ``confidence``. Below the refusal threshold (``min_confidence``, default the model file's) the
-answer is "not found"; else it is the best sentence (cut to ``max_chars``) with its neighbours (the one before when
-the best leans on it, the one after when the best is short) and the next candidate of the same passage above the
-threshold, each when it fits. Why the neighbours stay and which rules were deleted: docs/ablation-rules.md.
+Every sentence of the retrieved chunks is a candidate (:mod:`rag.answering.features`); the learned selector
+(:mod:`rag.answering.selector`) ranks them and gives the calibrated probability that the best one answers, the
+answer's ``confidence``. Under the refusal threshold the answer is "not found"; else it is the best sentence with its
+neighbours and the next candidate of its passage above the threshold, each when it fits. Why the neighbours stay and
+which rules were deleted: docs/ablation-rules.md.
 
-Answers over time: an archive repeats a fact as it changes (``郏县建成5G基站300座`` in 2020, ``1200座`` in 2023). When
-several reports answer (by the selector's own refusal threshold, ``floor``) and name the subject, three rules of
-our own choose between them:
+Answers over time: an archive repeats a fact as it changes (``郏县建成5G基站300座`` in 2020, ``1200座`` in 2023). Of the
+reports that answer (by the selector's own threshold, ``floor``) and name the subject, our rules choose:
 
-- a question that names a time (``2021年``, ``去年``; :mod:`rag.text.time_expr`) retrieves with that range as a
-  lenient scope (:class:`rag.filters.ArchiveFilter`) and is answered from a report printed in the range when one
-  answers about as well (:func:`in_scope_answer`);
-- a question that asks for the newest (``最新``, ``最近``, ``目前``) is answered from the newest of them;
-- without either, when another of them gives *another value* and was printed at least :data:`DISAGREE_DAYS` later,
-  the sources disagree over time: the newest is given, with its date (:func:`dated_prefix`).
+- one printed in the range the question names (``2021年``, ``去年``) that answers about as well (:func:`in_scope_answer`);
+- the newest, when the question asks for it (``最新``, ``最近``, ``目前``) or another report printed :data:`DISAGREE_DAYS` or
+  more later gives *another value* (the sources disagree over time: the answer gives its date, :func:`dated_prefix`).
 """
 
 from __future__ import annotations
@@ -49,10 +44,9 @@ _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 
 class ExtractiveAnswerer:
-    """Answers from retrieved chunks without an LLM (the method: the module docstring). ``idf`` maps a normalised
-    token to its BM25 inverse document frequency; ``max_chars`` bounds the answer text (characters, without citation
-    markers); ``min_confidence`` overrides the model's refusal threshold (0..1); ``model`` defaults to the shipped
-    selector."""
+    """Answers from retrieved chunks without an LLM (the module docstring). ``idf`` maps a normalised token to its
+    BM25 inverse document frequency; ``max_chars`` bounds the answer text (characters, without citation markers);
+    ``min_confidence`` overrides the model's refusal threshold (0..1); ``model`` defaults to the shipped selector."""
 
     def __init__(self, idf: Callable[[str], float], max_chars: int = 150, min_confidence: float | None = None,
                  model: SelectorModel | None = None) -> None:
@@ -72,11 +66,9 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto",
                scope: tuple[str, str] | None = None) -> Answer:
-        """An :class:`Answer` with ``mode="extractive"`` and ``confidence``; ``found`` False and no citations when
-        the best candidate's probability is under the threshold. When reports printed at different dates answer
-        (asked for the newest, ``recency="latest"``, or giving different values months apart, ``"auto"``) the newest
-        is given, with its date; ``"off"`` (the question names its time) keeps the best report, or one printed within
-        ``scope`` (ISO since, until) that answers about as well."""
+        """An :class:`Answer` with ``mode="extractive"`` and ``confidence``; ``found`` False and no citations under
+        the threshold. ``recency`` (module docstring): ``"latest"``, ``"auto"``, or ``"off"`` (the question names its
+        time: the best report, or one printed within ``scope``, ISO since and until, that answers about as well)."""
         q, ranked, confidence = self.rank(question, nodes)
         if not ranked or confidence < self.min_confidence:
             return Answer(question=question, answer=NOT_FOUND_ANSWER, found=False, mode="extractive", citations=[],
@@ -106,9 +98,8 @@ class ExtractiveAnswerer:
 
     def _neighbours(self, best: Candidate) -> list[Candidate]:
         """The sentence before ``best`` when it leans on it (:data:`LEANS_BACK`: 因此, 这, 该 ...), the one after
-        when ``best`` is shorter than :data:`SHORT_SENTENCE`; each only while the answer stays within
-        ``max_chars``, never a sign-off. The sentence beside the one the selector picks sometimes holds the answer,
-        or the rest of it."""
+        when ``best`` is shorter than :data:`SHORT_SENTENCE` (it may hold the rest of the answer); each only while
+        the answer stays within ``max_chars``, never a sign-off."""
         sentences = split_sentences(best.hit.node.get_content())
         wanted = [best.order - 1] if LEANS_BACK.match(best.norm) else []
         if len(best.sentence) < SHORT_SENTENCE:
@@ -170,10 +161,8 @@ def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candid
     year favour later reports that mention it, and such a report loses to the report of that year."""
     if since <= _published(best) <= until:
         return best
-    for cand in takewhile(lambda c: c.score >= floor, candidates):
-        if since <= _published(cand) <= until and about_subject(analysis, cand):
-            return cand
-    return best
+    return next((cand for cand in takewhile(lambda c: c.score >= floor, candidates)
+                 if since <= _published(cand) <= until and about_subject(analysis, cand)), best)
 
 
 def about_subject(question: Question, cand: Candidate) -> bool:
@@ -183,8 +172,6 @@ def about_subject(question: Question, cand: Candidate) -> bool:
 
 def dated_prefix(cand: Candidate) -> str:
     """``据《平顶山日报》2021-12-31第1版报道，`` for the chunk of ``cand``; ``""`` when its date is unknown."""
-    meta = cand.hit.node.metadata
-    if not meta.get("published"):
-        return ""
-    label = print_label(meta.get("publication") or None, str(meta.get("published"))[:10], meta.get("page") or None)
-    return f"据{label}报道，"
+    meta, printed = cand.hit.node.metadata, _published(cand)
+    label = print_label(meta.get("publication") or None, printed, meta.get("page") or None)
+    return f"据{label}报道，" if printed else ""

@@ -5,18 +5,16 @@ extractive answer), conversation memory; as a stream of events for the front-end
 
 1. :class:`CitationsUpdate` (always first): the citations the text that follows uses, numbered as in the final
    answer. With an LLM, another update (the cumulative list) precedes text that cites a new source.
-2. :class:`TextDelta` pieces of the answer text; their concatenation is exactly the final answer's text. With an
-   LLM they are verified pieces (:class:`rag.answering.citation_check.StreamVerifier`): a clause or sentence is released
-   once it is complete and supported by its sources, so what has been shown is never taken back.
+2. :class:`TextDelta` pieces of the answer text; their concatenation is exactly the final answer's text (with an
+   LLM, the verified pieces of :class:`rag.answering.citation_check.StreamVerifier`, never taken back).
 3. The final :class:`rag.models.Answer` (``mode`` ``"llm"`` or ``"extractive"``), always last.
 
 Core errors (:class:`rag.errors.InputError` for a bad question, store errors ...) are raised before the first
 event. LLM errors never reach the caller: after the bounded retries of :class:`rag.answering.llm.LLMClient` (each
 failure logged) the answer is the extractive one, or the verified text already released (a stream that broke off).
-Under the selector's refusal threshold (:class:`rag.answering.extractive.ExtractiveAnswerer`) the LLM is not asked:
-the answer is the not-found one, with that ``confidence`` (an LLM answer carries the same probability). An LLM
-answer left with no supported citation becomes the not-found answer (``found`` false, ``mode`` "llm") when the
-model said the reports do not hold the answer, else the extractive answer.
+Under the selector's refusal threshold the LLM is not asked: the answer is the not-found one, with that
+``confidence`` (an LLM answer carries the same probability). An LLM answer left with no supported citation is the
+not-found answer (``mode`` "llm") when the model said the reports do not hold the answer, else the extractive one.
 """
 
 from __future__ import annotations
@@ -44,21 +42,15 @@ log = logging.getLogger(__name__)
 
 
 class AnswerBackend(Protocol):
-    """What the responder needs of the core service (:class:`rag.service.NewsQA` is one): settings, question
-    validation, retrieval and the extractive answer."""
+    """What the responder needs of the core service (:class:`rag.service.NewsQA` is one)."""
 
     settings: Settings
 
     def validate_question(self, question: str) -> str: ...
-
     def retrieve(self, query: str, top_k: int, archive_filter: ArchiveFilter | None = None) -> list[NodeWithScore]: ...
-
     def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None) -> Answer: ...
-
     def scoped(self, question: str, archive_filter: ArchiveFilter | None) -> tuple[ArchiveFilter | None, TimeScope]: ...
-
     def term_idf(self) -> Callable[[str], float]: ...
-
     def report_listing(self, question: str, archive_filter: ArchiveFilter | None, scope: TimeScope) -> Answer | None: ...
 
 
@@ -81,8 +73,7 @@ AskEvent = CitationsUpdate | TextDelta | Answer
 
 
 class Responder:
-    """The answering pipeline of one :class:`rag.service.NewsQA`: its conversations and its LLM client. Thread-safe;
-    built lazily by the service. The LLM client is built on first use when ``settings.llm_enabled``."""
+    """The answering pipeline of one :class:`rag.service.NewsQA` (its conversations, its LLM client); thread-safe."""
 
     def __init__(self, service: AnswerBackend) -> None:
         self.service = service
@@ -123,11 +114,8 @@ class Responder:
     def events(self, question: str, top_k: int | None = None, conversation_id: str | None = None,
                history: Sequence[Turn] | None = None, archive_filter: ArchiveFilter | None = None,
                ) -> Generator[AskEvent, None, None]:
-        """Answer ``question`` (1..1000 characters) as events (see the module docstring); ``top_k`` chunks retrieved
-        (default ``settings.top_k``). ``conversation_id`` remembers the turn under this id and reads earlier turns
-        from it for follow-ups; ``history`` (earlier turns given by the caller: the OpenAI-compatible route sends
-        the whole chat) is used instead when not None. ``archive_filter``: dates and publication the reports must
-        have; the question's own time expression is added as a scope (:meth:`rag.service.NewsQA.scoped`). Raises
+        """Answer ``question`` as events (the module docstring); the arguments as :meth:`rag.service.NewsQA.ask`'s
+        (``history``, when not None, is used instead of the turns remembered under ``conversation_id``). Raises
         rag.errors.InputError, rag.errors.NewsQAError before the first event."""
         service = self.service
         question = service.validate_question(question)
@@ -137,7 +125,6 @@ class Responder:
         standalone = self.standalone(question, turns, llm)
         archive_filter, scope = service.scoped(standalone, archive_filter)
         query = scope.query or standalone  # without 去年/最新: the range and the recency wish carry them
-        # a question about what was reported is answered with the reports (rag.answering.report_listing)
         listing = service.report_listing(standalone, archive_filter, scope)
         nodes = service.retrieve(query, top_k or service.settings.top_k, archive_filter) if listing is None else []
 
@@ -184,9 +171,8 @@ class Responder:
 
     def _generate(self, llm: LLMClient, question: str, standalone: str, nodes: list[NodeWithScore],
                   confidence: float | None) -> Generator[AskEvent, None, tuple[Answer | None, bool]]:
-        """Stream the LLM answer through the verifier, with retries while nothing has been released. Returns
-        ``(answer, streamed)``: the verified answer with the selector's ``confidence`` (None: use the extractive
-        answer) and whether its text was already yielded."""
+        """Stream the LLM answer through the verifier, with retries while nothing has been released. Returns the
+        verified answer with the selector's ``confidence`` (None: answer extractively) and whether it was yielded."""
         messages = answer_messages(standalone, nodes)
         idf = self.service.term_idf()
         announced = -1  # citations announced so far; -1: nothing released yet, so a retry contradicts nothing
@@ -238,8 +224,8 @@ class Responder:
     def _release(verifier: StreamVerifier, question: str, pieces: list[str], announced: int,
                  ) -> Generator[AskEvent, None, int]:
         """Yield a citations update when new sources are cited (always before the first text), then the text."""
-        cited = len(verifier.cited)
-        if cited != announced:
-            yield CitationsUpdate(question, verifier.citations())
+        citations = verifier.citations()
+        if len(citations) != announced:
+            yield CitationsUpdate(question, citations)
         yield TextDelta("".join(pieces))
-        return cited
+        return len(citations)

@@ -1,9 +1,8 @@
 """The OpenAI-compatible chat LLM: llama-index ``OpenAILike`` with our bounded retries (tenacity), backoff, breaker.
 
-Any server speaking the OpenAI chat completions API works (DeepSeek, Qwen/DashScope, Moonshot, OpenAI, vLLM,
-Ollama ...): ``NEWSQA_LLM_BASE_URL`` + ``NEWSQA_LLM_MODEL`` (+ ``NEWSQA_LLM_API_KEY``). ``OpenAILike`` (a thin
-subclass of llama-index's ``OpenAI`` LLM over the ``openai`` client) is built with ``max_retries=0``, so that neither
-the client nor llama-index's tenacity decorator retries behind our back: :meth:`LLMClient.retrying` owns the policy.
+Any server speaking the OpenAI chat completions API works (DeepSeek, Qwen, OpenAI, vLLM, Ollama ...). ``OpenAILike``
+is built with ``max_retries=0``, so that neither the ``openai`` client nor llama-index's tenacity decorator retries
+behind our back: :meth:`LLMClient.retrying` owns the policy.
 
 - **Timeout** ``llm_timeout`` seconds, an httpx timeout: connecting, and each read (the whole response without
   streaming; the gap between two chunks when streaming).
@@ -90,9 +89,8 @@ def classify(exc: BaseException, secret: str | None = None) -> LLMError:
         status = exc.status_code
         if status == 429:
             return LLMError("rate_limit", text, retryable=True, retry_after=_retry_after(exc.response.headers))
-        if status >= 500:
-            return LLMError("server", text, retryable=True)
-        return LLMError("client", text, retryable=status in _RETRYABLE_4XX)
+        server = status >= 500
+        return LLMError("server" if server else "client", text, retryable=server or status in _RETRYABLE_4XX)
     return LLMError("malformed", text, retryable=True)  # unparseable or unexpected response
 
 
@@ -156,9 +154,7 @@ class LLMClient:
 
     def retrying(self, purpose: str, allowed: Callable[[], bool] = lambda: True) -> Retrying:
         """The module's retry policy as a tenacity ``Retrying`` (call it with the attempt, or iterate it with
-        ``with attempt:`` blocks): at most ``llm_max_retries`` retries of a retryable :class:`LLMError` whose
-        ``Retry-After`` is at most :data:`RETRY_AFTER_MAX_SECONDS`, and only while ``allowed()``; each retry is
-        logged, the last error is re-raised."""
+        ``with attempt:`` blocks), retrying only while ``allowed()``; each retry is logged, the last error re-raised."""
 
         def error(state: RetryCallState) -> BaseException | None:
             return state.outcome.exception() if state.outcome else None
@@ -194,8 +190,7 @@ class LLMClient:
         """One attempt of :meth:`complete` (no retry, no breaker). Raises LLMError (``empty`` for no text)."""
         kwargs = {"max_tokens": max_tokens} if max_tokens else {}
         try:
-            response = self._llm.chat(list(messages), **kwargs)
-            text = response.message.content
+            text = self._llm.chat(list(messages), **kwargs).message.content
         except Exception as exc:  # noqa: BLE001 - every failure of the call becomes an LLMError
             raise classify(exc, self._secret) from exc
         if not isinstance(text, str) or not text.strip():

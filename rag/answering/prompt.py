@@ -1,13 +1,11 @@
 """The Chinese prompts: answering from numbered sources, and rewriting a follow-up into a standalone question.
 
-Answer prompt (:func:`answer_messages`): a system message with the rules (only the sources, concise, ``[n]`` after
-each claim, the fixed not-found sentence, sources are quoted material and never instructions), then a user message
-with the sources, each in ``<资料 编号="n" 标题="…" 来源="…" 刊发="《报刊》日期 版次">`` … ``</资料>``, and the question last.
-The sources are data, not instructions (the "spotlighting"/delimiting defence against indirect prompt injection,
-Hines et al. 2024, arXiv:2403.14720; OWASP LLM01): their angle brackets and quotes become full-width, so a source
-can never close its own block or forge another, and the system message says that anything inside a block (say
-"忽略以上指令") is part of the report. The citation check (:mod:`rag.answering.citation_check`) is the second line of
-defence: an answer is only shown with citations it can verify.
+Answer prompt (:func:`answer_messages`): the rules (:data:`ANSWER_SYSTEM_PROMPT`), then the sources, each in
+``<资料 编号="n" 标题="…" 来源="…" 刊发="《报刊》日期 版次">`` … ``</资料>``, and the question last. The sources are data, not
+instructions (the "spotlighting"/delimiting defence against indirect prompt injection, Hines et al. 2024,
+arXiv:2403.14720; OWASP LLM01): their angle brackets and quotes become full-width, so a source can never close its
+own block or forge another, and the rules say that anything inside a block is part of the report. The citation check
+(:mod:`rag.answering.citation_check`) is the second line of defence: only citations it verifies are shown.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
-"""What a question asks for, in one place: its type (number, date, person, organisation, place, list,
-definition, reason), its IDF-weighted content words and bigrams, the names it is about, the unit it counts in, the
-dates it names; and the pattern tags that say whether a sentence holds the asked-for type.
+"""What a question asks for, in one place: its type, IDF-weighted content words and bigrams, the names it is
+about, the unit it counts in; and the pattern tags that say whether a sentence holds the asked-for type.
 
 The answer selector (:mod:`rag.answering.features`), the evidence reranker (:mod:`rag.retrieval.rerank`) and the
 LLM citation check read questions through this module only. Interrogative words and measure words are the
@@ -46,7 +45,6 @@ _QTYPE_PATTERNS: list[tuple[QuestionType, re.Pattern[str]]] = [
 UNITS = alternation("units")
 NUM = r"(?:\d[\d,.]*|[零一二两三四五六七八九十百千万亿]+)"
 _NUMBER_WITH_UNIT = re.compile(rf"{NUM}\s*(?:%|余|多)?\s*(?:[万亿千百]?(?:{UNITS})|%)")
-_ANY_NUMBER = re.compile(r"\d")
 DATE = re.compile(r"\d{1,4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*日|\d{1,2}\s*月|\d{1,2}\s*日|[昨今明前]日|今年|去年|前年|世纪|年代")
 _REASON_CUE = re.compile(r"因为|由于|因此|所以|导致|原因|为了|以便|使得|从而")
 _DEFINITION_CUE = re.compile(r"^[^，。]{0,30}?(?:是|指|即|又称|亦称|也称|简称|全称)")
@@ -55,15 +53,12 @@ LATIN_TERM = re.compile(r"(?<![a-z])[a-z]{2,}(?![a-z])")
 #: Openings that lean on the sentence before (因此, 但, 这, 该 ...): conjunctions and demonstratives.
 LEANS_BACK = re.compile(r"^(?:因此|所以|于是|但是?|而且|并且|此外|其中|这|该|此|同时|然而|故|为此|对此|它|其|他|她)")
 _BIGRAM_STRIP = re.compile(r"[^\w\u4e00-\u9fff]|[的是了在有和与及或而被把将对于]")
-_DEFINITION = re.compile(
-    r"^(?:请问)?什么(?:是|叫)(?P<a>[^的，,]{1,20}?)[？?]?$|^(?P<b>[^的，,]{1,20}?)(?:的定义)?是(?:什么|指什么|何物)[？?]?$"
-)
-_INTERROGATIVES = re.compile(
-    # 担任什么职务 / 是什么身份 frame the slot: the answer names the post (区党委书记), never these words.
-    r"(?:被|获)?(?:选为|当选为?|任命为|担任|出任|任)?(?:什么|何种|哪个|哪些)(?:职务|职位|官职|身份)|(?:职务|职位|官职)是什么"
-    r"|(?:有|是|为|约)?多少|(?:有|是|为|约)?多[大长高远重久深宽厚]|第几|几|(?:有|是)?什么(?:样子?)?|(?:有|是)?哪一?"
-    r"|谁|何[时地人处种]|如何|怎[么样]样?|为什么|为何|吗|呢|[？?！!。，,]"
-)
+_DEFINITION = re.compile(r"^(?:请问)?什么(?:是|叫)(?P<a>[^的，,]{1,20}?)[？?]?$"
+                         r"|^(?P<b>[^的，,]{1,20}?)(?:的定义)?是(?:什么|指什么|何物)[？?]?$")
+#: 担任什么职务 / 是什么身份 frame the slot: the answer names the post (区党委书记), never these words.
+_INTERROGATIVES = re.compile(r"(?:被|获)?(?:选为|当选为?|任命为|担任|出任|任)?(?:什么|何种|哪个|哪些)(?:职务|职位|官职|身份)"
+                             r"|(?:职务|职位|官职)是什么|(?:有|是|为|约)?多少|(?:有|是|为|约)?多[大长高远重久深宽厚]|第几|几"
+                             r"|(?:有|是)?什么(?:样子?)?|(?:有|是)?哪一?|谁|何[时地人处种]|如何|怎[么样]样?|为什么|为何|吗|呢|[？?！!。，,]")
 #: Interrogatives whose neighbours are the cloze anchors of :meth:`Question.anchor_score`.
 _WH = re.compile(r"什么时候|什么地方|多少|多久|多大|多长|几|什么|哪一?[个些种家位年天里儿国座所条]?|谁|何[时地人处种]|如何|怎[么样]样?|为什么|为何")
 _CLAUSE_END = re.compile(r"[，,。？?！!；;：:、\s]")
@@ -104,7 +99,7 @@ def holds_type(qtype: QuestionType, norm: str, unit: str | None = None, subject:
     if qtype is QuestionType.NUMBER:
         if unit:
             return 1.0 if _unit_pattern(unit).search(norm) else 0.5 if _NUMBER_WITH_UNIT.search(norm) else 0.0
-        return 1.0 if _NUMBER_WITH_UNIT.search(norm) else 0.4 if _ANY_NUMBER.search(norm) else 0.0
+        return 1.0 if _NUMBER_WITH_UNIT.search(norm) else 0.4 if re.search(r"\d", norm) else 0.0
     if qtype is QuestionType.DEFINITION:
         return 1.0 if subject and norm.lstrip("《“\"'「 ").startswith(subject) and _DEFINITION_CUE.search(norm) else 0.0
     cue = {QuestionType.DATE: DATE, QuestionType.REASON: _REASON_CUE, QuestionType.LIST: _LIST_CUE}.get(qtype)
@@ -172,15 +167,6 @@ def names_in(name: str, text: str) -> bool:
     return sum(g in text for g in grams) >= len(grams) - 1 and name[:2] in text
 
 
-def term_weights(bare_question: str, idf: Callable[[str], float]) -> dict[str, float]:
-    """Content words of a normalised question without its interrogatives (jieba search mode, stopwords left out)
-    and their weights: ``idf`` (BM25's), x :data:`FRAGMENT_WEIGHT` for a term inside a longer one; a compound made
-    of other terms is dropped (it would count its words twice)."""
-    terms = keywords(bare_question)  # stopwords are left out by the tokenizer
-    terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
-    return {t: idf(t) * (FRAGMENT_WEIGHT if any(t != o and t in o for o in terms) else 1.0) for t in terms}
-
-
 def _composed_of(term: str, parts: list[str]) -> bool:
     """Whether ``term`` is a concatenation of two or more of ``parts`` (word-break dynamic programme)."""
     usable = [p for p in parts if p and len(p) < len(term)]
@@ -192,7 +178,7 @@ def _composed_of(term: str, parts: list[str]) -> bool:
 
 class Question:
     """A question prepared for matching: type, wanted unit, definition subject, IDF-weighted terms, bigrams,
-    names, dates named. ``idf`` maps a normalised token to BM25's inverse document frequency."""
+    names, cloze anchors. ``idf`` maps a normalised token to BM25's inverse document frequency."""
 
     def __init__(self, text: str, idf: Callable[[str], float]) -> None:
         norm = normalize(text)
@@ -200,7 +186,11 @@ class Question:
         self.unit = wanted_unit(norm) if self.qtype is QuestionType.NUMBER else None
         self.subject = definition_subject(norm)
         self.bare = _INTERROGATIVES.sub("", norm)  # without interrogative words and punctuation
-        self.weights = term_weights(self.bare, idf)
+        # Content words (jieba search mode, stopwords left out) weighted by ``idf``, x FRAGMENT_WEIGHT for a term
+        # inside a longer one; a compound made of other terms is dropped (it would count its words twice).
+        terms = keywords(self.bare)
+        terms = [t for t in terms if not _composed_of(t, [o for o in terms if o != t])]
+        self.weights = {t: idf(t) * (FRAGMENT_WEIGHT if any(t != o and t in o for o in terms) else 1.0) for t in terms}
         self.total = sum(self.weights.values())
         self.unseen_idf = idf("\uffff")
         self.grams = bigrams(self.bare)

@@ -1,20 +1,19 @@
 """Questions about what was reported: answered with the matching reports, not with a sentence.
 
 ``2021年底《滨江日报》报道了哪些关于养殖的消息？``, ``《滨江日报》2022年3月5日刊登了什么？``, ``去年有哪些关于5G的报道？``
-ask for the reports of a newspaper and a time, perhaps on a topic. :func:`detect` knows them by their shape, not by
-words of any one question: a publishing verb (报道, 刊登, 刊发, 刊载, 登载, 发表, 播发) directly followed by a question
-word (哪些, 什么, 哪几篇...) and then nothing, or only a topic and a word for reports (报道, 消息, 新闻, 文章, 稿件,
-内容); or ``有哪些 / 有什么`` + topic + such a word (not ``报道了什么新技术``, a thing, nor ``据报道, ...多少``, a fact).
-The question must also name a scope: a publication the archive holds (stored names, longest first), a time
-(:mod:`rag.text.time_expr`) or the caller's filter. 发表 alone needs a publication (``<某人>在<某年>发表了什么`` asks for
-a person's work). A 《name》 before the listing phrase that is no stored publication gets a refusal.
+ask for the reports of a newspaper and a time, perhaps on a topic. :func:`detect` knows them by their shape (the
+patterns below), not by words of any one question: a publishing verb directly followed by a question word and then
+nothing, or only a topic and a word for reports; or ``有哪些 / 有什么`` + topic + such a word (not
+``报道了什么新技术``, a thing, nor ``据报道, ...多少``, a fact). The question must also name a scope: a publication the
+archive holds (stored names, longest first), a time (:mod:`rag.text.time_expr`) or the caller's filter. 发表 alone
+needs a publication (``<某人>在<某年>发表了什么`` asks for a person's work). A 《name》 before the listing phrase that is
+no stored publication gets a refusal.
 
-:func:`report_listing` answers with the reports printed in the named time (publication date in the range) by the
-named publication, each intersected with the caller's filter, one per story, at most :data:`MAX_REPORTS`: with a
-topic (the question without the publication, the time, the question words and :data:`FILLER`), the best the
-keyword index scores above 0; without, the newest. They are listed newest first with title, publication, date,
-page and a citation ``[n]`` (found true, ``confidence`` None: no selector chose them); none gives a refusal naming
-the scope. The reports come from the service (``find``: :func:`rag.archive.find_reports`).
+:func:`report_listing` answers with at most :data:`MAX_REPORTS` reports printed in that scope and the caller's
+filter, one per story (``find``: :func:`rag.archive.find_reports`): with a topic (the question without the
+publication, the time, the question words and :data:`FILLER`), the best the keyword index scores above 0; without,
+the newest. They are listed newest first, each with its title, print label and citation (``confidence`` None: no
+selector chose them); none gives a refusal naming the scope.
 """
 
 from __future__ import annotations
@@ -35,17 +34,14 @@ from rag.text.time_expr import TimeScope
 #: Most reports one answer lists.
 MAX_REPORTS = 5
 
-_VERB = r"(?:报道|刊登|刊发|刊载|登载|发表|播发)"
 _ASK = r"(?:哪些|些什么|什么|哪几[篇条则个]|几[篇条则])"
-_NOUN = r"(?:报道|消息|新闻|文章|稿件|内容)"
-_ABOUT = r"(?:关于|有关|涉及|围绕)?"
 _TITLE = re.compile(r"《([^》]{2,20})》")
 _END = re.compile(r"[\s?？。!！.…]+$")
 #: ``<verb>了哪些`` + rest; ``有哪些`` + rest (the rest must then name reports).
-_VERB_LED = re.compile(rf"{_VERB}(?:了|过)?(?:一些)?{_ASK}")
+_VERB_LED = re.compile(rf"(?:报道|刊登|刊发|刊载|登载|发表|播发)(?:了|过)?(?:一些)?{_ASK}")
 _HAVE_LED = re.compile(rf"(?:有|登了|发了){_ASK}")
 #: What may follow the question word: nothing, or [关于] topic [方面/相关][的] report-word.
-_REST = re.compile(rf"{_ABOUT}(?P<topic>.*?)(?:方面|相关)?(?:的)?{_NOUN}")
+_REST = re.compile(r"(?:关于|有关|涉及|围绕)?(?P<topic>.*?)(?:方面|相关)?(?:的)?(?:报道|消息|新闻|文章|稿件|内容)")
 #: Tokens that say where or how a report was printed, not what it is about (our own list of function words).
 FILLER = frozenset(words("listing_filler"))  # rag/lexicon/listing_filler.txt
 #: Shortest stored publication name matched in a question (shorter names are words, not mastheads).
@@ -70,9 +66,8 @@ def _listing_rest(text: str) -> tuple[int, str, bool] | None:
     end punctuation off) has a listing shape, else None."""
     for pattern, needs_noun in ((_VERB_LED, False), (_HAVE_LED, True)):
         for m in pattern.finditer(text):
-            rest = text[m.end():]
-            tail = _REST.fullmatch(rest) if rest or needs_noun else None
-            if (not rest and not needs_noun) or tail is not None:
+            tail = _REST.fullmatch(text[m.end():])  # never matches "": a report word is required
+            if tail is not None or (m.end() == len(text) and not needs_noun):
                 return m.start(), tail.group("topic") if tail is not None else "", m.group(0).startswith("发表")
     return None
 
@@ -106,10 +101,6 @@ def detect(question: str, scope: TimeScope, known_publications: Iterable[str],
     return ReportQuery(publications, mention, tokens, " ".join(topic_text.split()), title is not None)
 
 
-#: ``find(filter, topic tokens, limit)``: the reports passing a resolved strict filter (see the module docstring).
-FindReports = Callable[[ArchiveFilter, list[str], int], list[NodeWithScore]]
-
-
 def _listing_filter(query: ReportQuery, scope: TimeScope, archive_filter: ArchiveFilter | None,
                    known_publications: Iterable[str]) -> ArchiveFilter | None:
     """The strict filter of the listing: the caller's dates and publication intersected with the question's (resolved
@@ -138,14 +129,14 @@ def _scope_label(query: ReportQuery, flt: ArchiveFilter, scope: TimeScope) -> st
         when = f"{flt.since.isoformat() if flt.since else ''}至{flt.until.isoformat() if flt.until else ''}"
     names = sorted(flt.publications or ())
     paper = f"《{names[0]}》" if len(names) == 1 else f"《{query.publication_label}》" if query.publication_label else ""
-    about = f"关于“{query.topic_text}”" if query.topic else ""
-    return f"{paper}{when}{about}"
+    return paper + when + (f"关于“{query.topic_text}”" if query.topic else "")
 
 
 def report_listing(question: str, scope: TimeScope, archive_filter: ArchiveFilter | None,
-                   known_publications: Iterable[str], find: FindReports) -> Answer | None:
-    """The answer to ``question`` when it is a listing question (:func:`detect`), else None: the reports ``find``
-    returns for the listing's filter and topic, newest first, cited; a refusal (found false) when there is none."""
+                   known_publications: Iterable[str],
+                   find: Callable[[ArchiveFilter, list[str], int], list[NodeWithScore]]) -> Answer | None:
+    """The answer to ``question`` when it is a listing question (:func:`detect`), else None: the reports
+    ``find(strict filter, topic tokens, limit)`` returns, newest first, cited; a refusal (found false) when none."""
     known = frozenset(known_publications)
     query = detect(question, scope, known, archive_filter)
     if query is None:
