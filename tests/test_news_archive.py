@@ -190,6 +190,12 @@ def test_question_names_units_and_values() -> None:
     assert answer_value(QuestionType.DATE, None, "9月3日开始试运行") == "9月3日"
 
 
+def test_names_of_equal_length_come_in_the_questions_order() -> None:
+    # A set's order would change with PYTHONHASHSEED; the analysis must not.
+    assert question_names(normalize("《春晓》和《登高》哪首诗更早？")) == ("春晓", "登高")
+    assert question_names(normalize("《登高》和《春晓》哪首诗更早？")) == ("登高", "春晓")
+
+
 def test_a_name_is_found_whole_or_glued_to_the_next_character() -> None:
     assert names_in("王小明", "省政协主席王小明会见了考察团")
     assert not names_in("王小明", "副组长李刚参加了救援")

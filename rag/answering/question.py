@@ -148,11 +148,11 @@ def answer_value(qtype: QuestionType, unit: str | None, norm_sentence: str) -> s
 @lru_cache(maxsize=4096)
 def question_names(norm_question: str) -> tuple[str, ...]:
     """Names a normalised question is about: jieba nr/ns/nt/nz words of 2+ characters, quoted titles and Latin
-    terms, longest first, a name inside a longer one left out."""
+    terms, longest first and then in the question's order (never a set's), a name inside a longer one left out."""
     found = {next(g for g in m.groups() if g) for m in _QUOTED.finditer(norm_question)}
     found.update(word for word, flag in pos_tags(norm_question) if flag in NAME_KINDS and len(word) >= 2)
     found.update(LATIN_TERM.findall(norm_question))
-    names = sorted(found, key=len, reverse=True)
+    names = sorted(found, key=lambda n: (-len(n), norm_question.find(n), n))
     return tuple(n for i, n in enumerate(names) if not any(n in longer for longer in names[:i]))
 
 
