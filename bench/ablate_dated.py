@@ -19,8 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # bench/ is not a package: its scripts import each other by file name
 
-from bench.ablate_rules import family_off  # noqa: E402
+from ablate_rules import family_off  # noqa: E402
+
 from bot.train import HashedBigramEmbedder  # noqa: E402
 from rag.eval_dated import build_dated_corpus, score_dated  # noqa: E402
 from rag.eval_stats import compare, percentile_interval  # noqa: E402

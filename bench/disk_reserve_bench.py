@@ -38,7 +38,8 @@ def used(path: Path) -> int:
 class Sampler(threading.Thread):
     def __init__(self, path: Path) -> None:
         super().__init__(daemon=True)
-        self.path, self.samples, self.stop = path, [], threading.Event()
+        self.path, self.stop = path, threading.Event()
+        self.samples: list[tuple[float, int]] = []  # (perf_counter seconds, bytes used)
 
     def run(self) -> None:
         while not self.stop.is_set():

@@ -122,8 +122,8 @@ def prepare_real(store_dir: Path, qa: Path, n_questions: int) -> None:
 
     client = chromadb.PersistentClient(path=str(store_dir), settings=ChromaSettings(anonymized_telemetry=False))
     got = client.get_collection("newsqa").get(include=["metadatas", "documents"])
-    texts = [record_to_node(i, d, m).get_content() for i, d, m in zip(got["ids"], got["documents"],
-                                                                          got["metadatas"], strict=True)]
+    texts = [record_to_node(i, d, dict(m)).get_content()
+             for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)]
     model, _ = load_model(query_warm_up=False)
     started = time.perf_counter()
     vectors = np.concatenate([model.embed_documents(texts[i:i + 256]) for i in range(0, len(texts), 256)])
@@ -171,8 +171,8 @@ def build(name: str, m: int, efc: int) -> dict[str, Any]:
     vectors = np.load(HNSW_DIR / name / "vectors.npy", mmap_mode="r")
     settings = settings_for(folder, hnsw_m=m, hnsw_ef_construction=efc)
     client = chromadb.PersistentClient(path=str(folder), settings=ChromaSettings(anonymized_telemetry=False))
-    collection = client.create_collection("newsqa", embedding_function=None,
-                                          configuration=chunk_configuration(settings))
+    collection = client.create_collection("newsqa", embedding_function=None,  # the store's own configuration
+                                          configuration=chunk_configuration(settings))  # type: ignore[arg-type]
     load0, cpu0, started = os.getloadavg()[0], time.process_time(), time.perf_counter()
     for start in range(0, len(vectors), ADD_BATCH):
         part = np.asarray(vectors[start:start + ADD_BATCH])
