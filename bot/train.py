@@ -11,9 +11,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -195,11 +195,19 @@ def run(train_dir: Path, cache: Path, out: Path | None = None, rebuild: bool = F
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m bot.train [TRAIN_DIR] [CACHE] [--rebuild]``."""
-    args = [a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--")]
+    """``python -m bot.train [TRAIN_DIR] [CACHE] [--rebuild] [--out FILE]`` (``make train``)."""
+    parser = argparse.ArgumentParser(prog="python -m bot.train", description="Fit the answer selector on the "
+                                     "training sets and write its model file and MODEL_CARD.md.")
+    parser.add_argument("train_dir", nargs="?", type=Path, default=Path("../shared/train"),
+                        help="the training sets (default ../shared/train)")
+    parser.add_argument("cache", nargs="?", type=Path, default=Path("../cache/train"),
+                        help="stores and cached features, built on first use (default ../cache/train)")
+    parser.add_argument("--rebuild", action="store_true", help="recompute the cached features")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the model here (MODEL_CARD.md beside it) instead of the package's file")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    data = run(Path(args[0] if args else "../shared/train"), Path(args[1] if len(args) > 1 else "../cache/train"),
-               rebuild="--rebuild" in (argv or sys.argv))
+    data = run(args.train_dir, args.cache, out=args.out, rebuild=args.rebuild)
     print(json.dumps(data["training"], indent=1))
 
 
