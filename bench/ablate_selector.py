@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.train import fmt_interval  # noqa: E402
 from rag.answering import train as fit  # noqa: E402
 
 #: Feature families (the issue's list: coverage, BM25, dense similarity and rank, answer type, position, time,
@@ -46,11 +47,6 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "printings, other stories": ("printings", "other_stories"),
     "form (length, leans back)": ("length", "leans_back"),
 }
-
-
-def _fmt(v: tuple[float, float, float], sign: bool = False) -> str:
-    f = "{:+.3f}" if sign else "{:.3f}"
-    return f"{f.format(v[0])} [{f.format(v[1])}, {f.format(v[2])}]"
 
 
 def _cached_features(folder: Path) -> tuple[str, ...]:
@@ -111,13 +107,13 @@ def main() -> None:
         for m in methods:
             r = results[m]
             f = fit.bootstrap(rows.meta, r.p, r.correct, r.threshold, mask)
-            lines.append(f"| {s} | {m} | {r.threshold:.2f} | " + " | ".join(_fmt(f[k]) for k in (
+            lines.append(f"| {s} | {m} | {r.threshold:.2f} | " + " | ".join(fmt_interval(f[k]) for k in (
                 "selection", "answers", "cited_wrong", "false_refusals", "removed_refused")) + " |")
     lines += ["", "Selection, paired differences (95 % intervals, bootstrap over groups):", ""]
     for a, b in [(m, "coverage") for m in methods if m != "coverage"] + [("selector", m) for m in methods[1:-1]]:
         ra, rb = results[a], results[b]
         lines.append(f"- {a} - {b}: " + "; ".join(
-            f"{s} {_fmt(fit.bootstrap(rows.meta, ra.p, ra.correct, 0.0, mask, base=(rb.p, rb.correct, 0.0))['selection'], True)}"
+            f"{s} {fmt_interval(fit.bootstrap(rows.meta, ra.p, ra.correct, 0.0, mask, base=(rb.p, rb.correct, 0.0))['selection'], True)}"
             for s, mask in [*masks.items(), ("pooled", pooled)]))
     print(f"methods: done ({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
     full = fit.evaluate(rows)
@@ -134,8 +130,8 @@ def main() -> None:
             own = fit.bootstrap(rows.meta, r.p, r.correct, r.threshold, masks[s])
             diff = fit.bootstrap(rows.meta, r.p, r.correct, r.threshold, masks[s],
                                  base=(full.p, full.correct, full.threshold))
-            cells += [_fmt(own["selection"]), _fmt(diff["selection"], True) if members else "",
-                      _fmt(own["removed_refused"]), _fmt(diff["removed_refused"], True) if members else ""]
+            cells += [fmt_interval(own["selection"]), fmt_interval(diff["selection"], True) if members else "",
+                      fmt_interval(own["removed_refused"]), fmt_interval(diff["removed_refused"], True) if members else ""]
         lines.append(f"| {family} | {', '.join(members) or len(names)} | " + " | ".join(cells) + " |")
         print(f"{family}: done ({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
     if args.plot:

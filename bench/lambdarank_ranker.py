@@ -34,6 +34,7 @@ from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.train import fmt_interval  # noqa: E402
 from rag.answering import train as fit  # noqa: E402
 
 GRID = list(itertools.product((7, 31), (20, 100), (10, 30)))  # num_leaves, min_data_in_leaf, truncation level
@@ -94,11 +95,6 @@ def out_of_fold(rows: fit.Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray, lis
     return rank, answer, answer_b, chosen
 
 
-def _fmt(v: tuple[float, float, float], sign: bool = False) -> str:
-    f = "{:+.3f}" if sign else "{:.3f}"
-    return f"{f.format(v[0])} [{f.format(v[1])}, {f.format(v[2])}]"
-
-
 def main() -> None:
     """Measure and print (with ``--out``, write) the Markdown report."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -129,11 +125,11 @@ def main() -> None:
     for s, mask in masks.items():
         for method, r in results.items():
             f = fit.bootstrap(rows.meta, r.p, r.correct, r.threshold, mask)
-            lines.append(f"| {s} | {method} | {r.threshold:.2f} | " + " | ".join(_fmt(f[k]) for k in KEYS) + " |")
+            lines.append(f"| {s} | {method} | {r.threshold:.2f} | " + " | ".join(fmt_interval(f[k]) for k in KEYS) + " |")
             if method != "selector":
                 d = fit.bootstrap(rows.meta, r.p, r.correct, r.threshold, mask,
                                   base=(base.p, base.correct, base.threshold))
-                diffs.append(f"| {s} | {method} | " + " | ".join(_fmt(d[k], True) for k in KEYS) + " |")
+                diffs.append(f"| {s} | {method} | " + " | ".join(fmt_interval(d[k], True) for k in KEYS) + " |")
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     report = "\n".join([*lines, *diffs, "", f"Run time {time.time() - STARTED:.0f} s, load average {load}."]) + "\n"
     print(report)

@@ -29,6 +29,7 @@ from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.train import fmt_interval  # noqa: E402
 from rag.answering import train as fit  # noqa: E402
 
 CAP = 10.0  # margins are clipped to [0, CAP] (a question whose candidates all come from one chunk gets CAP)
@@ -95,11 +96,6 @@ def matched(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, m
     return float(right[m]) if m < len(right) else 1.0
 
 
-def _fmt(v: tuple[float, float, float], sign: bool = False) -> str:
-    f = "{:+.3f}" if sign else "{:.3f}"
-    return f"{f.format(v[0])} [{f.format(v[1])}, {f.format(v[2])}]"
-
-
 def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
     """Mann-Whitney AUC (average ranks for ties)."""
     ranks = rankdata(np.concatenate([pos, neg]))[: len(pos)]
@@ -142,10 +138,10 @@ def report(rows: fit.Rows, probs: dict[str, np.ndarray], correct: np.ndarray, pr
                   for v, p in probs.items()}
             for v, p in probs.items():
                 f = fit.bootstrap(rows.meta, p, correct, ts[v], mask)
-                print(f"| {s} | {budget} | {v} | {ts[v]:.3f} | " + " | ".join(_fmt(f[k]) for k in KEYS) + " |")
+                print(f"| {s} | {budget} | {v} | {ts[v]:.3f} | " + " | ".join(fmt_interval(f[k]) for k in KEYS) + " |")
                 if v != "platt":
                     d = fit.bootstrap(rows.meta, p, correct, ts[v], mask, base=(probs["platt"], correct, ts["platt"]))
-                    diffs.append(f"| {s} | {budget} | {v} | " + " | ".join(_fmt(d[k], True) for k in KEYS) + " |")
+                    diffs.append(f"| {s} | {budget} | {v} | " + " | ".join(fmt_interval(d[k], True) for k in KEYS) + " |")
             sys.stdout.flush()
     print("\nPaired differences against platt (same folds, 95 % intervals over groups)\n")
     print("| set | budget | variant | " + " | ".join(KEYS) + " |\n|---|---|---|---|---|---|---|")
@@ -155,7 +151,7 @@ def report(rows: fit.Rows, probs: dict[str, np.ndarray], correct: np.ndarray, pr
         pos, neg = mask & correct & (kinds == "answerable"), mask & (kinds == "removed")
         print(f"\nAUC, {s} (right answerable against removed): " + ", ".join(
             f"{v} {_auc(p[pos], p[neg]):.3f}" for v, p in probs.items()) + f"; {primary} - platt " +
-            _fmt(auc_gain(rows.meta, probs[primary], probs["platt"], correct, mask), True))
+            fmt_interval(auc_gain(rows.meta, probs[primary], probs["platt"], correct, mask), True))
 
 
 def main(cache: Path) -> None:

@@ -90,7 +90,9 @@ def risk_coverage(rows: fit.Rows, result: fit.Evaluation, mask: np.ndarray) -> l
     return [{"threshold": float(t), **fit.figures(rows.meta, result.p, result.correct, float(t), mask)} for t in grid]
 
 
-def _fmt(v: tuple[float, float, float], sign: bool = False) -> str:
+def fmt_interval(v: tuple[float, float, float], sign: bool = False) -> str:
+    """``(value, low, high)`` as ``0.644 [0.590, 0.694]`` (``sign``: ``+0.012 [-0.009, +0.034]``), as the model card
+    and the selector benchmarks print figures."""
     f = "{:+.3f}" if sign else "{:.3f}"
     return f"{f.format(v[0])} [{f.format(v[1])}, {f.format(v[2])}]"
 
@@ -139,11 +141,11 @@ def card(rows: fit.Rows, results: dict[str, fit.Evaluation], model: dict[str, ob
     for s, mask in masks.items():
         for method, r in results.items():
             f = fit.bootstrap(rows.meta, r.p, r.correct, r.threshold, mask)
-            lines.append(f"| {s} | {method} | {r.threshold:.2f} | " + " | ".join(_fmt(f[k]) for k in (
+            lines.append(f"| {s} | {method} | {r.threshold:.2f} | " + " | ".join(fmt_interval(f[k]) for k in (
                 "selection", "answers", "cited_wrong", "false_refusals", "removed_refused")) + " |")
     cov = results["coverage"]
     lines += ["", "Selection, the selector minus coverage alone (paired, same questions): " + "; ".join(
-        f"{s} {_fmt(fit.bootstrap(rows.meta, chosen.p, chosen.correct, 0.0, mask, base=(cov.p, cov.correct, 0.0))['selection'], True)}"
+        f"{s} {fmt_interval(fit.bootstrap(rows.meta, chosen.p, chosen.correct, 0.0, mask, base=(cov.p, cov.correct, 0.0))['selection'], True)}"
         for s, mask in masks.items()) + ".", "",
         "## Risk-coverage (shipped model, out of fold)", "",
         "| set | threshold | refused (answerable) | cited wrong | false refusals | removed refused |",
