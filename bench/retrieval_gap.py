@@ -64,7 +64,6 @@ def collect(set_name: str, out: Path, work: Path, cache: Path, depth: int, limit
     with, e.g. the packaged e5) when given."""
     from bot.service import build_service
     from bot.train import HashedBigramEmbedder
-    from rag.answering.question import Question
     from rag.eval_fabrication import src_files
     from rag.models import story_of
     from rag.retrieval.dense import DenseRetriever
@@ -73,6 +72,7 @@ def collect(set_name: str, out: Path, work: Path, cache: Path, depth: int, limit
     from rag.retrieval.stories import unpunctuated
     from rag.settings import Settings
     from rag.text.normalize import normalize_cached
+    from rag.text.question import Question
     from rag.text.sentences import split_sentences
     from rag.train_data import _gold_stories, _is_source, default_sets, load_questions
 

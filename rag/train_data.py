@@ -29,11 +29,11 @@ import numpy as np
 from llama_index.core.schema import NodeWithScore
 
 from rag.answering.features import FEATURES, candidates
-from rag.answering.question import Question
 from rag.eval_fabrication import src_files
 from rag.models import story_of
 from rag.service import NewsQA
 from rag.text.normalize import normalize
+from rag.text.question import Question
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.features import FEATURES, candidates
-from rag.answering.question import Question
 from rag.answering.selector import load_model, model_path, parse_model
+from rag.text.question import Question
 
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "train"
 

@@ -122,6 +122,17 @@ def test_answering_does_not_reach_into_retrieval_store_or_service() -> None:
     assert not wrong
 
 
+def test_retrieval_does_not_import_the_answerer() -> None:
+    """The reranker takes question features from the one question analysis (rag.text.question), so rules of the
+    answerer cannot reorder retrieval (issue 33)."""
+    wrong = sorted(
+        f"{module} imports {target}"
+        for module, targets in import_graph().items() if module.startswith("rag.retrieval")
+        for target in targets if _rag_package(target) == "rag.answering"
+    )
+    assert not wrong
+
+
 def test_core_modules_are_at_most_300_lines() -> None:
     long = {
         name: n for name, path in _modules().items() if name.startswith("rag")

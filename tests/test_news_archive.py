@@ -1,6 +1,6 @@
 """News-archive behaviour: datelines become metadata, reprints group into stories, answers name their subject.
 
-Unit tests of :mod:`rag.text.dateline`, :mod:`ingest.near_duplicates` and :mod:`rag.answering.question`, and one
+Unit tests of :mod:`rag.text.dateline`, :mod:`ingest.near_duplicates` and :mod:`rag.text.question`, and one
 integration test through a real ingest (packaged model, real Chroma store) of a small archive written here.
 """
 
@@ -20,7 +20,10 @@ from ingest.near_duplicates import (
     same_story,
     signature,
 )
-from rag.answering.question import (
+from rag.evaluation import QAItem, half
+from rag.text.dateline import lead_outlet, parse_dateline, split_headline, strip_lead
+from rag.text.normalize import normalize
+from rag.text.question import (
     QuestionType,
     answer_value,
     names_in,
@@ -28,9 +31,6 @@ from rag.answering.question import (
     question_type,
     wanted_unit,
 )
-from rag.evaluation import QAItem, half
-from rag.text.dateline import lead_outlet, parse_dateline, split_headline, strip_lead
-from rag.text.normalize import normalize
 from tests.conftest import SAMPLE_ARTICLES, make_settings
 
 # A report written for these tests (invented parties and places), shaped like a wire story: a claim, a denial,

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from rag.answering.question import QuestionType, question_type
 from rag.errors import InputError
 from rag.evaluation import evaluate, load_qa
 from rag.models import NOT_FOUND_ANSWER
+from rag.text.question import QuestionType, question_type
 from tests.conftest import ROOT
 
 SEEDS_DEV = ROOT.parent / "shared" / "eval" / "seeds_dev.jsonl"

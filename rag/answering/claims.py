@@ -4,7 +4,7 @@ support of a claim by a source: its answer-bearing spans and IDF-weighted new wo
 
 Word overlap alone lets ``黄道镇党委书记是张三[1]`` pass against a page naming another secretary: most of its words are
 in the source, the one that answers is not. So a cited clause's *answer-bearing* spans must occur in the cited source
-(both normalised as for search): names (jieba's :data:`rag.answering.question.NAME_KINDS`, 2+ characters; Latin
+(both normalised as for search): names (jieba's :data:`rag.text.question.NAME_KINDS`, 2+ characters; Latin
 terms); numbers with their units, compared by value and unit (``120座``, ``3.5平方公里``, ``十三个`` = ``13个``; dates
 too: ``2021年``, ``12月29日``); quoted titles (``《…》``) and short quotations (``“…”``). A span the question already
 contains is not checked (it is the subject, not the answer). Ablation: docs/evaluation.md, "LLM answers: fabrication".
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.question import NAME_KINDS, pos_tags
 from rag.text.lexicon import alternation, words
 from rag.text.normalize import normalize, normalize_cached, tokenize
+from rag.text.question import NAME_KINDS, pos_tags
 
 _CN = "零〇一二两三四五六七八九十百千万亿"
 #: The question analysis's units and the calendar and other units a claim's figure may carry (``rag/lexicon/``).

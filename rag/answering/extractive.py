@@ -26,11 +26,11 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.answering.citation_check import citation_for
 from rag.answering.features import Candidate, candidates
-from rag.answering.question import LEANS_BACK, Question, answer_value, names_in
 from rag.answering.selector import SelectorModel, load_model
 from rag.models import NOT_FOUND_ANSWER, Answer, print_label, story_of
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
+from rag.text.question import LEANS_BACK, Question, answer_value, names_in
 from rag.text.sentences import sign_off, split_sentences
 from rag.text.time_expr import Recency
 
@@ -115,7 +115,7 @@ class ExtractiveAnswerer:
 
 def other_value(analysis: Question, a: Candidate, b: Candidate) -> bool:
     """Whether sentence ``b`` answers with another value than ``a``: another number in the asked unit or another
-    date (:func:`rag.answering.question.answer_value`), or, for any question, the same sentence with other figures
+    date (:func:`rag.text.question.answer_value`), or, for any question, the same sentence with other figures
     (``于1998年建成`` / ``于2004年建成``)."""
     mine = answer_value(analysis.qtype, analysis.unit, a.norm)
     other = answer_value(analysis.qtype, analysis.unit, b.norm)

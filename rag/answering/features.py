@@ -4,7 +4,7 @@
 The signals are the ones open QA systems combine (DuReader's paragraph selection: recall, overlap and BM25-like
 lexical features; DrQA's reader: exact match, term frequency, part of speech): how much of the question the
 sentence and its context cover, the retrieval score and rank of its chunk, whether it holds the asked-for type
-(:mod:`rag.answering.question`), and its form. Their weights are learned (:mod:`rag.answering.train`), none is set
+(:mod:`rag.text.question`), and its form. Their weights are learned (:mod:`rag.answering.train`), none is set
 here. Families whose removal did not hurt beyond noise on the training sets (``make ablate``: the time the
 question names, the position in the article, printings and other stories carrying the sentence) were deleted.
 """
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from llama_index.core.schema import NodeWithScore
 
-from rag.answering.question import LEANS_BACK, Question, QuestionType, holds_name, holds_type, names_in
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
+from rag.text.question import LEANS_BACK, Question, QuestionType, holds_name, holds_type, names_in
 from rag.text.sentences import sign_off, split_sentences
 
 FEATURES: tuple[str, ...] = (

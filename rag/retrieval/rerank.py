@@ -1,5 +1,5 @@
 """The evidence reranker: a llama-index node postprocessor that rescores fused chunks by how well their best
-sentence, and the chunk with its title, cover the question (:class:`rag.answering.question.Question`, the one
+sentence, and the chunk with its title, cover the question (:class:`rag.text.question.Question`, the one
 question analysis; the reranker does not use the answer selector).
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Callable
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import NodeWithScore, QueryBundle
 
-from rag.answering.question import Question
 from rag.text.normalize import normalize
+from rag.text.question import Question
 from rag.text.sentences import split_sentences
 
 #: Weights of the chunk's coverage and of its normalised fusion score beside its best sentence's coverage.
