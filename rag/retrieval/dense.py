@@ -56,9 +56,8 @@ class DenseRetriever(BaseRetriever):
 
     def _query(self, vector: list[float], top_k: int, where: dict[str, Any] | None) -> list[NodeWithScore]:
         extra = {"where": where} if where else {}
-        result = self.store.vector_store.query(
-            VectorStoreQuery(query_embedding=vector, similarity_top_k=top_k), **extra
-        )
+        query = VectorStoreQuery(query_embedding=vector, similarity_top_k=top_k)
+        result = self.store.vector_store.query(query, **extra)
         nodes = result.nodes or []
         similarities = result.similarities or [0.0] * len(nodes)
         return [NodeWithScore(node=n, score=float(s)) for n, s in zip(nodes, similarities, strict=True)]

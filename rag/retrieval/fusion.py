@@ -3,7 +3,6 @@
 Both legs are llama-index ``BaseRetriever`` subclasses returning the same ``TextNode`` objects (rebuilt from the
 Chroma record exactly as ``ChromaVectorStore.query`` does), so llama-index's ``QueryFusionRetriever`` in
 ``reciprocal_rerank`` mode (Cormack, Clarke & Buettcher, SIGIR 2009, k = 60) fuses them by node identity.
-llama-index's own BM25 retriever is not used: its default tokenizer pattern drops all CJK text.
 """
 
 from __future__ import annotations
@@ -23,9 +22,6 @@ from rag.store.store import Store
 
 #: RRF constant from Cormack et al. 2009 (also llama-index's).
 RRF_K = 60.0
-
-
-
 
 #: Dense weights measured per model on the dev sets (model-name substring -> weight; docs/evaluation.md, "Retrieval
 #: per model": tuned on the even half of the questions, reported on the odd half).
@@ -106,12 +102,6 @@ def hybrid_retriever(
         weights.append(1.0)
     if not legs:
         raise ValueError(f"unknown retrieval mode {mode!r}")
-    return WeightedRRFRetriever(
-        legs,
-        llm=MockLLM(),  # never called with num_queries=1; avoids resolving a default OpenAI LLM
-        mode=FUSION_MODES.RECIPROCAL_RANK,
-        similarity_top_k=top_k,
-        num_queries=1,
-        use_async=False,
-        retriever_weights=weights,
-    )
+    # MockLLM: never called with num_queries=1; it avoids resolving a default OpenAI LLM
+    return WeightedRRFRetriever(legs, llm=MockLLM(), mode=FUSION_MODES.RECIPROCAL_RANK, similarity_top_k=top_k,
+                                num_queries=1, use_async=False, retriever_weights=weights)

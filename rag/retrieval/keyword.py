@@ -38,7 +38,7 @@ def field_filter(name: str, allowed: set[str]) -> RowFilter:
 
 
 class DocFreq:
-    """Read-only mapping token -> number of live chunks containing it (tokens of no live chunk are absent)."""
+    """Token -> number of live chunks containing it, by :meth:`get` (tokens of no live chunk are absent)."""
 
     def __init__(self, vocab: dict[str, int], df: np.ndarray) -> None:
         self._vocab, self._df = vocab, df
@@ -49,15 +49,6 @@ class DocFreq:
             return default
         value = int(self._df[gid])
         return value if value > 0 else default
-
-    def __getitem__(self, token: str) -> int:
-        value = self.get(token)
-        if not value:
-            raise KeyError(token)
-        return value
-
-    def __contains__(self, token: object) -> bool:
-        return isinstance(token, str) and self.get(token) > 0
 
 
 class BM25Index:
@@ -182,9 +173,8 @@ class BM25Index:
             floor = scores[rows][np.argpartition(scores[rows], -top_k)[-top_k:]].min()
             # every row tied with the k-th score competes, so the order never depends on the row layout
             rows = rows[scores[rows] >= floor]
-        k = top_k
         ranked = sorted(((float(scores[r]), self.chunk_id(int(r))) for r in rows.tolist()), reverse=True)
-        return [(cid, s) for s, cid in ranked[:k]]
+        return [(cid, s) for s, cid in ranked[:top_k]]
 
     def share(self, allow: RowFilter) -> float:
         """The fraction (0..1) of live chunks that ``allow`` lets through (0 for an empty index)."""

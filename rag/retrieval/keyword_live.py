@@ -25,10 +25,9 @@ log = logging.getLogger(__name__)
 class LiveKeywordIndex:
     """Thread-safe holder of the current :class:`BM25Index` of one store (see the module docstring)."""
 
-    def __init__(self, store: Callable[[], Store], refresh_seconds: float, persist: bool = True) -> None:
+    def __init__(self, store: Callable[[], Store], refresh_seconds: float) -> None:
         self._store = store
         self.refresh_seconds = refresh_seconds
-        self.persist = persist
         self._index: BM25Index | None = None
         self._checked_at = 0.0
         self._refreshing = False
@@ -56,10 +55,7 @@ class LiveKeywordIndex:
         ``newsqa ask`` after ``newsqa ingest``) opens it from disk instead of building it from all chunks."""
         with self._lock:
             state = self._store().state()
-            if self._index is None:
-                self._index, self._checked_at = self._open(state), time.monotonic()
-                return self._index
-            index = self._advance(self._index, state)
+            index = self._open(state) if self._index is None else self._advance(self._index, state)
             self._index, self._checked_at = index, time.monotonic()
             return index
 
@@ -77,13 +73,13 @@ class LiveKeywordIndex:
         started = time.perf_counter()
         store = self._store()
         folder = keyword_sync.index_dir(store)
-        index = keyword_sync.load(store, folder) if self.persist else None
+        index = keyword_sync.load(store, folder)
         how = "opened"
         if index is None:
             index, how = keyword_sync.full_build(store, state), "built"
-            self._save(index)
+            keyword_sync.save(index, folder)
         log.info("keyword index %s: %d chunks in %.0f ms", how, index.n_docs, 1000 * (time.perf_counter() - started))
-        return self._advance(index, state) if index.version != state["version"] else index
+        return self._advance(index, state)
 
     def _advance(self, index: BM25Index, state: dict[str, Any]) -> BM25Index:
         if index.version == state["version"]:
@@ -93,18 +89,13 @@ class LiveKeywordIndex:
         new = keyword_sync.catch_up(index, store, state)
         how = "caught up"
         if new is None:
-            fresh = store.state()
-            new, how = keyword_sync.full_build(store, fresh), "rebuilt"
+            new, how = keyword_sync.full_build(store, store.state()), "rebuilt"
         seconds = time.perf_counter() - started
         self.last_refresh = {"how": how, "seconds": seconds, "chunks": new.n_docs, "segments": len(new.segments)}
         log.info("keyword index %s: %d chunks, %d segments in %.0f ms", how, new.n_docs, len(new.segments),
                  1000 * seconds)
-        self._save(new)
+        keyword_sync.save(new, keyword_sync.index_dir(store))
         return new
-
-    def _save(self, index: BM25Index) -> None:
-        if self.persist:
-            keyword_sync.save(index, keyword_sync.index_dir(index.store))
 
     def _refresh_in_background(self) -> None:
         try:

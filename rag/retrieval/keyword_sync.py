@@ -74,14 +74,11 @@ def full_build(store: Store, state: dict[str, Any]) -> BM25Index:
                      seq=int(state.get("log_seq") or 0))
 
 
-def log_is_current(state: dict[str, Any]) -> bool:
-    """True when the store's change log covers its current version (False after a writer without the log)."""
-    return bool(state.get("log_epoch")) and state.get("log_version") == state.get("version")
-
-
 def catch_up(index: BM25Index, store: Store, state: dict[str, Any]) -> BM25Index | None:
     """``index`` brought to ``state`` from the change log, or None when the log cannot do it (rebuild)."""
-    if not log_is_current(state) or state.get("log_epoch") != index.epoch:
+    # the log must cover the store's current version (not so after a writer without the log), in our epoch
+    if not state.get("log_epoch") or state.get("log_version") != state.get("version") or (
+            state.get("log_epoch") != index.epoch):
         return None
     target = int(state.get("log_seq") or 0)
     entries = store.changes.read(index.seq, target)
@@ -107,7 +104,6 @@ def catch_up(index: BM25Index, store: Store, state: dict[str, Any]) -> BM25Index
         if loc is not None:
             touched.setdefault(loc[0], []).append(loc[1])
     vocab = index.vocab
-    df = index.df_array
     for s, rows in touched.items():
         mask = dead[s].copy()
         mask[rows] = True
@@ -121,7 +117,7 @@ def catch_up(index: BM25Index, store: Store, state: dict[str, Any]) -> BM25Index
         segments.append(seg)
         dead.append(np.zeros(seg.n, dtype=bool))
     new_df = np.zeros(len(vocab), dtype=np.int32)
-    new_df[: len(df)] = df
+    new_df[: len(index.df_array)] = index.df_array
     for terms in new_terms:
         np.subtract.at(new_df, terms, 1)
     if got_ids:
@@ -178,7 +174,10 @@ def save(index: BM25Index, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            current = _read_manifest(folder)
+            try:
+                current: dict[str, Any] | None = dict(json.loads((folder / "manifest.json").read_text("utf-8")))
+            except (OSError, ValueError):
+                current = None
             if current and current.get("epoch") == index.epoch and current.get("collection") == _collection_id(
                     index.store) and (int(current.get("seq", -1)), current.get("version") == index.version) >= (
                     index.seq, True):
@@ -212,13 +211,6 @@ def save(index: BM25Index, folder: Path) -> None:
             _remove_orphans(folder, manifest)
     except OSError as exc:
         log.warning("could not persist the keyword index in %s: %s", folder, exc)
-
-
-def _read_manifest(folder: Path) -> dict[str, Any] | None:
-    try:
-        return dict(json.loads((folder / "manifest.json").read_text("utf-8")))
-    except (OSError, ValueError):
-        return None
 
 
 def _remove_orphans(folder: Path, manifest: dict[str, Any]) -> None:

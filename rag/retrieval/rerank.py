@@ -32,9 +32,8 @@ class EvidenceReranker(BaseNodePostprocessor):
     def class_name(cls) -> str:
         return "EvidenceReranker"
 
-    def _postprocess_nodes(
-        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
-    ) -> list[NodeWithScore]:
+    def _postprocess_nodes(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None,
+                           ) -> list[NodeWithScore]:
         if query_bundle is None or not nodes:
             return nodes[: self.top_n]
         question = Question(query_bundle.query_str, self.idf)

@@ -10,12 +10,6 @@ from rag.retrieval.embedders.base import Embedder
 from rag.store.embedding_cache import EmbeddingCache
 
 
-def model_key(embedder: Embedder) -> str:
-    """What the cache keys vectors by: the model name with its variant and, when set, its passage prefix."""
-    prefix = getattr(embedder, "passage_prefix", "")
-    return f"{embedder.name}|{prefix}" if prefix else embedder.name
-
-
 def embed_cached(embedder: Embedder, cache: EmbeddingCache, texts: list[str],
                  progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
     """``(vectors, embedded)``: one L2-normalised row per text, and how many texts the model had to embed.
@@ -27,7 +21,8 @@ def embed_cached(embedder: Embedder, cache: EmbeddingCache, texts: list[str],
     """
     if not texts:
         return np.zeros((0, embedder.dimension), dtype=np.float32), 0
-    key = model_key(embedder)
+    prefix = getattr(embedder, "passage_prefix", "")  # the cache key: the model (with its variant) and its prefix
+    key = f"{embedder.name}|{prefix}" if prefix else embedder.name
     found = cache.get(key, texts)
     missing = [t for t in dict.fromkeys(texts) if t not in found]
     step = max(int(getattr(embedder, "batch_size", 64) or 64), 1)

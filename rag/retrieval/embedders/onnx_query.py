@@ -165,7 +165,6 @@ class OnnxQueryEmbedder:
         self._tokenizer.enable_truncation(int(meta["max_tokens"]))
         self.name: str = meta["name"]
         self.dimension: int = int(meta["dimension"])
-        self.folder = folder
         self._pooling, self._prefix, self._inputs = meta["pooling"], meta["query_prefix"], meta["inputs"]
         self._documents = documents
         self._torch: Embedder | None = None

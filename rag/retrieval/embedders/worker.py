@@ -65,17 +65,15 @@ class PassageWorkerEmbedder:
 
     ``name``, ``dimension``, ``batch_size`` and ``passage_prefix`` (the embedding cache's key) are those of
     ``queries``, so the store and its cache see the same model as without the worker. ``threads``: the worker's
-    threads (:func:`default_threads`); ``niceness``: added to its nice value. Thread-safe; passage batches run one
-    at a time. :meth:`close` stops the worker (the next passage batch starts another). Raises
+    threads (:func:`default_threads`); :data:`WORKER_NICENESS` is added to its nice value. Thread-safe; passage
+    batches run one at a time. :meth:`close` stops the worker (the next passage batch starts another). Raises
     :class:`EmbeddingModelError` when the worker cannot load the model, dies, or loads another model.
     """
 
-    def __init__(self, queries: Embedder, load: Callable[[], Embedder], threads: int = 0,
-                 niceness: int = WORKER_NICENESS) -> None:
+    def __init__(self, queries: Embedder, load: Callable[[], Embedder], threads: int = 0) -> None:
         self._queries = queries
         self._load = load
         self.threads = default_threads(threads)
-        self.niceness = niceness
         self.name = queries.name
         self.dimension = queries.dimension
         self.batch_size = getattr(queries, "batch_size", 64)
@@ -108,7 +106,7 @@ class PassageWorkerEmbedder:
                 if self._pool is None:
                     self._pool = ProcessPoolExecutor(
                         1, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                        initargs=(self._load, self.threads, self.niceness))
+                        initargs=(self._load, self.threads, WORKER_NICENESS))
                     name = self._pool.submit(_describe).result()["name"]  # fails here when the model cannot load
                     if name != self.name:
                         self._shutdown()
