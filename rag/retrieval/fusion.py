@@ -1,4 +1,4 @@
-"""Hybrid retrieval: dense (Chroma) + BM25 (jieba tokens, our segmented index scoring as bm25s does) fused with reciprocal rank fusion.
+"""Hybrid retrieval: dense (Chroma) + BM25 (jieba tokens; our index, scoring as bm25s does) fused by reciprocal rank.
 
 Both legs are llama-index ``BaseRetriever`` subclasses returning the same ``TextNode`` objects (rebuilt from the
 Chroma record exactly as ``ChromaVectorStore.query`` does), so llama-index's ``QueryFusionRetriever`` in
