@@ -292,7 +292,7 @@ def serve(spec: dict[str, Any]) -> dict[str, Any]:
     qs = questions(int(spec["questions"]))
     with timed() as build:
         service.warm_up()
-    n_docs = service._current_index().n_docs
+    n_docs = service.keyword_index.current().n_docs
     rss_index = current_rss_mib()
     service.ask(qs[0])
     first_answer_s = time.time() - process_start  # imports, model, store, keyword index, first question

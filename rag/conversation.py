@@ -80,19 +80,20 @@ class ConversationStore:
         self._items: OrderedDict[str, _Conversation] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _expire(self, now: float) -> None:
-        # Entries are ordered by last use, so the expired ones are at the front.
-        while self._items:
+    def _expire(self) -> float:
+        """Forget the expired conversations; returns the clock's time."""
+        now = self._clock()
+        while self._items:  # ordered by last use, so the expired ones are at the front
             key, item = next(iter(self._items.items()))
             if now - item.last_used < self.ttl_seconds:
                 break
             del self._items[key]
+        return now
 
     def history(self, conversation_id: str) -> list[Turn]:
         """The turns of a conversation, oldest first ([] when unknown or expired). Counts as a use."""
         with self._lock:
-            now = self._clock()
-            self._expire(now)
+            now = self._expire()
             item = self._items.get(conversation_id)
             if item is None:
                 return []
@@ -103,8 +104,7 @@ class ConversationStore:
     def append(self, conversation_id: str, turn: Turn) -> None:
         """Add a turn (starting the conversation if needed)."""
         with self._lock:
-            now = self._clock()
-            self._expire(now)
+            now = self._expire()
             item = self._items.get(conversation_id)
             if item is None:
                 item = self._items[conversation_id] = _Conversation(deque(maxlen=self.max_turns), now)
@@ -116,7 +116,7 @@ class ConversationStore:
 
     def __len__(self) -> int:
         with self._lock:
-            self._expire(self._clock())
+            self._expire()
             return len(self._items)
 
 

@@ -90,14 +90,6 @@ class FabricationReport:
                 "correct_lost": self.correct_lost, "correct_lost_rate": round(self.correct_lost_rate, 4)}
 
 
-def _gold_span(gold: str, question_norm: str) -> Span | None:
-    """The span the gold answer is, when it is exactly one answer-bearing span the question lacks."""
-    spans = answer_spans(gold, question_norm)
-    if len(spans) == 1 and spans[0].text == gold and (spans[0].kind in _NAME_KINDS or spans[0].value is not None):
-        return spans[0]
-    return None
-
-
 def _pools(texts: Iterable[str]) -> dict[str, list[Span]]:
     """Spans of the articles by kind (numbers by unit: ``number:座``), sorted for reproducible draws."""
     pools: dict[str, dict[str, Span]] = {}
@@ -107,10 +99,6 @@ def _pools(texts: Iterable[str]) -> dict[str, list[Span]]:
                 key = span.kind if span.value is None else f"{span.kind}:{span.unit}"
                 pools.setdefault(key, {}).setdefault(span.text, span)
     return {key: [spans[t] for t in sorted(spans)] for key, spans in pools.items()}
-
-
-def _stable_seed(seed: int, text: str) -> int:
-    return seed * 1_000_003 + int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16)
 
 
 def build_cases(items: Sequence[QAItem], articles: Path, seed: int = 0) -> tuple[list[FabricationCase], int]:
@@ -134,9 +122,11 @@ def _case(item: QAItem, files: list[str], texts: dict[str, str], pools: dict[str
     question_norm = normalize(item.q)
     for gold_raw in item.a:
         gold = normalize(gold_raw).strip(_EDGE)
-        span = _gold_span(gold, question_norm) if gold else None
-        if span is None:
+        spans = answer_spans(gold, question_norm) if gold else []
+        # the gold answer must be exactly one answer-bearing span the question lacks
+        if len(spans) != 1 or spans[0].text != gold or (spans[0].kind not in _NAME_KINDS and spans[0].value is None):
             continue
+        span = spans[0]
         for name in files:
             for sentence in split_sentences(texts[name]):
                 sentence = sentence.strip()
@@ -145,7 +135,8 @@ def _case(item: QAItem, files: list[str], texts: dict[str, str], pools: dict[str
                     continue
                 shown = gold_raw.strip(_EDGE) if gold_raw.strip(_EDGE) in sentence else gold
                 text = sentence if shown in sentence else norm
-                substitute = _substitute(span, norm, question_norm, pools, _stable_seed(seed, item.q))
+                stable_seed = seed * 1_000_003 + int(hashlib.sha1(item.q.encode("utf-8")).hexdigest()[:8], 16)
+                substitute = _substitute(span, norm, question_norm, pools, stable_seed)
                 if substitute is None:
                     return None
                 return FabricationCase(item.q, files, span.kind, shown, substitute, text)

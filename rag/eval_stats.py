@@ -44,32 +44,31 @@ Interval = tuple[float, float]
 
 
 def percentile_interval(values: Sequence[float] | np.ndarray, groups: Sequence[str] | None = None, *,
-                        statistic: str = "mean", resamples: int = RESAMPLES, seed: int = SEED,
-                        level: float = LEVEL) -> Interval:
-    """The ``level`` percentile-bootstrap interval ``(lo, hi)`` of ``statistic`` over ``values`` (shape ``(n,)``).
+                        statistic: str = "mean", seed: int = SEED) -> Interval:
+    """The :data:`LEVEL` percentile-bootstrap interval ``(lo, hi)`` of ``statistic`` over ``values`` (shape
+    ``(n,)``), from :data:`RESAMPLES` resamples.
 
     ``statistic`` is ``"mean"`` or ``"p50"``/``"p95"`` (a percentile, for latencies; always resampled by
     question). ``groups`` (one key per value) resamples whole groups instead of single values. ``(nan, nan)``
-    without values. Raises ValueError for a ``groups`` of another length, an unknown statistic or a ``level``
-    outside (0, 1).
+    without values. Raises ValueError for a ``groups`` of another length or an unknown statistic.
     """
     x = np.asarray(values, dtype=np.float64)
     if groups is not None and len(groups) != len(x):
         raise ValueError(f"groups: {len(groups)} keys for {len(x)} values")
-    if not 0 < level < 1:
-        raise ValueError(f"level: must be between 0 and 1 (got {level})")
     if not len(x):
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
-    tail = 100 * (1 - level) / 2
+    tail = 100 * (1 - LEVEL) / 2
     if statistic != "mean":
         if statistic not in ("p50", "p95"):
             raise ValueError(f"statistic: 'mean', 'p50' or 'p95' (got {statistic!r})")
-        draws = x[rng.integers(0, len(x), size=(resamples, len(x)))]
+        draws = x[rng.integers(0, len(x), size=(RESAMPLES, len(x)))]
         stats = np.percentile(draws, float(statistic[1:]), axis=1)
-    else:
-        sums, counts = _group_totals(x, groups)
-        pick = rng.integers(0, len(sums), size=(resamples, len(sums)))
+    else:  # the sum and size of each group (first-seen order); without groups, each value is one
+        codes: dict[str, int] = {}
+        index = np.arange(len(x)) if groups is None else np.array([codes.setdefault(g, len(codes)) for g in groups])
+        sums, counts = np.bincount(index, weights=x), np.bincount(index) * 1.0
+        pick = rng.integers(0, len(sums), size=(RESAMPLES, len(sums)))
         stats = sums[pick].sum(axis=1) / np.maximum(counts[pick].sum(axis=1), 1)
     lo, hi = np.percentile(stats, [tail, 100 - tail])
     return (float(lo), float(hi))
@@ -83,15 +82,6 @@ def with_intervals(figures: Mapping[str, Any], intervals: Mapping[str, Any]) -> 
         if key in intervals:
             out[f"{key}_ci"] = intervals[key]
     return out
-
-
-def _group_totals(x: np.ndarray, groups: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Per group (first-seen order), the sum of its values and its size; one group a value without ``groups``."""
-    if groups is None:
-        return x, np.ones(len(x))
-    codes: dict[str, int] = {}
-    index = np.array([codes.setdefault(g, len(codes)) for g in groups])
-    return np.bincount(index, weights=x, minlength=len(codes)), np.bincount(index, minlength=len(codes)) * 1.0
 
 
 def group_key(row: Mapping[str, Any]) -> str:
@@ -117,12 +107,6 @@ def grouping(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str] | None, str]:
 
 #: A per-question metric: the row's value (a float) or None when the metric does not apply to it.
 RowMetric = Callable[[Mapping[str, Any]], float | None]
-
-
-def metric_values(rows: Sequence[Mapping[str, Any]], metric: RowMetric) -> tuple[list[float], list[int]]:
-    """``(values, row indices)`` of the rows ``metric`` applies to."""
-    pairs = [(v, i) for i, r in enumerate(rows) if (v := metric(r)) is not None]
-    return [float(v) for v, _ in pairs], [i for _, i in pairs]
 
 
 @dataclass(frozen=True)
@@ -172,7 +156,7 @@ def paired(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, An
 
 def compare(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]],
             metrics: Mapping[str, RowMetric], lower_is_better: frozenset[str] = frozenset(), *,
-            resamples: int = RESAMPLES, seed: int = SEED) -> list[Comparison]:
+            seed: int = SEED) -> list[Comparison]:
     """Per metric (in ``metrics`` order), the paired comparison of run ``rows_a`` (the baseline) with ``rows_b``
     on the questions both hold and the metric applies to in both (a metric with none is left out). Groups are
     those of ``rows_b`` (:func:`grouping`)."""
@@ -190,7 +174,7 @@ def compare(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, A
         out.append(Comparison(
             name, len(both), float(a.mean()), float(b.mean()), int((better > 0).sum()), int((better < 0).sum()),
             int((better == 0).sum()), float(b.mean() - a.mean()),
-            percentile_interval(b - a, groups, resamples=resamples, seed=seed), name in lower_is_better,
+            percentile_interval(b - a, groups, seed=seed), name in lower_is_better,
         ))
     return out
 
@@ -208,4 +192,4 @@ def format_comparison(rows: Sequence[Comparison]) -> str:
 
 
 __all__ = ["LEVEL", "MIN_GROUPS", "RESAMPLES", "SEED", "Comparison", "compare", "format_comparison", "group_key",
-           "grouping", "metric_values", "paired", "percentile_interval", "with_intervals"]
+           "grouping", "paired", "percentile_interval", "with_intervals"]

@@ -45,7 +45,6 @@ from rag.eval_stats import (
     RowMetric,
     compare,
     grouping,
-    metric_values,
     percentile_interval,
     with_intervals,
 )
@@ -125,7 +124,8 @@ class EvalReport:
         groups, self.ci_method = grouping(rows)
         self.intervals = {}
         for name, metric in ROW_METRICS.items():
-            values, index = metric_values(rows, metric)
+            applies = [(v, i) for i, r in enumerate(rows) if (v := metric(r)) is not None]
+            values, index = [float(v) for v, _ in applies], [i for _, i in applies]
             figure = float(np.mean(values)) if values else (None if name == "refusal_accuracy" else 0.0)
             setattr(self, name, figure)
             if values:
@@ -205,14 +205,17 @@ def half(items: list[QAItem], which: int) -> list[QAItem]:
 
 
 def _ranked_files(service, nodes) -> list[list[str]]:  # noqa: ANN001 - NewsQA, retrieved nodes
-    """Per retrieved chunk, its source file followed by the files of its story's other stored printings."""
+    """Per retrieved source file not already listed, in retrieval order: the file followed by the files of its
+    story's other stored printings."""
     story_ids = [str(h.node.metadata.get("story_id")) for h in nodes if h.node.metadata.get("story_id")]
     members = service.store.story_members(story_ids) if story_ids else {}
-    out = []
+    out: list[list[str]] = []
     for hit in nodes:
         meta = hit.node.metadata
         copies = [a.source for a in members.get(str(meta.get("story_id")), [])]
-        out.append([str(meta.get("source", ""))] + [c for c in copies if c != meta.get("source")])
+        group = [str(meta.get("source", ""))] + [c for c in copies if c != meta.get("source")]
+        if group[0] not in {f for g in out for f in g}:
+            out.append(group)
     return out
 
 
@@ -234,10 +237,7 @@ def evaluate(service, items: list[QAItem], top_k: int | None = None) -> EvalRepo
         if item.item:
             row["item"] = item.item
         if item.a:
-            ranks: list[list[str]] = []
-            for group in _ranked_files(service, nodes):
-                if group[0] not in {f for g in ranks for f in g}:
-                    ranks.append(group)
+            ranks = _ranked_files(service, nodes)
             rank = next((n for n, group in enumerate(ranks[:10], 1) if set(group) & set(item.src)), None)
             ok = answer.found and _contains(answer.answer, item.a)
             first = answer.citations[0] if answer.found and answer.citations else None

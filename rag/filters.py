@@ -155,23 +155,6 @@ class ArchiveFilter:
             keep &= printed | mentions
         return keep
 
-    # --- stored records (articles listing) --------------------------------------------------------------------
-    def accepts(self, meta: Mapping[str, Any]) -> bool:
-        """Whether an article or chunk record passes the strict part of this filter."""
-        published = str(meta.get("published") or "")[:10]
-        if (self.since or self.until) and not published:
-            return False
-        if self.since and published < self.since.isoformat():
-            return False
-        if self.until and published > self.until.isoformat():
-            return False
-        if self.publication:
-            pub = str(meta.get("publication") or "")
-            if self.publications is not None:
-                return pub in self.publications
-            return bool(pub) and normalize(self.publication) in normalize(pub)
-        return True
-
 
 def _value_mask(seg: Segment, name: str, predicate: Callable[[str], bool], absent: bool) -> np.ndarray:
     """Boolean ``(seg.n,)``: ``predicate`` of each chunk's value of field ``name``; ``absent`` where it has none."""

@@ -39,7 +39,6 @@ from rag.models import (
 )
 from rag.retrieval.embedding import Embedder, load_embedder
 from rag.retrieval.fusion import dense_weight_for, hybrid_retriever
-from rag.retrieval.keyword import BM25Index
 from rag.retrieval.keyword_live import LiveKeywordIndex
 from rag.retrieval.rerank import EvidenceReranker
 from rag.retrieval.stories import collapse_stories
@@ -97,25 +96,13 @@ class NewsQA:
                 self._embedder = load_embedder(self.settings)
             return self._embedder
 
-    def _current_index(self) -> BM25Index:
-        """The keyword index, kept current with the store by :class:`LiveKeywordIndex` (opened from disk on first
-        use, caught up from the change log in the background; see :mod:`rag.retrieval.keyword_sync`)."""
-        return self.keyword_index.current()
-
-    def _check_model(self) -> None:
-        """:meth:`Store.check_model` once per index version, not on every query (it reads the state record)."""
-        version = self._current_index().version
-        if self._model_checked_for != version or version is None:
-            self.store.check_model(self.embedder.name, self.embedder.dimension)
-            self._model_checked_for = version
-
     def warm_up(self) -> None:
         """Load the model, open the store, keyword and HNSW indexes, load jieba and OpenCC (~1.6 s) now, not on
         the first question; model and text tools in two threads (docs/benchmarks.md). Raises what they raise."""
         with ThreadPoolExecutor(2, thread_name_prefix="newsqa-warm-up") as pool:
             model = pool.submit(lambda: self.embedder)
             text = pool.submit(warm_text_tools)
-            index = self._current_index()
+            index = self.keyword_index.current()
             state = self.store.state() if index.n_docs else {}
             if state.get("dimension"):
                 self.store.warm_dense(int(state["dimension"]))
@@ -141,12 +128,15 @@ class NewsQA:
         ``archive_filter`` (dates, publication, a question's time scope) runs inside both legs."""
         if not 1 <= top_k <= 100:
             raise InputError(f"top_k: must be between 1 and 100 (got {top_k})")
-        index = self._current_index()
+        index = self.keyword_index.current()
         if index.n_docs == 0:  # an empty store, or one whose first ingest this process has not yet caught up with
             if not self.store.counts()["chunks"]:
                 raise EmptyStoreError(self.settings.articles_dir)
             return []
-        self._check_model()
+        version = self.keyword_index.current().version  # check_model reads the state record: once per version
+        if self._model_checked_for != version or version is None:
+            self.store.check_model(self.embedder.name, self.embedder.dimension)
+            self._model_checked_for = version
         flt = archive_filter.resolved(index.distinct("publication")) if archive_filter else None
         weight = dense_weight_for(self.embedder.name, self.settings.dense_weight)
         retriever = hybrid_retriever(
@@ -163,13 +153,13 @@ class NewsQA:
         the newest publication date in the corpus (else the calendar date)."""
         reference = self.settings.today
         if reference is None:
-            newest = max(self._current_index().distinct("published"), default="")
+            newest = max(self.keyword_index.current().distinct("published"), default="")
             reference = parse_day(newest[:10], "published") if newest else date.today()
         return parse_time_expression(normalize_cached(question), reference or date.today())
 
     def articles(self, archive_filter: ArchiveFilter | None = None, offset: int = 0, limit: int = 20) -> ArticlePage:
         """Stored articles passing ``archive_filter``, newest first, paged (see :func:`rag.archive.list_articles`)."""
-        index = self._current_index()
+        index = self.keyword_index.current()
         flt = archive_filter.resolved(index.distinct("publication")) if archive_filter else None
         return list_articles(index, self.store, flt, offset, limit)
 
@@ -215,12 +205,13 @@ class NewsQA:
 
     def term_idf(self) -> Callable[[str], float]:
         """BM25 inverse document frequency of a normalised token in the current corpus (see ``BM25Index.idf``)."""
-        return self._current_index().idf
+        return self.keyword_index.current().idf
 
     def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None) -> Answer:
         """The extractive answer to ``question`` (validated) from ``nodes``, with its ``confidence``; ``scope``
         (:meth:`time_scope`) says which reports are preferred."""
-        answerer = ExtractiveAnswerer(self._current_index().idf, self.settings.answer_max_chars, self.settings.min_answer_confidence)
+        answerer = ExtractiveAnswerer(self.keyword_index.current().idf, self.settings.answer_max_chars,
+                                      self.settings.min_answer_confidence)
         scope = scope or TimeScope()
         return answerer.answer(question, nodes, scope.recency, scope.iso_range)
 
@@ -233,7 +224,7 @@ class NewsQA:
 
     def report_listing(self, question: str, archive_filter: ArchiveFilter | None, scope: TimeScope) -> Answer | None:
         """The reports a question about what was reported asks for (:mod:`rag.answering.report_listing`), else None."""
-        index = self._current_index()
+        index = self.keyword_index.current()
         return report_listing(question, scope, archive_filter, index.distinct("publication"),
                               lambda flt, tokens, limit: find_reports(index, flt, tokens, limit))
 
@@ -286,7 +277,7 @@ class NewsQA:
 
     def publications(self) -> list[PublicationInfo]:
         """Each publication with its article count and date range (see :func:`rag.archive.list_publications`)."""
-        return list_publications(self._current_index())
+        return list_publications(self.keyword_index.current())
 
     def close(self) -> None:
         """Close the store client and drop the indexes (the embedder stays usable if it was passed in)."""

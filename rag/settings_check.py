@@ -12,6 +12,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,6 @@ def variable(field: str) -> str:
     return PREFIX + field.upper()
 
 
-def known_variables() -> list[str]:
-    """Every ``NEWSQA_`` variable that is a setting, in the order of :class:`Settings`."""
-    return [variable(name) for name in Settings.model_fields]
-
-
 def _dotenv(env_file: str | Path | None) -> dict[str, str]:
     """The ``NEWSQA_`` entries of ``env_file`` (upper-cased names; empty when there is no such file)."""
     if env_file is None or not Path(env_file).is_file():
@@ -46,10 +42,6 @@ def _dotenv(env_file: str | Path | None) -> dict[str, str]:
 
     return {k.upper(): v or "" for k, v in dotenv_values(env_file, encoding="utf-8").items()
             if k.upper().startswith(PREFIX)}
-
-
-def _environment() -> dict[str, str]:
-    return {k.upper(): v for k, v in os.environ.items() if k.upper().startswith(PREFIX)}
 
 
 def _describe(field: str, overrides: Mapping[str, Any], env: Mapping[str, str],
@@ -86,7 +78,7 @@ def _message(exc: ValidationError | SettingsError, describe: Any) -> str:
 
 def unknown_variables(env: Mapping[str, str], dotenv: Mapping[str, str], env_file: str | Path | None) -> list[str]:
     """A warning per ``NEWSQA_`` variable that is no setting, naming where it is set and the nearest known one."""
-    known = known_variables()
+    known = [variable(name) for name in Settings.model_fields]
     warnings = []
     for source, names in (("the environment", env), (str(env_file), dotenv)):
         for name in sorted(names):
@@ -107,12 +99,11 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> tup
     value (``***`` for secrets) and its source, e.g. ``NEWSQA_TOP_K='0' (from the environment): Input should be
     greater than or equal to 1``.
     """
-    env, dotenv = _environment(), _dotenv(env_file)
+    env = {k.upper(): v for k, v in os.environ.items() if k.upper().startswith(PREFIX)}
+    dotenv = _dotenv(env_file)
     try:
         settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except (ValidationError, SettingsError) as exc:
-        def describe(field: str) -> str:
-            return _describe(field, overrides, env, dotenv, env_file)
-
+        describe = partial(_describe, overrides=overrides, env=env, dotenv=dotenv, env_file=env_file)
         raise ConfigError(f"invalid configuration: {_message(exc, describe)}") from None
     return settings, unknown_variables(env, dotenv, env_file)

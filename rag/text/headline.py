@@ -102,8 +102,8 @@ def split_headline(body: str) -> tuple[str | None, str]:
         if title is None:
             cut = _opener_at(rest, (_STRONG_OPENER, _WEAK_OPENER, _BLOCK_OPENER, _BYLINE_OPENER),
                              ORIGINAL_TITLE_MAX_CHARS)
-            if cut is None:
-                cut = _first_sentence_end(rest, ORIGINAL_TITLE_MAX_CHARS)
+            if cut is None and (end := re.search(r"[。！？!?]", rest[:ORIGINAL_TITLE_MAX_CHARS])):
+                cut = end.end()  # the first sentence end
             if cut is None:
                 return None, rest
             cut = _snap_to_sentence_end(rest, cut)
@@ -158,8 +158,3 @@ def _opener_at(text: str, patterns: tuple[re.Pattern[str], ...], limit: int) -> 
     starts = (next((m.start() for m in p.finditer(text, 4, limit + 1) if text[m.start() - 1] not in _CONTINUES),
                    None) for p in patterns)
     return min((start for start in starts if start is not None), default=None)
-
-
-def _first_sentence_end(text: str, limit: int) -> int | None:
-    match = re.search(r"[。！？!?]", text[:limit])
-    return match.end() if match else None

@@ -19,6 +19,7 @@ from rag.text.lexicon import words
 STOPWORDS: frozenset[str] = frozenset(words("stopwords"))
 
 _TOKEN_OK = re.compile(r"[\w\u4e00-\u9fff]")
+_CJK = re.compile("[\u3400-\u9fff\uf900-\ufaff]")
 
 
 @cache
@@ -77,9 +78,8 @@ def normalize(text: str) -> str:
     (NFKC may expand ligatures), so never use it to index into the original.
     """
     text = unicodedata.normalize("NFKC", text)
-    # OpenCC's reimplementation is pure Python; converting line by line with a cache keeps repeated
-    # page furniture and repeated queries cheap.
-    converted = "\n".join(_convert_line(line) if _has_cjk(line) else line for line in text.split("\n"))
+    # Line by line with a cache: repeated page furniture and repeated queries stay cheap.
+    converted = "\n".join(_convert_line(line) if _CJK.search(line) else line for line in text.split("\n"))
     return converted.lower()
 
 
@@ -90,10 +90,6 @@ def normalize_cached(text: str) -> str:
     ~40-60 candidates of many recent questions; the earlier 65,536 could hold ~150 MB (estimated at ~2.3 KB per
     cached chunk text and its normal form, not measured)."""
     return normalize(text)
-
-
-def _has_cjk(line: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in line)
 
 
 def tokenize(text: str, *, normalized: bool = False, keep_stopwords: bool = False) -> list[str]:

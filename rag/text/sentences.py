@@ -79,10 +79,6 @@ def split_sentences(text: str) -> list[str]:
             pieces.append("".join(current))
             current = []
     pieces.append("".join(current))
-    return _attach_blanks(pieces)
-
-
-def _attach_blanks(pieces: list[str]) -> list[str]:
     sentences: list[str] = []
     leading = ""
     for piece in pieces:

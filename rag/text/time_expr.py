@@ -110,12 +110,8 @@ def _relative(text: str, ref: date) -> tuple[date, date, str] | None:
     for word, years in (("今年", 0), ("本年", 0), ("去年", 1), ("前年", 2)):
         pos = text.find(word)
         if pos >= 0:
-            year = ref.year - years
-            part = _part_of_year(year, text[pos + len(word):])
-            if part is not None:
-                found.append((pos, part[0], part[1], word + part[2]))
-            else:
-                found.append((pos, date(year, 1, 1), date(year, 12, 31), word))
+            lo, hi, part = _part_of_year(ref.year - years, text[pos + len(word):])
+            found.append((pos, lo, hi, word + part))
     last = _shift_months(date(ref.year, ref.month, 1), -1)
     this_month, last_month = _month_range(ref.year, ref.month), _month_range(last.year, last.month)
     assert this_month is not None and last_month is not None  # months of real dates
@@ -148,12 +144,13 @@ _QUARTER = {"一": 1, "二": 2, "三": 3, "四": 4, "1": 1, "2": 2, "3": 3, "4":
 _PARTS = {"上半年": (1, 6), "下半年": (7, 12), "底": (11, 12), "末": (11, 12), "初": (1, 2)}
 
 
-def _part_of_year(year: int, rest: str) -> tuple[date, date, str] | None:
-    """``上半年`` / ``下半年`` / ``第三季度`` / ``底`` / ``初`` right after a year: that part of it (年底 and 年末 the
-    last two months, 年初 the first two)."""
+def _part_of_year(year: int, rest: str) -> tuple[date, date, str]:
+    """``(since, until, words)``: the part of ``year`` that ``rest`` (the text right after it) names, ``上半年`` /
+    ``下半年`` / ``第三季度`` / ``底`` / ``初`` (年底 and 年末 the last two months, 年初 the first two), else the
+    whole year (``words`` empty)."""
     m = _HALF.match(rest)
     if not m:
-        return None
+        return date(year, 1, 1), date(year, 12, 31), ""
     first, last = _PARTS.get(m.group(1)) or (3 * _QUARTER[m.group(2)] - 2, 3 * _QUARTER[m.group(2)])
     return date(year, first, 1), date(year, last, calendar.monthrange(year, last)[1]), m.group(0)
 
@@ -182,12 +179,8 @@ def _absolute(text: str) -> tuple[date | None, date | None, str] | None:
     for m in _YEAR.finditer(text):
         if not free(m):
             continue
-        year = int(m.group(1))
-        part = _part_of_year(year, text[m.end():])
-        if part is not None:
-            spans.append((m.start(), m.end() + len(part[2]), part[0], part[1]))
-        else:
-            spans.append((m.start(), m.end(), date(year, 1, 1), date(year, 12, 31)))
+        lo, hi, part = _part_of_year(int(m.group(1)), text[m.end():])
+        spans.append((m.start(), m.end() + len(part), lo, hi))
         taken.append((m.start(), m.end()))
     if not spans:
         return None
