@@ -163,7 +163,7 @@ def load_qa(path: Path) -> list[QAItem]:
             sources = [str(x) for x in src] if isinstance(src, list) else [str(src)] if src else []
             items.append(QAItem(q=str(row["q"]), a=[str(x) for x in row.get("a") or []], src=sources,
                                 tag=str(row.get("tag", "")), item=str(row.get("item") or "")))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:  # AttributeError: not an object
             raise InputError(f"{path}:{number}: not a QA record ({exc})") from exc
     return items
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from rag.errors import InputError
 from rag.eval_stats import compare, group_key, grouping, paired, percentile_interval
-from rag.evaluation import ROW_METRICS, EvalReport, compare_runs, load_rows
+from rag.evaluation import ROW_METRICS, EvalReport, compare_runs, load_qa, load_rows
 
 
 def rows(n: int, right: float, seed: int = 1, item_size: int = 0, prefix: str = "q") -> list[dict]:
@@ -158,6 +158,14 @@ def test_eval_compare_cli(tmp_path: Path) -> None:
 def test_load_rows_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="missing.jsonl"):
         load_rows(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize("line", ["[1]", "\"q\"", "{\"a\": [\"x\"]}", "{\"q\": \"问\", \"a\": 3}", "{bad"])
+def test_load_qa_names_file_and_line_of_a_bad_record(tmp_path: Path, line: str) -> None:
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"q": "问题？", "a": ["答案"], "src": "a.txt"}\n' + line + "\n", "utf-8")
+    with pytest.raises(InputError, match=r"qa\.jsonl:2: not a QA record"):
+        load_qa(qa)
 
 
 def test_eval_with_a_baseline_on_the_sample_pages(sample_data_dir: Path, packaged_model_path: str, tmp_path: Path,
