@@ -17,6 +17,7 @@ re-raised unchanged.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import threading
@@ -142,11 +143,9 @@ class ChromaConnection:
             for role in _ROLES[1:]:
                 handles[role] = self._client.get_or_create_collection(names[role], embedding_function=None,
                                                                       metadata=HNSW_WRITE_TUNING)
-        except self._input_errors as exc:
-            if self._client is None:  # chromadb reports "could not connect" as a ValueError
-                raise StoreUnavailableError(self._message(exc, "cannot open")) from exc
-            raise
         except Exception as exc:
+            if isinstance(exc, self._input_errors) and self._client is not None:  # a bug, not the store
+                raise  # (chromadb reports "could not connect" as a ValueError: the client is None then)
             raise StoreUnavailableError(self._message(exc, "cannot open")) from exc
         self._handles = handles
         self._generation += 1
@@ -226,18 +225,13 @@ class ChromaConnection:
 
     @staticmethod
     def _pages(collection: Any, include: list[str]) -> Iterator[tuple[list[str], list[Any], list[Any]]]:
-        offset = 0
-        while True:
+        for offset in itertools.count(0, _PAGE):
             got = collection.get(include=include, limit=_PAGE, offset=offset)
             ids = got["ids"]
-            if not ids:
-                return
-            docs = got.get("documents") or [None] * len(ids)
-            metas = got.get("metadatas") or [{}] * len(ids)
-            yield ids, docs, metas
+            if ids:
+                yield ids, got.get("documents") or [None] * len(ids), got.get("metadatas") or [{}] * len(ids)
             if len(ids) < _PAGE:
                 return
-            offset += len(ids)
 
 
 class GuardedCollection:

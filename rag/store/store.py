@@ -210,13 +210,9 @@ class Store(LeaseRecords):
         # The text is metadata, not the Chroma document: documents get a full-text index nobody queries here
         # (see rag.store.chunk_vectors), which doubled the cost of this write.
         self.articles.upsert(
-            ids=[r["article_id"] for r in records],
-            embeddings=[_DUMMY] * len(records),
-            metadatas=[
-                {**{k: v for k, v in r.items() if k not in ("article_id", "chunk_ids") and v is not None},
-                 "chunk_ids": json.dumps(r["chunk_ids"])}
-                for r in records
-            ],
+            ids=[r["article_id"] for r in records], embeddings=[_DUMMY] * len(records),
+            metadatas=[{**{k: v for k, v in r.items() if k not in ("article_id", "chunk_ids") and v is not None},
+                        "chunk_ids": json.dumps(r["chunk_ids"])} for r in records],
         )
 
     def articles_where_any(self, conditions: dict[str, list[int]]) -> list[tuple[str, dict[str, Any]]]:
