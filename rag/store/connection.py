@@ -261,9 +261,6 @@ class GuardedCollection:
         guarded.__name__ = name
         return guarded
 
-    def __bool__(self) -> bool:
-        return True
-
     def __repr__(self) -> str:
         return f"GuardedCollection({self._role!r} of the {self._store.where})"
 
