@@ -39,7 +39,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,12 +83,9 @@ def copy_hashed(src: Path, dst: Path) -> tuple[int, str]:
 
 def file_hash(path: Path) -> tuple[int, str]:
     """``(bytes, sha256 hex)`` of ``path``."""
-    digest, size = hashlib.sha256(), 0
     with open(path, "rb") as fin:
-        while block := fin.read(_CHUNK):
-            digest.update(block)
-            size += len(block)
-    return size, digest.hexdigest()
+        digest = hashlib.file_digest(fin, "sha256")
+        return fin.tell(), digest.hexdigest()
 
 
 def _skipped(name: str) -> bool:
@@ -113,27 +110,16 @@ class _Writer:
         self.rows: dict[str, dict[str, Any]] = {}
 
     def copy(self, rel: Path) -> None:
-        try:
-            size, sha = copy_hashed(self.source / rel, self.dest / rel)
-        except FileNotFoundError:  # removed meanwhile (a replaced cache file, a deleted article)
-            return
-        self.rows[rel.as_posix()] = {"path": rel.as_posix(), "size": size, "sha256": sha}
+        with suppress(FileNotFoundError):  # removed meanwhile (a replaced cache file, a deleted article)
+            self.add(rel, copy_hashed(self.source / rel, self.dest / rel))
 
-    def add(self, rel: Path) -> None:
-        size, sha = file_hash(self.dest / rel)
+    def add(self, rel: Path, hashed: tuple[int, str] | None = None) -> None:
+        size, sha = hashed or file_hash(self.dest / rel)
         self.rows[rel.as_posix()] = {"path": rel.as_posix(), "size": size, "sha256": sha}
 
     def drop(self, prefix: str) -> None:
         for key in [k for k in self.rows if k.startswith(prefix)]:
             del self.rows[key]
-
-
-@contextmanager
-def _flocked(folder: Path) -> Iterator[None]:
-    """Hold the keyword index's ``flock`` on ``folder/lock`` (see :func:`rag.retrieval.keyword_sync.save`)."""
-    with open(folder / "lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
 
 
 def sqlite_snapshot(src: Path, dst: Path) -> None:
@@ -234,8 +220,9 @@ def write_backup(settings: Settings, dest: Path, state: Callable[[], dict[str, A
             snapshot = state()
             if store_dir is not None and (store_dir / SQLITE_FILE).exists():
                 _copy_store(store_dir, writer, say)
-            for folder in keyword_dirs:
-                with _flocked(folder):
+            for folder in keyword_dirs:  # under the keyword index's flock (rag.retrieval.keyword_sync.save)
+                with open(folder / "lock", "a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
                     for rel in _walk(folder, set()):
                         writer.copy(folder.relative_to(source) / rel)
         found = stored_format(snapshot["state"])

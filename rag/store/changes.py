@@ -40,25 +40,16 @@ class ChangeLog:
     def __init__(self, state_collection: Any) -> None:
         self.state_collection = state_collection
         self._next: int | None = None  # next seq to write, once this store object has written an entry
-        self.pending = False  # entries written since the last commit
-
-    def start(self, committed_seq: int) -> None:
-        """Number new entries after ``committed_seq`` (entries above it come from an interrupted ingest)."""
-        if self._next is None:
-            self._next = committed_seq + 1
 
     def append(self, op: str, ids: list[str], committed_seq: Callable[[], int]) -> None:
-        """Write one entry (before the write it describes is applied)."""
+        """Write one entry (before the write it describes is applied); the first one this object writes is numbered
+        after ``committed_seq()`` (entries above it come from an interrupted ingest)."""
         if not ids:
             return
-        if self._next is None:
-            self.start(committed_seq())
-        assert self._next is not None
-        seq = self._next
+        seq = committed_seq() + 1 if self._next is None else self._next
         self.state_collection.upsert(ids=[log_id(seq)], embeddings=[DUMMY_VECTOR],
                                      metadatas=[{"kind": "log", "seq": seq, "op": op, "ids": json.dumps(ids)}])
         self._next = seq + 1
-        self.pending = True
 
     def commit_values(self, state: dict[str, Any], fresh_epoch: bool, version: str) -> dict[str, Any]:
         """State keys to write with a new ``version``: the last written seq, a new epoch when asked, and
@@ -70,7 +61,7 @@ class ChangeLog:
             return {**values, "log_epoch": uuid.uuid4().hex, "log_seq": 0}
         if self._next is not None:
             values["log_seq"] = self._next - 1
-        self._next, self.pending = None, False
+        self._next = None
         return values
 
     def prune(self, last: int) -> None:
@@ -81,7 +72,7 @@ class ChangeLog:
     def clear(self) -> None:
         """Delete every entry (a new epoch starts)."""
         self.state_collection.delete(where={"kind": "log"})
-        self._next, self.pending = None, False
+        self._next = None
 
     def read(self, after: int, upto: int) -> list[tuple[str, list[str]]] | None:
         """Entries ``after+1 .. upto`` as ``[(op, ids)]`` in order, or None when one of them is missing."""

@@ -49,11 +49,7 @@ class ChunkVectorStore(ChromaVectorStore):
         metadatas: list[dict[str, Any]] = []
         for node in nodes:
             search = {k: node.metadata[k] for k in self.search_only_keys if k in node.metadata}
-            kept = node
-            if search:
-                kept = node.model_copy(
-                    update={"metadata": {k: v for k, v in node.metadata.items() if k not in search}}
-                )
+            kept = node.model_copy(update={"metadata": {k: v for k, v in node.metadata.items() if k not in search}})
             metadata = node_to_metadata_dict(kept, remove_text=False, flat_metadata=self.flat_metadata)
             metadata.update(search)
             metadatas.append({k: "" if v is None else v for k, v in metadata.items()})
@@ -61,8 +57,7 @@ class ChunkVectorStore(ChromaVectorStore):
             ids.append(node.node_id)
         for start in range(0, len(ids), MAX_CHUNK_SIZE):
             end = start + MAX_CHUNK_SIZE
-            collection.add(ids=ids[start:end], embeddings=embeddings[start:end],
-                                 metadatas=metadatas[start:end])
+            collection.add(ids=ids[start:end], embeddings=embeddings[start:end], metadatas=metadatas[start:end])
         return ids
 
 

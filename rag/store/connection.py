@@ -17,6 +17,7 @@ re-raised unchanged.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import threading
@@ -67,11 +68,8 @@ def _is_auth_error(exc: BaseException) -> bool:
 
 
 class ChromaConnection:
-    """The Chroma client and the five collection handles of one logical store, with guarded calls.
-
-    Thread-safe. :meth:`call` runs a collection method, reopening the collections (then the client) and retrying
-    once on failure; raises :class:`StoreUnavailableError` when the store cannot be opened or reached.
-    """
+    """The Chroma client and the five collection handles of one logical store, with guarded calls (:meth:`call`,
+    see the module docstring). Thread-safe. Raises :class:`StoreUnavailableError` when the store cannot be opened."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -140,22 +138,14 @@ class ChromaConnection:
                     _close_quietly(old)
                 self._client = self._open_client()
             names = self._names()
-            handles = {
-                "chunks": self._client.get_or_create_collection(  # an existing one keeps its configuration
-                    names["chunks"], embedding_function=None, configuration=chunk_configuration(self.settings)
-                ),
-                **{
-                    role: self._client.get_or_create_collection(
-                        names[role], embedding_function=None, metadata=HNSW_WRITE_TUNING
-                    )
-                    for role in _ROLES[1:]
-                },
-            }
-        except self._input_errors as exc:
-            if self._client is None:  # chromadb reports "could not connect" as a ValueError
-                raise StoreUnavailableError(self._message(exc, "cannot open")) from exc
-            raise
+            handles = {"chunks": self._client.get_or_create_collection(  # an existing one keeps its configuration
+                names["chunks"], embedding_function=None, configuration=chunk_configuration(self.settings))}
+            for role in _ROLES[1:]:
+                handles[role] = self._client.get_or_create_collection(names[role], embedding_function=None,
+                                                                      metadata=HNSW_WRITE_TUNING)
         except Exception as exc:
+            if isinstance(exc, self._input_errors) and self._client is not None:  # a bug, not the store
+                raise  # (chromadb reports "could not connect" as a ValueError: the client is None then)
             raise StoreUnavailableError(self._message(exc, "cannot open")) from exc
         self._handles = handles
         self._generation += 1
@@ -195,14 +185,9 @@ class ChromaConnection:
         else:
             detail = " ".join(str(exc).split())[:_MAX_DETAIL_CHARS]
             reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-        if self.server_mode:
-            hint = (
-                "; is it running (`make chroma`) and are NEWSQA_CHROMA_HOST/NEWSQA_CHROMA_PORT right?"
-                if reason in ("connection refused", "unknown host") else ""
-            )
-            message = f"{doing} the {self.where}: {reason}{hint}"
-        else:
-            message = f"{doing} the {self.where}: {reason}"
+        message = f"{doing} the {self.where}: {reason}"
+        if self.server_mode and reason in ("connection refused", "unknown host"):
+            message += "; is it running (`make chroma`) and are NEWSQA_CHROMA_HOST/NEWSQA_CHROMA_PORT right?"
         token = self.settings.chroma_token.get_secret_value() if self.settings.chroma_token is not None else ""
         return message.replace(token, "***") if token else message
 
@@ -238,21 +223,15 @@ class ChromaConnection:
         if client is not None:
             _close_quietly(client)
 
-
     @staticmethod
     def _pages(collection: Any, include: list[str]) -> Iterator[tuple[list[str], list[Any], list[Any]]]:
-        offset = 0
-        while True:
+        for offset in itertools.count(0, _PAGE):
             got = collection.get(include=include, limit=_PAGE, offset=offset)
             ids = got["ids"]
-            if not ids:
-                return
-            docs = got.get("documents") or [None] * len(ids)
-            metas = got.get("metadatas") or [{}] * len(ids)
-            yield ids, docs, metas
+            if ids:
+                yield ids, got.get("documents") or [None] * len(ids), got.get("metadatas") or [{}] * len(ids)
             if len(ids) < _PAGE:
                 return
-            offset += len(ids)
 
 
 class GuardedCollection:
@@ -281,9 +260,6 @@ class GuardedCollection:
 
         guarded.__name__ = name
         return guarded
-
-    def __bool__(self) -> bool:
-        return True
 
     def __repr__(self) -> str:
         return f"GuardedCollection({self._role!r} of the {self._store.where})"

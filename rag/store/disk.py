@@ -44,21 +44,15 @@ def free_bytes(path: Path) -> int:
     return int(shutil.disk_usage(probe).free)
 
 
-def reserve_folder(settings: Settings) -> Path:
-    """The folder whose filesystem an ingest fills: the embedded store's, or the data dir (OCR and keyword caches)
-    with a Chroma server, whose own disk only its operator can watch."""
-    return settings.data_dir if settings.chroma_host else settings.store_dir
-
-
 def check_reserve(settings: Settings, probe: Callable[[Path], int] = free_bytes) -> int:
-    """The free bytes on the store's filesystem; raises :class:`DiskReserveError` naming the data dir, the free
-    space and the reserve when they are below ``settings.disk_reserve_mb`` MiB (0 disables the check).
-    ``probe(folder)`` measures free bytes (default :func:`free_bytes`)."""
+    """The free bytes on the filesystem an ingest fills: the embedded store's, or the data dir (OCR and keyword
+    caches) with a Chroma server, whose own disk only its operator can watch. Raises :class:`DiskReserveError`
+    naming the data dir, the free space and the reserve when they are below ``settings.disk_reserve_mb`` MiB (0
+    disables the check; returns -1 then). ``probe(folder)`` measures free bytes (default :func:`free_bytes`)."""
     reserve = settings.disk_reserve_mb * MIB
     if reserve <= 0:
         return -1
-    folder = reserve_folder(settings)
-    free = probe(folder)
+    free = probe(settings.data_dir if settings.chroma_host else settings.store_dir)
     if free < reserve:
         raise DiskReserveError(
             f"ingest stopped: the filesystem of data dir {settings.data_dir} has {free / MIB:.0f} MiB free, below the "

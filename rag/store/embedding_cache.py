@@ -47,8 +47,7 @@ class EmbeddingCache:
     def put(self, model: str, texts: list[str], vectors: np.ndarray) -> None:
         """Cache ``vectors`` (one row per text) of ``texts`` for ``model``."""
         rows = np.asarray(vectors, dtype=np.float32)
-        unique = dict(zip(texts, range(len(texts)), strict=True))
-        items = list(unique.items())
+        items = list({t: i for i, t in enumerate(texts)}.items())  # a repeated text: its last row
         for start in range(0, len(items), _BATCH):
             part = items[start:start + _BATCH]
             self.collection.upsert(

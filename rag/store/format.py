@@ -5,7 +5,7 @@ Recorded as ``store_format`` in the store's state record (``<name>-state``, id `
 (:mod:`rag.store.backup` copies it into the backup's manifest). A store without the key was written before the
 version existed: format 1.
 
-Opening a store for questions or an ingest checks it (:meth:`rag.store.store.Store.check_format`):
+Opening a store for questions or an ingest checks it (:func:`ensure_format`):
 
 - the same format: nothing to do;
 - a newer format (written by a newer newsqa): refused with :class:`rag.errors.StoreFormatError` naming the data
@@ -53,32 +53,23 @@ def stored_format(state: Mapping[str, Any]) -> int | None:
         raise StoreFormatError(f"store_format {value!r} in the state record is not a format version") from exc
 
 
-def needs_stamp(state: Mapping[str, Any], where: str, current: int = STORE_FORMAT,
-                upgrades: Mapping[int, str] = UPGRADES) -> bool:
-    """True when the store of ``state`` is an older format that becomes ``current`` by recording the version
-    (the caller stamps it); False when it is ``current`` or new. ``where`` names the store in errors (its data
-    dir). Raises StoreFormatError for a newer format, or an older one that needs ``newsqa ingest --rebuild``."""
-    found = stored_format(state)
-    if found is None or found == current:
-        return False
-    if found > current:
-        raise StoreFormatError(
-            f"{where} has store format {found}, written by a newer newsqa; this newsqa reads store format {current} "
-            "and older. Upgrade newsqa, or restore a backup made with this version"
-        )
-    if upgrades.get(found) == "stamp":
-        return True
-    raise StoreFormatError(
-        f"{where} has store format {found}, which this newsqa (store format {current}) cannot upgrade in place: "
-        "run `newsqa ingest --rebuild` to re-ingest the articles (cached embeddings are reused)"
-    )
-
-
 def ensure_format(store: Any, upgrades: Mapping[int, str] = UPGRADES, state: Mapping[str, Any] | None = None) -> None:
-    """Check the format of ``store`` (a :class:`rag.store.store.Store`) and stamp an older one that only needs
-    the version recorded (see :func:`needs_stamp`, which raises StoreFormatError otherwise). ``state``: the
+    """Check the format of ``store`` (a :class:`rag.store.store.Store`) and stamp an older one whose ``upgrades``
+    entry is ``stamp`` (see the module docstring; StoreFormatError, naming the data dir, otherwise). ``state``: the
     store's state record when the caller has just read it (read here otherwise)."""
     where = f"the store of data dir {store.settings.data_dir} ({store.where})"
-    if needs_stamp(store.state() if state is None else state, where, upgrades=upgrades):
-        store.set_state(store_format=STORE_FORMAT)
-        log.info("%s: store format %d recorded (the layout was already current)", where, STORE_FORMAT)
+    found = stored_format(store.state() if state is None else state)
+    if found is None or found == STORE_FORMAT:
+        return
+    if found > STORE_FORMAT:
+        raise StoreFormatError(
+            f"{where} has store format {found}, written by a newer newsqa; this newsqa reads store format "
+            f"{STORE_FORMAT} and older. Upgrade newsqa, or restore a backup made with this version"
+        )
+    if upgrades.get(found) != "stamp":
+        raise StoreFormatError(
+            f"{where} has store format {found}, which this newsqa (store format {STORE_FORMAT}) cannot upgrade in "
+            "place: run `newsqa ingest --rebuild` to re-ingest the articles (cached embeddings are reused)"
+        )
+    store.set_state(store_format=STORE_FORMAT)
+    log.info("%s: store format %d recorded (the layout was already current)", where, STORE_FORMAT)

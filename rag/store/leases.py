@@ -1,9 +1,8 @@
 """Lease records in a store's ``-state`` collection: the ingest lock of a Chroma server store.
 
-:class:`LeaseRecords` is a mixin of :class:`rag.store.store.Store` (it needs the store's ``state_collection``,
-``server_mode`` and ``call``); :func:`process_identity` and :func:`holder_is_dead` describe lease holders so that
-a holder that crashed on this machine can be taken over at once. The lock built on them is
-:class:`ingest.locks.IngestLease`.
+:class:`LeaseRecords` is a base class of :class:`rag.store.store.Store` (it needs the store's ``state_collection``);
+:func:`process_identity` and :func:`holder_is_dead` describe lease holders so that a holder that crashed on this
+machine can be taken over at once. The lock built on them is :class:`ingest.locks.IngestLease`.
 """
 
 from __future__ import annotations
@@ -16,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rag.store.connection import ChromaConnection
+
 log = logging.getLogger(__name__)
 
 #: Prefix of lease record ids in the ``-state`` collection.
@@ -24,17 +25,10 @@ LEASE_PREFIX = "lease:"
 DUMMY_VECTOR = [0.0]
 
 
-class LeaseRecords:
+class LeaseRecords(ChromaConnection):
     """Named leases (``lease:<name>`` records) with expiry on the store's clock; see :meth:`acquire_lease`."""
 
-    state_collection: Any
-
-    @property
-    def server_mode(self) -> bool:  # provided by Store
-        raise NotImplementedError
-
-    def call(self, role: str, method: str, *args: Any, **kwargs: Any) -> Any:  # provided by Store
-        raise NotImplementedError
+    state_collection: Any  # set by Store
 
     def server_time(self) -> float:
         """Seconds since the epoch by the store's clock: the Chroma server's (its heartbeat) in server mode, so

@@ -17,9 +17,6 @@ Chroma is the single source of truth. One logical store is five collections (nam
   by :meth:`Store.wipe`, so ``ingest --rebuild`` re-embeds nothing it has embedded before.
 
 The auxiliary collections hold no meaningful vectors; Chroma requires one, so they store a 1-d zero vector.
-
-The connection (embedded or server, guarded calls, errors) is :mod:`rag.store.connection`; the ingest lock's lease
-records are :mod:`rag.store.leases`.
 """
 
 from __future__ import annotations
@@ -33,7 +30,7 @@ from rag.errors import ModelMismatchError, StoreUnavailableError
 from rag.models import Article
 from rag.settings import Settings
 from rag.store.changes import ChangeLog, LoggedChunks
-from rag.store.connection import ChromaConnection, GuardedCollection
+from rag.store.connection import GuardedCollection
 from rag.store.embedding_cache import EmbeddingCache
 from rag.store.format import STORE_FORMAT, ensure_format, stored_format
 from rag.store.leases import DUMMY_VECTOR as _DUMMY
@@ -58,7 +55,7 @@ class ManifestEntry(NamedTuple):
     shared: tuple[str, ...] = ()
 
 
-class Store(ChromaConnection, LeaseRecords):
+class Store(LeaseRecords):
     """Access to the five collections of one logical store (embedded or Chroma server; see the module docstring).
 
     Thread-safe: one Store may serve many threads (the REST API's thread pool). ``chunks``, ``articles``,
@@ -193,20 +190,16 @@ class Store(ChromaConnection, LeaseRecords):
 
     def remove_source(self, source: str) -> int:
         """Delete the chunks, articles and manifest entry of ``source``; returns the number of chunks removed."""
-        existing = self.chunks.get(where={"source": source}, include=[])["ids"]
-        if existing:
-            self.chunks.delete(ids=existing)
-        self.articles.delete(where={"source": source})
+        removed = self.remove_chunks_of([source])
         self.files.delete(ids=[source])
-        return len(existing)
+        return removed
 
     def chunk_sources(self) -> set[str]:
         """Every ``source`` that has chunks (finds orphans left by an interrupted ingest)."""
         sources: set[str] = set()
-        for _ids, _docs, metas in self._pages(self.chunks, include=["metadatas"]):
-            sources.update(str(m.get("source")) for m in metas)
-        for _ids, _docs, metas in self._pages(self.articles, include=["metadatas"]):
-            sources.update(str(m.get("source")) for m in metas)
+        for collection in (self.chunks, self.articles):
+            for _ids, _docs, metas in self._pages(collection, include=["metadatas"]):
+                sources.update(str(m.get("source")) for m in metas)
         return sources
 
     # --- articles ---------------------------------------------------------------------------------
@@ -217,13 +210,9 @@ class Store(ChromaConnection, LeaseRecords):
         # The text is metadata, not the Chroma document: documents get a full-text index nobody queries here
         # (see rag.store.chunk_vectors), which doubled the cost of this write.
         self.articles.upsert(
-            ids=[r["article_id"] for r in records],
-            embeddings=[_DUMMY] * len(records),
-            metadatas=[
-                {**{k: v for k, v in r.items() if k not in ("article_id", "chunk_ids") and v is not None},
-                 "chunk_ids": json.dumps(r["chunk_ids"])}
-                for r in records
-            ],
+            ids=[r["article_id"] for r in records], embeddings=[_DUMMY] * len(records),
+            metadatas=[{**{k: v for k, v in r.items() if k not in ("article_id", "chunk_ids") and v is not None},
+                        "chunk_ids": json.dumps(r["chunk_ids"])} for r in records],
         )
 
     def articles_where_any(self, conditions: dict[str, list[int]]) -> list[tuple[str, dict[str, Any]]]:
