@@ -133,7 +133,7 @@ class NewsQA:
             if not self.store.counts()["chunks"]:
                 raise EmptyStoreError(self.settings.articles_dir)
             return []
-        version = self.keyword_index.current().version  # check_model reads the state record: once per version
+        version = index.version  # check_model reads the state record: once per index version
         if self._model_checked_for != version or version is None:
             self.store.check_model(self.embedder.name, self.embedder.dimension)
             self._model_checked_for = version

@@ -102,6 +102,7 @@ def build_features(service: NewsQA, train_set: TrainingSet, out_dir: Path, top_k
     rows = load_questions(train_set)
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
+    yas: list[np.ndarray] = []
     qidx: list[np.ndarray] = []
     meta: list[dict[str, object]] = []
     idf = service.term_idf()
@@ -122,22 +123,25 @@ def build_features(service: NewsQA, train_set: TrainingSet, out_dir: Path, top_k
             kinds.append(("removed", [h for h in pool if not _is_source(h, files, gold_stories)][:top_k]))
         for kind, nodes in kinds:
             cands = candidates(question, nodes) if question.total > 0 else []
-            labels = [float(kind == "answerable" and _is_source(c.hit, files, gold_stories)
-                            and any(g in c.norm for g in gold))
-                      for c in cands]
+            # holds: the metric's label (newsqa eval counts a gold answer from any report); labels: the fitted
+            # one, which also needs a gold report (bench/label_definition.py compares the two)
+            holds = [kind == "answerable" and any(g in c.norm for g in gold) for c in cands]
+            labels = [float(h and _is_source(c.hit, files, gold_stories)) for h, c in zip(holds, cands, strict=True)]
             index = len(meta)
             meta.append({"set": train_set.name, "group": row["group"], "kind": kind, "q": row["q"],
                          "candidates": len(cands), "positive": int(sum(labels))})
             if cands:
                 xs.append(np.vstack([c.x for c in cands]))
                 ys.append(np.array(labels))
+                yas.append(np.array(holds, dtype=float))
                 qidx.append(np.full(len(cands), index))
     folder = out_dir / train_set.name
     folder.mkdir(parents=True, exist_ok=True)
     empty = np.zeros((0, len(FEATURES)))
     np.savez_compressed(folder / "features.npz", x=np.vstack(xs) if xs else empty,
-                        y=np.concatenate(ys) if ys else np.zeros(0), question=np.concatenate(qidx) if qidx else
-                        np.zeros(0, dtype=int), features=np.array(FEATURES))
+                        y=np.concatenate(ys) if ys else np.zeros(0), y_any=np.concatenate(yas) if yas else np.zeros(0),
+                        question=np.concatenate(qidx) if qidx else np.zeros(0, dtype=int),
+                        features=np.array(FEATURES))
     (folder / "questions.jsonl").write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta),
                                             encoding="utf-8")
     return folder

@@ -78,7 +78,8 @@ def normalize(text: str) -> str:
     (NFKC may expand ligatures), so never use it to index into the original.
     """
     text = unicodedata.normalize("NFKC", text)
-    # Line by line with a cache: repeated page furniture and repeated queries stay cheap.
+    # OpenCC's reimplementation is pure Python; line by line with a cache keeps repeated page furniture and
+    # repeated queries cheap.
     converted = "\n".join(_convert_line(line) if _CJK.search(line) else line for line in text.split("\n"))
     return converted.lower()
 
