@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.store.hnsw import hnsw_of
+from rag.store.hnsw import apply_search_settings, hnsw_of
 from rag.store.store import Store
 from tests.conftest import make_settings
 
@@ -76,3 +76,44 @@ def test_another_graph_is_named_for_rebuild_which_applies_it(tmp_path: Path, cap
     config = hnsw_of(store.chunks)
     assert (config["max_neighbors"], config["ef_construction"]) == (32, 200)
     store.close()
+
+
+
+class _BusyCollection:
+    """A Chroma collection whose first ``busy`` configuration writes fail as SQLite does while another connection
+    holds the write lock (chromadb 1.5.9's InternalError text)."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy = busy
+        self.configuration_json = {"hnsw": {"ef_search": 100, "max_neighbors": 16, "ef_construction": 100}}
+
+    def modify(self, configuration: dict) -> None:
+        if self.busy:
+            self.busy -= 1
+            raise RuntimeError("Database error: error returned from database: (code: 5) database is locked")
+        self.configuration_json["hnsw"].update(configuration["hnsw"])
+
+
+def test_setting_ef_search_waits_out_a_locked_database(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A CI run once saw ``database is locked`` when a store was reopened right after another was closed: the
+    write is retried, not given up."""
+    collection = _BusyCollection(busy=3)
+    with caplog.at_level(logging.WARNING, logger="rag.store.hnsw"):
+        apply_search_settings(collection, make_settings(tmp_path, MODEL, hnsw_ef_search=222), "test store")
+    assert collection.configuration_json["hnsw"]["ef_search"] == 222
+    assert collection.busy == 0 and not caplog.records
+
+
+def test_other_errors_are_not_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    class ReadOnly(_BusyCollection):
+        calls = 0
+
+        def modify(self, configuration: dict) -> None:
+            self.calls += 1
+            raise RuntimeError("attempt to write a readonly database")
+
+    collection = ReadOnly(busy=0)
+    with caplog.at_level(logging.WARNING, logger="rag.store.hnsw"):
+        apply_search_settings(collection, make_settings(tmp_path, MODEL, hnsw_ef_search=222), "test store")
+    assert collection.calls == 1 and collection.configuration_json["hnsw"]["ef_search"] == 100
+    assert any("cannot set HNSW ef_search 222" in r.getMessage() for r in caplog.records)

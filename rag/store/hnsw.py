@@ -22,6 +22,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
 from rag.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,15 @@ log = logging.getLogger(__name__)
 #: 0.96 s with 100, and one more record 250 ms against 18 ms (bench/NOTES.md, section 6). Query latency is
 #: unchanged; ``batch_size`` stays Chroma's 100.
 SYNC_THRESHOLD = 100
+
+#: How long opening a store waits for SQLite's write lock (``database is locked``, SQLITE_BUSY) before it gives up
+#: setting ``ef_search``: another process's ingest may be writing, and chromadb's embedded client can release its
+#: connections a moment after ``close()`` (seen once in a CI run: a store reopened right after one was closed).
+LOCK_WAIT_SECONDS = 5.0
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return "database is locked" in str(exc)
 
 
 def chunk_configuration(settings: Settings) -> dict[str, Any]:
@@ -54,8 +65,9 @@ def apply_search_settings(collection: Any, settings: Settings, where: str) -> No
     write; the next process to load the index searches with it), and warn, naming ``newsqa ingest --rebuild``,
     when its ``M`` or ``ef_construction`` differ from the settings (those only change by rebuilding the index).
 
-    Never raises: a store that cannot be changed (a read-only folder, a server that refuses) keeps answering with
-    its own ``ef_search``, and a warning names the reason. ``where`` names the store in messages.
+    Waits up to :data:`LOCK_WAIT_SECONDS` while SQLite's write lock is held elsewhere. Never raises: a store that
+    cannot be changed (a read-only folder, a server that refuses) keeps answering with its own ``ef_search``, and
+    a warning names the reason. ``where`` names the store in messages.
     """
     current = hnsw_of(collection)
     if not current:
@@ -63,7 +75,10 @@ def apply_search_settings(collection: Any, settings: Settings, where: str) -> No
     wanted = settings.hnsw_ef_search
     if current.get("ef_search") != wanted:
         try:
-            collection.modify(configuration={"hnsw": {"ef_search": wanted}})
+            for attempt in Retrying(retry=retry_if_exception(_is_lock_error), reraise=True,
+                                    stop=stop_after_delay(LOCK_WAIT_SECONDS), wait=wait_exponential(0.05, max=1)):
+                with attempt:
+                    collection.modify(configuration={"hnsw": {"ef_search": wanted}})
             log.info("HNSW ef_search of the %s: %s -> %s (NEWSQA_HNSW_EF_SEARCH)", where, current.get("ef_search"),
                      wanted)
         except Exception as exc:  # any Chroma or transport error: answering must go on
