@@ -42,6 +42,21 @@ def test_unset_model_falls_back_to_the_packaged_chinese_model_with_a_warning_nam
     assert "BAAI/bge-small-zh-v1.5" in caplog.text and OFFLINE_MODEL_NAME in caplog.text
 
 
+
+@pytest.mark.parametrize(("value", "offline"), [("1", True), ("TRUE", True), ("yes", True), (" On ", True),
+                                                ("0", False), ("false", False), ("", False)])
+def test_hf_hub_offline_is_read_as_huggingface_hub_reads_it(value: str, offline: bool, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.retrieval.embedders.sbert import check_loadable, hub_offline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("SENTENCE_TRANSFORMERS_HOME", str(tmp_path))  # nothing cached
+    assert hub_offline() is offline
+    if offline:  # one answer for every loading path: no hub probe, the reason named at once
+        with pytest.raises(EmbeddingModelError, match="HF_HUB_OFFLINE is set"):
+            check_loadable("BAAI/bge-base-zh-v1.5")
+
 def test_offline_check_finds_the_cache_sentence_transformers_reads(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from rag.retrieval.embedders.sbert import available_offline

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from rag.errors import EmbeddingModelError
@@ -28,6 +27,7 @@ from rag.retrieval.embedders.sbert import (
     available_offline,
     check_loadable,
     hub_endpoint,
+    hub_offline,
     hub_problem,
 )
 from rag.settings import DEFAULT_EMBEDDING_MODEL, Settings
@@ -117,7 +117,7 @@ def load_passage_embedder(settings: Settings) -> Embedder:
                                                batch_size=batch_size)
         except EmbeddingModelError:
             pass
-    if os.environ.get("HF_HUB_OFFLINE", "0") in ("1", "true", "True"):
+    if hub_offline():
         reason = "HF_HUB_OFFLINE is set and the model is not cached"
     elif (problem := hub_problem(DEFAULT_EMBEDDING_MODEL, timeout=3.0)) is not None:
         reason = f"the model is not cached and the model hub cannot give it (HF_ENDPOINT={hub_endpoint()}: {problem[0]})"

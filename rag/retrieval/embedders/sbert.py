@@ -11,6 +11,16 @@ from rag.errors import EmbeddingModelError
 from rag.retrieval.embedders.base import is_chinese_capable, passage_prefix, query_prefix
 
 
+def hub_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) forbids the model hub, read as huggingface_hub reads
+    it (``1``, ``ON``, ``YES``, ``TRUE`` in any case: ``huggingface_hub.constants.ENV_VARS_TRUE_VALUES``), but now
+    rather than when huggingface_hub was imported (its ``is_offline_mode()`` answers with the import-time value)."""
+    from huggingface_hub.constants import ENV_VARS_TRUE_VALUES
+
+    value = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return value.strip().upper() in ENV_VARS_TRUE_VALUES
+
+
 def available_offline(name: str) -> bool:
     """Whether sentence-transformers could load ``name`` without the network: a local folder, or a hub name with a
     snapshot in the cache it reads (``SENTENCE_TRANSFORMERS_HOME``, else huggingface_hub's ``HF_HUB_CACHE``).
@@ -88,7 +98,7 @@ def check_loadable(name: str) -> None:
         return
     if name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name:
         raise EmbeddingModelError(f"embedding model {name!r}: no such folder; fix: {MODEL_FIX}")
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+    if hub_offline():
         raise EmbeddingModelError(
             f"embedding model {name!r} is not in the local model cache and HF_HUB_OFFLINE is set, so it cannot be "
             f"downloaded; fix: unset HF_HUB_OFFLINE where the hub (HF_ENDPOINT) is reachable, or {MODEL_FIX}")
