@@ -31,12 +31,6 @@ CACHE_MIN_BYTES = 16 * 2**10
 RowFilter = Callable[[Segment], np.ndarray]
 
 
-def field_filter(name: str, allowed: set[str]) -> RowFilter:
-    """Only chunks whose metadata field ``name`` (one of :data:`rag.retrieval.segments.FILTER_FIELDS`) is in
-    ``allowed``; cheap: one lookup per distinct value, then one gather per segment."""
-    return lambda seg: seg.field_mask(name, allowed)
-
-
 class DocFreq:
     """Token -> number of live chunks containing it, by :meth:`get` (tokens of no live chunk are absent)."""
 
@@ -153,7 +147,7 @@ class BM25Index:
         """``[(chunk id, score)]`` best first (ties by chunk id, descending), only chunks with a positive score.
 
         ``allow`` restricts the chunks that may be returned, before ranking: a set of chunk ids, or a
-        :data:`RowFilter` such as :func:`field_filter` (a per-chunk metadata field kept in the segments).
+        :data:`RowFilter` (:meth:`rag.filters.ArchiveFilter.row_mask`: metadata fields kept in the segments).
         """
         if not self.n_docs or not tokens:
             return []

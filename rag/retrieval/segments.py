@@ -54,14 +54,6 @@ class Segment:
         table: list[str | None] = [*values, None]
         return [table[c] for c in codes.tolist()]
 
-    def field_mask(self, name: str, allowed: set[str]) -> np.ndarray:
-        """Boolean ``(n,)``: chunks whose field ``name`` is one of ``allowed``."""
-        if name not in self.fields:
-            return np.zeros(self.n, dtype=bool)
-        codes, values = self.fields[name]
-        ok = np.array([v in allowed for v in values] + [False], dtype=bool)
-        return ok[codes]
-
     def terms_of_rows(self, rows: np.ndarray) -> np.ndarray:
         """Term ids of every posting of these chunks, one per (term, chunk) pair (for document frequencies)."""
         if not len(rows) or not len(self.docs):
