@@ -73,8 +73,9 @@ SIDECAR_SUFFIX = ".meta.json"
 
 
 def link_corpus(articles: Path, removed: set[str], target: Path) -> int:
-    """Fill ``target`` with symbolic links to the files of ``articles`` except ``removed`` (and their metadata
-    sidecars); returns how many files (sidecars not counted)."""
+    """Fill ``target`` with symbolic links to the files of ``articles`` (subfolders kept, hidden files skipped)
+    except ``removed`` (and their metadata sidecars); links already there are kept, so a re-run (and the ingest
+    that follows) is incremental. Returns how many files are linked (sidecars not counted)."""
     target.mkdir(parents=True, exist_ok=True)
     count = 0
     for path in sorted(articles.rglob("*")):
@@ -82,7 +83,8 @@ def link_corpus(articles: Path, removed: set[str], target: Path) -> int:
         if path.is_file() and path.name not in removed and sidecar_of not in removed and not path.name.startswith("."):
             link = target / path.relative_to(articles)
             link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(path.resolve())
+            if not link.is_symlink():
+                link.symlink_to(path.resolve())
             count += sidecar_of is None
     return count
 

@@ -30,6 +30,7 @@ from llama_index.core.schema import NodeWithScore
 
 from rag.answering.features import FEATURES, candidates
 from rag.eval_fabrication import src_files
+from rag.eval_refusal import link_corpus
 from rag.models import story_of
 from rag.service import NewsQA
 from rag.text.normalize import normalize
@@ -65,15 +66,12 @@ def default_sets(train_dir: Path, drcd_limit: int | None = 1500) -> list[Trainin
 
 
 def link_articles(train_set: TrainingSet, data_dir: Path) -> Path:
-    """``data_dir/articles`` holding a link to every article file of ``train_set`` (flat); existing links are
-    kept, so the ingest that follows is incremental. Returns the articles folder."""
+    """``data_dir/articles`` holding a link to every article file of ``train_set``'s folders
+    (:func:`rag.eval_refusal.link_corpus`: existing links kept, so the ingest that follows is incremental).
+    Returns the articles folder."""
     folder = data_dir / "articles"
-    folder.mkdir(parents=True, exist_ok=True)
     for source in train_set.articles:
-        for path in sorted(source.iterdir()):
-            target = folder / path.name
-            if path.is_file() and not target.exists():
-                target.symlink_to(path.resolve())
+        link_corpus(source, set(), folder)
     return folder
 
 

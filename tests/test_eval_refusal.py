@@ -79,3 +79,18 @@ def test_holdout_on_the_sample_pages(tmp_path: Path, packaged_model_path: str, m
 
     missing = runner.invoke(app, ["eval", str(SEEDS_QA), "--holdout-refusal", "4"])
     assert missing.exit_code != 0 and "--articles" in missing.output
+
+
+def test_linking_again_keeps_the_links_and_adds_new_files(tmp_path: Path) -> None:
+    articles = tmp_path / "src"
+    (articles / "2024-01-02").mkdir(parents=True)
+    (articles / "a.txt").write_text("甲", encoding="utf-8")
+    (articles / "2024-01-02" / "b.txt").write_text("乙", encoding="utf-8")
+    (articles / ".hidden.txt").write_text("丙", encoding="utf-8")
+    target = tmp_path / "linked"
+    assert link_corpus(articles, set(), target) == 2
+    first = (target / "a.txt").lstat().st_mtime_ns
+    (articles / "c.txt").write_text("丁", encoding="utf-8")
+    assert link_corpus(articles, set(), target) == 3  # a re-run (a training cache reused) does not fail
+    assert (target / "a.txt").lstat().st_mtime_ns == first and (target / "2024-01-02" / "b.txt").read_text() == "乙"
+    assert not (target / ".hidden.txt").exists()
