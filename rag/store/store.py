@@ -44,9 +44,9 @@ _STATE_KEYS = ("embedding_model", "dimension", "version", "last_ingest", "writes
 
 
 class ManifestEntry(NamedTuple):
-    """One fully ingested file: its ``source`` key, the ``sha256`` of its bytes (and sidecar), the ``articles`` and ``chunks``
-    stored from it, and ``shared``: ids of its articles that are stored from another file instead (the same article
-    printed on two pages is stored once; when that other copy goes, this file is ingested again)."""
+    """One fully ingested file: its ``source`` key, the ``sha256`` of its bytes (and sidecar), the ``articles`` and
+    ``chunks`` stored from it, and ``shared``: ids of its articles that are stored from another file instead (the
+    same article printed on two pages is stored once; when that other copy goes, this file is ingested again)."""
 
     source: str
     sha256: str
@@ -61,7 +61,8 @@ class Store(LeaseRecords):
     Thread-safe: one Store may serve many threads (the REST API's thread pool). ``chunks``, ``articles``,
     ``files`` and ``state_collection`` are :class:`GuardedCollection` proxies with the Chroma ``Collection``
     methods (``get``, ``add``, ``upsert``, ``update``, ``delete``, ``query``, ``count`` ...); ``vector_store`` is
-    :class:`rag.store.chunk_vectors.ChunkVectorStore` (llama-index's ``ChromaVectorStore``) over the guarded chunk collection.
+    :class:`rag.store.chunk_vectors.ChunkVectorStore` (llama-index's ``ChromaVectorStore``) over the guarded chunk
+    collection.
 
     Raises :class:`StoreUnavailableError` when the embedded store cannot be opened or the server is unreachable,
     here and from every method (after one reopen-and-retry).
@@ -173,8 +174,8 @@ class Store(LeaseRecords):
             self.files.upsert(
                 ids=[e.source for e in entries], embeddings=[_DUMMY] * len(entries),
                 # "shared" always written: Chroma's upsert merges metadata, so an omitted key would keep its old value
-                metadatas=[{"sha256": e.sha256, "articles": e.articles, "chunks": e.chunks, "shared": " ".join(e.shared)}
-                           for e in entries],
+                metadatas=[{"sha256": e.sha256, "articles": e.articles, "chunks": e.chunks,
+                            "shared": " ".join(e.shared)} for e in entries],
             )
 
     def remove_chunks_of(self, sources: list[str]) -> int:
