@@ -31,6 +31,9 @@ from rag.store.chunk_vectors import record_to_node
 from rag.train_data import TrainingSet, build_features, default_sets, link_articles
 
 log = logging.getLogger(__name__)
+#: Written beside a set's cached features: the training stores' dense leg searched by :class:`ExactDenseSearch`.
+#: Caches without it (HNSW-searched, before 2026-12-07) are recomputed rather than refitted as they are.
+TRAINING_RETRIEVAL = "exact-dense-search"
 METHODS = ("selector", "logistic", "coverage")  # gradient boosting: make ablate (minutes per fold)
 
 
@@ -109,8 +112,12 @@ class ExactDenseSearch:
 def prepare(train_set: TrainingSet, cache: Path, rebuild: bool = False, top_k: int | None = None) -> Path:
     """The cached feature folder of ``train_set``, ingesting its archive and computing the rows when missing."""
     folder = cache / "features" / train_set.name
+    marker = folder / "retrieval.txt"  # how the cached rows were retrieved: rows of another search are rebuilt
     if (folder / "features.npz").exists() and not rebuild:
-        return folder
+        if marker.is_file() and marker.read_text(encoding="utf-8").strip() == TRAINING_RETRIEVAL:
+            return folder
+        log.info("%s: cached features were not retrieved with %s; recomputing them", train_set.name,
+                 TRAINING_RETRIEVAL)
     from bot.service import build_service
 
     data_dir = cache / train_set.name
@@ -124,7 +131,9 @@ def prepare(train_set: TrainingSet, cache: Path, rebuild: bool = False, top_k: i
             if n % 100 == 0:
                 log.info("%s: %d/%d questions", train_set.name, n, total)
 
-        return build_features(service, train_set, cache / "features", top_k, progress)
+        build_features(service, train_set, cache / "features", top_k, progress)
+        marker.write_text(TRAINING_RETRIEVAL + "\n", encoding="utf-8")
+        return folder
     finally:
         service.close()
 

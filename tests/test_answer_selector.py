@@ -128,6 +128,13 @@ def test_retraining_on_a_slice_writes_a_model_that_beats_coverage_alone(tmp_path
     kinds = np.array([m["kind"] for m in loaded.meta])
     assert best[kinds == "removed"].mean() < best[(kinds == "answerable") & correct].mean()
 
+    # A cache of rows retrieved otherwise (no marker: HNSW-searched, before exact search) is recomputed, not reused.
+    (folder / "retrieval.txt").unlink()
+    np.savez_compressed(folder / "features.npz", x=np.zeros((0, len(FEATURES))), y=np.zeros(0),
+                        question=np.zeros(0, dtype=int), features=np.array(FEATURES))
+    assert run(TRAIN, tmp_path / "cache", out, sets=[TrainingSet("crud", qa, (articles,), "item")]) == data
+    assert (folder / "retrieval.txt").read_text(encoding="utf-8").strip() == "exact-dense-search"
+
 
 def test_the_listwise_ranker_learns_which_feature_picks_the_right_candidate() -> None:
     from rag.answering import train as fit
