@@ -212,6 +212,7 @@ def test_model_the_hub_lacks_is_named_with_the_hub_and_the_fix(status: int, monk
     from rag.retrieval.embedding import load_embedder
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)  # huggingface_hub reads either as offline
     monkeypatch.setenv("SENTENCE_TRANSFORMERS_HOME", str(tmp_path))
     with CountingHub(status) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
