@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
 import math
@@ -81,19 +80,12 @@ class ExactDenseSearch:
     """
 
     def __init__(self, store: Any) -> None:
-        ids: list[str] = []
-        vectors: list[np.ndarray] = []
-        self.records: dict[str, tuple[str | None, dict[str, Any]]] = {}
-        for offset in itertools.count(0, 5000):
-            got = store.chunks.get(include=["embeddings", "documents", "metadatas"], limit=5000, offset=offset)
-            ids += got["ids"]
-            vectors.append(np.asarray(got["embeddings"], dtype=np.float64).reshape(len(got["ids"]), -1))
-            self.records.update(zip(got["ids"], zip(got["documents"], got["metadatas"], strict=True), strict=True))
-            if len(got["ids"]) < 5000:
-                break
-        order = np.argsort(np.asarray(ids))  # chunk-id order, whatever order the store returns them in
-        self.ids = [ids[i] for i in order]
-        matrix = np.vstack(vectors)[order]
+        got = store.chunks.get(include=["embeddings", "documents", "metadatas"])  # one read: a training store
+        self.records: dict[str, tuple[str | None, dict[str, Any]]] = dict(
+            zip(got["ids"], zip(got["documents"], got["metadatas"], strict=True), strict=True))
+        order = np.argsort(np.asarray(got["ids"]))  # chunk-id order, whatever order the store returns them in
+        self.ids = [got["ids"][i] for i in order]
+        matrix = np.asarray(got["embeddings"], dtype=np.float64).reshape(len(order), -1)[order]
         self.matrix = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
     def query(self, query: VectorStoreQuery, where: dict[str, Any] | None = None) -> VectorStoreQueryResult:
