@@ -149,6 +149,12 @@ def test_the_listwise_ranker_learns_which_feature_picks_the_right_candidate() ->
     w = fit.fit_listwise(x, y, question)
     assert w[0] > 1.0 and abs(w[0]) > 3 * max(abs(w[1]), abs(w[2]))
 
+    # A question-level column (one value per question, as `typed`) cannot move the softmax: exactly 0, so the
+    # model file does not carry floating-point noise that differs between machines.
+    level = rng.normal(size=60)[question]
+    w = fit.fit_listwise(np.column_stack([x, level]), y, question)
+    assert w[3] == 0.0 and w[0] > 1.0
+
 
 def test_cached_rows_are_read_by_feature_name(tmp_path: Path) -> None:
     from rag.answering import train as fit

@@ -81,8 +81,8 @@ def question_folds(rows: Rows) -> np.ndarray:
 
 
 def fit_listwise(z: np.ndarray, y: np.ndarray, question: np.ndarray, l2: float = RANK_L2) -> np.ndarray:
-    """Coefficients of the conditional logit over standardised ``z``: minimises, over questions holding a right
-    candidate, -log(sum of softmax over its right candidates) + l2/2 |w|^2."""
+    """Coefficients ``(features,)`` of the conditional logit over standardised ``z``: minimises, over questions
+    holding a right candidate, -log(sum of softmax over its right candidates) + l2/2 |w|^2."""
     has = np.zeros(int(question.max()) + 1 if len(question) else 0, dtype=bool)
     np.logical_or.at(has, question, y > 0)
     keep = has[question]
@@ -98,7 +98,12 @@ def fit_listwise(z: np.ndarray, y: np.ndarray, question: np.ndarray, l2: float =
         grad = z.T @ (e / den[q] - np.where(pos, e / num[q], 0.0)) + l2 * w
         return float(-(np.log(num) - np.log(den)).sum() + 0.5 * l2 * w @ w), grad
 
-    return np.asarray(minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 1000}).x)
+    w = np.asarray(minimize(loss, np.zeros(z.shape[1]), jac=True, method="L-BFGS-B", options={"maxiter": 1000}).x)
+    # A column constant within every question (``typed``) cannot move a softmax over a question's candidates: its
+    # weight is exactly 0, not the rounding noise (~1e-16) the fit leaves, which differs between machines.
+    starts = np.unique(q, return_index=True)[1]
+    w[~(z != z[starts][q]).any(axis=0)] = 0.0
+    return w
 
 
 def fit_selector(rows: Rows) -> dict[str, object]:
