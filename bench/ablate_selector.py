@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.train import fmt_interval  # noqa: E402
+from bot.train import e5_similarities, fmt_interval  # noqa: E402
 from rag.answering import train as fit  # noqa: E402
 
 #: Feature families (the issue's list: coverage, BM25, dense similarity and rank, answer type, position, time,
@@ -102,7 +102,8 @@ def main() -> None:
              "| set | method | threshold | selection | answers | cited wrong | false refusals | removed refused |",
              "|---|---|---|---|---|---|---|---|"]
     methods = ["selector", "logistic", *([] if args.no_hgb else ["hgb"]), "coverage"]
-    results = {m: fit.evaluate(shipped, m) for m in methods}
+    sims = e5_similarities(shipped, Path(args.cache) / "features" / "e5_similarities.json")  # as make train
+    results = {m: fit.evaluate(shipped, m, similarities=sims if m == "selector" else None) for m in methods}
     for s, mask in [*masks.items(), ("pooled", pooled)]:
         for m in methods:
             r = results[m]

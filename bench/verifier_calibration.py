@@ -61,16 +61,6 @@ TAIL = 0.05  # the ``tail`` variant fits on questions whose Platt probability is
 PRIMARY = "verifier"
 
 
-def best_rows(rows: fit.Rows, rank: np.ndarray) -> np.ndarray:
-    """Per question, the row of its best candidate by ``rank`` (ties: as train.best_per_question), -1 without."""
-    best = np.full(len(rows.meta), -1)
-    order = np.lexsort((-rank, rows.question))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = rows.question[order][1:] != rows.question[order][:-1]
-    best[rows.question[order[first]]] = order[first]
-    return best
-
-
 def cross_fit(rows: fit.Rows, x: np.ndarray, correct: np.ndarray, fitted: np.ndarray | None = None,
               weight: str | None = None, hgb: bool = False) -> np.ndarray:
     """Out-of-fold P(best candidate right) of a logistic regression (L2, C 1.0; or, with ``hgb``, gradient
@@ -96,7 +86,7 @@ def probabilities(rows: fit.Rows) -> tuple[dict[str, np.ndarray], np.ndarray, np
     the primary's question rows (the best candidate's features and out-of-fold logit; NaN without candidates)."""
     rank, answer = fit.out_of_fold(rows)
     _, correct = fit.best_per_question(rows, rank, answer)
-    best = best_rows(rows, rank)
+    best = fit.best_rows(rows, rank)
     has = best >= 0
     z = np.full((len(rows.meta), rows.x.shape[1]), np.nan)
     z[has] = rows.x[best[has]]

@@ -30,9 +30,10 @@ from rag.store.chunk_vectors import record_to_node
 from rag.train_data import TrainingSet, build_features, default_sets, link_articles
 
 log = logging.getLogger(__name__)
-#: Written beside a set's cached features: the training stores' dense leg searched by :class:`ExactDenseSearch`.
-#: Caches without it (HNSW-searched, before 2026-12-07) are recomputed rather than refitted as they are.
-TRAINING_RETRIEVAL = "exact-dense-search"
+#: Written beside a set's cached features: the training stores' dense leg searched by :class:`ExactDenseSearch`, and
+#: each candidate's text kept (for the calibration's e5 similarities). Caches without it (HNSW-searched or without
+#: texts, before 2026-12-08) are recomputed rather than refitted as they are.
+TRAINING_RETRIEVAL = "exact-dense-search+texts"
 METHODS = ("selector", "logistic", "coverage")  # gradient boosting: make ablate (minutes per fold)
 
 
@@ -130,9 +131,39 @@ def prepare(train_set: TrainingSet, cache: Path, rebuild: bool = False, top_k: i
         service.close()
 
 
-def evaluate_methods(rows: fit.Rows) -> dict[str, fit.Evaluation]:
-    """Per method of :data:`METHODS`: out-of-fold results on the same folds (:func:`rag.answering.train.evaluate`)."""
-    return {method: fit.evaluate(rows, method) for method in METHODS}
+def e5_similarities(rows: fit.Rows, memo_file: Path) -> fit.Similarities:
+    """The calibration's e5 similarities of candidate rows (:class:`rag.answering.verifier.Similarity`, the query
+    each question's retrieval asked), memoised in ``memo_file`` (JSON, keyed by the sha1 of query, sentence and
+    title) so that a refit embeds only what it has not seen."""
+    import hashlib
+
+    from rag.answering.verifier import Similarity
+    from rag.retrieval.embedding import packaged_e5
+
+    memo: dict[str, list[float]] = json.loads(memo_file.read_text("utf-8")) if memo_file.is_file() else {}
+    similarity = Similarity(packaged_e5)
+    assert rows.texts is not None, "cached rows without texts: rebuild the cache (make train REBUILD=1)"
+    texts = rows.texts
+
+    def similarities(index: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(index), 2))
+        for n, i in enumerate(index):
+            query = str(rows.meta[int(rows.question[i])].get("query") or rows.meta[int(rows.question[i])]["q"])
+            key = hashlib.sha1("\0".join((query, *texts[i])).encode("utf-8")).hexdigest()
+            if key not in memo:
+                memo[key] = similarity(query, [texts[i]])[0].tolist()
+            out[n] = memo[key]
+        memo_file.write_text(json.dumps(memo, sort_keys=True), encoding="utf-8")
+        return out
+
+    return similarities
+
+
+def evaluate_methods(rows: fit.Rows, similarities: fit.Similarities | None = None) -> dict[str, fit.Evaluation]:
+    """Per method of :data:`METHODS`: out-of-fold results on the same folds (:func:`rag.answering.train.evaluate`);
+    the shipped ``selector`` calibrated with the e5 ``similarities``, the others over their logits alone."""
+    return {method: fit.evaluate(rows, method, similarities=similarities if method == "selector" else None)
+            for method in METHODS}
 
 
 def risk_coverage(rows: fit.Rows, result: fit.Evaluation, mask: np.ndarray) -> list[dict[str, float]]:
@@ -180,15 +211,17 @@ def card(rows: fit.Rows, results: dict[str, fit.Evaluation], model: dict[str, ob
         "## Model",
         "Two linear models over the same standardised features. The ranker, a listwise conditional logit (softmax",
         f"over a question's candidates, L2 {fit.RANK_L2}, scipy L-BFGS), picks the best candidate; the answerer,",
-        "scikit-learn's `LogisticRegression` (L2, C=1) over all candidates, gives it an absolute logit, which Platt's",
-        "calibration (fitted on out-of-fold logits of each question's best candidate) turns into the probability that",
-        f"it answers. The refusal threshold {chosen.threshold:.2f} is the highest at which false refusals (a right",
-        f"best candidate refused) stay <= {fit.MAX_FALSE_REFUSALS} on every training set.", "",
+        "scikit-learn's `LogisticRegression` (L2, C=1) over all candidates, gives it an absolute logit. The",
+        "calibration, a logistic regression over that logit and two similarities by the packaged e5 model (question",
+        "to sentence, and to title + sentence: `rag/answering/verifier.py`), fitted on the out-of-fold logits of each",
+        "question's best candidate, turns them into the probability that it answers.",
+        f"The refusal threshold {chosen.threshold:.2f} is the highest at which false refusals (a right best candidate",
+        f"refused) stay <= {fit.MAX_FALSE_REFUSALS} on every training set.", "",
         "## Cross-validated figures (5 folds by group; 95 % bootstrap intervals over groups)", "",
         "`selection`: the best candidate is right (no refusal); at each method's own threshold: `answers` right,",
         "`cited_wrong` answered wrong, `false_refusals` right but refused, `removed_refused`: questions whose",
         "sources were removed, refused. `logistic`: the answerer alone ranks (the previous model); `coverage`: the",
-        "sentence's IDF-weighted coverage of the question alone.", "",
+        "sentence's IDF-weighted coverage of the question alone. Both calibrate their logits alone, without e5.", "",
         "| set | method | threshold | selection | answers | cited_wrong | false_refusals | removed_refused |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -236,13 +269,13 @@ def run(train_dir: Path, cache: Path, out: Path | None = None, rebuild: bool = F
     the model file's JSON object."""
     sets = sets or default_sets(train_dir, drcd_limit)
     rows = fit.load_rows([prepare(s, cache, rebuild) for s in sets])
-    results = evaluate_methods(rows)
+    results = evaluate_methods(rows, e5_similarities(rows, cache / "features" / "e5_similarities.json"))
     chosen = results["selector"]
     model = fit.fit_selector(rows)
     sizes = {s.name: sum(1 for m in rows.meta if m["set"] == s.name and m["kind"] != "removed") for s in sets}
     cv = {s: {method: fit.figures(rows.meta, r.p, r.correct, r.threshold, mask) for method, r in results.items()}
           for s, mask in _masks(rows).items()}
-    data = fit.model_file(model, chosen.platt, chosen.threshold, {"sets": sizes, "cv": cv})
+    data = fit.model_file(model, chosen.calibration, chosen.threshold, {"sets": sizes, "cv": cv})
     target = out or model_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(_rounded(data), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -23,6 +23,7 @@ from llama_index.core.schema import NodeWithScore
 from rag.answering.citation_check import citation_for, with_copies
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.report_listing import report_listing
+from rag.answering.verifier import Similarity
 from rag.archive import find_reports, list_articles, list_publications
 from rag.errors import EmptyStoreError, InputError
 from rag.filters import ArchiveFilter, parse_day
@@ -37,7 +38,7 @@ from rag.models import (
     SearchHit,
     StoreStats,
 )
-from rag.retrieval.embedding import Embedder, load_embedder
+from rag.retrieval.embedding import Embedder, load_embedder, packaged_e5
 from rag.retrieval.fusion import dense_weight_for, hybrid_retriever
 from rag.retrieval.keyword_live import LiveKeywordIndex
 from rag.retrieval.rerank import EvidenceReranker
@@ -79,6 +80,7 @@ class NewsQA:
         self._lock = threading.RLock()
         self._embedder_lock = threading.Lock()  # the model loads while the store opens (warm_up)
         self._responder: Responder | None = None
+        self.similarity = Similarity(packaged_e5)  # the answer verifier's e5, one thread, whatever model retrieves
 
     @property
     def store(self) -> Store:
@@ -210,8 +212,8 @@ class NewsQA:
     def extractive_answer(self, question: str, nodes: list[NodeWithScore], scope: TimeScope | None = None) -> Answer:
         """The extractive answer to ``question`` (validated) from ``nodes``, with its ``confidence``; ``scope``
         (:meth:`time_scope`) says which reports are preferred."""
-        answerer = ExtractiveAnswerer(self.keyword_index.current().idf, self.settings.answer_max_chars,
-                                      self.settings.min_answer_confidence)
+        answerer = ExtractiveAnswerer(self.keyword_index.current().idf, self.similarity,
+                                      self.settings.answer_max_chars, self.settings.min_answer_confidence)
         scope = scope or TimeScope()
         return answerer.answer(question, nodes, scope.recency, scope.iso_range)
 

@@ -10,7 +10,8 @@ printings are dropped before the ``top_k`` are kept): every candidate is then a 
 be refused. Questions without a gold answer (``no_answer_in_sources``) are weak negatives.
 
 Rows are cached per set as ``features.npz`` (``x``: candidates x features, ``y``, ``question``: row -> question
-index, ``features``: the column names) and ``questions.jsonl`` (set, group, kind, index), so a refit takes a
+index, ``features``: the column names, ``sentence`` and ``title`` of each candidate) and ``questions.jsonl`` (set,
+group, kind, the question and the query retrieval asked), so a refit takes a
 minute; a cache holding more features than :data:`~rag.answering.features.FEATURES` (an older feature set) is
 read by name.
 """
@@ -103,6 +104,7 @@ def build_features(service: NewsQA, train_set: TrainingSet, out_dir: Path, top_k
     yas: list[np.ndarray] = []
     qidx: list[np.ndarray] = []
     meta: list[dict[str, object]] = []
+    texts: list[tuple[str, str]] = []  # each candidate's (sentence, title): the calibration's e5 similarities
     idf = service.term_idf()
     stories = _gold_stories(service, [f for r in rows for f in src_files(r.get("src"))])
     for n, row in enumerate(rows):
@@ -126,8 +128,9 @@ def build_features(service: NewsQA, train_set: TrainingSet, out_dir: Path, top_k
             holds = [kind == "answerable" and any(g in c.norm for g in gold) for c in cands]
             labels = [float(h and _is_source(c.hit, files, gold_stories)) for h, c in zip(holds, cands, strict=True)]
             index = len(meta)
-            meta.append({"set": train_set.name, "group": row["group"], "kind": kind, "q": row["q"],
+            meta.append({"set": train_set.name, "group": row["group"], "kind": kind, "q": row["q"], "query": query,
                          "candidates": len(cands), "positive": int(sum(labels))})
+            texts += [(c.sentence, str(c.hit.node.metadata.get("title", ""))) for c in cands]
             if cands:
                 xs.append(np.vstack([c.x for c in cands]))
                 ys.append(np.array(labels))
@@ -139,7 +142,8 @@ def build_features(service: NewsQA, train_set: TrainingSet, out_dir: Path, top_k
     np.savez_compressed(folder / "features.npz", x=np.vstack(xs) if xs else empty,
                         y=np.concatenate(ys) if ys else np.zeros(0), y_any=np.concatenate(yas) if yas else np.zeros(0),
                         question=np.concatenate(qidx) if qidx else np.zeros(0, dtype=int),
-                        features=np.array(FEATURES))
+                        features=np.array(FEATURES), sentence=np.array([t[0] for t in texts], dtype=str),
+                        title=np.array([t[1] for t in texts], dtype=str))
     (folder / "questions.jsonl").write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta),
                                             encoding="utf-8")
     return folder

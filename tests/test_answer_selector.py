@@ -14,7 +14,11 @@ from llama_index.core.schema import NodeWithScore, TextNode
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.features import FEATURES, candidates
 from rag.answering.selector import load_model, model_path, parse_model
+from rag.answering.verifier import Similarity
+from rag.retrieval.embedding import packaged_e5
 from rag.text.question import Question
+
+SIMILARITY = Similarity(packaged_e5)  # the packaged e5, loaded once for the module's tests
 
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "train"
 
@@ -40,7 +44,9 @@ def test_the_shipped_model_file_is_json_of_this_codes_features() -> None:
     data = json.loads(model_path().read_text(encoding="utf-8"))
     assert data["features"] == list(FEATURES) and data["model"]["kind"] == "listwise+logistic"
     model = load_model()
-    assert 0.0 < model.threshold < 1.0 and model.platt_a > 0
+    assert 0.0 < model.threshold < 1.0 and model.calibration[2][0] > 0  # a higher logit, a higher probability
+    with pytest.raises(ValueError, match="calibration"):
+        parse_model({**data, "calibration": {**data["calibration"], "inputs": ["logit"]}}, "bad.json")
     with pytest.raises(ValueError, match="features"):
         parse_model({**data, "features": list(FEATURES)[:-1]}, "bad.json")
     with pytest.raises(ValueError, match="bad.json"):
@@ -52,20 +58,20 @@ def test_the_shipped_model_file_is_json_of_this_codes_features() -> None:
     "青川县 今年新开通了多少条城乡公交线路 ？",
 ])
 def test_the_same_answer_under_punctuation_full_width_and_traditional_variants(variant: str) -> None:
-    reference = ExtractiveAnswerer(_idf).answer(QUESTION, [BUS, TEA, RAIN])
-    answer = ExtractiveAnswerer(_idf).answer(variant, [BUS, TEA, RAIN])
+    reference = ExtractiveAnswerer(_idf, SIMILARITY).answer(QUESTION, [BUS, TEA, RAIN])
+    answer = ExtractiveAnswerer(_idf, SIMILARITY).answer(variant, [BUS, TEA, RAIN])
     assert reference.found and "23条" in reference.answer
     assert answer.answer == reference.answer and answer.confidence == pytest.approx(reference.confidence, abs=0.05)
 
 
 def test_full_width_digits_in_a_question_match_the_report() -> None:
     dated = _hit("2024年，青川县新开通城乡公交线路23条。", "d.txt", "青川县公交")
-    answer = ExtractiveAnswerer(_idf).answer("２０２４年青川县新开通了多少条城乡公交线路？", [dated, TEA])
+    answer = ExtractiveAnswerer(_idf, SIMILARITY).answer("２０２４年青川县新开通了多少条城乡公交线路？", [dated, TEA])
     assert answer.found and "23条" in answer.answer
 
 
 def test_removing_the_source_report_turns_the_answer_into_a_refusal() -> None:
-    answerer = ExtractiveAnswerer(_idf)
+    answerer = ExtractiveAnswerer(_idf, SIMILARITY)
     present = answerer.answer(QUESTION, [BUS, TEA, RAIN])
     removed = answerer.answer(QUESTION, [TEA, RAIN])
     assert present.found and present.confidence is not None and present.confidence >= answerer.min_confidence
@@ -83,12 +89,29 @@ def test_a_sentence_holding_the_asked_for_type_beats_one_that_does_not_other_fea
     assert model.logits(with_number.x[None])[0] > model.logits(without[None])[0]
     # End to end: two sentences of one report with the same question words, one with the count.
     report = _hit("文化节期间签约项目受到各方关注。文化节期间签约项目共12个。", "b.txt", "文化节")
-    answer = ExtractiveAnswerer(_idf, min_confidence=0.0).answer("文化节期间签约了多少个项目？", [report])
+    answer = ExtractiveAnswerer(_idf, SIMILARITY, min_confidence=0.0).answer("文化节期间签约了多少个项目？", [report])
     assert "12个" in answer.answer
 
 
+def test_the_verifier_puts_the_question_nearer_its_answer_than_a_near_topic_sentence() -> None:
+    from rag.answering.verifier import DIGITS
+
+    sims = SIMILARITY(QUESTION, [("全县今年新开通城乡公交线路23条。", "青川县新开通城乡公交线路"),
+                              ("当地还举行了茶艺表演和品茶活动。", "青川县举办茶叶文化节")])
+    assert sims.shape == (2, 2) and (sims[0] > sims[1]).all()
+    assert np.array_equal(sims, np.round(sims, DIGITS))  # training and serving read the same rounded values
+
+
+def test_only_verified_candidates_can_answer() -> None:
+    _, ranked, confidence = ExtractiveAnswerer(_idf, SIMILARITY).rank(QUESTION, [BUS, TEA, RAIN])
+    firsts = {id(next(c for c in ranked if c.hit is hit)) for hit in (BUS, TEA, RAIN)}
+    for i, cand in enumerate(ranked):  # the ranker's first three and the first of each chunk get a probability
+        assert (cand.score > 0) == (i < 3 or id(cand) in firsts)
+    assert confidence == ranked[0].score
+
+
 def test_every_answer_and_refusal_carries_a_probability() -> None:
-    answerer = ExtractiveAnswerer(_idf)
+    answerer = ExtractiveAnswerer(_idf, SIMILARITY)
     for nodes in ([BUS, TEA], [RAIN], []):
         answer = answerer.answer(QUESTION, nodes)
         assert answer.confidence is not None and 0.0 <= answer.confidence <= 1.0
@@ -133,7 +156,7 @@ def test_retraining_on_a_slice_writes_a_model_that_beats_coverage_alone(tmp_path
     np.savez_compressed(folder / "features.npz", x=np.zeros((0, len(FEATURES))), y=np.zeros(0),
                         question=np.zeros(0, dtype=int), features=np.array(FEATURES))
     assert run(TRAIN, tmp_path / "cache", out, sets=[TrainingSet("crud", qa, (articles,), "item")]) == data
-    assert (folder / "retrieval.txt").read_text(encoding="utf-8").strip() == "exact-dense-search"
+    assert (folder / "retrieval.txt").read_text(encoding="utf-8").strip() == "exact-dense-search+texts"
 
 
 def test_the_listwise_ranker_learns_which_feature_picks_the_right_candidate() -> None:

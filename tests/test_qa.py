@@ -41,8 +41,7 @@ def test_every_marker_points_to_a_listed_citation(sample_service) -> None:  # no
 
 
 @pytest.mark.parametrize(
-    "question", ["北极圈内有多少座地铁站？", "火星上有多少座水电站？",
-                 pytest.param("示范区2023年的GDP是多少？", marks=pytest.mark.xfail(strict=False, reason="a refusal the hand-set rules made (the post / Latin term must be on the page) and the learned selector does not yet make: see rag/answering/model/MODEL_CARD.md and docs/evaluation.md"))]
+    "question", ["北极圈内有多少座地铁站？", "火星上有多少座水电站？", "示范区2023年的GDP是多少？"]
 )
 def test_unanswerable_questions_are_refused_without_citations(sample_service, question: str) -> None:  # noqa: ANN001
     answer = sample_service.ask(question)

@@ -12,12 +12,16 @@ import pytest
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from rag.answering.extractive import ExtractiveAnswerer
+from rag.answering.verifier import Similarity
 from rag.errors import InputError
 from rag.eval_dated import shift_numbers
 from rag.filters import SCOPE_GRACE_DAYS, ArchiveFilter, parse_day
+from rag.retrieval.embedding import packaged_e5
 from rag.retrieval.segments import build_segment
 from rag.text.event_dates import date_number
 from rag.text.time_expr import parse_time_expression
+
+SIMILARITY = Similarity(packaged_e5)  # the packaged e5, loaded once for the module's tests
 
 REF = date(2023, 8, 16)
 
@@ -170,7 +174,7 @@ def _hit(article: str, text: str, published: str | None, score: float) -> NodeWi
 
 
 def _answerer() -> ExtractiveAnswerer:
-    return ExtractiveAnswerer(lambda token: 2.0, 150)
+    return ExtractiveAnswerer(lambda token: 2.0, SIMILARITY, 150)
 
 
 OLD = "郏县累计建成5G基站120座，实现县城以上城区5G网络全覆盖。"

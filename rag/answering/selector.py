@@ -5,9 +5,10 @@ The model is a JSON file in the package (``rag/answering/model/answer_selector.j
 :mod:`rag.answering.train`, described in ``rag/answering/model/MODEL_CARD.md``; never a pickle): two linear models
 over the same standardised features (``mean``, ``scale``): the ranker (``rank_coef``, a listwise conditional logit)
 orders a question's candidates, and the answerer (``answer_coef``, ``answer_intercept``, a logistic regression)
-gives each an absolute logit, which Platt's calibration (``a``, ``b``: ``p = 1 / (1 + exp(-(a * logit + b)))``,
-fitted on the out-of-fold answerer logits of each training question's best candidate) turns into the probability
-that it answers the question. ``threshold`` is the refusal point chosen on the training sets' risk-coverage
+gives each an absolute logit. The calibration (``calibration``: a logistic regression over the logit and the two e5
+similarities of :mod:`rag.answering.verifier`, standardised by its own ``mean`` and ``scale``; fitted on the
+out-of-fold answerer logits of each training question's best candidate) turns them into the probability that the
+candidate answers the question. ``threshold`` is the refusal point chosen on the training sets' risk-coverage
 curves.
 """
 
@@ -24,7 +25,9 @@ import numpy as np
 from rag.answering.features import FEATURES, Candidate
 
 FORMAT = "newsqa-answer-selector"
-VERSION = 2
+VERSION = 3
+#: The calibration's inputs, in order: the answerer's logit, then :class:`rag.answering.verifier.Similarity`'s two.
+CALIBRATION_INPUTS = ("logit", "sim_sentence", "sim_context")
 
 
 @dataclass(frozen=True)
@@ -36,17 +39,20 @@ class SelectorModel:
     rank_coef: np.ndarray
     coef: np.ndarray
     intercept: float
-    platt_a: float
-    platt_b: float
+    calibration: np.ndarray  # (3, 3): mean, scale and coefficients over CALIBRATION_INPUTS
+    calibration_intercept: float
     threshold: float
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """The answerer's logits of a (candidates, features) matrix (comparable across questions)."""
         return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
-    def probability(self, logit: float) -> float:
-        """Calibrated probability (0..1) that a question's best candidate, of this logit, answers it."""
-        return float(1.0 / (1.0 + np.exp(-(self.platt_a * logit + self.platt_b))))
+    def probability(self, logit: float, sims: np.ndarray) -> float:
+        """Calibrated probability (0..1) that a question's best candidate answers it, from its answerer ``logit``
+        and its two e5 similarities ``sims`` (shape ``(2,)``, :class:`rag.answering.verifier.Similarity`)."""
+        mean, scale, coef = self.calibration
+        z = (np.array([logit, *sims]) - mean) / scale
+        return float(1.0 / (1.0 + np.exp(-(z @ coef + self.calibration_intercept))))
 
     def rank(self, cands: list[Candidate]) -> list[Candidate]:
         """``cands`` best first by the ranker, each with ``score`` set to its answerer logit (so a later candidate
@@ -67,15 +73,17 @@ def parse_model(data: dict[str, object], source: str = "model") -> SelectorModel
         raise ValueError(f"{source}: not a {FORMAT} v{VERSION} file")
     if list(data.get("features", [])) != list(FEATURES):  # type: ignore[call-overload]
         raise ValueError(f"{source}: its features differ from rag.answering.features.FEATURES; retrain (make train)")
-    model, platt = data["model"], data["calibration"]
-    assert isinstance(model, dict) and isinstance(platt, dict)
+    model, calibration = data["model"], data["calibration"]
+    assert isinstance(model, dict) and isinstance(calibration, dict)
     arrays = {k: np.asarray(model[k], dtype=np.float64) for k in ("mean", "scale", "rank_coef", "answer_coef")}
     if any(a.shape != (len(FEATURES),) for a in arrays.values()):
         raise ValueError(f"{source}: mean, scale, rank_coef and answer_coef must have {len(FEATURES)} entries")
+    calib = np.asarray([calibration[k] for k in ("mean", "scale", "coef")], dtype=np.float64)
+    if list(calibration.get("inputs", [])) != list(CALIBRATION_INPUTS) or calib.shape != (3, 3):
+        raise ValueError(f"{source}: the calibration must read {list(CALIBRATION_INPUTS)}")
     return SelectorModel(arrays["mean"], arrays["scale"], arrays["rank_coef"], arrays["answer_coef"],
-                         float(model["answer_intercept"]), float(platt["a"]), float(platt["b"]),
+                         float(model["answer_intercept"]), calib, float(calibration["intercept"]),
                          float(data["threshold"]))  # type: ignore[arg-type]
-
 
 def model_path() -> Path:
     """Where the shipped model file is."""

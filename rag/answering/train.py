@@ -12,17 +12,19 @@ models over the same standardised features:
 - the **answerer**, scikit-learn's ``LogisticRegression`` (L2, ``C`` 1.0, lbfgs) over all candidates, says how much
   the chosen one looks like an answer on an absolute scale (the ranker's scores compare only within a question).
 
-Platt's calibration (a one-feature logistic regression) is fitted on the out-of-fold answerer logit of each
-question's best candidate by the out-of-fold ranker: right best candidates of answerable questions positive, every
-best candidate of a question whose sources were removed negative. The threshold is the highest probability at which
-false refusals (a right best candidate refused) stay <= :data:`MAX_FALSE_REFUSALS` on every training set. Figures
-carry 95 % intervals from a bootstrap over groups (1,000 resamples, seed 0).
+The calibration, a logistic regression (L2, ``C`` 1.0, standardised inputs), is fitted on each question's best
+candidate by the out-of-fold ranker: its out-of-fold answerer logit and its two e5 similarities to the question
+(:mod:`rag.answering.verifier`; Platt's scaling with two more inputs). Right best candidates of answerable
+questions are positive, every best candidate of a question whose sources were removed negative. The threshold is
+the highest probability at which false refusals (a right best candidate refused) stay <= :data:`MAX_FALSE_REFUSALS`
+on every training set. Figures carry 95 % intervals from a bootstrap over groups (1,000 resamples, seed 0).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +33,7 @@ from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 
 from rag.answering.features import FEATURES
-from rag.answering.selector import FORMAT, VERSION
+from rag.answering.selector import CALIBRATION_INPUTS, FORMAT, VERSION
 
 FOLDS = 5
 MAX_FALSE_REFUSALS = 0.02
@@ -42,18 +44,20 @@ GRID = np.round(np.arange(0.0, 1.0001, 0.01), 2)
 @dataclass
 class Rows:
     """Cached rows of one or more sets: ``x`` (candidates x features), ``y`` labels, ``question`` row -> question
-    index, and per question its ``meta`` (set, group, kind); ``features`` names the columns of ``x``."""
+    index, and per question its ``meta`` (set, group, kind, query); ``features`` names the columns of ``x``;
+    ``texts`` each candidate's (sentence, title), for the calibration's e5 similarities."""
 
     x: np.ndarray
     y: np.ndarray
     question: np.ndarray
     meta: list[dict[str, object]]
     features: tuple[str, ...] = FEATURES
+    texts: list[tuple[str, str]] | None = None
 
     def only(self, features: tuple[str, ...]) -> Rows:
         """The same rows with the columns of ``features`` only (in that order)."""
         cols = [self.features.index(f) for f in features]
-        return Rows(self.x[:, cols], self.y, self.question, self.meta, features)
+        return Rows(self.x[:, cols], self.y, self.question, self.meta, features, self.texts)
 
 
 def load_rows(folders: list[Path], features: tuple[str, ...] = FEATURES) -> Rows:
@@ -61,8 +65,13 @@ def load_rows(folders: list[Path], features: tuple[str, ...] = FEATURES) -> Rows
     of ``features`` (a cache may hold more); ValueError naming the folder when it lacks one of them."""
     xs, ys, qs = [], [], []
     meta: list[dict[str, object]] = []
+    texts: list[tuple[str, str]] | None = []
     for folder in folders:
         data = np.load(folder / "features.npz")
+        if texts is not None and "sentence" in data:
+            texts += zip((str(t) for t in data["sentence"]), (str(t) for t in data["title"]), strict=True)
+        else:
+            texts = None
         cached = [str(f) for f in data["features"]]
         missing = [f for f in features if f not in cached]
         if missing:
@@ -71,7 +80,7 @@ def load_rows(folders: list[Path], features: tuple[str, ...] = FEATURES) -> Rows
         ys.append(data["y"])
         qs.append(data["question"].astype(int) + len(meta))
         meta.extend(json.loads(line) for line in (folder / "questions.jsonl").read_text("utf-8").splitlines())
-    return Rows(np.vstack(xs), np.concatenate(ys), np.concatenate(qs), meta, features)
+    return Rows(np.vstack(xs), np.concatenate(ys), np.concatenate(qs), meta, features, texts)
 
 
 def question_folds(rows: Rows) -> np.ndarray:
@@ -148,17 +157,24 @@ def out_of_fold(rows: Rows, method: str = "selector") -> tuple[np.ndarray, np.nd
     return rank, answer
 
 
-def best_per_question(rows: Rows, rank: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per question: the ``answer`` score of its best candidate by ``rank`` (-inf without candidates) and whether
-    that candidate is labelled right."""
-    n = len(rows.meta)
-    best, correct = np.full(n, -np.inf), np.zeros(n, dtype=bool)
+def best_rows(rows: Rows, rank: np.ndarray) -> np.ndarray:
+    """Per question, the row of its best candidate by ``rank`` (the first row on ties), -1 without candidates."""
+    best = np.full(len(rows.meta), -1)
     order = np.lexsort((-rank, rows.question))  # by question, best first
     first = np.ones(len(order), dtype=bool)
     first[1:] = rows.question[order][1:] != rows.question[order][:-1]
-    for i in order[first]:
-        best[rows.question[i]], correct[rows.question[i]] = answer[i], rows.y[i] > 0
-    return best, correct
+    best[rows.question[order[first]]] = order[first]
+    return best
+
+
+def best_per_question(rows: Rows, rank: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per question: the ``answer`` score of its best candidate by ``rank`` (-inf without candidates) and whether
+    that candidate is labelled right."""
+    best = best_rows(rows, rank)
+    has = best >= 0
+    score, correct = np.full(len(rows.meta), -np.inf), np.zeros(len(rows.meta), dtype=bool)
+    score[has], correct[has] = answer[best[has]], rows.y[best[has]] > 0
+    return score, correct
 
 
 def figures(meta: list[dict[str, object]], p: np.ndarray, correct: np.ndarray, threshold: float,
@@ -208,34 +224,51 @@ def choose_threshold(meta: list[dict[str, object]], p: np.ndarray, correct: np.n
     return float(max(ok)) if ok else 0.0
 
 
+#: A question's best candidates (row indices) -> their e5 similarities ``(n, 2)`` (:mod:`rag.answering.verifier`).
+Similarities = Callable[[np.ndarray], np.ndarray]
+
+
 @dataclass
 class Evaluation:
-    """Out-of-fold results of one method: per question ``best`` answer score, ``correct``, the Platt calibration,
-    probabilities ``p`` and the chosen ``threshold``."""
+    """Out-of-fold results of one method: per question ``best`` answer score, ``correct``, the ``calibration``
+    (inputs, mean, scale, coef, intercept), probabilities ``p`` and the chosen ``threshold``."""
 
     best: np.ndarray
     correct: np.ndarray
-    platt: tuple[float, float]
+    calibration: dict[str, object]
     p: np.ndarray
     threshold: float
 
 
-def evaluate(rows: Rows, method: str = "selector", oof: tuple[np.ndarray, np.ndarray] | None = None) -> Evaluation:
+def evaluate(rows: Rows, method: str = "selector", oof: tuple[np.ndarray, np.ndarray] | None = None,
+             similarities: Similarities | None = None) -> Evaluation:
     """Cross-validate ``method`` (see :func:`out_of_fold`; or take its out-of-fold (rank, answer) scores ``oof``),
-    calibrate (Platt's P(right) = 1 / (1 + exp(-(a s + b))) of the best-candidate scores ``s``; 0 without
-    candidates) and choose its threshold."""
-    best, correct = best_per_question(rows, *(oof if oof is not None else out_of_fold(rows, method)))
-    use = np.isfinite(best) & np.isin([str(m["kind"]) for m in rows.meta], ["answerable", "removed"])
-    clf = LogisticRegression(C=1e4, max_iter=1000).fit(best[use, None], correct[use])
-    platt = float(clf.coef_[0, 0]), float(clf.intercept_[0])
-    with np.errstate(over="ignore", invalid="ignore"):
-        p = np.where(np.isfinite(best), 1.0 / (1.0 + np.exp(-(platt[0] * best + platt[1]))), 0.0)
-    return Evaluation(best, correct, platt, p, choose_threshold(rows.meta, p, correct))
+    calibrate (the module docstring: over the best candidates' logits, with their e5 ``similarities`` when given,
+    else over the logits alone, Platt's scaling; 0 without candidates) and choose its threshold."""
+    rank, answer = oof if oof is not None else out_of_fold(rows, method)
+    best, correct = best_per_question(rows, rank, answer)
+    has = np.isfinite(best)
+    inputs = best[:, None]
+    if similarities is not None:
+        rows_of = best_rows(rows, rank)
+        sims = np.zeros((len(best), 2))
+        sims[has] = similarities(rows_of[has])
+        inputs = np.column_stack([best, sims])
+    use = has & np.isin([str(m["kind"]) for m in rows.meta], ["answerable", "removed"])
+    mean, scale = inputs[use].mean(axis=0), inputs[use].std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    clf = LogisticRegression(C=1.0, max_iter=1000).fit((inputs[use] - mean) / scale, correct[use])
+    z = np.where(has[:, None], (inputs - mean) / scale, 0.0) @ clf.coef_[0] + clf.intercept_[0]
+    p = np.where(has, 1.0 / (1.0 + np.exp(-z)), 0.0)
+    names = CALIBRATION_INPUTS if similarities is not None else CALIBRATION_INPUTS[:1]
+    calibration = {"kind": "logistic", "inputs": list(names), "mean": mean.tolist(), "scale": scale.tolist(),
+                   "coef": clf.coef_[0].tolist(), "intercept": float(clf.intercept_[0])}
+    return Evaluation(best, correct, calibration, p, choose_threshold(rows.meta, p, correct))
 
 
-def model_file(model: dict[str, object], platt: tuple[float, float], threshold: float, training: dict[str, object],
-               ) -> dict[str, object]:
-    """The JSON object of a model file over :data:`FEATURES` (:func:`rag.answering.selector.parse_model` reads it)."""
+def model_file(model: dict[str, object], calibration: dict[str, object], threshold: float,
+               training: dict[str, object]) -> dict[str, object]:
+    """The JSON object of a model file over :data:`FEATURES` (:func:`rag.answering.selector.parse_model` reads it);
+    ``calibration`` must read :data:`~rag.answering.selector.CALIBRATION_INPUTS`."""
     return {"format": FORMAT, "version": VERSION, "features": list(FEATURES), "model": model,
-            "calibration": {"kind": "platt", "a": platt[0], "b": platt[1]}, "threshold": threshold,
-            "training": training}
+            "calibration": calibration, "threshold": threshold, "training": training}

