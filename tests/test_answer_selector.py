@@ -27,8 +27,9 @@ def _idf(term: str) -> float:
     return 6.0 if term == "\uffff" else 2.0 + 0.2 * len(term)
 
 
-def _hit(text: str, source: str, title: str, score: float = 1.0) -> NodeWithScore:
-    meta = {"title": title, "source": source, "article_id": source, "story_id": source, "chunk_index": 0}
+def _hit(text: str, source: str, title: str, score: float = 1.0, published: str = "") -> NodeWithScore:
+    meta = {"title": title, "source": source, "article_id": source, "story_id": source, "chunk_index": 0,
+            **({"published": published} if published else {})}
     return NodeWithScore(node=TextNode(text=text, id_=source, metadata=meta), score=score)
 
 
@@ -102,12 +103,15 @@ def test_the_verifier_puts_the_question_nearer_its_answer_than_a_near_topic_sent
     assert np.array_equal(sims, np.round(sims, DIGITS))  # training and serving read the same rounded values
 
 
-def test_only_verified_candidates_can_answer() -> None:
-    _, ranked, confidence = ExtractiveAnswerer(_idf, SIMILARITY).rank(QUESTION, [BUS, TEA, RAIN])
-    firsts = {id(next(c for c in ranked if c.hit is hit)) for hit in (BUS, TEA, RAIN)}
-    for i, cand in enumerate(ranked):  # the ranker's first three and the first of each chunk get a probability
-        assert (cand.score > 0) == (i < 3 or id(cand) in firsts)
-    assert confidence == ranked[0].score
+def test_the_best_candidate_is_verified_and_the_others_read_their_logit_alone() -> None:
+    answerer = ExtractiveAnswerer(_idf, SIMILARITY)
+    question, ranked, confidence = answerer.rank(QUESTION, [BUS, TEA, RAIN])
+    best = ranked[0]
+    sims = SIMILARITY(QUESTION, [(best.sentence, "青川县新开通城乡公交线路")])[0]
+    logits = answerer.model.logits(np.vstack([c.x for c in ranked]))
+    assert confidence == best.score == answerer.model.probability(logits[0], sims)
+    means = answerer.model.calibration[0][1:]
+    assert [c.score for c in ranked[1:]] == [answerer.model.probability(v, means) for v in logits[1:]]
 
 
 def test_every_answer_and_refusal_carries_a_probability() -> None:

@@ -20,13 +20,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date
+from itertools import takewhile
 
 from llama_index.core.schema import NodeWithScore
 
 from rag.answering.citation_check import citation_for
 from rag.answering.features import Candidate, candidates
 from rag.answering.selector import SelectorModel, load_model
-from rag.answering.verifier import VERIFIED, Similarity
+from rag.answering.verifier import Similarity
 from rag.models import NOT_FOUND_ANSWER, Answer, print_label, story_of
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
@@ -45,7 +46,8 @@ _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 
 class ExtractiveAnswerer:
     """Answers from retrieved chunks without an LLM (the module docstring). ``idf`` maps a normalised token to its
-    BM25 inverse document frequency; ``max_chars`` bounds the answer text (characters, without citation markers);
+    BM25 inverse document frequency; ``similarity`` gives the refusal's e5 similarities (:mod:`rag.answering.
+    verifier`); ``max_chars`` bounds the answer text (characters, without citation markers);
     ``min_confidence`` overrides the model's refusal threshold (0..1); ``model`` defaults to the shipped selector."""
 
     def __init__(self, idf: Callable[[str], float], similarity: Similarity, max_chars: int = 150,
@@ -58,21 +60,18 @@ class ExtractiveAnswerer:
 
     def rank(self, question: str, nodes: list[NodeWithScore]) -> tuple[Question, list[Candidate], float]:
         """The analysed question, its candidates best first (``score``: calibrated probability) and the best's
-        probability (0.0 when there is no candidate). Only the ranker's first :data:`~rag.answering.verifier.
-        VERIFIED` and the first of every other chunk (another story, which the rules below may cite) get the e5
-        similarities the probability needs; the others score 0 and never answer."""
+        probability (0.0 when there is no candidate). The best candidate's probability reads its e5 similarities
+        (:mod:`rag.answering.verifier`, ~80 ms on one core); the others, which only the time rules and the passage
+        completion below compare with the threshold, read the training means in their place (their logit alone)."""
         q = Question(question, self.idf)
         ranked = self.model.rank(candidates(q, nodes)) if q.total > 0 else []
-        verified, chunks = [], set()
-        for i, cand in enumerate(ranked):
-            if i < VERIFIED or id(cand.hit) not in chunks:
-                verified.append(cand)
-            chunks.add(id(cand.hit))
-        sims = self.similarity(question, [(c.sentence, str(c.hit.node.metadata.get("title", ""))) for c in verified])
-        probability = {id(c): self.model.probability(c.score, row) for c, row in zip(verified, sims, strict=True)}
+        if not ranked:
+            return q, ranked, 0.0
+        best = ranked[0]
+        sims = self.similarity(question, [(best.sentence, str(best.hit.node.metadata.get("title", "")))])[0]
         for cand in ranked:
-            cand.score = probability.get(id(cand), 0.0)
-        return q, ranked, ranked[0].score if ranked else 0.0
+            cand.score = self.model.probability(cand.score, sims if cand is best else self.model.calibration[0][1:])
+        return q, ranked, best.score
 
     def answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto",
                scope: tuple[str, str] | None = None) -> Answer:
@@ -151,7 +150,7 @@ def newest_answer(analysis: Question, best: Candidate, candidates: list[Candidat
     over time (another dated report answers, its probability ``score`` >= ``floor``, with another value,
     :data:`DISAGREE_DAYS` apart), or the newest was asked for. ``candidates`` are best first."""
     chosen, chosen_date, disagree = best, _published(best), False
-    for cand in (c for c in candidates if c.score >= floor):
+    for cand in takewhile(lambda c: c.score >= floor, candidates):
         printed = _published(cand)
         if (not printed or story_of(cand.hit.node.metadata) == story_of(best.hit.node.metadata)
                 or not about_subject(analysis, cand)):
@@ -171,8 +170,8 @@ def in_scope_answer(analysis: Question, best: Candidate, candidates: list[Candid
     year favour later reports that mention it, and such a report loses to the report of that year."""
     if since <= _published(best) <= until:
         return best
-    return next((cand for cand in candidates if cand.score >= floor
-                 and since <= _published(cand) <= until and about_subject(analysis, cand)), best)
+    return next((cand for cand in takewhile(lambda c: c.score >= floor, candidates)
+                 if since <= _published(cand) <= until and about_subject(analysis, cand)), best)
 
 
 def about_subject(question: Question, cand: Candidate) -> bool:

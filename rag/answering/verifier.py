@@ -20,8 +20,6 @@ from typing import Protocol
 
 import numpy as np
 
-#: Candidates per question, the ranker's first, that always get similarities (training measured the first 3).
-VERIFIED = 3
 #: Decimals similarities are rounded to.
 DIGITS = 4
 
