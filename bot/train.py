@@ -244,6 +244,10 @@ def card(rows: fit.Rows, results: dict[str, fit.Evaluation], model: dict[str, ob
             mark = " **chosen**" if abs(point["threshold"] - round(chosen.threshold, 2)) < 1e-9 else ""
             lines.append(f"| {s} | {point['threshold']:.2f}{mark} | {point['refused']:.3f} | "
                          f"{point['cited_wrong']:.3f} | {point['false_refusals']:.3f} | {point['removed_refused']:.3f} |")
+    calibration = chosen.calibration
+    lines += ["", "## Calibration (standardised inputs)", "", ", ".join(
+        f"`{k}` {v:+.2f}" for k, v in zip(calibration["inputs"], calibration["coef"], strict=True))  # type: ignore[call-overload]
+        + f"; intercept {calibration['intercept']:+.2f}."]
     for title, key in (("ranker", "rank_coef"), ("answerer", "answer_coef")):
         coef = dict(zip(rows.features, model[key], strict=True))  # type: ignore[call-overload]
         lines += ["", f"## Coefficients of the {title} (standardised features)", "",

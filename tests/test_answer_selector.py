@@ -114,6 +114,26 @@ def test_the_best_candidate_is_verified_and_the_others_read_their_logit_alone() 
     assert [c.score for c in ranked[1:]] == [answerer.model.probability(v, means) for v in logits[1:]]
 
 
+def test_without_the_packaged_e5_the_logit_alone_decides_and_that_is_logged_once(caplog) -> None:  # noqa: ANN001
+    from rag.answering.verifier import TextEmbedder
+    from rag.errors import EmbeddingModelError
+
+    calls = []
+
+    def broken() -> TextEmbedder:
+        calls.append(1)
+        raise EmbeddingModelError("cannot load the packaged model (test)")
+
+    answerer = ExtractiveAnswerer(_idf, Similarity(broken))
+    with caplog.at_level("WARNING", logger="rag.answering.verifier"):
+        answers = [answerer.answer(QUESTION, [BUS, TEA, RAIN]) for _ in range(3)]
+    _, ranked, _ = ExtractiveAnswerer(_idf, SIMILARITY).rank(QUESTION, [BUS, TEA, RAIN])
+    logit = answerer.model.logits(ranked[0].x[None, :])[0]
+    assert answers[0].found and "23条" in answers[0].answer
+    assert answers[0].confidence == round(answerer.model.probability(logit, answerer.model.calibration[0][1:]), 4)
+    assert len(calls) == 1 and sum("logit alone" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_every_answer_and_refusal_carries_a_probability() -> None:
     answerer = ExtractiveAnswerer(_idf, SIMILARITY)
     for nodes in ([BUS, TEA], [RAIN], []):

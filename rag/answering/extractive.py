@@ -28,6 +28,7 @@ from rag.answering.citation_check import citation_for
 from rag.answering.features import Candidate, candidates
 from rag.answering.selector import SelectorModel, load_model
 from rag.answering.verifier import Similarity
+from rag.errors import EmbeddingModelError
 from rag.models import NOT_FOUND_ANSWER, Answer, print_label, story_of
 from rag.text.dateline import strip_lead
 from rag.text.normalize import normalize
@@ -67,10 +68,13 @@ class ExtractiveAnswerer:
         ranked = self.model.rank(candidates(q, nodes)) if q.total > 0 else []
         if not ranked:
             return q, ranked, 0.0
-        best = ranked[0]
-        sims = self.similarity(question, [(best.sentence, str(best.hit.node.metadata.get("title", "")))])[0]
+        best, means = ranked[0], self.model.calibration[0][1:]
+        try:
+            sims = self.similarity(question, [(best.sentence, str(best.hit.node.metadata.get("title", "")))])[0]
+        except EmbeddingModelError:  # the packaged e5 cannot load (logged once): the logit alone, not no answer
+            sims = means
         for cand in ranked:
-            cand.score = self.model.probability(cand.score, sims if cand is best else self.model.calibration[0][1:])
+            cand.score = self.model.probability(cand.score, sims if cand is best else means)
         return q, ranked, best.score
 
     def answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto",

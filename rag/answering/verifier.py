@@ -15,10 +15,15 @@ batched embedding never reach the model file.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
+
+from rag.errors import EmbeddingModelError
+
+log = logging.getLogger(__name__)
 
 #: Decimals similarities are rounded to.
 DIGITS = 4
@@ -34,17 +39,28 @@ class TextEmbedder(Protocol):
 class Similarity:
     """``(question, [(sentence, title), ...]) -> (n, 2) float64``: the e5 cosine similarity of the question to each
     sentence and to ``title：sentence``, rounded to :data:`DIGITS`. ``load`` returns the packaged e5 embedder
-    (L2-normalised vectors; ``rag.service.packaged_similarity`` passes it); it is called on first use."""
+    (L2-normalised vectors; the service passes :func:`rag.retrieval.embedding.packaged_e5`); it is called on first
+    use. When it raises :class:`rag.errors.EmbeddingModelError`, that is logged once and raised again on every call
+    without retrying (the answerer then reads the training means: see :meth:`rag.answering.extractive.
+    ExtractiveAnswerer.rank`)."""
 
     def __init__(self, load: Callable[[], TextEmbedder]) -> None:
         self._load = load
         self._embedder: TextEmbedder | None = None
+        self._error: EmbeddingModelError | None = None
 
     def __call__(self, question: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:
             return np.zeros((0, 2))
+        if self._error is not None:
+            raise self._error
         if self._embedder is None:
-            self._embedder = self._load()
+            try:
+                self._embedder = self._load()
+            except EmbeddingModelError as exc:
+                log.warning("%s: confidence falls back to the answerer's logit alone", exc)
+                self._error = exc
+                raise
         query = self._embedder.embed_query(question).astype(np.float64)
         texts = [s for s, _ in pairs] + [f"{t}：{s}" if t else s for s, t in pairs]
         sims = self._embedder.embed_documents(texts).astype(np.float64) @ query
