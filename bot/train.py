@@ -140,15 +140,16 @@ def e5_similarities(rows: fit.Rows, memo_file: Path) -> fit.Similarities:
     from rag.answering.verifier import Similarity
     from rag.retrieval.embedding import packaged_e5
 
+    if rows.texts is None:
+        raise ValueError(f"{memo_file.parent}: cached rows without candidate texts; rebuild (make train REBUILD=1)")
     memo: dict[str, list[float]] = json.loads(memo_file.read_text("utf-8")) if memo_file.is_file() else {}
-    similarity = Similarity(packaged_e5)
-    assert rows.texts is not None, "cached rows without texts: rebuild the cache (make train REBUILD=1)"
-    texts = rows.texts
+    similarity, texts = Similarity(packaged_e5), rows.texts
 
     def similarities(index: np.ndarray) -> np.ndarray:
         out = np.zeros((len(index), 2))
         for n, i in enumerate(index):
-            query = str(rows.meta[int(rows.question[i])].get("query") or rows.meta[int(rows.question[i])]["q"])
+            meta = rows.meta[int(rows.question[i])]
+            query = str(meta.get("query") or meta["q"])
             key = hashlib.sha1("\0".join((query, *texts[i])).encode("utf-8")).hexdigest()
             if key not in memo:
                 memo[key] = similarity(query, [texts[i]])[0].tolist()

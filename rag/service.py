@@ -99,17 +99,19 @@ class NewsQA:
             return self._embedder
 
     def warm_up(self) -> None:
-        """Load the model, open the store, keyword and HNSW indexes, load jieba and OpenCC (~1.6 s) now, not on
+        """Load the models, open the store, keyword and HNSW indexes, load jieba and OpenCC (~1.6 s) now, not on
         the first question; model and text tools in two threads (docs/benchmarks.md). Raises what they raise."""
         with ThreadPoolExecutor(2, thread_name_prefix="newsqa-warm-up") as pool:
             model = pool.submit(lambda: self.embedder)
             text = pool.submit(warm_text_tools)
+            verifier = pool.submit(self.similarity.warm)  # the answer verifier's e5 (0.3 s); False: logged once
             index = self.keyword_index.current()
             state = self.store.state() if index.n_docs else {}
             if state.get("dimension"):
                 self.store.warm_dense(int(state["dimension"]))
             embedder = model.result()
             text.result()
+            verifier.result()
         if index.n_docs:
             self.store.check_model(embedder.name, embedder.dimension)
             log.info("store: %d chunks, embedding model %s", index.n_docs, state["embedding_model"])

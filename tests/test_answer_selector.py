@@ -132,6 +132,7 @@ def test_without_the_packaged_e5_the_logit_alone_decides_and_that_is_logged_once
     assert answers[0].found and "23条" in answers[0].answer
     assert answers[0].confidence == round(answerer.model.probability(logit, answerer.model.calibration[0][1:]), 4)
     assert len(calls) == 1 and sum("logit alone" in r.getMessage() for r in caplog.records) == 1
+    assert not Similarity(broken).warm()  # warm-up reports it and goes on
 
 
 def test_every_answer_and_refusal_carries_a_probability() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import date
 from itertools import takewhile
 
@@ -68,13 +69,11 @@ class ExtractiveAnswerer:
         ranked = self.model.rank(candidates(q, nodes)) if q.total > 0 else []
         if not ranked:
             return q, ranked, 0.0
-        best, means = ranked[0], self.model.calibration[0][1:]
-        try:
+        best, sims = ranked[0], None
+        with suppress(EmbeddingModelError):  # the packaged e5 cannot load (logged once): the logit alone decides
             sims = self.similarity(question, [(best.sentence, str(best.hit.node.metadata.get("title", "")))])[0]
-        except EmbeddingModelError:  # the packaged e5 cannot load (logged once): the logit alone, not no answer
-            sims = means
         for cand in ranked:
-            cand.score = self.model.probability(cand.score, sims if cand is best else means)
+            cand.score = self.model.probability(cand.score, sims if cand is best else None)
         return q, ranked, best.score
 
     def answer(self, question: str, nodes: list[NodeWithScore], recency: Recency = "auto",

@@ -47,11 +47,12 @@ class SelectorModel:
         """The answerer's logits of a (candidates, features) matrix (comparable across questions)."""
         return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
-    def probability(self, logit: float, sims: np.ndarray) -> float:
+    def probability(self, logit: float, sims: np.ndarray | None = None) -> float:
         """Calibrated probability (0..1) that a question's best candidate answers it, from its answerer ``logit``
-        and its two e5 similarities ``sims`` (shape ``(2,)``, :class:`rag.answering.verifier.Similarity`)."""
+        and its two e5 similarities ``sims`` (shape ``(2,)``, :class:`rag.answering.verifier.Similarity`); None
+        reads their training means in their place, which leaves the logit alone to decide."""
         mean, scale, coef = self.calibration
-        z = (np.array([logit, *sims]) - mean) / scale
+        z = (np.array([logit, *(mean[1:] if sims is None else sims)]) - mean) / scale
         return float(1.0 / (1.0 + np.exp(-(z @ coef + self.calibration_intercept))))
 
     def rank(self, cands: list[Candidate]) -> list[Candidate]:
