@@ -93,8 +93,8 @@ function start() {
   setupAdmin();
   setupSettings();
   show("chat");
-  loadPublications();
-  document.body.dataset.ready = "true";
+  // ready once the publication lists are filled (or their request failed): a filter read before then is empty
+  loadPublications().finally(() => { document.body.dataset.ready = "true"; });
 }
 
 start();
