@@ -14,9 +14,10 @@ sentence per question is ~30 ms on two cores, and the model ships with the packa
 replayed the feature pass to record them and checked that the replayed features equalled the cached ones; the
 cache now keeps them), takes each question's top :data:`TOP` candidates by the shipped pair's out-of-fold ranker
 (:func:`rag.answering.train.out_of_fold`) and writes their similarities (:class:`rag.answering.verifier.
-Similarity`, rounded to 4 decimals; the first run's were not) to ``CACHE/e5_verifier.npz``. ``report``
-cross-fits each calibrator on train.py's grouped folds (every probability out of fold; logistic, L2 C 1.0,
-``bench/margin_calibration.py``'s ``cross_fit``) and prints its tables.
+Similarity`, rounded to 4 decimals; the first run's were not; its primary figures came out the same on
+2026-12-08) to ``CACHE/e5_verifier.npz``. ``report`` cross-fits each calibrator on train.py's grouped folds
+(every probability out of fold; logistic, L2 C 1.0, ``bench/margin_calibration.py``'s ``cross_fit``) and prints its
+tables.
 
 Variants: ``platt`` (the baseline: the logit alone), ``e5`` (PRIMARY: the logit and both similarities);
 exploratory: ``e5 sentence`` (the logit and the sentence's similarity), ``e5 margin`` (the primary plus the best
