@@ -63,9 +63,13 @@ def features(data_dir: Path, out: Path, top_k: int | None = None) -> None:
         service.close()
 
 
-def shipped_scores(cache: Path, rows: fit.Rows) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold (rank, answer) scores of ``rows`` by the selector fitted on make train's rows of the other folds."""
-    hashed = fit.load_rows([cache / "features" / "crud", cache / "features" / "drcd"])
+def hashed_rows(cache: Path) -> fit.Rows:
+    """``make train``'s cached rows (hashed-bigram stores), both sets."""
+    return fit.load_rows([cache / "features" / "crud", cache / "features" / "drcd"])
+
+
+def shipped_scores(hashed: fit.Rows, rows: fit.Rows) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold (rank, answer) scores of ``rows`` by the selector fitted on ``hashed`` rows of the other folds."""
     folds_h, folds = fit.question_folds(hashed)[hashed.question], fit.question_folds(rows)[rows.question]
     out = (np.zeros(len(rows.y)), np.zeros(len(rows.y)))
     for k in range(fit.FOLDS):
@@ -78,11 +82,11 @@ def shipped_scores(cache: Path, rows: fit.Rows) -> tuple[np.ndarray, np.ndarray]
 def compare_top_k(cache: Path, served: Path, deeper: Path) -> None:
     """Exploratory: the shipped selector on the e5 rows of the served ``top_k`` (``served``) against rows of more
     chunks (``deeper``, ``features E5DIR OUT 10``), paired by question; the sims memo embeds the new best ones."""
-    arms = []
+    arms, hashed = [], hashed_rows(cache)
     for out in (served, deeper):
         rows = fit.load_rows([out / "crud", cache / "features" / "drcd"])
         sims = e5_similarities(rows, cache / "features" / "e5_similarities.json")
-        arms.append((rows, fit.evaluate(rows, oof=shipped_scores(cache, rows), similarities=sims)))
+        arms.append((rows, fit.evaluate(rows, oof=shipped_scores(hashed, rows), similarities=sims)))
     (rows_a, a), (rows_b, b) = arms
     assert [m["q"] for m in rows_a.meta] == [m["q"] for m in rows_b.meta]
     for s in ("crud", "drcd"):
@@ -95,9 +99,9 @@ def compare_top_k(cache: Path, served: Path, deeper: Path) -> None:
 
 def report(cache: Path, out: Path) -> None:
     """Print both arms' figures on the e5 rows, their paired differences, and the rule's verdict."""
-    hashed = fit.load_rows([cache / "features" / "crud", cache / "features" / "drcd"])
+    hashed = hashed_rows(cache)
     e5 = fit.load_rows([out / "crud", cache / "features" / "drcd"])
-    shipped = shipped_scores(cache, e5)
+    shipped = shipped_scores(hashed, e5)
     refit = fit.out_of_fold(e5)
     sims = e5_similarities(e5, cache / "features" / "e5_similarities.json")
     a = fit.evaluate(e5, oof=shipped, similarities=sims)

@@ -130,7 +130,7 @@ def build_features(service: NewsQA, train_set: TrainingSet, out_dir: Path, top_k
             index = len(meta)
             meta.append({"set": train_set.name, "group": row["group"], "kind": kind, "q": row["q"], "query": query,
                          "candidates": len(cands), "positive": int(sum(labels))})
-            texts += [(c.sentence, str(c.hit.node.metadata.get("title", ""))) for c in cands]
+            texts += [c.verified for c in cands]
             if cands:
                 xs.append(np.vstack([c.x for c in cands]))
                 ys.append(np.array(labels))

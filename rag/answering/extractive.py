@@ -71,7 +71,7 @@ class ExtractiveAnswerer:
             return q, ranked, 0.0
         best, sims = ranked[0], None
         with suppress(EmbeddingModelError):  # the packaged e5 cannot load (logged once): the logit alone decides
-            sims = self.similarity(question, [(best.sentence, str(best.hit.node.metadata.get("title", "")))])[0]
+            sims = self.similarity(question, [best.verified])[0]
         for cand in ranked:
             cand.score = self.model.probability(cand.score, sims if cand is best else None)
         return q, ranked, best.score

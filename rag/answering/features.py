@@ -62,6 +62,12 @@ class Candidate:
     x: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))
     score: float = 0.0
 
+    @property
+    def verified(self) -> tuple[str, str]:
+        """``(sentence, title)``: what the e5 verifier reads of it (:mod:`rag.answering.verifier`), in training and
+        serving alike."""
+        return self.sentence, str(self.hit.node.metadata.get("title", ""))
+
 
 def candidates(question: Question, nodes: list[NodeWithScore]) -> list[Candidate]:
     """Every sentence (4+ characters, no sign-off) of ``nodes`` (retrieval order) with its features."""

@@ -86,6 +86,7 @@ def parse_model(data: dict[str, object], source: str = "model") -> SelectorModel
                          float(model["answer_intercept"]), calib, float(calibration["intercept"]),
                          float(data["threshold"]))  # type: ignore[arg-type]
 
+
 def model_path() -> Path:
     """Where the shipped model file is."""
     return Path(str(resources.files("rag.answering") / "model" / "answer_selector.json"))
