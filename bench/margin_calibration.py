@@ -124,10 +124,11 @@ def auc_gain(meta: list[dict[str, object]], p: np.ndarray, base: np.ndarray, cor
 KEYS = ("answers", "cited_wrong", "false_refusals", "removed_refused")
 
 
-def report(rows: fit.Rows, probs: dict[str, np.ndarray], correct: np.ndarray, primary: str) -> None:
+def report(rows: fit.Rows, probs: dict[str, np.ndarray], correct: np.ndarray, primary: str,
+           base: str = "platt") -> None:
     """Print the Markdown tables of the per-question probabilities ``probs`` (variant -> probabilities, one of them
-    ``platt``): figures at the joint threshold and at each set's own matched budgets 0.02 and 0.05, the paired
-    differences against ``platt``, and the AUCs (``primary`` - ``platt`` with its interval)."""
+    ``base``): figures at the joint threshold and at each set's own matched budgets 0.02 and 0.05, the paired
+    differences against ``base``, and the AUCs (``primary`` - ``base`` with its interval)."""
     masks = {s: np.array([m["set"] == s for m in rows.meta]) for s in ("crud", "drcd")}
     joint = {v: fit.choose_threshold(rows.meta, p, correct) for v, p in probs.items()}
     print("| set | budget | variant | threshold | " + " | ".join(KEYS) + " |\n|---|---|---|---|---|---|---|---|")
@@ -139,19 +140,19 @@ def report(rows: fit.Rows, probs: dict[str, np.ndarray], correct: np.ndarray, pr
             for v, p in probs.items():
                 f = fit.bootstrap(rows.meta, p, correct, ts[v], mask)
                 print(f"| {s} | {budget} | {v} | {ts[v]:.3f} | " + " | ".join(fmt_interval(f[k]) for k in KEYS) + " |")
-                if v != "platt":
-                    d = fit.bootstrap(rows.meta, p, correct, ts[v], mask, base=(probs["platt"], correct, ts["platt"]))
+                if v != base:
+                    d = fit.bootstrap(rows.meta, p, correct, ts[v], mask, base=(probs[base], correct, ts[base]))
                     diffs.append(f"| {s} | {budget} | {v} | " + " | ".join(fmt_interval(d[k], True) for k in KEYS) + " |")
             sys.stdout.flush()
-    print("\nPaired differences against platt (same folds, 95 % intervals over groups)\n")
+    print(f"\nPaired differences against {base} (same folds, 95 % intervals over groups)\n")
     print("| set | budget | variant | " + " | ".join(KEYS) + " |\n|---|---|---|---|---|---|---|")
     print("\n".join(diffs))
     kinds = np.array([m["kind"] for m in rows.meta])
     for s, mask in masks.items():  # threshold-free: P(a right best candidate outranks a removed question's)
         pos, neg = mask & correct & (kinds == "answerable"), mask & (kinds == "removed")
         print(f"\nAUC, {s} (right answerable against removed): " + ", ".join(
-            f"{v} {_auc(p[pos], p[neg]):.3f}" for v, p in probs.items()) + f"; {primary} - platt " +
-            fmt_interval(auc_gain(rows.meta, probs[primary], probs["platt"], correct, mask), True))
+            f"{v} {_auc(p[pos], p[neg]):.3f}" for v, p in probs.items()) + f"; {primary} - {base} " +
+            fmt_interval(auc_gain(rows.meta, probs[primary], probs[base], correct, mask), True))
 
 
 def main(cache: Path) -> None:
